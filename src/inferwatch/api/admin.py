@@ -1,0 +1,66 @@
+"""Workspace administration for the `inferwatch workspace` commands while a server runs.
+
+The embedded store admits one process, so the CLI asks the running server instead of opening
+the file. These routes take only the server's admin token, which exists only in the data dir's
+`server.json` (mode 0600): whoever can read that file could read the database anyway.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from inferwatch import bootstrap, workspaces
+from inferwatch.api.common import JSON, read_body, runtime
+from inferwatch.errors import InvalidRequest, Unauthorized
+from inferwatch.store.base import WorkspaceRecord
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+class CreateWorkspace(msgspec.Struct):
+    slug: str
+    api_key: str | None = None
+
+
+def _check_admin(request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip()
+    if not token or not hmac.compare_digest(token, runtime(request).admin_token):
+        raise Unauthorized("admin token required")
+
+
+def _describe(ws: WorkspaceRecord) -> dict[str, object]:
+    return {"slug": ws.slug, "created_at": ws.created_at.isoformat()}
+
+
+@router.get("/workspaces")
+def list_workspaces(request: Request) -> JSON:
+    _check_admin(request)
+    return JSON({"workspaces": [_describe(ws) for ws in runtime(request).keys.all()]})
+
+
+@router.post("/workspaces")
+async def create_workspace(request: Request) -> JSON:
+    _check_admin(request)
+    try:
+        spec = msgspec.json.decode(await read_body(request), type=CreateWorkspace)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(str(exc)) from None
+    rt = runtime(request)
+    ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.create(s, spec.slug, spec.api_key))
+    rt.keys.reload()
+    return JSON({**_describe(ws), "api_key": key})
+
+
+@router.post("/workspaces/{slug}/rotate-key")
+async def rotate_key(slug: str, request: Request) -> JSON:
+    _check_admin(request)
+    rt = runtime(request)
+    ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.rotate(s, slug))
+    rt.keys.reload()
+    bootstrap.initial_key(rt.settings, rt.store)  # forgets the first key if it was this one
+    return JSON({**_describe(ws), "api_key": key})

@@ -1,0 +1,126 @@
+"""What every route needs: the server's runtime, bounded body reading, auth, JSON answers."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from fastapi import Request
+from fastapi.responses import Response
+
+from inferwatch.config import Settings
+from inferwatch.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
+from inferwatch.ingest import limits
+from inferwatch.ingest.writer import Writer
+from inferwatch.store.base import Store, WorkspaceRecord
+from inferwatch.workspaces import KeyRing
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    store: Store
+    writer: Writer
+    keys: KeyRing
+    admin_token: str
+    schema_version: int
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content)
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past the limits as sent and after gzip decompression."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limits.MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"body over {limits.MAX_BODY_BYTES} bytes")
+        except ValueError:
+            raise InvalidRequest("bad Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body over {limits.MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding == "gzip":
+        return _gunzip(body)
+    if encoding not in ("", "identity"):
+        raise InvalidRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    return body
+
+
+def _gunzip(body: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limits.MAX_DECODED_BYTES)
+    except zlib.error as exc:
+        raise InvalidRequest(f"body is not valid gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body over {limits.MAX_DECODED_BYTES} bytes once decompressed")
+    if not inflater.eof:
+        raise InvalidRequest("gzip body is truncated")
+    return out
+
+
+def request_key(request: Request, body_key: str | None = None) -> str | None:
+    """The API key from `Authorization: Bearer`, then `?api_key=`, then the JSON body."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return request.query_params.get("api_key") or body_key or None
+
+
+def workspace_of_key(request: Request, body_key: str | None = None) -> WorkspaceRecord:
+    key = request_key(request, body_key)
+    if not key:
+        raise Unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
+    ws = runtime(request).keys.by_key(key)
+    if ws is None:
+        raise Unauthorized("invalid API key")
+    return ws
+
+
+def authorize(request: Request, slug: str, body_key: str | None = None) -> WorkspaceRecord:
+    """The workspace in the path, if the request's key belongs to it (else 401 or 403)."""
+    ws = workspace_of_key(request, body_key)
+    if ws.slug != slug:
+        raise Forbidden("this API key does not belong to that workspace")
+    return ws
+
+
+def body_schema(struct: type, description: str, content_types: tuple[str, ...] = ("application/json",)
+                ) -> dict[str, Any]:
+    """OpenAPI for a body decoded by msgspec (so FastAPI never parses it with pydantic)."""
+    name = struct.__name__
+    schema = {"$ref": f"#/components/schemas/{name}"}
+    SCHEMA_TYPES.append(struct)
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {ct: {"schema": schema} for ct in content_types},
+        }
+    }
+
+
+SCHEMA_TYPES: list[type] = []

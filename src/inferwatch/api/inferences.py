@@ -1,0 +1,111 @@
+"""Native inference routes: batch ingest (JSON or NDJSON), filtered listing, one inference."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+import msgspec
+from fastapi import APIRouter, Request
+
+from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.errors import InvalidRequest, NotFound
+from inferwatch.ingest import native
+from inferwatch.query.filters import parse_filters
+from inferwatch.store.base import Cursor
+
+router = APIRouter(prefix="/api/v1/{workspace}")
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 50
+
+
+@router.post(
+    "/inferences",
+    summary="Ingest a batch of inference results",
+    openapi_extra=body_schema(
+        native.Batch,
+        "`{\"inferences\": [ITEM, ...]}`, or NDJSON (one ITEM a line) with"
+        " `Content-Type: application/x-ndjson`; gzip with `Content-Encoding: gzip`.",
+        ("application/json", "application/x-ndjson"),
+    ),
+)
+async def ingest(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    body = await read_body(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/jsonlines"):
+        items = native.decode_ndjson(body)
+    else:
+        items = native.decode_json(body)
+    rows, meta, ids = native.to_rows(items, ws.id, time.time_ns() // 1000)
+    await runtime(request).writer.append(rows, meta)
+    return JSON({"status": "ok", "accepted": len(ids), "inference_ids": ids})
+
+
+def _encode_cursor(cursor: Cursor) -> str:
+    raw = msgspec.json.encode([cursor.ts_us, cursor.inference_id, cursor.image_index])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> Cursor:
+    try:
+        ts_us, inference_id, image_index = msgspec.json.decode(
+            base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), type=tuple[int, str, int]
+        )
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidRequest("cursor is not one this server gave out") from None
+    return Cursor(ts_us, inference_id, image_index)
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PAGE
+    try:
+        limit = int(text)
+    except ValueError:
+        raise InvalidRequest("limit must be a whole number") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+@router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
+def list_inferences(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    params = request.query_params
+    filters = parse_filters(params.multi_items(), extra_keys=("limit", "cursor"))
+    limit = _limit(params.get("limit"))
+    after = _decode_cursor(params["cursor"]) if params.get("cursor") else None
+    store = runtime(request).store
+    rows, following = store.list_inferences(ws.id, filters, after, limit)
+    metadata = store.metadata_of(ws.id, [r["inference_id"] for r in rows])
+    for row in rows:
+        row["metadata"] = metadata.get(row["inference_id"], {})
+    next_cursor = _encode_cursor(following) if following else None
+    return JSON({"inferences": rows, "next_cursor": next_cursor})
+
+
+@router.get("/inferences/{inference_id:path}", summary="One inference with its predictions and metadata")
+def get_inference(workspace: str, inference_id: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    store = runtime(request).store
+    images = store.get_inference(ws.id, inference_id)
+    metadata = store.metadata_of(ws.id, [inference_id]).get(inference_id, {})
+    if not images:
+        if metadata:
+            raise NotFound({"message": "metadata was attached to this id, but no inference with it has"
+                            " arrived yet", "metadata": metadata})
+        raise NotFound("no inference with this id")
+    wanted = request.query_params.get("image_index")
+    chosen = images[0]
+    if wanted is not None:
+        match = [img for img in images if str(img["image_index"]) == wanted]
+        if not match:
+            raise NotFound(f"inference has no image {wanted}")
+        chosen = match[0]
+    chosen["metadata"] = metadata
+    chosen["image_count"] = len(images)
+    return JSON(chosen)
+

@@ -1,0 +1,19 @@
+"""The metadata fields a workspace uses, for filter pickers and group-by choices."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from inferwatch.api.common import JSON, authorize, runtime
+from inferwatch.errors import InvalidRequest
+
+router = APIRouter(prefix="/api/v1/{workspace}")
+
+
+@router.get("/metadata/fields", summary="Metadata field names with distinct value counts and top values")
+def fields(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    top_text = request.query_params.get("top", "10")
+    if not top_text.isdigit() or not 0 <= int(top_text) <= 1000:
+        raise InvalidRequest("top must be a whole number from 0 to 1000")
+    return JSON({"fields": runtime(request).store.metadata_fields(ws.id, int(top_text))})

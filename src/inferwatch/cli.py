@@ -1,0 +1,179 @@
+"""The `inferwatch` command: serve, and manage workspaces with or without a running server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from inferwatch import bootstrap, workspaces
+from inferwatch.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_MAX_ROWS, Settings
+from inferwatch.errors import ApiError
+from inferwatch.store import open_store
+from inferwatch.store.base import Store, StoreLocked
+
+app = typer.Typer(help="Self-hosted model monitoring for computer-vision inference.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Create and list workspaces, rotate their API keys.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="INFERWATCH_DATA_DIR",
+                                       help="Holds the embedded store, images and server files.")]
+StoreUrl = Annotated[str | None, typer.Option("--store", envvar="INFERWATCH_STORE",
+                                              help="Store URL; default duckdb:///<data-dir>/inferwatch.duckdb")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(1)
+
+
+def _open(settings: Settings) -> tuple[Store, int]:
+    try:
+        store = open_store(settings.resolved_store_url)
+    except StoreLocked:
+        info = bootstrap.read_server_file(settings)
+        where = f" (a server said it listens at {info['url']})" if info else ""
+        raise _fail(f"the store {settings.resolved_store_url} is in use by another process{where}") from None
+    return store, store.migrate()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="INFERWATCH_HOST")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(envvar="INFERWATCH_PORT")] = DEFAULT_PORT,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+    queue_max_rows: Annotated[int, typer.Option(envvar="INFERWATCH_QUEUE_MAX_ROWS",
+                                                help="Rows waiting to be written before ingest answers 503.")]
+    = DEFAULT_QUEUE_MAX_ROWS,
+) -> None:
+    """Start the server (API and dashboard) on the chosen store."""
+    import logging
+
+    import uvicorn
+
+    from inferwatch.server import create_app
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(data_dir=data_dir, store_url=store, host=host, port=port,
+                        queue_max_rows=queue_max_rows)
+    opened, version = _open(settings)
+    slug, key = bootstrap.ensure_workspace(settings, opened)
+    base = f"http://{bootstrap._connect_host(host)}:{port}"
+    console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}", highlight=False)
+    console.print(f"  dashboard: {base}/", highlight=False)
+    console.print(f"  API docs:  {base}/docs", highlight=False)
+    console.print(f"  workspace: {slug}", highlight=False)
+    if key:
+        console.print(f"  API key:   {key}", highlight=False)
+    else:
+        console.print("  API key:   (rotated since first start; `inferwatch workspace rotate-key` makes a new one)",
+                      highlight=False)
+    sys.stdout.flush()
+    try:
+        uvicorn.run(create_app(settings, opened, version), host=host, port=port, log_level="warning",
+                    access_log=False, http="httptools", loop="uvloop", timeout_keep_alive=30)
+    finally:
+        opened.close()
+
+
+def _server(settings: Settings) -> tuple[str, str] | None:
+    """The running server's URL and admin token, if one answers for this data dir."""
+    info = bootstrap.read_server_file(settings)
+    if not info:
+        return None
+    url, token = str(info.get("url")), str(info.get("admin_token"))
+    try:
+        httpx.get(f"{url}/healthz", timeout=3).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return url, token
+
+
+def _admin(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
+           ) -> dict[str, Any] | None:
+    """Asks the running server; None when there is none (the caller opens the store itself)."""
+    server = _server(settings)
+    if server is None:
+        return None
+    url, token = server
+    reply = httpx.request(method, f"{url}/admin{path}", json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"})
+    data: dict[str, Any] = reply.json()
+    if reply.status_code != 200:
+        raise _fail(str(data.get("detail") or data.get("error")))
+    return data
+
+
+def _direct(settings: Settings) -> Store:
+    store, _ = _open(settings)
+    return store
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: str,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="Use this key (e.g. an existing Roboflow key).")]
+    = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+) -> None:
+    """Create a workspace and print its API key."""
+    settings = Settings(data_dir=data_dir, store_url=store)
+    reply = _admin(settings, "POST", "/workspaces", {"slug": name, "api_key": api_key})
+    if reply is None:
+        opened = _direct(settings)
+        try:
+            ws, key = workspaces.create(opened, name, api_key)
+        except ApiError as exc:
+            raise _fail(str(exc.detail)) from None
+        finally:
+            opened.close()
+        reply = {"slug": ws.slug, "api_key": key}
+    console.print(f"workspace {reply['slug']} created; API key:", highlight=False)
+    print(reply["api_key"])
+
+
+@workspace_app.command("list")
+def workspace_list(data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None) -> None:
+    """List workspaces."""
+    settings = Settings(data_dir=data_dir, store_url=store)
+    reply = _admin(settings, "GET", "/workspaces")
+    if reply is None:
+        opened = _direct(settings)
+        try:
+            rows = [{"slug": ws.slug, "created_at": ws.created_at.isoformat()} for ws in opened.workspaces()]
+        finally:
+            opened.close()
+    else:
+        rows = reply["workspaces"]
+    table = Table("workspace", "created")
+    for row in rows:
+        table.add_row(row["slug"], row["created_at"])
+    console.print(table)
+
+
+@workspace_app.command("rotate-key")
+def workspace_rotate(name: str, data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None) -> None:
+    """Replace a workspace's API key; the old key stops working at once."""
+    settings = Settings(data_dir=data_dir, store_url=store)
+    reply = _admin(settings, "POST", f"/workspaces/{name}/rotate-key")
+    if reply is None:
+        opened = _direct(settings)
+        try:
+            ws, key = workspaces.rotate(opened, name)
+            bootstrap.initial_key(settings, opened)
+        except ApiError as exc:
+            raise _fail(str(exc.detail)) from None
+        finally:
+            opened.close()
+        reply = {"slug": ws.slug, "api_key": key}
+    console.print(f"new API key of {reply['slug']}:", highlight=False)
+    print(reply["api_key"])

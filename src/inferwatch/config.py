@@ -1,0 +1,45 @@
+"""Settings shared by the CLI and the server.
+
+Every setting is a flag of `inferwatch serve` and an `INFERWATCH_*` environment variable (Typer
+reads both); this module only holds the resolved values and the defaults derived from others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8420
+DEFAULT_DATA_DIR = Path("./inferwatch-data")
+DEFAULT_QUEUE_MAX_ROWS = 500_000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    store_url: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # Rows waiting for the writer before ingest answers 503: bounds memory under overload.
+    queue_max_rows: int = DEFAULT_QUEUE_MAX_ROWS
+    # A slow writer must not make every client wait forever for its acknowledgement.
+    commit_timeout_s: float = 30.0
+    # Name of the workspace created on first start, so `make run` has a key to print.
+    default_workspace: str = "default"
+
+    @property
+    def resolved_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"duckdb:///{(self.data_dir / 'inferwatch.duckdb').resolve()}"
+
+    @property
+    def server_file(self) -> Path:
+        """Where a running server says how to reach it (URL and admin token) for the CLI."""
+        return self.data_dir / "server.json"
+
+    @property
+    def initial_key_file(self) -> Path:
+        """The first workspace's key, kept (0600) until rotated so `make run` can show it again."""
+        return self.data_dir / "initial-api-key"

@@ -1,0 +1,1 @@
+"""Ingestion: wire formats decoded into one normal form, and the single group-commit writer."""

@@ -1,0 +1,43 @@
+"""Validated field types shared by every wire format (msgspec checks them while decoding).
+
+Bounds on every number mean NaN and Infinity never get in (JSON has no NaN; an overflowing
+literal such as 1e999 is out of range), and patterns keep control characters out of names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from inferwatch.ingest import limits
+
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_ID_LEN, pattern=_NO_CONTROL)]
+ModelId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=limits.MAX_MODEL_ID_LEN, pattern=_NO_CONTROL)
+]
+ClassName = Annotated[str, msgspec.Meta(max_length=limits.MAX_CLASS_LEN, pattern=r"^[^\x00]*$")]
+FieldName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=limits.MAX_FIELD_NAME_LEN, pattern=_NO_CONTROL)
+]
+# Values may hold tabs or newlines (free text), never NUL.
+FieldValue = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=limits.MAX_FIELD_VALUE_LEN, pattern=r"^[^\x00]+$")
+]
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Coordinate = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
+Pixels = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+ClassId = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+ImageIndex = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+def metadata_value(value: str | int | float | bool) -> str:
+    """Roboflow's metadata values are strings; scripts that send a number or a flag mean its text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, float) else str(value)

@@ -1,0 +1,290 @@
+"""The native batch ingest format: `{"inferences": [ITEM, ...]}` or NDJSON, one ITEM a line.
+
+An ITEM wraps what `InferenceHTTPClient.infer` returns (`result`) with the facts only the
+caller knows: model, device, tags, time and metadata. A batch is all or nothing: one bad item
+rejects it, with every bad item's index and reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from inferwatch.errors import InvalidRequest, PayloadTooLarge
+from inferwatch.ingest import limits
+from inferwatch.ingest.fields import (
+    ClassId,
+    ClassName,
+    Confidence,
+    Coordinate,
+    FieldName,
+    FieldValue,
+    ImageIndex,
+    ModelId,
+    Name,
+    Pixels,
+    Seconds,
+    metadata_value,
+)
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+
+
+class Prediction(msgspec.Struct):
+    class_: ClassName = msgspec.field(name="class")
+    confidence: Confidence = 0.0
+    class_id: ClassId | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+    width: Coordinate | None = None
+    height: Coordinate | None = None
+    detection_id: Name | None = None
+    points: msgspec.Raw | None = None
+    keypoints: msgspec.Raw | None = None
+
+
+class LabelScore(msgspec.Struct):
+    confidence: Confidence
+    class_id: ClassId | None = None
+
+
+class ImageSize(msgspec.Struct):
+    width: Pixels | None = None
+    height: Pixels | None = None
+
+
+class Result(msgspec.Struct):
+    inference_id: Name | None = None
+    time: Seconds | None = None
+    image: ImageSize | None = None
+    predictions: list[Prediction] | dict[ClassName, LabelScore] | None = None
+    top: ClassName | None = None
+    confidence: Confidence | None = None
+    predicted_classes: list[ClassName] | None = None
+
+
+MetaValue = FieldValue | int | float | bool
+
+
+class Item(msgspec.Struct):
+    model_id: ModelId
+    result: Result
+    inference_id: Name | None = None
+    timestamp: float | datetime | None = None
+    device_id: Name | None = None
+    tags: list[Name] | None = None
+    metadata: dict[FieldName, MetaValue] | None = None
+    image_index: ImageIndex = 0
+    task: Name | None = None
+
+
+class Batch(msgspec.Struct):
+    inferences: list[Item]
+
+
+class _RawBatch(msgspec.Struct):
+    inferences: list[msgspec.Raw]
+
+
+_batch = msgspec.json.Decoder(Batch)
+_raw_batch = msgspec.json.Decoder(_RawBatch)
+_item = msgspec.json.Decoder(Item)
+_encode = msgspec.json.Encoder().encode
+_MAX_REPORTED_ERRORS = 100
+
+
+def decode_json(body: bytes) -> list[Item]:
+    try:
+        return _batch.decode(body).inferences
+    except msgspec.ValidationError:
+        pass
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+    try:
+        raws = _raw_batch.decode(body).inferences
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"expected {{\"inferences\": [...]}}: {exc}") from None
+    _check_count(len(raws))
+    return _decode_each(raws)
+
+
+def decode_ndjson(body: bytes) -> list[Item]:
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    _check_count(len(lines))
+    try:
+        return _batch.decode(b'{"inferences":[' + b",".join(lines) + b"]}").inferences
+    except msgspec.DecodeError:
+        return _decode_each(lines)
+
+
+def _check_count(n: int) -> None:
+    if n > limits.MAX_ITEMS_PER_BATCH:
+        raise PayloadTooLarge(f"{n} items in one batch; at most {limits.MAX_ITEMS_PER_BATCH}")
+
+
+def _decode_each(raws: list[msgspec.Raw] | list[bytes]) -> list[Item]:
+    """Slow path, taken only for a bad batch: find every item that is wrong and say why."""
+    items: list[Item] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(raws):
+        try:
+            items.append(_item.decode(raw))
+        except msgspec.DecodeError as exc:
+            errors.append({"index": index, "error": str(exc)})
+            if len(errors) >= _MAX_REPORTED_ERRORS:
+                break
+    if errors:
+        raise InvalidRequest(errors)
+    return items
+
+
+def _timestamp_us(value: float | datetime | None, default_us: int) -> int:
+    if value is None:
+        return default_us
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        seconds = value.timestamp()
+    else:
+        seconds = value
+    if not limits.MIN_TIMESTAMP_S <= seconds < limits.MAX_TIMESTAMP_S:
+        raise ValueError("timestamp must lie between 2000-01-01 and 2100-01-01")
+    return round(seconds * 1_000_000)
+
+
+def to_rows(
+    items: list[Item], ws: int, now_us: int, source: str = "native"
+) -> tuple[InferenceRows, MetadataRows, list[str]]:
+    """Normalises decoded items; raises InvalidRequest naming every item that cannot be stored."""
+    rows = InferenceRows()
+    meta = MetadataRows()
+    ids: list[str] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            inference_id = _add_item(rows, item, ws, now_us, source)
+        except ValueError as exc:
+            errors.append({"index": index, "error": str(exc)})
+            if len(errors) >= _MAX_REPORTED_ERRORS:
+                break
+            continue
+        ids.append(inference_id)
+        if item.metadata:
+            if len(item.metadata) > limits.MAX_METADATA_PER_ITEM:
+                errors.append({"index": index, "error": "too many metadata fields"})
+                continue
+            for name, value in item.metadata.items():
+                meta.add(ws, inference_id, name, metadata_value(value), now_us)
+    if errors:
+        raise InvalidRequest(errors)
+    return rows, meta, ids
+
+
+def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str) -> str:
+    result = item.result
+    inference_id = item.inference_id or result.inference_id or str(uuid.uuid4())
+    ts_us = _timestamp_us(item.timestamp, now_us)
+    tags = item.tags or []
+    if len(tags) > limits.MAX_TAGS_PER_ITEM:
+        raise ValueError(f"at most {limits.MAX_TAGS_PER_ITEM} tags")
+    task, extra = _add_predictions(rows, result, item.task)
+    if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
+        raise ValueError("result too large")
+    image = result.image
+    rows.ws.append(ws)
+    rows.inference_id.append(inference_id)
+    rows.image_index.append(item.image_index)
+    rows.ts_us.append(ts_us)
+    rows.received_us.append(now_us)
+    rows.model_id.append(item.model_id)
+    rows.task.append(task)
+    rows.device_id.append(item.device_id)
+    rows.tags.append(tags)
+    rows.source.append(source)
+    rows.inference_time.append(result.time)
+    rows.image_width.append(image.width if image else None)
+    rows.image_height.append(image.height if image else None)
+    rows.extra.append(extra)
+    return inference_id
+
+
+def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> tuple[str, str | None]:
+    """Appends the model's verdict as predictions and returns (task, extra JSON).
+
+    Detections are all verdicts; a classifier's verdict is its top class (single-label) or its
+    chosen classes (multi-label), and the scores of the other classes go to `extra`, so class
+    counts and average confidence mean the same thing for every task.
+    """
+    preds = result.predictions
+    if isinstance(preds, dict):
+        chosen = result.predicted_classes
+        if chosen is None:
+            chosen = [name for name, score in preds.items() if score.confidence >= 0.5]
+        verdict = []
+        for name in chosen:
+            score = preds.get(name)
+            verdict.append((name, score.class_id if score else None, score.confidence if score else 0.0))
+        scores = {name: score.confidence for name, score in preds.items()}
+        _add_labels(rows, verdict)
+        return task or "multi-label-classification", _extra(class_scores=scores)
+    preds = preds or []
+    if len(preds) > limits.MAX_PREDICTIONS_PER_ITEM:
+        raise ValueError(f"at most {limits.MAX_PREDICTIONS_PER_ITEM} predictions per result")
+    if result.top is not None or (preds and preds[0].x is None):
+        if result.top is not None:
+            top = result.top
+            by_name = {p.class_: p for p in preds}
+            best = by_name.get(top)
+            confidence = result.confidence if result.confidence is not None else (
+                best.confidence if best else 0.0)
+            verdict = [(top, best.class_id if best else None, confidence)]
+        else:
+            best = max(preds, key=lambda p: p.confidence)
+            verdict = [(best.class_, best.class_id, best.confidence)]
+        _add_labels(rows, verdict)
+        return task or "classification", _extra(class_scores={p.class_: p.confidence for p in preds})
+    rows.n_predictions.append(len(preds))
+    if not preds:
+        return task or "object-detection", None
+    kind = "object-detection"
+    for p in preds:
+        rows.p_class.append(p.class_)
+        rows.p_class_id.append(p.class_id)
+        rows.p_confidence.append(p.confidence)
+        rows.p_x.append(p.x)
+        rows.p_y.append(p.y)
+        rows.p_width.append(p.width)
+        rows.p_height.append(p.height)
+        rows.p_detection_id.append(p.detection_id)
+        if p.points is None:
+            rows.p_points.append(None)
+        else:
+            rows.p_points.append(bytes(p.points).decode())
+            kind = "instance-segmentation"
+        if p.keypoints is None:
+            rows.p_keypoints.append(None)
+        else:
+            rows.p_keypoints.append(bytes(p.keypoints).decode())
+            kind = "keypoint-detection"
+    return task or kind, None
+
+
+def _add_labels(rows: InferenceRows, verdict: list[tuple[str, int | None, float]]) -> None:
+    rows.n_predictions.append(len(verdict))
+    for name, class_id, confidence in verdict:
+        rows.p_class.append(name)
+        rows.p_class_id.append(class_id)
+        rows.p_confidence.append(confidence)
+        rows.p_x.append(None)
+        rows.p_y.append(None)
+        rows.p_width.append(None)
+        rows.p_height.append(None)
+        rows.p_detection_id.append(None)
+        rows.p_points.append(None)
+        rows.p_keypoints.append(None)
+
+
+def _extra(**values: Any) -> str:
+    return _encode(values).decode()

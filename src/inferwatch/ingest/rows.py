@@ -1,0 +1,153 @@
+"""The normal form every ingest format is turned into: column lists, one entry per inference.
+
+Formats append to plain Python lists (the cheapest thing to build per item); the writer extends
+the lists of every request waiting for a commit and turns them into one Arrow table, so the
+fixed cost of building Arrow arrays is paid once per commit, not once per request.
+Predictions are flattened: `n_predictions[i]` says how many of the `p_*` entries belong to row i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import pyarrow as pa
+
+PREDICTION_TYPE = pa.struct(
+    [
+        ("class", pa.string()),
+        ("class_id", pa.int32()),
+        ("confidence", pa.float64()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("width", pa.float64()),
+        ("height", pa.float64()),
+        ("detection_id", pa.string()),
+        ("points", pa.string()),
+        ("keypoints", pa.string()),
+    ]
+)
+
+
+@dataclass(slots=True)
+class InferenceRows:
+    ws: list[int] = field(default_factory=list)
+    inference_id: list[str] = field(default_factory=list)
+    image_index: list[int] = field(default_factory=list)
+    ts_us: list[int] = field(default_factory=list)
+    received_us: list[int] = field(default_factory=list)
+    model_id: list[str] = field(default_factory=list)
+    task: list[str] = field(default_factory=list)
+    device_id: list[str | None] = field(default_factory=list)
+    tags: list[list[str]] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    inference_time: list[float | None] = field(default_factory=list)
+    image_width: list[int | None] = field(default_factory=list)
+    image_height: list[int | None] = field(default_factory=list)
+    extra: list[str | None] = field(default_factory=list)
+    n_predictions: list[int] = field(default_factory=list)
+    p_class: list[str] = field(default_factory=list)
+    p_class_id: list[int | None] = field(default_factory=list)
+    p_confidence: list[float] = field(default_factory=list)
+    p_x: list[float | None] = field(default_factory=list)
+    p_y: list[float | None] = field(default_factory=list)
+    p_width: list[float | None] = field(default_factory=list)
+    p_height: list[float | None] = field(default_factory=list)
+    p_detection_id: list[str | None] = field(default_factory=list)
+    p_points: list[str | None] = field(default_factory=list)
+    p_keypoints: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inference_id)
+
+    def extend(self, other: InferenceRows) -> None:
+        for f in _FIELD_NAMES:
+            getattr(self, f).extend(getattr(other, f))
+
+    def to_arrow(self) -> pa.Table:
+        offsets = [0] * (len(self.n_predictions) + 1)
+        total = 0
+        for i, n in enumerate(self.n_predictions, 1):
+            total += n
+            offsets[i] = total
+        predictions = pa.StructArray.from_arrays(
+            [
+                pa.array(self.p_class, pa.string()),
+                pa.array(self.p_class_id, pa.int32()),
+                pa.array(self.p_confidence, pa.float64()),
+                pa.array(self.p_x, pa.float64()),
+                pa.array(self.p_y, pa.float64()),
+                pa.array(self.p_width, pa.float64()),
+                pa.array(self.p_height, pa.float64()),
+                pa.array(self.p_detection_id, pa.string()),
+                pa.array(self.p_points, pa.string()),
+                pa.array(self.p_keypoints, pa.string()),
+            ],
+            fields=list(PREDICTION_TYPE),
+        )
+        return pa.table(
+            {
+                "ws": pa.array(self.ws, pa.int32()),
+                "inference_id": pa.array(self.inference_id, pa.string()),
+                "image_index": pa.array(self.image_index, pa.int32()),
+                "ts": pa.array(self.ts_us, pa.timestamp("us")),
+                "received_at": pa.array(self.received_us, pa.timestamp("us")),
+                "model_id": pa.array(self.model_id, pa.string()),
+                "task": pa.array(self.task, pa.string()),
+                "device_id": pa.array(self.device_id, pa.string()),
+                "tags": pa.array(self.tags, pa.list_(pa.string())),
+                "source": pa.array(self.source, pa.string()),
+                "inference_time": pa.array(self.inference_time, pa.float64()),
+                "image_width": pa.array(self.image_width, pa.int32()),
+                "image_height": pa.array(self.image_height, pa.int32()),
+                "extra": pa.array(self.extra, pa.string()),
+                "predictions": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), predictions),
+            }
+        )
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(InferenceRows))
+
+
+@dataclass(slots=True)
+class MetadataRows:
+    """(inference_id, field_name, field_value) triples; later entries win over earlier ones."""
+
+    ws: list[int] = field(default_factory=list)
+    inference_id: list[str] = field(default_factory=list)
+    field_name: list[str] = field(default_factory=list)
+    field_value: list[str] = field(default_factory=list)
+    updated_us: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inference_id)
+
+    def add(self, ws: int, inference_id: str, name: str, value: str, now_us: int) -> None:
+        self.ws.append(ws)
+        self.inference_id.append(inference_id)
+        self.field_name.append(name)
+        self.field_value.append(value)
+        self.updated_us.append(now_us)
+
+    def extend(self, other: MetadataRows) -> None:
+        self.ws.extend(other.ws)
+        self.inference_id.extend(other.inference_id)
+        self.field_name.extend(other.field_name)
+        self.field_value.extend(other.field_value)
+        self.updated_us.extend(other.updated_us)
+
+    def to_arrow(self) -> pa.Table:
+        """Keeps only the last write per (workspace, inference_id, field): an upsert of one
+        statement may name each key once, and the last one is the one that must win."""
+        last: dict[tuple[int, str, str], int] = {}
+        for i, key in enumerate(zip(self.ws, self.inference_id, self.field_name, strict=True)):
+            last[key] = i
+        keep = sorted(last.values())
+        return pa.table(
+            {
+                "ws": pa.array([self.ws[i] for i in keep], pa.int32()),
+                "inference_id": pa.array([self.inference_id[i] for i in keep], pa.string()),
+                "field_name": pa.array([self.field_name[i] for i in keep], pa.string()),
+                "field_value": pa.array([self.field_value[i] for i in keep], pa.string()),
+                "updated_at": pa.array([self.updated_us[i] for i in keep], pa.timestamp("us")),
+            }
+        )

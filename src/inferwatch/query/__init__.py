@@ -1,0 +1,1 @@
+"""Queries: filters parsed once from a query string, compiled by each store backend."""

@@ -1,0 +1,111 @@
+"""The app factory: routes, error rendering, and the lifespan that runs the writer."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inferwatch import __version__, bootstrap, metrics
+from inferwatch.api import admin, health, inferences, metadata, roboflow, stats
+from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime
+from inferwatch.config import Settings
+from inferwatch.errors import ApiError
+from inferwatch.ingest.writer import Writer
+from inferwatch.store.base import Store
+from inferwatch.workspaces import KeyRing
+
+log = logging.getLogger(__name__)
+
+
+class RequestMetrics:
+    """Counts answers by route template (never the raw path: ids would explode the labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUESTS.labels(scope["method"], path, str(status)).inc()
+
+
+def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI:
+    admin_token = secrets.token_urlsafe(32)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer = Writer(store, settings.queue_max_rows)
+        writer.start()
+        app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version)
+        bootstrap.write_server_file(settings, admin_token)
+        try:
+            yield
+        finally:
+            bootstrap.remove_server_file(settings, admin_token)
+            writer.stop()
+
+    app = FastAPI(
+        title="inferwatch",
+        version=__version__,
+        description="Model monitoring for computer-vision inference; Roboflow Model Monitoring compatible.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    for module in (roboflow, inferences, stats, metadata, health, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSON:
+        return JSON(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
+        return JSON({"error": "Invalid request", "detail": str(exc.errors())}, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSON:
+        return JSON({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSON:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSON({"error": "Internal error"}, status_code=500)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                               routes=app.routes)
+            _, components = msgspec.json.schema_components(
+                SCHEMA_TYPES, ref_template="#/components/schemas/{name}"
+            )
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(RequestMetrics)
+    return app

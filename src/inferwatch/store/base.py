@@ -1,0 +1,75 @@
+"""What every storage backend provides: append, upsert metadata, the product's queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import Filters
+
+
+class StoreLocked(Exception):
+    """Another process holds the store (an embedded database admits one process)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRecord:
+    id: int
+    slug: str
+    key_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ended, in the list's order (time, inference id, image index; newest first)."""
+
+    ts_us: int
+    inference_id: str
+    image_index: int
+
+
+GROUPS = ("model_id", "device_id", "class")
+
+
+class Store(Protocol):
+    def migrate(self) -> int:
+        """Brings the schema to the current version; returns that version."""
+        ...
+
+    def close(self) -> None: ...
+
+    def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
+        """Writes both in one transaction; inferences already stored are skipped.
+        Returns how many inferences were new."""
+        ...
+
+    def workspaces(self) -> list[WorkspaceRecord]: ...
+
+    def create_workspace(self, slug: str, key_hash: str) -> WorkspaceRecord: ...
+
+    def set_key_hash(self, slug: str, key_hash: str) -> WorkspaceRecord: ...
+
+    def list_inferences(
+        self, ws: int, filters: Filters, after: Cursor | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        """A page, and where the next one starts (None on the last page)."""
+        ...
+
+    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+        """Every image stored under the id (a batched request shares one id)."""
+        ...
+
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]: ...
+
+    def totals(self, ws: int, filters: Filters) -> dict[str, Any]: ...
+
+    def series(
+        self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
+    ) -> list[dict[str, Any]]:
+        """Rows of (time, group, figures); group_by is one of GROUPS or `meta.<field>`."""
+        ...
+
+    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]: ...

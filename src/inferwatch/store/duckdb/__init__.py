@@ -1,0 +1,274 @@
+"""The embedded store: one DuckDB file, owned by one process.
+
+Every call takes its own cursor (a DuckDB connection to the same database), so reads run in
+parallel in the server's thread pool while the writer thread appends.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import Filters
+from inferwatch.store.base import Cursor, StoreLocked, WorkspaceRecord
+from inferwatch.store.duckdb import schema
+from inferwatch.store.duckdb.sql import _prediction_terms, where
+
+_EPOCH = datetime(1970, 1, 1)
+_LIST_COLUMNS = (
+    "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
+    " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
+    " predictions, extra"
+)
+_decode_json = msgspec.json.decode
+
+
+def to_us(value: datetime) -> int:
+    return (value.replace(tzinfo=None) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _prediction(p: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in p.items() if v is not None and k not in ("points", "keypoints")}
+    if p.get("points") is not None:
+        out["points"] = _decode_json(p["points"])
+    if p.get("keypoints") is not None:
+        out["keypoints"] = _decode_json(p["keypoints"])
+    return out
+
+
+def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
+    (inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
+     inference_time, width, height, n_predictions, max_confidence, classes, predictions, extra) = row
+    out: dict[str, Any] = {
+        "inference_id": inference_id,
+        "image_index": image_index,
+        "timestamp": _iso(ts),
+        "received_at": _iso(received_at),
+        "model_id": model_id,
+        "task": task,
+        "device_id": device_id,
+        "tags": tags,
+        "source": source,
+        "inference_time": inference_time,
+        "image": {"width": width, "height": height},
+        "n_predictions": n_predictions,
+        "max_confidence": max_confidence,
+        "classes": classes,
+        "predictions": [_prediction(p) for p in predictions],
+    }
+    if extra:
+        out.update(_decode_json(extra))
+    return out
+
+
+class DuckDBStore:
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(str(exc)) from None
+            raise
+        self._write_lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._db.cursor()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self) -> int:
+        con = self._cursor()
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+            " applied_at TIMESTAMP NOT NULL)"
+        )
+        (current,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone() or (0,)
+        for version, ddl in enumerate(schema.MIGRATIONS, 1):
+            if version <= current:
+                continue
+            con.execute("BEGIN")
+            con.execute(ddl)
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            con.execute("COMMIT")
+        return len(schema.MIGRATIONS)
+
+    # -- writes (from the writer thread, or the CLI when no server runs) -------------------
+    def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
+        con = self._cursor()
+        with self._write_lock:
+            con.execute("BEGIN")
+            try:
+                new = 0
+                if len(rows):
+                    batch = rows.to_arrow()  # noqa: F841 - read by name in the SQL below
+                    result = con.execute(schema.INSERT_INFERENCES).fetchone()
+                    new = int(result[0]) if result else 0
+                if len(meta):
+                    meta_batch = meta.to_arrow()  # noqa: F841
+                    con.execute(schema.UPSERT_METADATA)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return new
+
+    def workspaces(self) -> list[WorkspaceRecord]:
+        rows = self._cursor().execute(
+            "SELECT id, slug, key_hash, created_at FROM workspaces ORDER BY id"
+        ).fetchall()
+        return [WorkspaceRecord(*row) for row in rows]
+
+    def create_workspace(self, slug: str, key_hash: str) -> WorkspaceRecord:
+        con = self._cursor()
+        with self._write_lock:
+            row = con.execute(
+                "INSERT INTO workspaces SELECT coalesce(max(id), 0) + 1, ?, ?, now() FROM workspaces"
+                " RETURNING id, slug, key_hash, created_at",
+                [slug, key_hash],
+            ).fetchone()
+        assert row is not None
+        return WorkspaceRecord(*row)
+
+    def set_key_hash(self, slug: str, key_hash: str) -> WorkspaceRecord:
+        con = self._cursor()
+        with self._write_lock:
+            row = con.execute(
+                "UPDATE workspaces SET key_hash = ? WHERE slug = ? RETURNING id, slug, key_hash, created_at",
+                [key_hash, slug],
+            ).fetchone()
+        if row is None:
+            raise KeyError(slug)
+        return WorkspaceRecord(*row)
+
+    # -- reads ----------------------------------------------------------------------------
+    def list_inferences(
+        self, ws: int, filters: Filters, after: Cursor | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        clause, params = where(ws, filters)
+        if after is not None:
+            ts = _EPOCH + timedelta(microseconds=after.ts_us)
+            clause += (
+                " AND (ts < ? OR (ts = ? AND (inference_id < ?"
+                " OR (inference_id = ? AND image_index < ?))))"
+            )
+            params += [ts, ts, after.inference_id, after.inference_id, after.image_index]
+        rows = self._cursor().execute(
+            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}"
+            " ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?",
+            [*params, limit + 1],
+        ).fetchall()
+        following = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            following = Cursor(to_us(last[2]), last[0], last[1])
+        return [_inference(row) for row in rows[:limit]], following
+
+    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+        rows = self._cursor().execute(
+            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE ws = ? AND inference_id = ?"
+            " ORDER BY image_index",
+            [ws, inference_id],
+        ).fetchall()
+        return [_inference(row) for row in rows]
+
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
+        if not inference_ids:
+            return {}
+        rows = self._cursor().execute(
+            "SELECT inference_id, field_name, field_value FROM metadata"
+            " WHERE ws = ? AND inference_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY field_name",
+            [ws, list(set(inference_ids))],
+        ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for inference_id, name, value in rows:
+            out.setdefault(inference_id, {})[name] = value
+        return out
+
+    def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
+        clause, params = where(ws, filters)
+        row = self._cursor().execute(
+            "SELECT count(*), coalesce(sum(n_predictions), 0), avg(inference_time),"
+            " quantile_cont(inference_time, 0.5), quantile_cont(inference_time, 0.95),"
+            " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
+            " count(DISTINCT device_id), count(DISTINCT model_id)"
+            f" FROM inferences WHERE {clause}",
+            params,
+        ).fetchone()
+        assert row is not None
+        keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
+                "p95_inference_time", "avg_confidence", "devices", "models")
+        return dict(zip(keys, row, strict=True))
+
+    def series(
+        self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
+    ) -> list[dict[str, Any]]:
+        clause, params = where(ws, filters, "i")
+        figures = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
+                   " avg(inference_time) AS avg_inference_time,"
+                   " sum(sum_confidence) / nullif(sum(n_predictions), 0) AS avg_confidence")
+        if group_by is None:
+            sql = (f"SELECT time_bucket(?, ts) AS t, NULL AS g, {figures}"
+                   f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1")
+            params = [bucket, *params]
+        elif group_by in ("model_id", "device_id"):
+            sql = (f"SELECT time_bucket(?, ts) AS t, {group_by} AS g, {figures}"
+                   f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
+            params = [bucket, *params]
+        elif group_by == "class":
+            # Counted per prediction: detections of each class (a classifier's verdicts).
+            outer = ""
+            if filters.on_predictions:
+                outer = " WHERE " + _prediction_terms(filters, params)
+            sql = ("SELECT time_bucket(?, ts) AS t, p.class AS g, count(*) AS count,"
+                   " count(*) AS predictions, avg(inference_time) AS avg_inference_time,"
+                   " avg(p.confidence) AS avg_confidence FROM ("
+                   f"SELECT ts, inference_time, unnest(predictions) AS p FROM inferences i WHERE {clause}"
+                   f"){outer} GROUP BY ALL ORDER BY 1, 2")
+            params = [bucket, *params]
+        else:
+            field = group_by.removeprefix("meta.")
+            sql = (f"SELECT time_bucket(?, ts) AS t, m.field_value AS g, {figures}"
+                   " FROM inferences i LEFT JOIN (SELECT inference_id, field_value FROM metadata"
+                   " WHERE ws = ? AND field_name = ?) m ON m.inference_id = i.inference_id"
+                   f" WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
+            params = [bucket, ws, field, *params]
+        rows = self._cursor().execute(sql, params).fetchall()
+        return [
+            {"time": _iso(t), "group": g, "count": n, "predictions": p,
+             "avg_inference_time": it, "avg_confidence": c}
+            for t, g, n, p, it, c in rows
+        ]
+
+    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
+        con = self._cursor()
+        fields = con.execute(
+            "SELECT field_name, count(DISTINCT field_value), count(*) FROM metadata WHERE ws = ?"
+            " GROUP BY field_name ORDER BY field_name",
+            [ws],
+        ).fetchall()
+        values = con.execute(
+            "SELECT field_name, field_value, count(*) AS n FROM metadata WHERE ws = ?"
+            " GROUP BY field_name, field_value QUALIFY row_number() OVER (PARTITION BY field_name ORDER BY n DESC,"
+            " field_value) <= ? ORDER BY field_name, n DESC, field_value",
+            [ws, top],
+        ).fetchall()
+        tops: dict[str, list[dict[str, Any]]] = {}
+        for name, value, n in values:
+            tops.setdefault(name, []).append({"value": value, "count": n})
+        return [
+            {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
+            for name, distinct, n in fields
+        ]

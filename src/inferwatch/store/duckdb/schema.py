@@ -1,0 +1,73 @@
+"""The DuckDB schema, as numbered migrations applied in order at start-up.
+
+A migration is never edited once released: a change to the schema is a new entry at the end.
+`schema_version` records each applied version and when.
+"""
+
+from __future__ import annotations
+
+PREDICTION = (
+    "STRUCT(class VARCHAR, class_id INTEGER, confidence DOUBLE, x DOUBLE, y DOUBLE, width DOUBLE,"
+    " height DOUBLE, detection_id VARCHAR, points VARCHAR, keypoints VARCHAR)"
+)
+
+MIGRATIONS: list[str] = [
+    # 1: workspaces, inferences with their predictions nested (one row, one atomic insert, so a
+    # duplicate is skipped whole), metadata keyed by the id a user names, last write wins.
+    f"""
+    CREATE TABLE workspaces (
+        id INTEGER PRIMARY KEY,
+        slug VARCHAR NOT NULL UNIQUE,
+        key_hash VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE inferences (
+        key UHUGEINT PRIMARY KEY,  -- md5 of (workspace, inference_id, image_index): the identity
+        ws INTEGER NOT NULL,
+        inference_id VARCHAR NOT NULL,
+        image_index INTEGER NOT NULL,
+        ts TIMESTAMP NOT NULL,  -- UTC, the inference's own time
+        received_at TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        task VARCHAR NOT NULL,
+        device_id VARCHAR,
+        tags VARCHAR[] NOT NULL,
+        source VARCHAR NOT NULL,
+        inference_time DOUBLE,  -- seconds
+        image_width INTEGER,
+        image_height INTEGER,
+        n_predictions INTEGER NOT NULL,
+        max_confidence DOUBLE,
+        sum_confidence DOUBLE NOT NULL,
+        classes VARCHAR[] NOT NULL,
+        predictions {PREDICTION}[] NOT NULL,
+        extra VARCHAR
+    );
+    CREATE TABLE metadata (
+        ws INTEGER NOT NULL,
+        inference_id VARCHAR NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, inference_id, field_name)
+    );
+    """,
+]
+
+# Derived columns are computed by DuckDB from the nested predictions while inserting, so the
+# Python side only builds the raw columns.
+INSERT_INFERENCES = """
+INSERT OR IGNORE INTO inferences
+SELECT
+    md5_number(ws::VARCHAR || chr(1) || inference_id || chr(1) || image_index::VARCHAR),
+    ws, inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
+    inference_time, image_width, image_height,
+    len(predictions),
+    list_max(list_transform(predictions, lambda p: p.confidence)),
+    coalesce(list_sum(list_transform(predictions, lambda p: p.confidence)), 0),
+    list_sort(list_distinct(list_transform(predictions, lambda p: p.class))),
+    predictions, extra
+FROM batch
+"""
+
+UPSERT_METADATA = "INSERT OR REPLACE INTO metadata SELECT * FROM meta_batch"

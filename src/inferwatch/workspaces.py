@@ -1,0 +1,89 @@
+"""Workspaces and their API keys. Keys are stored only as SHA-256 hashes.
+
+A key is a bearer secret of high entropy (or a Roboflow key a team brings along), so a plain
+hash is enough to make a stolen database useless for signing in; looking a key up compares it
+against every workspace's hash in constant time, so timing tells nothing about which is close.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+
+from inferwatch.errors import InvalidRequest
+from inferwatch.store.base import Store, WorkspaceRecord
+
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+KEY = re.compile(r"^[\x21-\x7e]{8,256}$")
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.match(slug):
+        raise InvalidRequest("workspace names are 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+    return slug
+
+
+def check_key(key: str) -> str:
+    if not KEY.match(key):
+        raise InvalidRequest("API keys are 8-256 printable characters without spaces")
+    return key
+
+
+def create(store: Store, slug: str, key: str | None = None) -> tuple[WorkspaceRecord, str]:
+    check_slug(slug)
+    key = check_key(key) if key is not None else new_key()
+    hashed = hash_key(key)
+    for ws in store.workspaces():
+        if ws.slug == slug:
+            raise InvalidRequest(f"workspace {slug!r} exists")
+        if hmac.compare_digest(ws.key_hash, hashed):
+            raise InvalidRequest("that API key belongs to another workspace")
+    return store.create_workspace(slug, hashed), key
+
+
+def rotate(store: Store, slug: str) -> tuple[WorkspaceRecord, str]:
+    key = new_key()
+    try:
+        return store.set_key_hash(slug, hash_key(key)), key
+    except KeyError:
+        raise InvalidRequest(f"no workspace {slug!r}") from None
+
+
+class KeyRing:
+    """The server's view of workspaces, reloaded after every change it makes."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._records: list[WorkspaceRecord] = []
+        self.reload()
+
+    def reload(self) -> None:
+        records = self._store.workspaces()
+        with self._lock:
+            self._records = records
+
+    def by_key(self, key: str) -> WorkspaceRecord | None:
+        hashed = hash_key(key)
+        found = None
+        for ws in self._records:
+            if hmac.compare_digest(ws.key_hash, hashed):
+                found = ws
+        return found
+
+    def by_slug(self, slug: str) -> WorkspaceRecord | None:
+        return next((ws for ws in self._records if ws.slug == slug), None)
+
+    def all(self) -> list[WorkspaceRecord]:
+        return list(self._records)

@@ -1,0 +1,87 @@
+"""A real inferwatch server in a subprocess, on a free loopback port, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.extra_args = extra_args
+        self.env = env or {}
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.port = free_port()
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    @property
+    def initial_key(self) -> str:
+        return (self.data_dir / "initial-api-key").read_text().strip()
+
+    def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
+        info = json.loads((self.data_dir / "server.json").read_text())
+        return httpx.request(method, f"{self.url}/admin{path}", json=body,
+                             headers={"Authorization": f"Bearer {info['admin_token']}"}, timeout=30)
+
+    def new_workspace(self, prefix: str = "ws") -> tuple[str, str]:
+        """A fresh workspace (slug, key), so tests sharing one server never see each other's data."""
+        slug = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        reply = self.admin("POST", "/workspaces", {"slug": slug})
+        reply.raise_for_status()
+        return slug, reply.json()["api_key"]
