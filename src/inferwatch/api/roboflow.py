@@ -7,8 +7,17 @@ from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime, workspace_of_key
+from inferwatch.api.common import (
+    JSON,
+    authorize,
+    body_schema,
+    read_body,
+    request_key,
+    runtime,
+    workspace_of_key,
+)
 from inferwatch.errors import InvalidRequest, PayloadTooLarge
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, Name, metadata_value
@@ -45,8 +54,14 @@ def _body_key(body: bytes) -> str | None:
         return None
 
 
-@router.get("/", summary="Workspace of an API key (Roboflow's `GET /?api_key=`)")
-def workspace_lookup(request: Request) -> JSON:
+_LANDING = """<!doctype html><meta charset="utf-8"><title>inferwatch</title>
+<p>inferwatch is running. API reference: <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"""
+
+
+@router.get("/", summary="Workspace of an API key (Roboflow's `GET /?api_key=`)", response_model=None)
+def workspace_lookup(request: Request) -> JSON | HTMLResponse:
+    if request_key(request) is None:
+        return HTMLResponse(_LANDING)  # a browser, not a client resolving its workspace
     ws = workspace_of_key(request)
     return JSON({"workspace": ws.slug})
 
