@@ -12,6 +12,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,7 +69,9 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
             bootstrap.remove_server_file(settings, admin_token)
             writer.stop()
 
-    app = FastAPI(
+    # The API reference's assets are served by inferwatch itself: no CDN in an air-gapped plant.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="inferwatch",
         version=__version__,
         description="Model monitoring for computer-vision inference; Roboflow Model Monitoring compatible.",
