@@ -1,0 +1,333 @@
+"""Ingest benchmark: sustained inference events/s of a real server, and what the engine alone does.
+
+Run from the repository root:
+
+    .venv/bin/python bench/ingest.py [--seconds 20] [--connections 16] [--processes 4] [--batch 100]
+
+1. Starts the real server (a subprocess, as the tests do) on a fresh data directory.
+2. Loads it from separate processes over loopback: `--connections` keep-alive HTTP connections
+   in total, each a thread with its own `http.client.HTTPConnection`, spread over `--processes`.
+   Every request is the same pre-serialised body of `--batch` inferences (3 detections each)
+   whose inference ids get a fresh prefix by byte substitution, so no item is ever a duplicate
+   and the load generator costs little CPU next to the server it measures.
+3. Counts only items acknowledged with 200, over the measured window (after a warm-up).
+4. Stops the server and checks the DuckDB file: committed rows == acknowledged items.
+5. Times `DuckDBStore.append` alone on the same rows (built by the project's own decode and
+   `to_rows`) into a fresh file, a few commits of `--commit-rows`, and prints service/engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(ROOT / "src") not in sys.path:
+    sys.path.append(str(ROOT / "src"))
+
+import duckdb  # noqa: E402
+import msgspec  # noqa: E402
+from tests.server import Server  # noqa: E402
+
+from inferwatch.ingest import native  # noqa: E402
+from inferwatch.ingest.rows import InferenceRows, MetadataRows  # noqa: E402
+from inferwatch.store.duckdb import DuckDBStore  # noqa: E402
+
+# Replaced in every request by a 16-byte prefix unique to (process, thread, request).
+PLACEHOLDER = b"@@@@@@@@@@@@@@@@"
+CLASSES = ("person", "car", "bicycle", "dog", "truck", "traffic light")
+WARMUP_S = 2.0
+
+
+def template_body(batch: int) -> bytes:
+    """A realistic batch: what `InferenceHTTPClient.infer` returns for a detector, wrapped."""
+    items: list[dict[str, Any]] = []
+    for i in range(batch):
+        preds = []
+        for j in range(3):
+            cls = (i + j) % len(CLASSES)
+            preds.append({
+                "x": 100.5 + 7 * i % 500, "y": 80.25 + 13 * j, "width": 40.0 + j, "height": 90.0 + i % 17,
+                "confidence": round(0.35 + ((i * 7 + j * 11) % 60) / 100, 4),
+                "class": CLASSES[cls], "class_id": cls,
+                "detection_id": f"{PLACEHOLDER.decode()}-{i:04d}-{j}",
+            })
+        items.append({
+            "model_id": f"coco/{24 + i % 2}",
+            "device_id": f"camera-{i % 8:02d}",
+            "result": {
+                "inference_id": f"{PLACEHOLDER.decode()}-{i:04d}",
+                "time": round(0.015 + (i % 10) / 1000, 4),
+                "image": {"width": 640, "height": 480},
+                "predictions": preds,
+            },
+        })
+    return msgspec.json.encode({"inferences": items})
+
+
+# -- load generator (child processes) ------------------------------------------------------------
+
+@dataclass(slots=True)
+class WorkerReport:
+    done_at: list[float]  # time.time() when each 200 answer arrived
+    acked: list[int]  # items acknowledged by that answer
+    latency: list[float]  # seconds, every request that got an answer
+    non_200: dict[int, int]
+    errors: list[str]
+
+
+def _connection(port: int) -> http.client.HTTPConnection:
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    con.connect()
+    return con
+
+
+def _thread(port: int, key: str, body: bytes, batch: int, prefix: str, start_at: float, stop_at: float,
+            report: WorkerReport, lock: threading.Lock) -> None:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    expect = b'"accepted":%d' % batch
+    done_at: list[float] = []
+    acked: list[int] = []
+    latency: list[float] = []
+    non_200: dict[int, int] = {}
+    errors: list[str] = []
+    con = _connection(port)
+    seq = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    while True:
+        begun = time.time()
+        if begun >= stop_at:
+            break
+        seq += 1
+        this = body.replace(PLACEHOLDER, f"{prefix}{seq:09d}".encode())
+        try:
+            con.request("POST", "/api/v1/default/inferences", this, headers)
+            answer = con.getresponse()
+            data = answer.read()
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(repr(exc))
+            con.close()
+            con = _connection(port)
+            continue
+        ended = time.time()
+        latency.append(ended - begun)
+        if answer.status == 200 and expect in data:
+            done_at.append(ended)
+            acked.append(batch)
+        else:
+            non_200[answer.status] = non_200.get(answer.status, 0) + 1
+            if len(errors) < 3:
+                errors.append(f"{answer.status}: {data[:300]!r}")
+    con.close()
+    with lock:
+        report.done_at.extend(done_at)
+        report.acked.extend(acked)
+        report.latency.extend(latency)
+        for status, n in non_200.items():
+            report.non_200[status] = report.non_200.get(status, 0) + n
+        report.errors.extend(errors[:10])
+
+
+def _process(index: int, threads: int, port: int, key: str, body: bytes, batch: int, start_at: float,
+             stop_at: float, out: Queue[WorkerReport]) -> None:
+    report = WorkerReport([], [], [], {}, [])
+    lock = threading.Lock()
+    workers = [
+        threading.Thread(target=_thread, args=(port, key, body, batch, f"p{index:02d}t{t:03d}", start_at,
+                                               stop_at, report, lock))
+        for t in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put(report)
+
+
+@dataclass(slots=True)
+class ServiceResult:
+    events_per_s: float  # acknowledged items over the measured window
+    per_second: list[float]  # acknowledged items in each whole second of the window
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_200: dict[int, int]
+    errors: list[str]
+    acked_total: int
+    committed: int
+
+
+def run_service(seconds: float, connections: int, processes: int, batch: int) -> ServiceResult:
+    body = template_body(batch)
+    tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-"))
+    server = Server(tmp / "data").start()
+    try:
+        key = server.initial_key
+        ctx = mp.get_context("spawn")
+        out: Queue[WorkerReport] = ctx.Queue()
+        per_process = [connections // processes + (1 if i < connections % processes else 0)
+                       for i in range(processes)]
+        start_at = time.time() + 1.5  # time for the children to start and connect
+        stop_at = start_at + WARMUP_S + seconds
+        children = [
+            ctx.Process(target=_process, args=(i, n, server.port, key, body, batch, start_at, stop_at, out))
+            for i, n in enumerate(per_process) if n
+        ]
+        for c in children:
+            c.start()
+        reports = [out.get(timeout=seconds + 120) for _ in children]
+        for c in children:
+            c.join()
+    finally:
+        server.stop()
+
+    done_at = [t for r in reports for t in r.done_at]
+    acked = [n for r in reports for n in r.acked]
+    latency = sorted(x for r in reports for x in r.latency)
+    non_200: dict[int, int] = {}
+    for r in reports:
+        for status, n in r.non_200.items():
+            non_200[status] = non_200.get(status, 0) + n
+    window_start = start_at + WARMUP_S
+    in_window = sum(n for t, n in zip(done_at, acked, strict=True) if window_start <= t < stop_at)
+    buckets = [0.0] * max(1, int(seconds))
+    for t, n in zip(done_at, acked, strict=True):
+        slot = int(t - window_start)
+        if window_start <= t and slot < len(buckets):
+            buckets[slot] += n
+
+    # The server must be stopped first: DuckDB locks its file to one process.
+    con = duckdb.connect(str(tmp / "data" / "inferwatch.duckdb"), read_only=True)
+    try:
+        row = con.execute("SELECT count(*) FROM inferences").fetchone()
+        committed = int(row[0]) if row else 0
+    finally:
+        con.close()
+    return ServiceResult(
+        events_per_s=in_window / seconds,
+        per_second=buckets,
+        p50_ms=_quantile(latency, 0.50) * 1000,
+        p99_ms=_quantile(latency, 0.99) * 1000,
+        requests=len(latency),
+        non_200=non_200,
+        errors=[e for r in reports for e in r.errors][:10],
+        acked_total=sum(acked),
+        committed=committed,
+    )
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+# -- the engine alone ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class EngineResult:
+    rows_per_s: list[float]  # one figure per commit
+    commit_rows: int
+
+
+def run_engine(batch: int, commit_rows: int, commits: int) -> EngineResult:
+    """`DuckDBStore.append` of the rows the service would build, timed without HTTP or decoding."""
+    body = template_body(batch)
+    requests_per_commit = max(1, commit_rows // batch)
+    tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-engine-"))
+    store = DuckDBStore(str(tmp / "engine.duckdb"))
+    store.migrate()
+    ws = 1
+    now_us = time.time_ns() // 1000
+    groups: list[InferenceRows] = []
+    seq = 0
+    for _ in range(commits + 1):  # the first commit is a warm-up
+        group = InferenceRows()
+        for _ in range(requests_per_commit):
+            seq += 1
+            items = native.decode_json(body.replace(PLACEHOLDER, f"engine{seq:010d}".encode()))
+            rows, _meta, _ids = native.to_rows(items, ws, now_us)
+            group.extend(rows)
+        groups.append(group)
+    rates: list[float] = []
+    try:
+        for i, group in enumerate(groups):
+            started = time.perf_counter()
+            new = store.append(group, MetadataRows())
+            elapsed = time.perf_counter() - started
+            if new != len(group):
+                raise RuntimeError(f"engine commit stored {new} of {len(group)} rows")
+            if i:
+                rates.append(len(group) / elapsed)
+    finally:
+        store.close()
+    return EngineResult(rates, requests_per_commit * batch)
+
+
+# -- report --------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window (after a warm-up)")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections in total")
+    parser.add_argument("--processes", type=int, default=4, help="load-generator processes")
+    parser.add_argument("--batch", type=int, default=100, help="inferences per request")
+    parser.add_argument("--commit-rows", type=int, default=5000, help="rows per engine-only commit")
+    parser.add_argument("--commits", type=int, default=8, help="engine-only commits timed")
+    args = parser.parse_args(argv)
+    if args.connections < 1 or args.processes < 1 or args.batch < 1 or args.seconds <= 0:
+        parser.error("--connections, --processes, --batch and --seconds must be positive")
+
+    print(f"service: {args.connections} connections in {args.processes} processes, {args.batch} inferences"
+          f" (3 detections each) per request, {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured",
+          flush=True)
+    svc = run_service(args.seconds, args.connections, args.processes, args.batch)
+    print(f"  acknowledged events/s (window): {svc.events_per_s:,.0f}")
+    print(f"  per second: {', '.join(f'{x:,.0f}' for x in svc.per_second)}")
+    print(f"  requests answered: {svc.requests:,}; latency p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms")
+    print(f"  non-200 answers: {sum(svc.non_200.values())} {svc.non_200 or ''}")
+    for e in svc.errors:
+        print(f"  error: {e}")
+    committed_ok = svc.committed == svc.acked_total > 0
+    print(f"  committed check: {svc.committed:,} rows in the file, {svc.acked_total:,} acknowledged"
+          f" -> {'OK' if committed_ok else 'MISMATCH'}", flush=True)
+
+    print(f"engine: DuckDBStore.append of {args.commits} commits of {args.commit_rows:,} rows into a fresh file",
+          flush=True)
+    eng = run_engine(args.batch, args.commit_rows, args.commits)
+    engine_rate = statistics.median(eng.rows_per_s)
+    print(f"  rows/s per commit: {', '.join(f'{x:,.0f}' for x in eng.rows_per_s)}")
+
+    service_median = statistics.median(svc.per_second)
+    print()
+    print("```")
+    print(f"inferwatch ingest benchmark ({mp.cpu_count()} cores, loopback, {args.connections} keep-alive"
+          f" connections in {args.processes} processes, {args.batch} inferences x 3 detections per request)")
+    print(f"  sustained          {service_median:>10,.0f} inference events/s (median of 1 s windows;"
+          f" mean {svc.events_per_s:,.0f})")
+    print(f"  request latency    p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms;"
+          f" non-200: {sum(svc.non_200.values())}")
+    print(f"  committed check    {svc.committed:,} rows == {svc.acked_total:,} acknowledged:"
+          f" {'OK' if committed_ok else 'MISMATCH'}")
+    print(f"  engine alone       {engine_rate:>10,.0f} rows/s (DuckDBStore.append, median of {len(eng.rows_per_s)}"
+          f" commits of {eng.commit_rows:,} rows)")
+    print(f"  service / engine   {service_median / engine_rate:.2f}")
+    print("```")
+    return 0 if committed_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
