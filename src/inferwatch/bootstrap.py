@@ -52,7 +52,7 @@ def initial_key(settings: Settings, store: Store) -> str | None:
 
 
 def write_server_file(settings: Settings, admin_token: str) -> None:
-    info = {"url": f"http://{_connect_host(settings.host)}:{settings.port}", "admin_token": admin_token,
+    info = {"url": f"http://{connect_host(settings.host)}:{settings.port}", "admin_token": admin_token,
             "pid": os.getpid()}
     _write_private(settings.server_file, msgspec.json.encode(info))
 
@@ -73,7 +73,7 @@ def read_server_file(settings: Settings) -> dict[str, object] | None:
     return info if isinstance(info, dict) else None
 
 
-def _connect_host(host: str) -> str:
+def connect_host(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
     if host == "::":

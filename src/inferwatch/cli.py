@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from inferwatch import bootstrap, workspaces
 from inferwatch.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_MAX_ROWS, Settings
 from inferwatch.errors import ApiError
 from inferwatch.store import open_store
-from inferwatch.store.base import Store, StoreLocked
+from inferwatch.store.base import Store, StoreLocked, WorkspaceRecord
 
 app = typer.Typer(help="Self-hosted model monitoring for computer-vision inference.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Create and list workspaces, rotate their API keys.", no_args_is_help=True)
@@ -66,7 +67,7 @@ def serve(
                         queue_max_rows=queue_max_rows)
     opened, version = _open(settings)
     slug, key = bootstrap.ensure_workspace(settings, opened)
-    base = f"http://{bootstrap._connect_host(host)}:{port}"
+    base = f"http://{bootstrap.connect_host(host)}:{port}"
     console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}", highlight=False)
     console.print(f"  dashboard: {base}/", highlight=False)
     console.print(f"  API docs:  {base}/docs", highlight=False)
@@ -112,9 +113,26 @@ def _admin(settings: Settings, method: str, path: str, body: dict[str, Any] | No
     return data
 
 
-def _direct(settings: Settings) -> Store:
-    store, _ = _open(settings)
-    return store
+def _change(settings: Settings, path: str, body: dict[str, Any] | None,
+            direct: Callable[[Store], tuple[WorkspaceRecord, str]]) -> dict[str, Any]:
+    """A workspace change: through the running server, else on the store opened here."""
+    reply = _admin(settings, "POST", path, body)
+    if reply is not None:
+        return reply
+    opened, _ = _open(settings)
+    try:
+        ws, key = direct(opened)
+    except ApiError as exc:
+        raise _fail(str(exc.detail)) from None
+    finally:
+        opened.close()
+    return {"slug": ws.slug, "api_key": key}
+
+
+def _rotate(settings: Settings, store: Store, name: str) -> tuple[WorkspaceRecord, str]:
+    changed = workspaces.rotate(store, name)
+    bootstrap.initial_key(settings, store)  # forgets the first key if it was this one
+    return changed
 
 
 @workspace_app.command("create")
@@ -127,16 +145,8 @@ def workspace_create(
 ) -> None:
     """Create a workspace and print its API key."""
     settings = Settings(data_dir=data_dir, store_url=store)
-    reply = _admin(settings, "POST", "/workspaces", {"slug": name, "api_key": api_key})
-    if reply is None:
-        opened = _direct(settings)
-        try:
-            ws, key = workspaces.create(opened, name, api_key)
-        except ApiError as exc:
-            raise _fail(str(exc.detail)) from None
-        finally:
-            opened.close()
-        reply = {"slug": ws.slug, "api_key": key}
+    reply = _change(settings, "/workspaces", {"slug": name, "api_key": api_key},
+                    lambda opened: workspaces.create(opened, name, api_key))
     console.print(f"workspace {reply['slug']} created; API key:", highlight=False)
     print(reply["api_key"])
 
@@ -147,7 +157,7 @@ def workspace_list(data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None)
     settings = Settings(data_dir=data_dir, store_url=store)
     reply = _admin(settings, "GET", "/workspaces")
     if reply is None:
-        opened = _direct(settings)
+        opened, _ = _open(settings)
         try:
             rows = [{"slug": ws.slug, "created_at": ws.created_at.isoformat()} for ws in opened.workspaces()]
         finally:
@@ -164,16 +174,6 @@ def workspace_list(data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None)
 def workspace_rotate(name: str, data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None) -> None:
     """Replace a workspace's API key; the old key stops working at once."""
     settings = Settings(data_dir=data_dir, store_url=store)
-    reply = _admin(settings, "POST", f"/workspaces/{name}/rotate-key")
-    if reply is None:
-        opened = _direct(settings)
-        try:
-            ws, key = workspaces.rotate(opened, name)
-            bootstrap.initial_key(settings, opened)
-        except ApiError as exc:
-            raise _fail(str(exc.detail)) from None
-        finally:
-            opened.close()
-        reply = {"slug": ws.slug, "api_key": key}
+    reply = _change(settings, f"/workspaces/{name}/rotate-key", None, lambda opened: _rotate(settings, opened, name))
     console.print(f"new API key of {reply['slug']}:", highlight=False)
     print(reply["api_key"])
