@@ -68,16 +68,26 @@ async def read_body(request: Request) -> bytes:
 
 
 def _gunzip(body: bytes) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(body, limits.MAX_DECODED_BYTES)
-    except zlib.error as exc:
-        raise InvalidRequest(f"body is not valid gzip: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"body over {limits.MAX_DECODED_BYTES} bytes once decompressed")
-    if not inflater.eof:
-        raise InvalidRequest("gzip body is truncated")
-    return out
+    """Every member of the stream (`cat a.gz b.gz` is valid gzip), at most MAX_DECODED_BYTES in all."""
+    parts: list[bytes] = []
+    size = 0
+    data = body
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            # One byte past the room left tells "over the limit" apart from "exactly at it".
+            out = inflater.decompress(data, limits.MAX_DECODED_BYTES - size + 1)
+        except zlib.error as exc:
+            raise InvalidRequest(f"body is not valid gzip: {exc}") from None
+        size += len(out)
+        if size > limits.MAX_DECODED_BYTES:
+            raise PayloadTooLarge(f"body over {limits.MAX_DECODED_BYTES} bytes once decompressed")
+        if not inflater.eof:
+            raise InvalidRequest("gzip body is truncated")
+        parts.append(out)
+        data = inflater.unused_data
+        if not data:
+            return b"".join(parts)
 
 
 def request_key(request: Request, body_key: str | None = None) -> str | None:
