@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,5 +36,82 @@ class Workspace:
 @pytest.fixture
 def ws(server: Server) -> Iterator[Workspace]:
     slug, key = server.new_workspace()
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        yield Workspace(slug, key, client)
+
+
+# -- helpers shared by the end-to-end tests ------------------------------------------------------
+
+def load(name: str) -> Any:
+    """A captured Roboflow payload from tests/fixtures/roboflow (without the .json)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def item(inference_id: str, model_id: str = "m/1", *, predictions: list[dict[str, Any]] | None = None,
+         time_s: float | None = None, **extra: Any) -> dict[str, Any]:
+    """A native ingest ITEM around a small detection result."""
+    result: dict[str, Any] = {"predictions": predictions or []}
+    if time_s is not None:
+        result["time"] = time_s
+    return {"model_id": model_id, "inference_id": inference_id, "result": result, **extra}
+
+
+def box(cls: str, confidence: float, **extra: Any) -> dict[str, Any]:
+    return {"x": 10.0, "y": 20.0, "width": 4.0, "height": 6.0, "class": cls, "confidence": confidence, **extra}
+
+
+def ingest(ws: Workspace, items: list[dict[str, Any]]) -> dict[str, Any]:
+    reply = ws.client.post(f"{ws.api}/inferences", json={"inferences": items})
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def attach(ws: Workspace, entries: list[dict[str, Any]]) -> None:
+    reply = ws.client.post(f"/{ws.slug}/inference-stats/metadata", json={"data": entries})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["status"] == "ok"
+
+
+def list_all(ws: Workspace, limit: int = 1000, **params: Any) -> list[dict[str, Any]]:
+    """Every matching inference, following next_cursor to the end."""
+    rows: list[dict[str, Any]] = []
+    query = {"limit": limit, **params}
+    while True:
+        reply = ws.client.get(f"{ws.api}/inferences", params=query)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        rows.extend(page["inferences"])
+        if page["next_cursor"] is None:
+            return rows
+        query["cursor"] = page["next_cursor"]
+
+
+EVER = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+
+
+def stats(ws: Workspace, **params: Any) -> dict[str, Any]:
+    """Stats over all time unless the caller narrows it."""
+    reply = ws.client.get(f"{ws.api}/stats", params={**EVER, **params})
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def total(ws: Workspace) -> int:
+    """How many inferences the workspace holds (for "nothing was written" checks)."""
+    return int(stats(ws)["totals"]["inferences"])
+
+
+def field_names(ws: Workspace) -> list[str]:
+    reply = ws.client.get(f"{ws.api}/metadata/fields")
+    assert reply.status_code == 200, reply.text
+    return [f["name"] for f in reply.json()["fields"]]
+
+
+@pytest.fixture
+def other(server: Server) -> Iterator[Workspace]:
+    """A second fresh workspace, for isolation tests."""
+    slug, key = server.new_workspace("other")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         yield Workspace(slug, key, client)

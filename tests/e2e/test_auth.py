@@ -1,0 +1,131 @@
+"""Every API route needs its workspace's key (Bearer, ?api_key=, or the Roboflow body key);
+a missing or wrong key is 401, another workspace's key 403, and nothing is written either way."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import Workspace, attach, field_names, ingest, item, total
+from tests.server import Server
+
+READ_ROUTES = ["/inferences", "/inferences/some-id", "/stats", "/metadata/fields"]
+
+
+def _metadata_body(key: str | None = None) -> dict[str, object]:
+    body: dict[str, object] = {"data": [{"inference_ids": ["i1"], "field_name": "f", "field_value": "v"}]}
+    if key is not None:
+        body["api_key"] = key
+    return body
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+def test_read_routes_need_a_key(server: Server, ws: Workspace, route: str) -> None:
+    reply = httpx.get(f"{server.url}{ws.api}{route}")
+    assert reply.status_code == 401
+    assert "error" in reply.json()
+    reply = httpx.get(f"{server.url}{ws.api}{route}", headers={"Authorization": "Bearer not-a-real-key"})
+    assert reply.status_code == 401
+    assert "error" in reply.json()
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+def test_read_routes_refuse_another_workspaces_key(ws: Workspace, other: Workspace, route: str) -> None:
+    reply = other.client.get(f"{ws.api}{route}")
+    assert reply.status_code == 403
+    assert "error" in reply.json()
+
+
+def test_key_in_query_string_works_everywhere(server: Server, ws: Workspace) -> None:
+    ingest(ws, [item("q1")])
+    for route in ["/inferences", "/inferences/q1", "/stats", "/metadata/fields"]:
+        reply = httpx.get(f"{server.url}{ws.api}{route}", params={"api_key": ws.key})
+        assert reply.status_code == 200, (route, reply.text)
+    reply = httpx.post(f"{server.url}{ws.api}/inferences", params={"api_key": ws.key},
+                       json={"inferences": [item("q2")]})
+    assert reply.status_code == 200
+    assert total(ws) == 2
+
+
+def test_ingest_refuses_missing_wrong_and_foreign_keys_and_writes_nothing(
+        server: Server, ws: Workspace, other: Workspace) -> None:
+    body = {"inferences": [item("x1")]}
+    url = f"{server.url}{ws.api}/inferences"
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers={"Authorization": "Bearer wrong-key-123"}).status_code == 401
+    assert httpx.post(url, json=body, params={"api_key": "wrong-key-123"}).status_code == 401
+    # The body key is a Roboflow-route convention only; native ingest does not read it.
+    assert httpx.post(url, json={**body, "api_key": ws.key}).status_code == 401
+    reply = other.client.post(url, json=body)
+    assert reply.status_code == 403
+    assert reply.json()["error"]
+    assert total(ws) == 0
+    assert total(other) == 0
+
+
+def test_metadata_accepts_body_query_and_bearer_keys(server: Server, ws: Workspace) -> None:
+    url = f"{server.url}/{ws.slug}/inference-stats/metadata"
+    body = {"api_key": ws.key, "data": [{"inference_ids": ["a"], "field_name": "by_body", "field_value": "1"}]}
+    reply = httpx.post(url, json=body)
+    assert reply.status_code == 200 and reply.json()["status"] == "ok"
+    body = {"data": [{"inference_ids": ["a"], "field_name": "by_query", "field_value": "1"}]}
+    reply = httpx.post(url, json=body, params={"api_key": ws.key, "nocache": "true"},
+                       headers={"X-Allow-Chunked": "true", "X-Roboflow-Inference-Version": "1.8.3"})
+    assert reply.status_code == 200 and reply.json()["status"] == "ok"
+    attach(ws, [{"inference_ids": ["a"], "field_name": "by_bearer", "field_value": "1"}])
+    assert field_names(ws) == ["by_bearer", "by_body", "by_query"]
+
+
+def test_metadata_refuses_bad_keys_and_writes_nothing(server: Server, ws: Workspace, other: Workspace) -> None:
+    url = f"{server.url}/{ws.slug}/inference-stats/metadata"
+    assert httpx.post(url, json=_metadata_body()).status_code == 401
+    assert httpx.post(url, json=_metadata_body("wrong-key-123")).status_code == 401
+    reply = httpx.post(url, json=_metadata_body(), params={"api_key": "wrong-key-123"})
+    assert reply.status_code == 401
+    assert reply.json()["error"]
+    # Auth is answered before validation: a malformed body without a key is still a 401.
+    assert httpx.post(url, content=b"not json").status_code == 401
+    assert httpx.post(url, json={"api_key": "wrong-key-123", "data": "nope"}).status_code == 401
+    reply = httpx.post(url, json=_metadata_body(other.key))
+    assert reply.status_code == 403
+    assert reply.json()["error"]
+    assert other.client.post(url, json=_metadata_body()).status_code == 403
+    assert field_names(ws) == []
+    assert field_names(other) == []
+
+
+def test_workspace_lookup(server: Server, ws: Workspace, other: Workspace) -> None:
+    reply = httpx.get(f"{server.url}/", params={"api_key": ws.key, "nocache": "true"})
+    assert reply.status_code == 200
+    assert reply.json() == {"workspace": ws.slug}
+    assert other.client.get("/").json() == {"workspace": other.slug}
+    reply = httpx.get(f"{server.url}/", params={"api_key": "wrong-key-123"})
+    assert reply.status_code == 401
+    assert reply.json()["error"]
+
+
+def test_root_without_a_key_is_a_page_not_data(server: Server) -> None:
+    reply = httpx.get(f"{server.url}/")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    assert "/docs" in reply.text
+
+
+def test_same_inference_id_in_two_workspaces_stays_apart(ws: Workspace, other: Workspace) -> None:
+    ingest(ws, [item("shared", "model-a")])
+    ingest(other, [item("shared", "model-b")])
+    attach(ws, [{"inference_ids": ["shared"], "field_name": "owner", "field_value": "ws"}])
+    mine = ws.client.get(f"{ws.api}/inferences/shared").json()
+    theirs = other.client.get(f"{other.api}/inferences/shared").json()
+    assert (mine["model_id"], mine["metadata"]) == ("model-a", {"owner": "ws"})
+    assert (theirs["model_id"], theirs["metadata"]) == ("model-b", {})
+    assert field_names(other) == []
+    assert total(ws) == 1 and total(other) == 1
+
+
+def test_admin_routes_are_not_open_to_workspace_keys(server: Server, ws: Workspace) -> None:
+    reply = httpx.post(f"{server.url}/admin/workspaces", json={"slug": "sneaky"},
+                       headers={"Authorization": f"Bearer {ws.key}"})
+    assert reply.status_code == 401
+    listing = server.admin("GET", "/workspaces").json()["workspaces"]
+    assert "sneaky" not in [w["slug"] for w in listing]
