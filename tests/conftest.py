@@ -73,10 +73,10 @@ def attach(ws: Workspace, entries: list[dict[str, Any]]) -> None:
     assert reply.json()["status"] == "ok"
 
 
-def list_all(ws: Workspace, limit: int = 1000, **params: Any) -> list[dict[str, Any]]:
-    """Every matching inference, following next_cursor to the end."""
+def list_all(ws: Workspace, **params: Any) -> list[dict[str, Any]]:
+    """Every matching inference, following next_cursor to the end (pages of 1000 unless `limit` says)."""
     rows: list[dict[str, Any]] = []
-    query = {"limit": limit, **params}
+    query = {"limit": 1000, **params}
     while True:
         reply = ws.client.get(f"{ws.api}/inferences", params=query)
         assert reply.status_code == 200, reply.text
