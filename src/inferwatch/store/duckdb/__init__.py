@@ -107,23 +107,35 @@ class DuckDBStore:
 
     # -- writes (from the writer thread, or the CLI when no server runs) -------------------
     def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
+        """Commits rows and metadata in one transaction; returns how many inferences were new.
+
+        Tries the plain INSERT first (new inferences, the common case, at about twice the speed)
+        and, if an identity is already stored or repeated in the batch, rolls back and commits
+        with the deduplicating INSERT OR IGNORE instead.
+        """
+        batch = rows.to_arrow() if len(rows) else None  # read by name in the SQL below
+        meta_batch = meta.to_arrow() if len(meta) else None  # noqa: F841 - likewise
         con = self._cursor()
         with self._write_lock:
-            con.execute("BEGIN")
-            try:
-                new = 0
-                if len(rows):
-                    batch = rows.to_arrow()  # noqa: F841 - read by name in the SQL below
-                    result = con.execute(schema.INSERT_INFERENCES).fetchone()
-                    new = int(result[0]) if result else 0
-                if len(meta):
-                    meta_batch = meta.to_arrow()  # noqa: F841
-                    con.execute(schema.UPSERT_METADATA)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return new
+            for insert in (schema.INSERT_NEW_INFERENCES, schema.INSERT_INFERENCES):
+                con.execute("BEGIN")
+                try:
+                    new = 0
+                    if batch is not None:
+                        result = con.execute(insert).fetchone()
+                        new = int(result[0]) if result else 0
+                    if len(meta):
+                        con.execute(schema.UPSERT_METADATA)
+                    con.execute("COMMIT")
+                    return new
+                except duckdb.ConstraintException:
+                    con.execute("ROLLBACK")
+                    if insert is schema.INSERT_INFERENCES:
+                        raise
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        raise AssertionError("unreachable")
 
     def workspaces(self) -> list[WorkspaceRecord]:
         rows = self._cursor().execute(

@@ -56,8 +56,7 @@ MIGRATIONS: list[str] = [
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
 # Python side only builds the raw columns.
-INSERT_INFERENCES = """
-INSERT OR IGNORE INTO inferences
+_SELECT_BATCH = """
 SELECT
     md5_number(ws::VARCHAR || chr(1) || inference_id || chr(1) || image_index::VARCHAR),
     ws, inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
@@ -69,5 +68,13 @@ SELECT
     predictions, extra
 FROM batch
 """
+
+# The common case, a batch of new inferences, as a plain INSERT: about twice as fast as
+# INSERT OR IGNORE, whose conflict checking DuckDB pays row by row. It fails whole on any key
+# already stored (or twice in the batch), and the caller then rolls back and runs the dedup one.
+INSERT_NEW_INFERENCES = "INSERT INTO inferences" + _SELECT_BATCH
+
+# Skips identities already stored, and repeats within the batch (the first one wins).
+INSERT_INFERENCES = "INSERT OR IGNORE INTO inferences" + _SELECT_BATCH
 
 UPSERT_METADATA = "INSERT OR REPLACE INTO metadata SELECT * FROM meta_batch"
