@@ -7,9 +7,12 @@ rejects it, with every bad item's index and reason.
 
 from __future__ import annotations
 
+import functools
+import operator
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Union, cast, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -88,6 +91,51 @@ class _RawBatch(msgspec.Struct):
     inferences: list[msgspec.Raw]
 
 
+def _without_patterns(tp: Any) -> Any:
+    """`tp` with every regex constraint dropped (lengths and bounds kept), Structs included."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *metas = get_args(tp)
+        kept = [_meta_without_pattern(m) if isinstance(m, msgspec.Meta) else m for m in metas]
+        return Annotated[(_without_patterns(base), *kept)]
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return _unchecked_struct(tp)
+    if origin is None:
+        return tp
+    args = tuple(_without_patterns(a) for a in get_args(tp))
+    if origin is Union or origin is type(int | None):
+        return functools.reduce(operator.or_, args)
+    return origin[args if len(args) > 1 else args[0]]
+
+
+def _meta_without_pattern(meta: msgspec.Meta) -> msgspec.Meta:
+    names = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "tz")
+    return msgspec.Meta(**{n: getattr(meta, n) for n in names if getattr(meta, n) is not None})
+
+
+@functools.cache
+def _unchecked_struct(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A subclass of `cls` decoding the same JSON into the same fields, without regex checks,
+    and untracked by the garbage collector (decoded items hold no reference cycles)."""
+    hints = get_type_hints(cls, include_extras=True)
+    fields = []
+    for f in msgspec.structs.fields(cls):
+        if f.default_factory is not msgspec.NODEFAULT:
+            default = msgspec.field(default_factory=f.default_factory, name=f.encode_name)
+        elif f.default is not msgspec.NODEFAULT:
+            default = msgspec.field(default=f.default, name=f.encode_name)
+        else:
+            default = msgspec.field(name=f.encode_name)
+        fields.append((f.name, _without_patterns(hints[f.name]), default))
+    return msgspec.defstruct(f"_Unchecked{cls.__name__}", fields, bases=(cls,), gc=False)
+
+
+# Regex checks of names can only fail on a control character (or NUL), and JSON can only carry
+# one escaped (or as a raw DEL). A body without any is decoded without them, which is several
+# times faster; any other body, or any error, takes the checked decoder, so every answer,
+# accepted or refused, is exactly what the checked decoder gives.
+_CONTROL_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u00[01]|u007[fF])")
+_unchecked_batch = msgspec.json.Decoder(_unchecked_struct(Batch))
 _batch = msgspec.json.Decoder(Batch)
 _raw_batch = msgspec.json.Decoder(_RawBatch)
 _item = msgspec.json.Decoder(Item)
@@ -95,9 +143,19 @@ _encode = msgspec.json.Encoder().encode
 _MAX_REPORTED_ERRORS = 100
 
 
+def _decode_batch(body: bytes) -> list[Item]:
+    """`_batch.decode(body).inferences`, skipping the regex checks when they cannot fail."""
+    if b"\x7f" not in body and _CONTROL_ESCAPE.search(body) is None:
+        try:
+            return cast(list[Item], _unchecked_batch.decode(body).inferences)  # type: ignore[attr-defined]
+        except msgspec.DecodeError:
+            pass
+    return _batch.decode(body).inferences
+
+
 def decode_json(body: bytes) -> list[Item]:
     try:
-        return _batch.decode(body).inferences
+        return _decode_batch(body)
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as exc:
@@ -114,7 +172,7 @@ def decode_ndjson(body: bytes) -> list[Item]:
     lines = [line for line in body.split(b"\n") if line.strip()]
     _check_count(len(lines))
     try:
-        return _batch.decode(b'{"inferences":[' + b",".join(lines) + b"]}").inferences
+        return _decode_batch(b'{"inferences":[' + b",".join(lines) + b"]}")
     except msgspec.DecodeError:
         return _decode_each(lines)
 
