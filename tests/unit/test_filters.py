@@ -1,0 +1,101 @@
+"""Query-string parsing into Filters, and the time parser shared by every read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from inferwatch.errors import InvalidRequest
+from inferwatch.query.filters import Filters, default_range, parse_filters, parse_time
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1767225600", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("1767225600.5", datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)),
+    (" 1767225600 ", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2026-01-01T00:00:00Z", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2026-01-01T00:00:00", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2026-01-01", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2026-01-01 02:00:00+02:00", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2025-12-31T19:00:00-05:00", datetime(2026, 1, 1, tzinfo=UTC)),
+])
+def test_parse_time(text: str, expected: datetime) -> None:
+    parsed = parse_time(text, "from")
+    assert parsed == expected
+    assert parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "2026-02-30", "1e12", "-1e12", "nan", "inf"])
+def test_parse_time_refuses(text: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_time(text, "from")
+    assert "from" in str(caught.value.detail)
+
+
+def test_parse_filters_collects_every_kind_of_term() -> None:
+    f = parse_filters([
+        ("from", "2026-01-01"), ("to", "2026-01-02"), ("model_id", "a"), ("model_id", "b"),
+        ("device_id", "d"), ("class", "cat"), ("tag", "x"), ("min_confidence", "0.25"),
+        ("max_confidence", "1"), ("meta.site", "s1"), ("meta.site", "s2"), ("meta.Line", "3"),
+        ("api_key", "k"), ("limit", "5"),
+    ], extra_keys=("limit",))
+    assert f == Filters(
+        start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 2, tzinfo=UTC),
+        model_ids=("a", "b"), device_ids=("d",), classes=("cat",), tags=("x",),
+        min_confidence=0.25, max_confidence=1.0, meta=(("site", ("s1", "s2")), ("Line", ("3",))),
+    )
+    assert f.on_predictions
+
+
+def test_empty_filters() -> None:
+    f = parse_filters([])
+    assert f == Filters()
+    assert not f.on_predictions
+
+
+def test_a_confidence_bound_alone_is_a_prediction_filter() -> None:
+    assert parse_filters([("max_confidence", "0.2")]).on_predictions
+    assert not parse_filters([("tag", "x")]).on_predictions
+
+
+@pytest.mark.parametrize("params", [
+    [("limit", "5")],  # not allowed unless the route lists it
+    [("modelid", "a")],
+    [("meta.", "x")],
+    [("from", "2026-01-01"), ("from", "2026-01-02")],
+    [("from", "2026-01-02"), ("to", "2026-01-01")],
+    [("min_confidence", "1.01")],
+    [("max_confidence", "-0.5")],
+    [("min_confidence", "abc")],
+    [("min_confidence", "nan")],
+])
+def test_parse_filters_refuses(params: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_filters(params)
+
+
+def test_from_equal_to_to_is_allowed() -> None:
+    f = parse_filters([("from", "2026-01-01"), ("to", "2026-01-01")])
+    assert f.start == f.end
+
+
+def test_default_range() -> None:
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    f = default_range(Filters(model_ids=("a",)), now)
+    assert (f.start, f.end, f.model_ids) == (now - timedelta(hours=24), now, ("a",))
+    end = datetime(2026, 1, 2, tzinfo=UTC)
+    f = default_range(Filters(end=end), now)
+    assert (f.start, f.end) == (end - timedelta(hours=24), end)
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    f = default_range(Filters(start=start), now, span=timedelta(hours=1))
+    assert (f.start, f.end) == (start, now)
+
+
+def test_with_range_keeps_every_other_term() -> None:
+    f = parse_filters([("model_id", "a"), ("device_id", "d"), ("class", "c"), ("tag", "t"),
+                       ("min_confidence", "0.1"), ("max_confidence", "0.9"), ("meta.k", "v")])
+    moved = f.with_range(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+    assert moved == Filters(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), *(
+        getattr(f, name) for name in ("model_ids", "device_ids", "classes", "tags", "min_confidence",
+                                      "max_confidence", "meta")))
