@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server import Server
+from tests.server import TLS, Server
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "roboflow"
 
@@ -33,11 +34,25 @@ class Workspace:
         return f"/api/v1/{self.slug}"
 
 
+@contextmanager
+def open_workspace(server: Server, prefix: str = "ws") -> Iterator[Workspace]:
+    slug, key = server.new_workspace(prefix)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                      verify=TLS) as client:
+        yield Workspace(slug, key, client)
+
+
 @pytest.fixture
 def ws(server: Server) -> Iterator[Workspace]:
-    slug, key = server.new_workspace()
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-        yield Workspace(slug, key, client)
+    with open_workspace(server) as workspace:
+        yield workspace
+
+
+@pytest.fixture
+def other(server: Server) -> Iterator[Workspace]:
+    """A second fresh workspace, for isolation tests."""
+    with open_workspace(server, "other") as workspace:
+        yield workspace
 
 
 # -- helpers shared by the end-to-end tests ------------------------------------------------------
@@ -107,11 +122,3 @@ def field_names(ws: Workspace) -> list[str]:
     reply = ws.client.get(f"{ws.api}/metadata/fields")
     assert reply.status_code == 200, reply.text
     return [f["name"] for f in reply.json()["fields"]]
-
-
-@pytest.fixture
-def other(server: Server) -> Iterator[Workspace]:
-    """A second fresh workspace, for isolation tests."""
-    slug, key = server.new_workspace("other")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-        yield Workspace(slug, key, client)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -13,6 +14,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+
+# httpx builds a TLS context for every client (~25 ms, certificates loaded from disk) even for
+# plain-http loopback calls; tests make hundreds of clients, so they share this one.
+TLS = ssl.create_default_context()
 
 
 def free_port() -> int:
@@ -47,7 +52,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=TLS).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -76,7 +81,7 @@ class Server:
 
     def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
         info = json.loads((self.data_dir / "server.json").read_text())
-        return httpx.request(method, f"{self.url}/admin{path}", json=body,
+        return httpx.request(method, f"{self.url}/admin{path}", json=body, verify=TLS,
                              headers={"Authorization": f"Bearer {info['admin_token']}"}, timeout=30)
 
     def new_workspace(self, prefix: str = "ws") -> tuple[str, str]:

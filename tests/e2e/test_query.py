@@ -3,11 +3,13 @@ duplicates or gaps; and the single-inference route."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, attach, box, ingest, item, list_all
+from tests.conftest import Workspace, attach, box, ingest, item, list_all, open_workspace
+from tests.server import Server
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -16,9 +18,16 @@ def _ids(rows: list[dict[str, Any]]) -> list[str]:
     return [r["inference_id"] for r in rows]
 
 
-@pytest.fixture
-def small(ws: Workspace) -> Workspace:
-    """Five inferences a minute apart, with models, devices, tags, predictions and metadata."""
+@pytest.fixture(scope="module")
+def small(server: Server) -> Iterator[Workspace]:
+    """Five inferences a minute apart, with models, devices, tags, predictions and metadata.
+    Shared by the read-only tests of this module."""
+    with open_workspace(server) as ws:
+        _fill_small(ws)
+        yield ws
+
+
+def _fill_small(ws: Workspace) -> None:
     ingest(ws, [
         item("i0", "A", device_id="d1", tags=["x"], timestamp=T0, predictions=[box("cat", 0.9)]),
         item("i1", "A", device_id="d2", tags=["x", "y"], timestamp=T0 + 60,
@@ -33,7 +42,6 @@ def small(ws: Workspace) -> Workspace:
         {"inference_ids": ["i0", "i2"], "field_name": "line", "field_value": "1"},
         {"inference_ids": ["i1"], "field_name": "line", "field_value": "2"},
     ])
-    return ws
 
 
 CASES: list[tuple[dict[str, Any], list[str]]] = [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, attach, box, ingest, item, stats
+from tests.conftest import Workspace, attach, box, ingest, item, open_workspace, stats
+from tests.server import Server
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
@@ -17,8 +19,15 @@ def _ts(minutes: int) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat()
 
 
-@pytest.fixture
-def known(ws: Workspace) -> Workspace:
+@pytest.fixture(scope="module")
+def known(server: Server) -> Iterator[Workspace]:
+    """Six inferences over three hours; shared by the read-only tests of this module."""
+    with open_workspace(server) as ws:
+        _fill_known(ws)
+        yield ws
+
+
+def _fill_known(ws: Workspace) -> None:
     ingest(ws, [
         item("s0", "A", device_id="d1", timestamp=_ts(10), time_s=0.01, predictions=[box("cat", 0.9), box("dog", 0.5)]),
         item("s1", "A", device_id="d2", timestamp=_ts(20), time_s=0.02, predictions=[box("cat", 0.7)]),
@@ -32,7 +41,6 @@ def known(ws: Workspace) -> Workspace:
         {"inference_ids": ["s0", "s2"], "field_name": "site", "field_value": "s1"},
         {"inference_ids": ["s1"], "field_name": "site", "field_value": "s2"},
     ])
-    return ws
 
 
 def _series(ws: Workspace, **params: Any) -> list[tuple[str, Any, int, int, Any, Any]]:
@@ -178,10 +186,10 @@ def test_default_window_is_the_last_day(ws: Workspace) -> None:
     (timedelta(days=90), "1d"),
     (timedelta(days=3650), "1d"),
 ])
-def test_auto_bucket_follows_the_range(ws: Workspace, span: timedelta, bucket: str) -> None:
+def test_auto_bucket_follows_the_range(known: Workspace, span: timedelta, bucket: str) -> None:
     params = {"from": T0.isoformat(), "to": (T0 + span).isoformat()}
-    assert stats(ws, **params)["bucket"] == bucket
-    assert stats(ws, **params, bucket="auto")["bucket"] == bucket
+    assert stats(known, **params)["bucket"] == bucket
+    assert stats(known, **params, bucket="auto")["bucket"] == bucket
 
 
 BAD: list[dict[str, Any]] = [
@@ -198,8 +206,8 @@ BAD: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("params", BAD, ids=[str(p) for p in BAD])
-def test_bad_stats_queries_are_400(ws: Workspace, params: dict[str, Any]) -> None:
-    reply = ws.client.get(f"{ws.api}/stats", params={**DAY, **params})
+def test_bad_stats_queries_are_400(known: Workspace, params: dict[str, Any]) -> None:
+    reply = known.client.get(f"{known.api}/stats", params={**DAY, **params})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "Invalid request"
 
