@@ -26,7 +26,8 @@ def test_parse_time(text: str, expected: datetime) -> None:
     assert parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0)
 
 
-@pytest.mark.parametrize("text", ["", "soon", "2026-02-30", "1e12", "-1e12", "nan", "inf"])
+@pytest.mark.parametrize("text", ["", "soon", "2026-02-30", "1e12", "-1e12", "nan", "inf", "-70000000000",
+                                  "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+00:01"])
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_time(text, "from")
@@ -90,6 +91,12 @@ def test_default_range() -> None:
     start = datetime(2026, 5, 1, tzinfo=UTC)
     f = default_range(Filters(start=start), now, span=timedelta(hours=1))
     assert (f.start, f.end) == (start, now)
+
+
+def test_default_range_near_the_start_of_the_calendar() -> None:
+    end = datetime(1, 1, 1, 6, tzinfo=UTC)
+    f = default_range(Filters(end=end), datetime(2026, 1, 1, tzinfo=UTC))
+    assert (f.start, f.end) == (datetime.min.replace(tzinfo=UTC), end)
 
 
 def test_with_range_keeps_every_other_term() -> None:

@@ -51,12 +51,18 @@ def parse_time(value: str, name: str) -> datetime:
     else:
         if not -1e11 < seconds < 1e11:
             raise InvalidRequest(f"{name}: timestamp out of range")
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):  # before year 1
+            raise InvalidRequest(f"{name}: timestamp out of range") from None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidRequest(f"{name}: expected ISO-8601 time or unix seconds, got {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves the time past year 1 or 9999
+        raise InvalidRequest(f"{name}: timestamp out of range") from None
 
 
 def _confidence(value: str, name: str) -> float:
@@ -109,5 +115,11 @@ def parse_filters(params: Iterable[tuple[str, str]], extra_keys: Iterable[str] =
 def default_range(filters: Filters, now: datetime, span: timedelta = timedelta(hours=24)) -> Filters:
     """Stats need a bounded window: missing ends default to now and 24 h before the end."""
     end = filters.end or now
-    start = filters.start or end - span
+    if filters.start is not None:
+        start = filters.start
+    else:
+        try:
+            start = end - span
+        except OverflowError:  # `to` within a day of year 1
+            start = datetime.min.replace(tzinfo=UTC)
     return filters.with_range(start, end)
