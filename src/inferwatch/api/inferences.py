@@ -19,6 +19,9 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 50
+# A cursor's time must fit a datetime (years 1..9999, in microseconds from 1970).
+_MIN_CURSOR_US = -62_135_596_800_000_000
+_MAX_CURSOR_US = 253_402_300_799_999_999
 
 
 @router.post(
@@ -56,6 +59,8 @@ def _decode_cursor(text: str) -> Cursor:
         )
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidRequest("cursor is not one this server gave out") from None
+    if not _MIN_CURSOR_US <= ts_us <= _MAX_CURSOR_US or not 0 <= image_index < 2**31:
+        raise InvalidRequest("cursor is not one this server gave out")
     return Cursor(ts_us, inference_id, image_index)
 
 
