@@ -14,6 +14,8 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 def fields(workspace: str, request: Request) -> JSON:
     ws = authorize(request, workspace)
     top_text = request.query_params.get("top", "10")
-    if not top_text.isdigit() or not 0 <= int(top_text) <= 1000:
+    # isdigit() alone admits characters int() refuses, such as "²".
+    top = int(top_text) if top_text.isascii() and top_text.isdigit() else -1
+    if not 0 <= top <= 1000:
         raise InvalidRequest("top must be a whole number from 0 to 1000")
-    return JSON({"fields": runtime(request).store.metadata_fields(ws.id, int(top_text))})
+    return JSON({"fields": runtime(request).store.metadata_fields(ws.id, top)})
