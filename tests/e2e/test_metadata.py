@@ -237,7 +237,7 @@ def test_fields_listing_breaks_ties_by_value(ws: Workspace) -> None:
     assert [v["value"] for v in field["top_values"]] == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("top", ["-1", "x", "1001", "1.5", ""])
+@pytest.mark.parametrize("top", ["-1", "x", "1001", "1.5", "", "²", "٣"])
 def test_fields_listing_rejects_bad_top(ws: Workspace, top: str) -> None:
     reply = ws.client.get(f"{ws.api}/metadata/fields", params={"top": top})
     assert reply.status_code == 400

@@ -3,6 +3,8 @@ duplicates or gaps; and the single-inference route."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,6 +97,11 @@ def test_rows_carry_predictions_and_metadata(small: Workspace) -> None:
     assert rows["i3"]["device_id"] is None
 
 
+def _cursor(*parts: object) -> str:
+    """A cursor made by hand in the server's encoding (base64url of a JSON list, unpadded)."""
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
 BAD_QUERIES: list[dict[str, Any]] = [
     {"bogus": "1"},
     {"model": "A"},  # a misspelt filter never silently widens a query
@@ -113,6 +120,14 @@ BAD_QUERIES: list[dict[str, Any]] = [
     {"cursor": "not-a-cursor"},
     {"cursor": "WyJ4Il0"},  # valid base64 of a JSON list that is not a cursor
     {"meta.": "x"},
+    # Times that parse but fall off the calendar once converted to UTC: 400, not 500.
+    {"from": "9999-12-31T23:59:59-01:00"},
+    {"to": "0001-01-01T00:00:00+01:00"},
+    {"from": "-70000000000"},
+    # Cursors that decode but point outside any time a server could give out.
+    {"cursor": _cursor(10**18, "a", 0)},
+    {"cursor": _cursor(-(10**18), "a", 0)},
+    {"cursor": _cursor(0, "a", -1)},
 ]
 
 
@@ -122,6 +137,12 @@ def test_bad_queries_are_400(small: Workspace, params: dict[str, Any]) -> None:
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "Invalid request"
     assert reply.json()["detail"]
+
+
+def test_the_calendar_edges_are_valid_times(small: Workspace) -> None:
+    assert _ids(list_all(small, **{"from": "0001-01-01", "to": "9999-12-31T23:59:59Z"})) == [
+        "i4", "i3", "i2", "i1", "i0"]
+    assert list_all(small, **{"to": "0001-01-01T00:00:00Z"}) == []
 
 
 def _expected_order(rows: list[tuple[int, str, int]]) -> list[tuple[str, int]]:

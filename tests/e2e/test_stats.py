@@ -202,6 +202,8 @@ BAD: list[dict[str, Any]] = [
     {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
     {"nope": "1"},
     {"limit": "10"},  # a list parameter, not a stats one
+    {"to": "9999-12-31T23:59:59-01:00"},
+    {"from": "-70000000000"},
 ]
 
 
@@ -210,6 +212,16 @@ def test_bad_stats_queries_are_400(known: Workspace, params: dict[str, Any]) -> 
     reply = known.client.get(f"{known.api}/stats", params={**DAY, **params})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "Invalid request"
+
+
+def test_a_window_ending_at_the_start_of_the_calendar(known: Workspace) -> None:
+    reply = known.client.get(f"{known.api}/stats", params={"to": "0001-01-01T12:00:00Z"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["from"] == "0001-01-01T00:00:00Z"
+    assert reply.json()["totals"]["inferences"] == 0
+    body = stats(known, **{"from": "0001-01-01", "to": "9999-12-31"})
+    assert body["bucket"] == "1d"
+    assert body["totals"]["inferences"] == 6
 
 
 def test_duplicates_do_not_count_twice_in_stats(ws: Workspace) -> None:
