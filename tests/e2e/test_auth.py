@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Workspace, attach, field_names, ingest, item, total
+from tests.conftest import Workspace, attach, field_names, ingest, item, list_all, stats, total
 from tests.server import Server
 
 READ_ROUTES = ["/inferences", "/inferences/some-id", "/stats", "/metadata/fields"]
@@ -129,3 +129,17 @@ def test_admin_routes_are_not_open_to_workspace_keys(server: Server, ws: Workspa
     assert reply.status_code == 401
     listing = server.admin("GET", "/workspaces").json()["workspaces"]
     assert "sneaky" not in [w["slug"] for w in listing]
+
+
+def test_metadata_of_another_workspace_never_leaks_into_filters_or_groups(ws: Workspace, other: Workspace) -> None:
+    ingest(ws, [item("shared", timestamp=1767225600)])
+    ingest(other, [item("shared", timestamp=1767225600)])
+    attach(other, [{"inference_ids": ["shared"], "field_name": "site", "field_value": "theirs"}])
+    attach(ws, [{"inference_ids": ["shared"], "field_name": "line", "field_value": "mine"}])
+    assert list_all(ws, **{"meta.site": "theirs"}) == []
+    assert [r["metadata"] for r in list_all(ws)] == [{"line": "mine"}]
+    body = stats(ws, group_by="meta.site")
+    assert [p["group"] for p in body["series"]] == [None]
+    assert stats(ws, **{"meta.site": "theirs"})["totals"]["inferences"] == 0
+    assert field_names(ws) == ["line"]
+    assert field_names(other) == ["site"]

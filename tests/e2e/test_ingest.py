@@ -423,3 +423,48 @@ def test_a_full_batch_at_the_limit_is_accepted(ws: Workspace) -> None:
     assert reply.status_code == 200
     assert reply.json()["accepted"] == 10_000
     assert total(ws) == 10_000
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/x-ndjson; charset=utf-8", "application/jsonl", "application/jsonlines", "APPLICATION/X-NDJSON"])
+def test_ndjson_content_type_variants(ws: Workspace, content_type: str) -> None:
+    body = "\n".join(json.dumps(item(f"v{i}")) for i in range(3)).encode()
+    reply = _post(ws, content=body, headers={"Content-Type": content_type})
+    assert reply.status_code == 200, reply.text
+    assert total(ws) == 3
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain",
+                                          "application/json; charset=utf-8"])
+def test_a_json_batch_is_read_whatever_the_content_type_says(ws: Workspace, content_type: str | None) -> None:
+    """`curl -d` sends form-urlencoded; a JSON body is still a JSON body."""
+    headers = {"Content-Type": content_type} if content_type else {}  # httpx sends none for raw bytes
+    reply = _post(ws, content=json.dumps({"inferences": [item("ct")]}).encode(), headers=headers)
+    assert reply.status_code == 200, reply.text
+    assert total(ws) == 1
+
+
+def test_gzip_encoding_name_is_case_insensitive(ws: Workspace) -> None:
+    body = gzip.compress(json.dumps({"inferences": [item("gz")]}).encode())
+    reply = _post(ws, content=body, headers={"Content-Type": "application/json", "Content-Encoding": "GZip"})
+    assert reply.status_code == 200, reply.text
+    assert total(ws) == 1
+
+
+def test_concurrent_overlapping_batches_count_each_inference_once(ws: Workspace) -> None:
+    """Requests that arrive together share one commit; the duplicates among them must still
+    collapse to one row each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[item(f"c{(start + n) % 60:02d}", predictions=[box("a", 0.5)]) for n in range(30)]
+               for start in range(0, 60, 5)]
+
+    def send(batch: list[dict[str, Any]]) -> int:
+        return ws.client.post(f"{ws.api}/inferences", json={"inferences": batch}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(send, batches * 2)) == {200}
+    rows = list_all(ws)
+    assert sorted(r["inference_id"] for r in rows) == [f"c{n:02d}" for n in range(60)]
+    totals = ws.client.get(f"{ws.api}/stats", params={"from": "2000-01-01"}).json()["totals"]
+    assert (totals["inferences"], totals["predictions"]) == (60, 60)
