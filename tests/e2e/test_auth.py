@@ -3,6 +3,8 @@ a missing or wrong key is 401, another workspace's key 403, and nothing is writt
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -143,3 +145,48 @@ def test_metadata_of_another_workspace_never_leaks_into_filters_or_groups(ws: Wo
     assert stats(ws, **{"meta.site": "theirs"})["totals"]["inferences"] == 0
     assert field_names(ws) == ["line"]
     assert field_names(other) == ["site"]
+
+
+def test_rotated_key_stops_working_and_the_new_one_sees_the_same_data(server: Server) -> None:
+    slug, old = server.new_workspace("rot")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {old}"}) as client:
+        assert client.post(f"/api/v1/{slug}/inferences", json={"inferences": [item("kept")]}).status_code == 200
+    reply = server.admin("POST", f"/workspaces/{slug}/rotate-key")
+    assert reply.status_code == 200
+    new = reply.json()["api_key"]
+    assert new != old
+    assert httpx.get(f"{server.url}/", params={"api_key": old}).status_code == 401
+    assert httpx.get(f"{server.url}/api/v1/{slug}/inferences/kept", params={"api_key": old}).status_code == 401
+    assert httpx.get(f"{server.url}/", params={"api_key": new}).json() == {"workspace": slug}
+    assert httpx.get(f"{server.url}/api/v1/{slug}/inferences/kept", params={"api_key": new}).status_code == 200
+
+
+def test_a_workspace_can_bring_its_own_roboflow_key(server: Server) -> None:
+    slug = f"rf-{uuid.uuid4().hex[:8]}"
+    key = f"rf_{uuid.uuid4().hex}"
+    reply = server.admin("POST", "/workspaces", {"slug": slug, "api_key": key})
+    assert reply.status_code == 200
+    assert reply.json()["api_key"] == key
+    assert httpx.get(f"{server.url}/", params={"api_key": key, "nocache": "true"}).json() == {"workspace": slug}
+    # Neither the name nor the key can be taken twice.
+    again = server.admin("POST", "/workspaces", {"slug": slug})
+    assert again.status_code == 400
+    taken = server.admin("POST", "/workspaces", {"slug": f"{slug}-2", "api_key": key})
+    assert taken.status_code == 400
+    slugs = [w["slug"] for w in server.admin("GET", "/workspaces").json()["workspaces"]]
+    assert slugs.count(slug) == 1 and f"{slug}-2" not in slugs
+
+
+@pytest.mark.parametrize("body", [{"slug": "-starts-with-dash"}, {"slug": "has space"}, {"slug": ""},
+                                  {"slug": "x" * 65}, {"slug": "ok-name", "api_key": "short"},
+                                  {"slug": "ok-name", "api_key": "has space in it"}, {"name": "x"}])
+def test_bad_workspace_specs_are_400(server: Server, body: dict[str, object]) -> None:
+    reply = server.admin("POST", "/workspaces", body)
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "Invalid request"
+    slugs = [w["slug"] for w in server.admin("GET", "/workspaces").json()["workspaces"]]
+    assert body.get("slug") not in slugs
+
+
+def test_rotating_an_unknown_workspace_is_400(server: Server) -> None:
+    assert server.admin("POST", "/workspaces/no-such-workspace/rotate-key").status_code == 400

@@ -242,3 +242,15 @@ def test_fields_listing_rejects_bad_top(ws: Workspace, top: str) -> None:
     reply = ws.client.get(f"{ws.api}/metadata/fields", params={"top": top})
     assert reply.status_code == 400
     assert reply.json()["error"] == "Invalid request"
+
+
+def test_gzipped_metadata_call(ws: Workspace) -> None:
+    import gzip
+
+    body = gzip.compress(json.dumps({"api_key": ws.key, "data": [
+        {"inference_ids": [f"z{n}" for n in range(100)], "field_name": "zone", "field_value": "z"}]}).encode())
+    reply = ws.client.post(f"/{ws.slug}/inference-stats/metadata", content=body,
+                           headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert reply.status_code == 200, reply.text
+    (zone,) = _fields(ws)
+    assert (zone["name"], zone["inferences"]) == ("zone", 100)
