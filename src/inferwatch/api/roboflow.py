@@ -72,8 +72,13 @@ def workspace_lookup(request: Request) -> JSON | HTMLResponse:
     openapi_extra=body_schema(MetadataCall, "Entries naming inference ids, a field and its value"),
 )
 async def attach_metadata(workspace: str, request: Request) -> JSON:
-    body = await read_body(request)
-    ws = authorize(request, workspace, _body_key(body))
+    if request_key(request) is not None:
+        # Header or query key: refuse a bad one before reading (and inflating) the body.
+        ws = authorize(request, workspace)
+        body = await read_body(request)
+    else:
+        body = await read_body(request)
+        ws = authorize(request, workspace, _body_key(body))
     try:
         call = _decode_call.decode(body)
     except msgspec.DecodeError as exc:
