@@ -190,3 +190,18 @@ def test_bad_workspace_specs_are_400(server: Server, body: dict[str, object]) ->
 
 def test_rotating_an_unknown_workspace_is_400(server: Server) -> None:
     assert server.admin("POST", "/workspaces/no-such-workspace/rotate-key").status_code == 400
+
+
+def test_a_bad_key_is_401_before_the_body_is_read(server: Server, ws: Workspace) -> None:
+    big = b'{"data": [], "pad": "' + b"x" * (33 * 1024 * 1024) + b'"}'
+    for url in (f"{server.url}/{ws.slug}/inference-stats/metadata", f"{server.url}{ws.api}/inferences"):
+        reply = httpx.post(url, content=big, params={"api_key": "wrong-key-123"},
+                           headers={"Content-Type": "application/json"})
+        assert reply.status_code == 401, (url, reply.text)
+        reply = httpx.post(url, content=big, headers={"Authorization": "Bearer wrong-key-123",
+                                                      "Content-Type": "application/json"})
+        assert reply.status_code == 401, (url, reply.text)
+    # With the key in the body the body must be read first: too big is 413 whoever sends it.
+    reply = httpx.post(f"{server.url}/{ws.slug}/inference-stats/metadata", content=big,
+                       headers={"Content-Type": "application/json"})
+    assert reply.status_code == 413
