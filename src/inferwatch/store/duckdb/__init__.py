@@ -75,7 +75,7 @@ class DuckDBStore:
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = duckdb.connect(path)
+            self._db = duckdb.connect(path, config=schema.CONFIG)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(str(exc)) from None
