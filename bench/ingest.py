@@ -21,11 +21,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing as mp
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from pathlib import Path
@@ -168,6 +171,33 @@ class ServiceResult:
     errors: list[str]
     acked_total: int
     committed: int
+    commits: int  # group commits of the writer, over the whole run
+    rows_per_commit: float
+    commit_ms: float  # mean time of one group commit
+    server_cpu_us_per_event: float  # CPU time of the server process (all threads) per acknowledged item
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _writer_metrics(url: str) -> tuple[int, float, float]:
+    """(group commits, seconds spent committing, rows committed) from the server's /metrics."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("inferwatch_commit_seconds_count", "inferwatch_commit_seconds_sum",
+                    "inferwatch_ingested_rows_total"):
+            values[name] = float(value)
+    return (int(values.get("inferwatch_commit_seconds_count", 0)), values.get("inferwatch_commit_seconds_sum", 0.0),
+            values.get("inferwatch_ingested_rows_total", 0.0))
 
 
 def run_service(seconds: float, connections: int, processes: int, batch: int) -> ServiceResult:
@@ -188,9 +218,13 @@ def run_service(seconds: float, connections: int, processes: int, batch: int) ->
         ]
         for c in children:
             c.start()
+        assert server.proc is not None
+        server_cpu_before = _cpu_seconds(server.proc.pid)
         reports = [out.get(timeout=seconds + 120) for _ in children]
         for c in children:
             c.join()
+        server_cpu = _cpu_seconds(server.proc.pid) - server_cpu_before
+        commits, commit_s, committed_rows = _writer_metrics(server.url)
     finally:
         server.stop()
 
@@ -216,7 +250,15 @@ def run_service(seconds: float, connections: int, processes: int, batch: int) ->
         committed = int(row[0]) if row else 0
     finally:
         con.close()
+    if committed == sum(acked):
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"  (data directory kept for inspection: {tmp})")
     return ServiceResult(
+        commits=commits,
+        rows_per_commit=committed_rows / commits if commits else 0.0,
+        commit_ms=commit_s / commits * 1000 if commits else 0.0,
+        server_cpu_us_per_event=server_cpu / sum(acked) * 1e6 if acked else 0.0,
         events_per_s=in_window / seconds,
         per_second=buckets,
         p50_ms=_quantile(latency, 0.50) * 1000,
@@ -274,6 +316,7 @@ def run_engine(batch: int, commit_rows: int, commits: int) -> EngineResult:
                 rates.append(len(group) / elapsed)
     finally:
         store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return EngineResult(rates, requests_per_commit * batch)
 
 
@@ -299,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  per second: {', '.join(f'{x:,.0f}' for x in svc.per_second)}")
     print(f"  requests answered: {svc.requests:,}; latency p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms")
     print(f"  non-200 answers: {sum(svc.non_200.values())} {svc.non_200 or ''}")
+    print(f"  writer: {svc.commits:,} group commits, {svc.rows_per_commit:,.0f} rows and {svc.commit_ms:.1f} ms"
+          " each on average")
+    print(f"  server CPU: {svc.server_cpu_us_per_event:.1f} us per acknowledged event (all threads)")
     for e in svc.errors:
         print(f"  error: {e}")
     committed_ok = svc.committed == svc.acked_total > 0
