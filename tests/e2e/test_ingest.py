@@ -327,6 +327,16 @@ BAD_ITEMS: list[tuple[str, Any]] = [
     ("empty tag", {"model_id": "m", "result": {}, "tags": [""]}),
     ("control chars in id", {"model_id": "m", "result": {}, "inference_id": "a\nb"}),
     ("id too long", {"model_id": "m", "result": {}, "inference_id": "i" * 257}),
+    ("model_id too long", {"model_id": "m" * 257, "result": {}}),
+    ("device_id too long", {"model_id": "m", "result": {}, "device_id": "d" * 257}),
+    ("class too long", {"model_id": "m", "result": {"predictions": [box("c" * 257, 0.5)]}}),
+    ("class with NUL", {"model_id": "m", "result": {"predictions": [box("a\u0000b", 0.5)]}}),
+    ("tag too long", {"model_id": "m", "result": {}, "tags": ["t" * 257]}),
+    ("class_id not an int", {"model_id": "m", "result": {"predictions": [box("a", 0.5, class_id="zero")]}}),
+    ("class_id past int32", {"model_id": "m", "result": {"predictions": [box("a", 0.5, class_id=2**31)]}}),
+    ("coordinate absurd", {"model_id": "m", "result": {"predictions": [box("a", 0.5, width=1e12)]}}),
+    ("image height absurd", {"model_id": "m", "result": {"image": {"width": 10, "height": 10**7}}}),
+    ("inference time absurd", {"model_id": "m", "result": {"time": 1e7}}),
     ("metadata value empty", {"model_id": "m", "result": {}, "metadata": {"f": ""}}),
     ("metadata value too long", {"model_id": "m", "result": {}, "metadata": {"f": "v" * 4097}}),
     ("metadata name too long", {"model_id": "m", "result": {}, "metadata": {"f" * 129: "v"}}),
@@ -414,6 +424,16 @@ def test_too_many_valid_items_in_json_is_413(ws: Workspace) -> None:
     items = [{"model_id": "m", "inference_id": f"i{i}", "result": {}} for i in range(10_001)]
     reply = _post(ws, json={"inferences": items})
     assert reply.status_code == 413
+    assert total(ws) == 0
+
+
+def test_an_oversize_result_is_refused(ws: Workspace) -> None:
+    """Per-class scores of a multi-label result are kept as JSON, bounded per item."""
+    scores = {f"class-{n:06d}": {"confidence": 0.1} for n in range(60_000)}
+    result = {"predictions": scores, "predicted_classes": []}
+    reply = _post(ws, json={"inferences": [item("fine"), {"model_id": "m", "result": result}]})
+    assert reply.status_code == 400
+    assert [d["index"] for d in reply.json()["detail"]] == [1]
     assert total(ws) == 0
 
 
