@@ -205,3 +205,13 @@ def test_a_bad_key_is_401_before_the_body_is_read(server: Server, ws: Workspace)
     reply = httpx.post(f"{server.url}/{ws.slug}/inference-stats/metadata", content=big,
                        headers={"Content-Type": "application/json"})
     assert reply.status_code == 413
+
+
+def test_a_workspace_that_does_not_exist_is_403_not_404(ws: Workspace) -> None:
+    """A valid key learns nothing about other names: unknown and foreign workspaces look alike."""
+    for reply in (ws.client.get("/api/v1/no-such-ws/inferences"),
+                  ws.client.post("/api/v1/no-such-ws/inferences", json={"inferences": [item("z")]}),
+                  ws.client.post("/no-such-ws/inference-stats/metadata", json=_metadata_body())):
+        assert reply.status_code == 403
+    assert total(ws) == 0
+    assert field_names(ws) == []
