@@ -114,10 +114,19 @@ class DuckDBStore:
         with the deduplicating INSERT OR IGNORE instead.
         """
         batch = rows.to_arrow() if len(rows) else None  # read by name in the SQL below
-        meta_batch = meta.to_arrow() if len(meta) else None  # noqa: F841 - likewise
+        meta_batch = meta.to_arrow() if len(meta) else None  # likewise
         con = self._cursor()
+        inserts: tuple[str, ...] = (schema.INSERT_NEW_INFERENCES, schema.INSERT_INFERENCES)
         with self._write_lock:
-            for insert in (schema.INSERT_NEW_INFERENCES, schema.INSERT_INFERENCES):
+            if batch is not None and meta_batch is None:
+                # One statement is a transaction of its own: no BEGIN and COMMIT round trips,
+                # each of which waits for the GIL again under load. A failed one leaves nothing.
+                try:
+                    result = con.execute(schema.INSERT_NEW_INFERENCES).fetchone()
+                    return int(result[0]) if result else 0
+                except duckdb.ConstraintException:
+                    inserts = (schema.INSERT_INFERENCES,)
+            for insert in inserts:
                 con.execute("BEGIN")
                 try:
                     new = 0
