@@ -9,6 +9,7 @@ Predictions are flattened: `n_predictions[i]` says how many of the `p_*` entries
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from itertools import accumulate
 
 import pyarrow as pa
 
@@ -64,11 +65,7 @@ class InferenceRows:
             getattr(self, f).extend(getattr(other, f))
 
     def to_arrow(self) -> pa.Table:
-        offsets = [0] * (len(self.n_predictions) + 1)
-        total = 0
-        for i, n in enumerate(self.n_predictions, 1):
-            total += n
-            offsets[i] = total
+        offsets = list(accumulate(self.n_predictions, initial=0))
         predictions = pa.StructArray.from_arrays(
             [
                 pa.array(self.p_class, pa.string()),
