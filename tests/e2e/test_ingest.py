@@ -26,14 +26,11 @@ def _post(ws: Workspace, **kwargs: Any) -> Any:
 
 # -- round trips of every captured response type -------------------------------------------------
 
-GEOMETRY_BUG = pytest.mark.xfail(
-    strict=True, reason="bug in ingest/native.py: Prediction.points/keypoints are typed `msgspec.Raw | None`,"
-    " which msgspec 0.22 reads as `None` only, so every segmentation/keypoint result is refused with 400")
 TASKS = [
     ("response-object-detection", "object-detection"),
     ("response-object-detection-empty", "object-detection"),
-    pytest.param("response-instance-segmentation", "instance-segmentation", marks=GEOMETRY_BUG),
-    pytest.param("response-keypoint-detection", "keypoint-detection", marks=GEOMETRY_BUG),
+    ("response-instance-segmentation", "instance-segmentation"),
+    ("response-keypoint-detection", "keypoint-detection"),
     ("response-classification", "classification"),
     ("response-multi-label-classification", "multi-label-classification"),
 ]
@@ -77,7 +74,6 @@ def test_empty_detection_is_an_inference_without_predictions(ws: Workspace) -> N
     assert row["image"] == {"width": 640, "height": 480}
 
 
-@GEOMETRY_BUG
 def test_instance_segmentation_keeps_points(ws: Workspace) -> None:
     result = load("response-instance-segmentation")
     ingest(ws, [{"model_id": "m/1", "result": result}])
@@ -88,7 +84,6 @@ def test_instance_segmentation_keeps_points(ws: Workspace) -> None:
     assert (pred["class"], pred["class_id"], pred["detection_id"]) == ("weld", 0, expected["detection_id"])
 
 
-@GEOMETRY_BUG
 def test_keypoint_detection_keeps_keypoints(ws: Workspace) -> None:
     result = load("response-keypoint-detection")
     ingest(ws, [{"model_id": "m/1", "result": result}])
@@ -418,8 +413,6 @@ def test_too_many_items_in_json_with_a_bad_one_is_413(ws: Workspace) -> None:
     assert total(ws) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug in ingest/native.py: decode_json's fast path never checks "
-                   "MAX_ITEMS_PER_BATCH, so 10,001 valid items are accepted")
 def test_too_many_valid_items_in_json_is_413(ws: Workspace) -> None:
     items = [{"model_id": "m", "inference_id": f"i{i}", "result": {}} for i in range(10_001)]
     reply = _post(ws, json={"inferences": items})

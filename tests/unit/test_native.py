@@ -15,9 +15,6 @@ from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from tests.conftest import load
 
 NOW_US = 1_767_225_600_000_000
-GEOMETRY_BUG = pytest.mark.xfail(
-    strict=True, reason="bug in ingest/native.py: Prediction.points/keypoints are typed `msgspec.Raw | None`,"
-    " which msgspec reads as `None` only, so segmentation and keypoint results do not decode")
 
 
 def _rows(*items: dict[str, Any], ws: int = 1) -> tuple[InferenceRows, MetadataRows, list[str]]:
@@ -50,7 +47,6 @@ def test_empty_detection() -> None:
     assert (rows.task, rows.n_predictions, rows.p_class) == (["object-detection"], [0], [])
 
 
-@GEOMETRY_BUG
 def test_instance_segmentation_points_kept_as_json() -> None:
     result = load("response-instance-segmentation")
     rows, _, _ = _rows({"model_id": "m", "result": result})
@@ -58,7 +54,6 @@ def test_instance_segmentation_points_kept_as_json() -> None:
     assert [json.loads(p) for p in rows.p_points if p] == [result["predictions"][0]["points"]]
 
 
-@GEOMETRY_BUG
 def test_keypoints_kept_as_json() -> None:
     result = load("response-keypoint-detection")
     rows, _, _ = _rows({"model_id": "m", "result": result})

@@ -35,6 +35,19 @@ from inferwatch.ingest.fields import (
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 
 
+class Point(msgspec.Struct):
+    x: Coordinate
+    y: Coordinate
+
+
+class Keypoint(msgspec.Struct, omit_defaults=True):
+    x: Coordinate
+    y: Coordinate
+    confidence: Confidence | None = None
+    class_id: ClassId | None = None
+    class_: ClassName | None = msgspec.field(default=None, name="class")
+
+
 class Prediction(msgspec.Struct):
     class_: ClassName = msgspec.field(name="class")
     confidence: Confidence = 0.0
@@ -44,8 +57,8 @@ class Prediction(msgspec.Struct):
     width: Coordinate | None = None
     height: Coordinate | None = None
     detection_id: Name | None = None
-    points: msgspec.Raw | None = None
-    keypoints: msgspec.Raw | None = None
+    points: list[Point] | None = None
+    keypoints: list[Keypoint] | None = None
 
 
 class LabelScore(msgspec.Struct):
@@ -155,11 +168,14 @@ def _decode_batch(body: bytes) -> list[Item]:
 
 def decode_json(body: bytes) -> list[Item]:
     try:
-        return _decode_batch(body)
+        items = _decode_batch(body)
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from None
+    else:
+        _check_count(len(items))
+        return items
     try:
         raws = _raw_batch.decode(body).inferences
     except msgspec.DecodeError as exc:
@@ -319,12 +335,12 @@ def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> t
         if p.points is None:
             rows.p_points.append(None)
         else:
-            rows.p_points.append(bytes(p.points).decode())
+            rows.p_points.append(_encode(p.points).decode())
             kind = "instance-segmentation"
         if p.keypoints is None:
             rows.p_keypoints.append(None)
         else:
-            rows.p_keypoints.append(bytes(p.keypoints).decode())
+            rows.p_keypoints.append(_encode(p.keypoints).decode())
             kind = "keypoint-detection"
     return task or kind, None
 
