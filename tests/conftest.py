@@ -23,6 +23,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, on its own data dir (for restarts and first-start checks)."""
+    srv = Server(tmp_path / "data").start()
+    yield srv
+    srv.stop()
+
+
 @dataclass
 class Workspace:
     slug: str
@@ -88,18 +96,25 @@ def attach(ws: Workspace, entries: list[dict[str, Any]]) -> None:
     assert reply.json()["status"] == "ok"
 
 
-def list_all(ws: Workspace, **params: Any) -> list[dict[str, Any]]:
-    """Every matching inference, following next_cursor to the end (pages of 1000 unless `limit` says)."""
-    rows: list[dict[str, Any]] = []
-    query = {"limit": 1000, **params}
+def pages(ws: Workspace, limit: int, **params: Any) -> list[list[dict[str, Any]]]:
+    """Every page of the inference list, following next_cursor to the end."""
+    found = []
+    query: dict[str, Any] = {"limit": limit, **params}
     while True:
         reply = ws.client.get(f"{ws.api}/inferences", params=query)
         assert reply.status_code == 200, reply.text
-        page = reply.json()
-        rows.extend(page["inferences"])
-        if page["next_cursor"] is None:
-            return rows
-        query["cursor"] = page["next_cursor"]
+        body = reply.json()
+        found.append(body["inferences"])
+        if body["next_cursor"] is None:
+            return found
+        assert body["inferences"], "a page with a next_cursor is never empty"
+        query["cursor"] = body["next_cursor"]
+
+
+def list_all(ws: Workspace, **params: Any) -> list[dict[str, Any]]:
+    """Every matching inference (pages of 1000 unless `limit` says)."""
+    limit = params.pop("limit", 1000)
+    return [row for page in pages(ws, limit, **params) for row in page]
 
 
 EVER = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}

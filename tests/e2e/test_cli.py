@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.server import Server
 
@@ -23,22 +21,15 @@ def key_from(output: str) -> str:
     return output.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data").start()
-    yield srv
-    srv.stop()
-
-
 def workspace_of(server: Server, key: str) -> httpx.Response:
     return httpx.get(f"{server.url}/", params={"api_key": key})
 
 
-def test_serve_prints_url_and_key_of_first_workspace(running: Server) -> None:
-    banner = running.log_path.read_text()
-    assert f"dashboard: http://127.0.0.1:{running.port}/" in banner
-    assert f"API key:   {running.initial_key}" in banner
-    assert workspace_of(running, running.initial_key).json() == {"workspace": "default"}
+def test_serve_prints_url_and_key_of_first_workspace(own_server: Server) -> None:
+    banner = own_server.log_path.read_text()
+    assert f"dashboard: http://127.0.0.1:{own_server.port}/" in banner
+    assert f"API key:   {own_server.initial_key}" in banner
+    assert workspace_of(own_server, own_server.initial_key).json() == {"workspace": "default"}
 
 
 def test_workspace_commands_without_a_server(tmp_path: Path) -> None:
@@ -66,19 +57,19 @@ def test_workspace_commands_without_a_server(tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_workspace_commands_ask_the_running_server(running: Server) -> None:
-    data = str(running.data_dir)
+def test_workspace_commands_ask_the_own_server_server(own_server: Server) -> None:
+    data = str(own_server.data_dir)
     created = cli("workspace", "create", "line-3", "--data-dir", data)
     assert created.returncode == 0, created.stderr
     key = key_from(created.stdout)
-    assert workspace_of(running, key).json() == {"workspace": "line-3"}
+    assert workspace_of(own_server, key).json() == {"workspace": "line-3"}
 
     assert "line-3" in cli("workspace", "list", "--data-dir", data).stdout
 
     rotated = cli("workspace", "rotate-key", "line-3", "--data-dir", data)
     assert rotated.returncode == 0, rotated.stderr
-    assert workspace_of(running, key).status_code == 401  # the old key stops at once
-    assert workspace_of(running, key_from(rotated.stdout)).json() == {"workspace": "line-3"}
+    assert workspace_of(own_server, key).status_code == 401  # the old key stops at once
+    assert workspace_of(own_server, key_from(rotated.stdout)).json() == {"workspace": "line-3"}
 
     duplicate = cli("workspace", "create", "line-3", "--data-dir", data)
     assert duplicate.returncode == 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, attach, box, ingest, item, list_all, open_workspace
+from tests.conftest import Workspace, attach, box, ingest, item, list_all, open_workspace, pages
 from tests.server import Server
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -149,18 +149,6 @@ def _expected_order(rows: list[tuple[int, str, int]]) -> list[tuple[str, int]]:
     return [(i, n) for _, i, n in sorted(rows, reverse=True)]
 
 
-def _pages(ws: Workspace, limit: int, **params: Any) -> list[list[dict[str, Any]]]:
-    pages = []
-    query: dict[str, Any] = {"limit": limit, **params}
-    while True:
-        reply = ws.client.get(f"{ws.api}/inferences", params=query)
-        assert reply.status_code == 200, reply.text
-        body = reply.json()
-        pages.append(body["inferences"])
-        if body["next_cursor"] is None:
-            return pages
-        assert body["inferences"], "a page with a next_cursor is never empty"
-        query["cursor"] = body["next_cursor"]
 
 
 def test_pagination_over_hundreds_of_rows_has_no_duplicates_or_gaps(ws: Workspace) -> None:
@@ -175,29 +163,29 @@ def test_pagination_over_hundreds_of_rows_has_no_duplicates_or_gaps(ws: Workspac
             items.append(item(f"p{n:03d}", timestamp=ts, image_index=1, predictions=[box("even", 0.5)]))
             made.append((ts * 1_000_000, f"p{n:03d}", 1))
     ingest(ws, items)
-    pages = _pages(ws, 7)
-    assert len(pages) == -(-len(made) // 7)
-    assert all(len(p) == 7 for p in pages[:-1])
-    got = [(r["inference_id"], r["image_index"]) for page in pages for r in page]
+    found = pages(ws, 7)
+    assert len(found) == -(-len(made) // 7)
+    assert all(len(p) == 7 for p in found[:-1])
+    got = [(r["inference_id"], r["image_index"]) for page in found for r in page]
     assert got == _expected_order(made)
     # Pagination over a filtered set: every "even" image (n even, plus each image 1).
-    even = _pages(ws, 9, **{"class": "even"})
+    even = pages(ws, 9, **{"class": "even"})
     got = [(r["inference_id"], r["image_index"]) for page in even for r in page]
     assert got == _expected_order([m for m in made if int(m[1][1:]) % 2 == 0 or m[2] == 1])
 
 
 def test_pagination_with_identical_timestamps(ws: Workspace) -> None:
     ingest(ws, [item(f"same-{n:03d}", timestamp=T0) for n in range(200)])
-    pages = _pages(ws, 13)
-    got = [r["inference_id"] for page in pages for r in page]
+    found = pages(ws, 13)
+    got = [r["inference_id"] for page in found for r in page]
     assert len(got) == len(set(got)) == 200
     assert got == sorted(got, reverse=True)
 
 
 def test_last_full_page_has_no_next_cursor(ws: Workspace) -> None:
     ingest(ws, [item(f"f{n:02d}", timestamp=T0 + n) for n in range(20)])
-    pages = _pages(ws, 10)
-    assert [len(p) for p in pages] == [10, 10]
+    found = pages(ws, 10)
+    assert [len(p) for p in found] == [10, 10]
 
 
 def test_default_page_size_is_50(ws: Workspace) -> None:

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.conftest import Workspace, attach, ingest, item, list_all, stats
 from tests.server import Server
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data").start()
-    yield srv
-    srv.stop()
 
 
 def _client(srv: Server, key: str) -> httpx.Client:
