@@ -122,8 +122,8 @@ class DuckDBStore:
                 # One statement is a transaction of its own: no BEGIN and COMMIT round trips,
                 # each of which waits for the GIL again under load. A failed one leaves nothing.
                 try:
-                    result = con.execute(schema.INSERT_NEW_INFERENCES).fetchone()
-                    return int(result[0]) if result else 0
+                    con.execute(schema.INSERT_NEW_INFERENCES)
+                    return len(rows)
                 except duckdb.ConstraintException:
                     inserts = (schema.INSERT_INFERENCES,)
             for insert in inserts:
