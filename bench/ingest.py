@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/ingest.py [--seconds 20] [--connections 16] [--processes 4] [--batch 100]
+    .venv/bin/python bench/ingest.py [--seconds 20] [--connections 64] [--processes 4] [--batch 100]
 
 1. Starts the real server (a subprocess, as the tests do) on a fresh data directory.
 2. Loads it from separate processes over loopback: `--connections` keep-alive HTTP connections
@@ -325,7 +325,8 @@ def run_engine(batch: int, commit_rows: int, commits: int) -> EngineResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window (after a warm-up)")
-    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections in total")
+    parser.add_argument("--connections", type=int, default=64,
+                        help="keep-alive connections in total: one per edge device of a plant (at least 16)")
     parser.add_argument("--processes", type=int, default=4, help="load-generator processes")
     parser.add_argument("--batch", type=int, default=100, help="inferences per request")
     parser.add_argument("--commit-rows", type=int, default=5000, help="rows per engine-only commit")
