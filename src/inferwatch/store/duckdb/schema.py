@@ -59,6 +59,38 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ws, inference_id, field_name)
     );
     """,
+    # 2: what the Roboflow clients bring besides inferences: device facts from the inference
+    # server's reports (one row a device, refreshed by every report) and uploaded images,
+    # content-addressed (the file lives under the data dir, named by its SHA-256).
+    """
+    CREATE TABLE devices (
+        ws INTEGER NOT NULL,
+        device_id VARCHAR NOT NULL,
+        first_seen TIMESTAMP NOT NULL,
+        last_seen TIMESTAMP NOT NULL,
+        server_id VARCHAR,
+        server_version VARCHAR,
+        hostname VARCHAR,
+        platform VARCHAR,
+        tags VARCHAR[] NOT NULL,
+        PRIMARY KEY (ws, device_id)
+    );
+    CREATE TABLE images (
+        ws INTEGER NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        inference_id VARCHAR,
+        content_type VARCHAR NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        size_bytes BIGINT NOT NULL,
+        name VARCHAR,
+        project VARCHAR,
+        batch VARCHAR,
+        tags VARCHAR[] NOT NULL,
+        uploaded_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, sha256)
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
