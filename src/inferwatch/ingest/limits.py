@@ -20,6 +20,10 @@ MAX_FIELD_NAME_LEN = 128
 MAX_FIELD_VALUE_LEN = 4096
 MAX_CLASS_LEN = 256
 MAX_EXTRA_JSON_BYTES = 1024 * 1024  # geometry (points, keypoints) and unknown result fields per item
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # one uploaded image file -> 413
+MAX_IMAGE_FORM_BYTES = 1024 * 1024  # an upload's other form fields (name, metadata) and framing -> 413
+MAX_IMAGE_PIXELS = 50_000_000  # width x height of an uploaded image (decompression bombs) -> 400
+MAX_IMAGE_TAGS = 64  # `tag` parameters of one upload
 
 # Inference times outside this window are typing or clock errors, not data (2000-01-01 .. 2100-01-01).
 MIN_TIMESTAMP_S = 946_684_800

@@ -31,6 +31,24 @@ class Cursor:
     image_index: int
 
 
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An uploaded image of a workspace; its bytes are the file named by sha256."""
+
+    ws: int
+    sha256: str
+    inference_id: str | None
+    content_type: str
+    width: int | None
+    height: int | None
+    size_bytes: int
+    name: str | None
+    project: str | None
+    batch: str | None
+    tags: list[str]
+    uploaded_at: datetime
+
+
 GROUPS = ("model_id", "device_id", "class")
 
 
@@ -73,3 +91,14 @@ class Store(Protocol):
         ...
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]: ...
+
+    def insert_image(self, image: ImageRecord) -> bool:
+        """Stores the image's row; False if the workspace already holds these bytes (then only a
+        missing inference id is filled in)."""
+        ...
+
+    def image(self, ws: int, sha256: str) -> ImageRecord | None: ...
+
+    def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
+        """The latest image uploaded for the inference."""
+        ...

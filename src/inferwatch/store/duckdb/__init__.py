@@ -16,7 +16,7 @@ import msgspec
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.store.base import Cursor, StoreLocked, WorkspaceRecord
+from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
@@ -25,6 +25,9 @@ _LIST_COLUMNS = (
     "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
     " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
     " predictions, extra"
+)
+_IMAGE_COLUMNS = (
+    "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
 )
 _decode_json = msgspec.json.decode
 
@@ -293,3 +296,41 @@ class DuckDBStore:
             {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
             for name, distinct, n in fields
         ]
+
+    # -- images ---------------------------------------------------------------------------
+    def insert_image(self, image: ImageRecord) -> bool:
+        con = self._cursor()
+        with self._write_lock:
+            con.execute("BEGIN")
+            try:
+                row = con.execute(
+                    f"INSERT OR IGNORE INTO images ({_IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [image.ws, image.sha256, image.inference_id, image.content_type, image.width,
+                     image.height, image.size_bytes, image.name, image.project, image.batch,
+                     image.tags, image.uploaded_at],
+                ).fetchone()
+                new = bool(row and row[0])
+                if not new and image.inference_id is not None:
+                    con.execute(
+                        "UPDATE images SET inference_id = ? WHERE ws = ? AND sha256 = ? AND inference_id IS NULL",
+                        [image.inference_id, image.ws, image.sha256],
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return new
+
+    def image(self, ws: int, sha256: str) -> ImageRecord | None:
+        row = self._cursor().execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE ws = ? AND sha256 = ?", [ws, sha256]
+        ).fetchone()
+        return None if row is None else ImageRecord(*row)
+
+    def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
+        row = self._cursor().execute(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE ws = ? AND inference_id = ?"
+            " ORDER BY uploaded_at DESC, sha256 LIMIT 1",
+            [ws, inference_id],
+        ).fetchone()
+        return None if row is None else ImageRecord(*row)
