@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inferwatch import __version__, bootstrap, metrics
-from inferwatch.api import admin, health, inferences, metadata, roboflow, stats
+from inferwatch.api import admin, health, images, inferences, metadata, roboflow, stats
 from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime
 from inferwatch.config import Settings
 from inferwatch.errors import ApiError
@@ -86,7 +86,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
-    for module in (roboflow, inferences, stats, metadata, health, admin):
+    for module in (roboflow, images, inferences, stats, metadata, health, admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

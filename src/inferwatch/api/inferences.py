@@ -10,6 +10,7 @@ import msgspec
 from fastapi import APIRouter, Request
 
 from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.api.images import image_path
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest import native
 from inferwatch.query.filters import parse_filters
@@ -112,5 +113,7 @@ def get_inference(workspace: str, inference_id: str, request: Request) -> JSON:
         chosen = match[0]
     chosen["metadata"] = metadata
     chosen["image_count"] = len(images)
+    uploaded = store.image_of_inference(ws.id, inference_id)
+    chosen["image_url"] = image_path(workspace, inference_id) if uploaded else None
     return JSON(chosen)
 

@@ -1,0 +1,253 @@
+"""Images: Roboflow's dataset upload (what Active Learning and the Dataset Upload block send),
+and serving an inference's image, whole or as a thumbnail.
+
+The upload's workspace is its API key's (the path names only a Roboflow project, kept as a
+label). Identical bytes in a workspace are one image: sending them again answers
+`{"duplicate": true}`. An image is validated (format, bytes, pixels) before anything is kept.
+
+This router is included before the inferences one: `/inferences/{id}/image` would otherwise be
+taken by `/inferences/{id:path}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from inferwatch import images
+from inferwatch.api.common import JSON, authorize, runtime, workspace_of_key
+from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
+from inferwatch.ingest import limits
+from inferwatch.store.base import ImageRecord, Store
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+_MAX_UPLOAD_BYTES = limits.MAX_IMAGE_BYTES + limits.MAX_IMAGE_FORM_BYTES
+# The image's address never changes what it names; an inference's image may be replaced by a
+# later upload, so that one is revalidated (cheap: 304 on the same ETag).
+_IMMUTABLE = "private, max-age=31536000, immutable"
+_REVALIDATE = "private, no-cache"
+
+
+def image_path(workspace: str, inference_id: str) -> str:
+    """Where an inference's image is served (for the inference's own answer)."""
+    return f"/api/v1/{workspace}/inferences/{quote(inference_id, safe='')}/image"
+
+
+def _files(request: Request) -> images.ImageFiles:
+    return images.ImageFiles(runtime(request).settings.data_dir / "images")
+
+
+# -- upload ----------------------------------------------------------------------------------------
+
+async def _read_upload(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > _MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(f"upload over {_MAX_UPLOAD_BYTES} bytes")
+        except ValueError:
+            raise InvalidRequest("bad Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(f"upload over {_MAX_UPLOAD_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
+    """The image's bytes, its `name` and `metadata` fields, from a multipart body."""
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=4, max_fields=16,
+                             max_part_size=limits.MAX_IMAGE_FORM_BYTES)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"bad multipart form: {exc.message}") from None
+    try:
+        field = form.get("file")
+        if field is None:  # a client naming its file part otherwise: take the first file
+            field = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+        if field is None:
+            raise InvalidRequest("the form has no `file` part with the image")
+        data = await field.read() if isinstance(field, UploadFile) else field.encode()
+        name = form.get("name")
+        metadata = form.get("metadata")
+        return (
+            data,
+            name if isinstance(name, str) else (field.filename if isinstance(field, UploadFile) else None),
+            metadata if isinstance(metadata, str) else None,
+        )
+    finally:
+        await form.close()
+
+
+def _decode_plain(body: bytes) -> bytes:
+    """A body that is not a form: the image's bytes, or its base64 (roboflow-python's older upload)."""
+    text = body.strip()
+    if text.startswith(b"data:"):  # a data URL
+        text = text.partition(b",")[2]
+    if text and len(text) % 4 == 0:
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error:
+            pass
+    return body
+
+
+def _text(value: str | None, what: str, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > limit:
+        raise InvalidRequest(f"{what} longer than {limit} characters")
+    return value
+
+
+@router.post(
+    "/dataset/{project}/upload",
+    summary="Upload an image (Roboflow dataset upload): multipart `file`, `name`, optional `metadata`",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "name": {"type": "string"},
+                            "metadata": {"type": "string", "description": "a JSON object"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload(project: str, request: Request) -> JSON:
+    ws = workspace_of_key(request)
+    params = request.query_params
+    inference_id = _text(params.get("inference_id"), "inference_id", limits.MAX_ID_LEN)
+    batch = _text(params.get("batch") or params.get("batch_name"), "batch", limits.MAX_ID_LEN)
+    tags = [t for t in params.getlist("tag") if t]
+    if len(tags) > limits.MAX_IMAGE_TAGS:
+        raise PayloadTooLarge(f"more than {limits.MAX_IMAGE_TAGS} tags")
+    for tag in tags:
+        _text(tag, "tag", limits.MAX_ID_LEN)
+    _text(project, "project", limits.MAX_ID_LEN)
+
+    body = await _read_upload(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        data, name, _metadata = await _form(request, body)
+    else:
+        data, name = _decode_plain(body), params.get("name")
+    name = _text(name, "name", limits.MAX_FIELD_VALUE_LEN)
+
+    checked = await run_in_threadpool(images.inspect, data)
+    record = ImageRecord(
+        ws=ws.id, sha256=checked.sha256, inference_id=inference_id, content_type=checked.content_type,
+        width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name,
+        project=project, batch=batch, tags=tags, uploaded_at=datetime.now(UTC).replace(tzinfo=None),
+    )
+    files = _files(request)
+    writer = runtime(request).writer
+
+    def keep() -> bool:
+        # The file first, then its row: a row never names a missing file. A file left by a failed
+        # insert is harmless (content-addressed: the next upload of these bytes reuses it).
+        files.save(checked.sha256, data)
+        return writer.call(lambda store: store.insert_image(record))
+
+    new = await run_in_threadpool(keep)
+    if new:
+        return JSON({"success": True, "id": checked.sha256})
+    return JSON({"duplicate": True, "id": checked.sha256})
+
+
+# -- serving ---------------------------------------------------------------------------------------
+
+def _size(request: Request) -> int | None:
+    """The thumbnail size asked (`?size=thumb`, `?size=N` or `?max=N`), None for the original."""
+    params = request.query_params
+    raw = params.get("max") or params.get("size")
+    if raw is None or raw in ("", "original", "full"):
+        return None
+    if raw in ("thumb", "thumbnail"):
+        return images.DEFAULT_THUMB
+    try:
+        wanted = int(raw)
+    except ValueError:
+        raise InvalidRequest("size is `thumb`, `original` or a number of pixels") from None
+    if wanted < 1:
+        raise InvalidRequest("size must be positive")
+    return images.thumb_size(wanted)
+
+
+def _serve(request: Request, files: images.ImageFiles, image: ImageRecord, cache: str) -> Response:
+    size = _size(request)
+    if size is not None and image.width is not None and image.height is not None \
+            and max(image.width, image.height) <= size:
+        size = None  # never scaled up: the original already fits
+    etag = f'"{image.sha256}"' if size is None else f'"{image.sha256}-t{size}"'
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    try:
+        if size is None:
+            data, content_type = files.read(image.sha256), image.content_type
+        else:
+            data, content_type = files.thumbnail(image.sha256, size)
+    except FileNotFoundError:
+        log.warning("image file %s is missing from %s", image.sha256, files.root)
+        raise NotFound("the image's file is missing from the data dir") from None
+    return Response(data, media_type=content_type, headers=headers)
+
+
+def _lookup(store: Store, ws: int, inference_id: str) -> ImageRecord:
+    image = store.image_of_inference(ws, inference_id)
+    if image is None:
+        raise NotFound("no image was uploaded for this inference")
+    return image
+
+
+@router.get(
+    "/api/v1/{workspace}/inferences/{inference_id:path}/image",
+    summary="The inference's uploaded image (`?size=thumb` or `?max=N` for a thumbnail)",
+    response_class=Response,
+)
+def inference_image(workspace: str, inference_id: str, request: Request) -> Response:
+    ws = authorize(request, workspace)
+    image = _lookup(runtime(request).store, ws.id, inference_id)
+    return _serve(request, _files(request), image, _REVALIDATE)
+
+
+@router.get(
+    "/api/v1/{workspace}/images/{image_id}",
+    summary="An uploaded image by the id its upload answered (`?size=thumb` or `?max=N`)",
+    response_class=Response,
+)
+def image_by_id(workspace: str, image_id: str, request: Request) -> Response:
+    ws = authorize(request, workspace)
+    image = runtime(request).store.image(ws.id, image_id.lower()) if images.is_sha256(image_id.lower()) else None
+    if image is None:
+        raise NotFound("no image with this id")
+    return _serve(request, _files(request), image, _IMMUTABLE)
