@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import secrets
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,10 @@ DEFAULT_THUMB = 256
 Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
+# A decoded image of the largest size takes up to 200 MB (50 MP, RGBA): at most two are decoded
+# at once (one per core), whatever the number of uploads and thumbnail requests in flight.
+_DECODING = threading.BoundedSemaphore(2)
+
 
 @dataclass(frozen=True, slots=True)
 class Checked:
@@ -67,7 +72,8 @@ def inspect(data: bytes) -> Checked:
                     f"image of {width}x{height} pixels is over the limit of {limits.MAX_IMAGE_PIXELS}"
                 )
             # Decode it all: a truncated or corrupt file is refused now, not when shown.
-            img.load()
+            with _DECODING:
+                img.load()
     except Image.DecompressionBombError:
         raise InvalidRequest(f"image is over the limit of {limits.MAX_IMAGE_PIXELS} pixels") from None
     except UnidentifiedImageError:
@@ -118,7 +124,7 @@ class ImageFiles:
             cached = original.with_name(f"{original.name}.t{size}.{ext}")
             if cached.exists():
                 return cached.read_bytes(), content_type
-        with Image.open(original, formats=FORMATS) as img:
+        with _DECODING, Image.open(original, formats=FORMATS) as img:
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
             alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
