@@ -84,6 +84,30 @@ def test_upload_links_the_image_to_its_inference_and_serves_the_same_bytes(serve
 
     row = ws.client.get(f"{ws.api}/inferences/inf-1").json()
     assert row["image_url"] == f"{ws.api}/inferences/inf-1/image"
+    assert row["metadata"] == {"camera": "c1"}
+
+
+def test_form_metadata_becomes_the_inferences_metadata(server: Server, ws: Workspace) -> None:
+    ingest(ws, [item("meta-1")])
+    fields = '{"camera": "c1", "n": 3, "ok": true, "ratio": 0.5, "nested": {"a": [1]}, "none": null, "empty": ""}'
+    reply = upload(server, ws.key, picture("PNG", (9, 9)), params=[("inference_id", "meta-1")],
+                   extra={"metadata": fields})
+    assert reply.json()["success"] is True
+    assert ws.client.get(f"{ws.api}/inferences/meta-1").json()["metadata"] == {
+        "camera": "c1", "n": "3", "ok": "true", "ratio": "0.5", "nested": '{"a":[1]}'}
+    # Sent again with more: a duplicate image still gets its metadata.
+    reply = upload(server, ws.key, picture("PNG", (9, 9)), params=[("inference_id", "meta-1")],
+                   extra={"metadata": '{"camera": "c2"}'})
+    assert reply.json()["duplicate"] is True
+    assert ws.client.get(f"{ws.api}/inferences/meta-1").json()["metadata"]["camera"] == "c2"
+
+
+@pytest.mark.parametrize("bad", ["not json", "[1, 2]", '{"": "empty name"}', '{"a": "' + "x" * 5000 + '"}'])
+def test_bad_form_metadata_is_400_and_keeps_nothing(server: Server, ws: Workspace, bad: str) -> None:
+    data = picture("PNG", (11, 3))
+    reply = upload(server, ws.key, data, params=[("inference_id", "meta-bad")], extra={"metadata": bad})
+    assert reply.status_code == 400, reply.text
+    assert_not_kept(server, ws, data)
 
 
 def test_inference_without_an_image_is_a_json_404(ws: Workspace) -> None:

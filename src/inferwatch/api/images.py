@@ -4,6 +4,9 @@ and serving an inference's image, whole or as a thumbnail.
 The upload's workspace is its API key's (the path names only a Roboflow project, kept as a
 label). Identical bytes in a workspace are one image: sending them again answers
 `{"duplicate": true}`. An image is validated (format, bytes, pixels) before anything is kept.
+The form's `metadata` (a JSON object) becomes metadata of the inference named by `inference_id`,
+as if attached with the metadata API; without an id it is checked and dropped (an image row has
+no metadata of its own).
 
 This router is included before the inferences one: `/inferences/{id}/image` would otherwise be
 taken by `/inferences/{id:path}`.
@@ -14,10 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +34,8 @@ from inferwatch import images
 from inferwatch.api.common import JSON, authorize, runtime, workspace_of_key
 from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
 from inferwatch.ingest import limits
+from inferwatch.ingest.fields import FieldName, metadata_value
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.store.base import ImageRecord, Store
 
 log = logging.getLogger(__name__)
@@ -112,6 +120,36 @@ def _decode_plain(body: bytes) -> bytes:
     return body
 
 
+def _metadata(text: str | None, ws: int, inference_id: str | None) -> MetadataRows:
+    """The form's `metadata` JSON object as metadata of the inference (nothing without an id).
+
+    Scalars are kept as their text, like native ingest's; nested values as their JSON; nulls and
+    empty strings are skipped.
+    """
+    rows = MetadataRows()
+    if text is None or not text.strip():
+        return rows
+    try:
+        fields = msgspec.json.decode(text, type=dict[FieldName, Any] | None) or {}
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidRequest(f"metadata must be a JSON object of fields: {exc}") from None
+    if len(fields) > limits.MAX_METADATA_PER_ITEM:
+        raise PayloadTooLarge(f"more than {limits.MAX_METADATA_PER_ITEM} metadata fields")
+    if inference_id is None:
+        return rows
+    now_us = time.time_ns() // 1000
+    for name, value in fields.items():
+        if value is None or value == "":
+            continue
+        text_value = metadata_value(value) if isinstance(value, str | int | float | bool) \
+            else msgspec.json.encode(value).decode()
+        if len(text_value) > limits.MAX_FIELD_VALUE_LEN or "\0" in text_value:
+            raise InvalidRequest(f"metadata field {name!r}: value longer than {limits.MAX_FIELD_VALUE_LEN}"
+                                 " characters or holding NUL")
+        rows.add(ws, inference_id, name, text_value, now_us)
+    return rows
+
+
 def _text(value: str | None, what: str, limit: int) -> str | None:
     if value is None or value == "":
         return None
@@ -157,10 +195,11 @@ async def upload(project: str, request: Request) -> JSON:
     body = await _read_upload(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        data, name, _metadata = await _form(request, body)
+        data, name, metadata = await _form(request, body)
     else:
-        data, name = _decode_plain(body), params.get("name")
+        data, name, metadata = _decode_plain(body), params.get("name"), None
     name = _text(name, "name", limits.MAX_FIELD_VALUE_LEN)
+    meta = _metadata(metadata, ws.id, inference_id)
 
     checked = await run_in_threadpool(images.inspect, data)
     record = ImageRecord(
@@ -178,6 +217,8 @@ async def upload(project: str, request: Request) -> JSON:
         return writer.call(lambda store: store.insert_image(record))
 
     new = await run_in_threadpool(keep)
+    if len(meta):  # also on a duplicate: a client retrying after a 503 here gets it attached
+        await writer.append(InferenceRows(), meta)
     if new:
         return JSON({"success": True, "id": checked.sha256})
     return JSON({"duplicate": True, "id": checked.sha256})
