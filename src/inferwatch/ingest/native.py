@@ -263,7 +263,8 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     tags = item.tags or []
     if len(tags) > limits.MAX_TAGS_PER_ITEM:
         raise ValueError(f"at most {limits.MAX_TAGS_PER_ITEM} tags")
-    task, extra = _add_predictions(rows, result, item.task)
+    task, extra_values = add_result(rows, result, item.task)
+    extra = None if extra_values is None else _encode(extra_values).decode()
     if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
         raise ValueError("result too large")
     image = result.image
@@ -284,8 +285,8 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     return inference_id
 
 
-def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> tuple[str, str | None]:
-    """Appends the model's verdict as predictions and returns (task, extra JSON).
+def add_result(rows: InferenceRows, result: Result, task: str | None) -> tuple[str, dict[str, Any] | None]:
+    """Appends the model's verdict as predictions and returns (task, extra values).
 
     Detections are all verdicts; a classifier's verdict is its top class (single-label) or its
     chosen classes (multi-label), and the scores of the other classes go to `extra`, so class
@@ -302,7 +303,7 @@ def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> t
             verdict.append((name, score.class_id if score else None, score.confidence if score else 0.0))
         scores = {name: score.confidence for name, score in preds.items()}
         _add_labels(rows, verdict)
-        return task or "multi-label-classification", _extra(class_scores=scores)
+        return task or "multi-label-classification", {"class_scores": scores}
     preds = preds or []
     if len(preds) > limits.MAX_PREDICTIONS_PER_ITEM:
         raise ValueError(f"at most {limits.MAX_PREDICTIONS_PER_ITEM} predictions per result")
@@ -318,10 +319,17 @@ def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> t
             best = max(preds, key=lambda p: p.confidence)
             verdict = [(best.class_, best.class_id, best.confidence)]
         _add_labels(rows, verdict)
-        return task or "classification", _extra(class_scores={p.class_: p.confidence for p in preds})
+        return task or "classification", {"class_scores": {p.class_: p.confidence for p in preds}}
+    return add_detections(rows, preds, task), None
+
+
+def add_detections(rows: InferenceRows, preds: list[Prediction], task: str | None) -> str:
+    """Appends every prediction as it came (geometry where present) and returns the task."""
+    if len(preds) > limits.MAX_PREDICTIONS_PER_ITEM:
+        raise ValueError(f"at most {limits.MAX_PREDICTIONS_PER_ITEM} predictions per result")
     rows.n_predictions.append(len(preds))
     if not preds:
-        return task or "object-detection", None
+        return task or "object-detection"
     kind = "object-detection"
     for p in preds:
         rows.p_class.append(p.class_)
@@ -342,7 +350,7 @@ def _add_predictions(rows: InferenceRows, result: Result, task: str | None) -> t
         else:
             rows.p_keypoints.append(_encode(p.keypoints).decode())
             kind = "keypoint-detection"
-    return task or kind, None
+    return task or kind
 
 
 def _add_labels(rows: InferenceRows, verdict: list[tuple[str, int | None, float]]) -> None:
@@ -358,7 +366,3 @@ def _add_labels(rows: InferenceRows, verdict: list[tuple[str, int | None, float]
         rows.p_detection_id.append(None)
         rows.p_points.append(None)
         rows.p_keypoints.append(None)
-
-
-def _extra(**values: Any) -> str:
-    return _encode(values).decode()

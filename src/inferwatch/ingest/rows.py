@@ -148,3 +148,67 @@ class MetadataRows:
                 "updated_at": pa.array([self.updated_us[i] for i in keep], pa.timestamp("us")),
             }
         )
+
+
+@dataclass(slots=True)
+class DeviceRows:
+    """Facts an inference server reports about itself, one entry per report; `seen_us` is when
+    the report arrived. The store keeps one row per (workspace, device): first and last seen span
+    every report, the other facts are the last report's (a fact a report leaves out, None, keeps
+    the stored one)."""
+
+    ws: list[int] = field(default_factory=list)
+    device_id: list[str] = field(default_factory=list)
+    seen_us: list[int] = field(default_factory=list)
+    server_id: list[str | None] = field(default_factory=list)
+    server_version: list[str | None] = field(default_factory=list)
+    hostname: list[str | None] = field(default_factory=list)
+    platform: list[str | None] = field(default_factory=list)
+    tags: list[list[str] | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.device_id)
+
+    def add(self, ws: int, device_id: str, seen_us: int, server_id: str | None, server_version: str | None,
+            hostname: str | None, platform: str | None, tags: list[str] | None) -> None:
+        self.ws.append(ws)
+        self.device_id.append(device_id)
+        self.seen_us.append(seen_us)
+        self.server_id.append(server_id)
+        self.server_version.append(server_version)
+        self.hostname.append(hostname)
+        self.platform.append(platform)
+        self.tags.append(tags)
+
+    def extend(self, other: DeviceRows) -> None:
+        for f in _DEVICE_FIELDS:
+            getattr(self, f).extend(getattr(other, f))
+
+    def to_arrow(self) -> pa.Table:
+        """One row per (workspace, device): an upsert may name each key once. first_seen and
+        last_seen are the earliest and latest report; the facts are the latest report's."""
+        first: dict[tuple[int, str], int] = {}
+        last: dict[tuple[int, str], int] = {}
+        for i, key in enumerate(zip(self.ws, self.device_id, strict=True)):
+            if key not in first or self.seen_us[i] < self.seen_us[first[key]]:
+                first[key] = i
+            if key not in last or self.seen_us[i] >= self.seen_us[last[key]]:
+                last[key] = i
+        keep = list(last.values())
+        return pa.table(
+            {
+                "ws": pa.array([self.ws[i] for i in keep], pa.int32()),
+                "device_id": pa.array([self.device_id[i] for i in keep], pa.string()),
+                "first_seen": pa.array(
+                    [self.seen_us[first[(self.ws[i], self.device_id[i])]] for i in keep], pa.timestamp("us")),
+                "last_seen": pa.array([self.seen_us[i] for i in keep], pa.timestamp("us")),
+                "server_id": pa.array([self.server_id[i] for i in keep], pa.string()),
+                "server_version": pa.array([self.server_version[i] for i in keep], pa.string()),
+                "hostname": pa.array([self.hostname[i] for i in keep], pa.string()),
+                "platform": pa.array([self.platform[i] for i in keep], pa.string()),
+                "tags": pa.array([self.tags[i] for i in keep], pa.list_(pa.string())),
+            }
+        )
+
+
+_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceRows))

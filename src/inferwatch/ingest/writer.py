@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from inferwatch import metrics
 from inferwatch.errors import Overloaded
-from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class _Append:
     meta: MetadataRows
     size: int
     done: Future[int]
+    devices: DeviceRows | None = None
 
 
 @dataclass(slots=True)
@@ -65,12 +66,12 @@ class Writer:
     def queued_rows(self) -> int:
         return self._queued_rows
 
-    async def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
+    async def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> int:
         """Returns once the rows are committed: the number of inferences that were new."""
-        return await asyncio.wrap_future(self.submit(rows, meta))
+        return await asyncio.wrap_future(self.submit(rows, meta, devices))
 
-    def submit(self, rows: InferenceRows, meta: MetadataRows) -> Future[int]:
-        size = len(rows) + len(meta)
+    def submit(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> Future[int]:
+        size = len(rows) + len(meta) + (len(devices) if devices else 0)
         done: Future[int] = Future()
         with self._cond:
             if self._closed:
@@ -79,7 +80,7 @@ class Writer:
             if self._queued_rows and self._queued_rows + size > self._max_rows:
                 metrics.REJECTED.inc()
                 raise Overloaded("ingest queue is full, retry shortly")
-            self._queue.append(_Append(rows, meta, size, done))
+            self._queue.append(_Append(rows, meta, size, done, devices))
             self._queued_rows += size
             metrics.QUEUE_ROWS.set(self._queued_rows)
             self._cond.notify()
@@ -117,15 +118,17 @@ class Writer:
         if not group:
             return
         if len(group) == 1:
-            rows, meta = group[0].rows, group[0].meta
+            rows, meta, devices = group[0].rows, group[0].meta, group[0].devices
         else:
-            rows, meta = InferenceRows(), MetadataRows()
+            rows, meta, devices = InferenceRows(), MetadataRows(), DeviceRows()
             for op in group:
                 rows.extend(op.rows)
                 meta.extend(op.meta)
+                if op.devices:
+                    devices.extend(op.devices)
         started = time.perf_counter()
         try:
-            self._store.append(rows, meta)
+            self._store.append(rows, meta, devices or None)
         except Exception:
             if len(group) == 1:
                 log.exception("commit failed")

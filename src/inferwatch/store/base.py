@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 
 
@@ -59,8 +59,8 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
-    def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
-        """Writes both in one transaction; inferences already stored are skipped.
+    def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> int:
+        """Writes all in one transaction; inferences already stored are skipped, device facts upserted.
         Returns how many inferences were new."""
         ...
 
@@ -88,6 +88,14 @@ class Store(Protocol):
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
     ) -> list[dict[str, Any]]:
         """Rows of (time, group, figures); group_by is one of GROUPS or `meta.<field>`."""
+        ...
+
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+        """Totals, inferences per model and figures per (model, predicted class) over [start, end)."""
+        ...
+
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every device with its facts, last seen, and its inferences over [start, end)."""
         ...
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]: ...

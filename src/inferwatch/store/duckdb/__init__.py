@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
@@ -109,8 +109,9 @@ class DuckDBStore:
         return len(schema.MIGRATIONS)
 
     # -- writes (from the writer thread, or the CLI when no server runs) -------------------
-    def append(self, rows: InferenceRows, meta: MetadataRows) -> int:
-        """Commits rows and metadata in one transaction; returns how many inferences were new.
+    def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> int:
+        """Commits rows, metadata and device facts in one transaction; returns how many
+        inferences were new.
 
         Tries the plain INSERT first (new inferences, the common case, at about twice the speed)
         and, if an identity is already stored or repeated in the batch, rolls back and commits
@@ -118,10 +119,11 @@ class DuckDBStore:
         """
         batch = rows.to_arrow() if len(rows) else None  # read by name in the SQL below
         meta_batch = meta.to_arrow() if len(meta) else None  # likewise
+        device_batch = devices.to_arrow() if devices else None  # likewise
         con = self._cursor()
         inserts: tuple[str, ...] = (schema.INSERT_NEW_INFERENCES, schema.INSERT_INFERENCES)
         with self._write_lock:
-            if batch is not None and meta_batch is None:
+            if batch is not None and meta_batch is None and device_batch is None:
                 # One statement is a transaction of its own: no BEGIN and COMMIT round trips,
                 # each of which waits for the GIL again under load. A failed one leaves nothing.
                 try:
@@ -138,6 +140,9 @@ class DuckDBStore:
                         new = int(result[0]) if result else 0
                     if len(meta):
                         con.execute(schema.UPSERT_METADATA)
+                    if device_batch is not None:
+                        con.execute(schema.UPSERT_DEVICES)
+                        con.execute(schema.UPDATE_DEVICE_TAGS)
                     con.execute("COMMIT")
                     return new
                 except duckdb.ConstraintException:
@@ -274,6 +279,52 @@ class DuckDBStore:
             {"time": _iso(t), "group": g, "count": n, "predictions": p,
              "avg_inference_time": it, "avg_confidence": c}
             for t, g, n, p, it, c in rows
+        ]
+
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+        """Figures of [start, end): totals, inferences per model, and per model x predicted class."""
+        clause, params = where(ws, Filters(start=start, end=end, model_ids=model_ids))
+        con = self._cursor()
+        totals = con.execute(
+            "SELECT count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0), avg(inference_time)"
+            f" FROM inferences WHERE {clause}", params).fetchone()
+        models = dict(con.execute(
+            f"SELECT model_id, count(*) FROM inferences WHERE {clause} GROUP BY model_id", params).fetchall())
+        classes = con.execute(
+            "SELECT model_id, p.class, count(DISTINCT (inference_id, image_index)), count(*), avg(p.confidence),"
+            " median(p.confidence), avg(inference_time),"
+            " list_sort(list_distinct(list(json_extract_string(extra, '$.inference_server_version'))))"
+            f" FROM (SELECT model_id, inference_id, image_index, inference_time, extra, unnest(predictions) AS p"
+            f" FROM inferences WHERE {clause}) GROUP BY ALL ORDER BY 1, 2", params).fetchall()
+        assert totals is not None
+        return {
+            "num_inferences": totals[0], "avg_confidence": totals[1], "avg_response_time": totals[2],
+            "models": models,
+            "classes": {
+                (m, c): {"num_inferences": n, "class_count": k, "avg_confidence": ac, "median_confidence": mc,
+                         "avg_response_time": rt, "versions": [v for v in versions if v is not None]}
+                for m, c, n, k, ac, mc, rt, versions in classes
+            },
+        }
+
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every device the workspace heard of: reported by a server, or named by an inference."""
+        rows = self._cursor().execute(
+            "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
+            "  min(received_at) AS first_received, count(*) FILTER (WHERE ts >= ? AND ts < ?) AS n"
+            "  FROM inferences WHERE ws = ? AND device_id IS NOT NULL GROUP BY device_id)"
+            " SELECT coalesce(d.device_id, s.device_id), coalesce(d.first_seen, s.first_received),"
+            "  greatest(d.last_seen, s.last_received), s.last_ts, d.server_id, d.server_version, d.hostname,"
+            "  d.platform, coalesce(d.tags, []::VARCHAR[]), coalesce(s.n, 0)"
+            " FROM (SELECT * FROM devices WHERE ws = ?) d FULL OUTER JOIN seen s ON s.device_id = d.device_id"
+            " ORDER BY 1",
+            [start.replace(tzinfo=None), end.replace(tzinfo=None), ws, ws],
+        ).fetchall()
+        return [
+            {"device_id": device_id, "first_seen": _iso(first), "last_seen": _iso(last),
+             "last_inference_at": _iso(last_ts), "server_id": server_id, "server_version": version,
+             "hostname": hostname, "platform": platform, "tags": tags, "inferences": n}
+            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
         ]
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:

@@ -117,3 +117,29 @@ INSERT_NEW_INFERENCES = "INSERT INTO inferences" + _SELECT_BATCH
 INSERT_INFERENCES = "INSERT OR IGNORE INTO inferences" + _SELECT_BATCH
 
 UPSERT_METADATA = "INSERT OR REPLACE INTO metadata SELECT * FROM meta_batch"
+
+# One row per device: the span of reports grows, the facts are the latest report's; a fact the
+# latest report leaves out (NULL; tags NULL = not reported) keeps the stored one.
+UPSERT_DEVICES = """
+INSERT INTO devices SELECT ws, device_id, first_seen, last_seen, server_id, server_version, hostname, platform,
+    coalesce(tags, []::VARCHAR[])
+FROM device_batch
+ON CONFLICT (ws, device_id) DO UPDATE SET
+    first_seen = least(devices.first_seen, excluded.first_seen),
+    last_seen = greatest(devices.last_seen, excluded.last_seen),
+    server_id = CASE WHEN excluded.last_seen >= devices.last_seen
+        THEN coalesce(excluded.server_id, devices.server_id) ELSE devices.server_id END,
+    server_version = CASE WHEN excluded.last_seen >= devices.last_seen
+        THEN coalesce(excluded.server_version, devices.server_version) ELSE devices.server_version END,
+    hostname = CASE WHEN excluded.last_seen >= devices.last_seen
+        THEN coalesce(excluded.hostname, devices.hostname) ELSE devices.hostname END,
+    platform = CASE WHEN excluded.last_seen >= devices.last_seen
+        THEN coalesce(excluded.platform, devices.platform) ELSE devices.platform END
+"""
+
+# After UPSERT_DEVICES: the latest report's tags, when it reported any (an empty list clears them).
+UPDATE_DEVICE_TAGS = """
+UPDATE devices SET tags = b.tags FROM device_batch b
+WHERE devices.ws = b.ws AND devices.device_id = b.device_id AND b.tags IS NOT NULL
+    AND b.last_seen >= devices.last_seen
+"""
