@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from inferwatch import bootstrap, workspaces
-from inferwatch.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_MAX_ROWS, Settings
+from inferwatch.config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_DEVICE_OFFLINE_AFTER_S,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_QUEUE_MAX_ROWS,
+    Settings,
+)
 from inferwatch.errors import ApiError
 from inferwatch.store import open_store
 from inferwatch.store.base import Store, StoreLocked, WorkspaceRecord
@@ -54,6 +61,9 @@ def serve(
     queue_max_rows: Annotated[int, typer.Option(envvar="INFERWATCH_QUEUE_MAX_ROWS",
                                                 help="Rows waiting to be written before ingest answers 503.")]
     = DEFAULT_QUEUE_MAX_ROWS,
+    device_offline_after: Annotated[float, typer.Option(envvar="INFERWATCH_DEVICE_OFFLINE_AFTER", min=1,
+                                                        help="Seconds of silence after which a device is offline.")]
+    = DEFAULT_DEVICE_OFFLINE_AFTER_S,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
@@ -64,7 +74,7 @@ def serve(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(data_dir=data_dir, store_url=store, host=host, port=port,
-                        queue_max_rows=queue_max_rows)
+                        queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after)
     opened, version = _open(settings)
     slug, key = bootstrap.ensure_workspace(settings, opened)
     base = f"http://{bootstrap.connect_host(host)}:{port}"

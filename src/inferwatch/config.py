@@ -13,6 +13,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8420
 DEFAULT_DATA_DIR = Path("./inferwatch-data")
 DEFAULT_QUEUE_MAX_ROWS = 500_000
+DEFAULT_DEVICE_OFFLINE_AFTER_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class Settings:
     commit_timeout_s: float = 30.0
     # Name of the workspace created on first start, so `make run` has a key to print.
     default_workspace: str = "default"
+    # A device silent this long is offline (the inference server reports every 60 s by default).
+    device_offline_after_s: float = DEFAULT_DEVICE_OFFLINE_AFTER_S
 
     @property
     def resolved_store_url(self) -> str:

@@ -1,8 +1,10 @@
-"""Roboflow-compatible routes: attach custom metadata, look up a key's workspace."""
+"""Roboflow-compatible routes: attach custom metadata, look up a key's workspace, the inference
+server's model-monitoring reports and the stats answer."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
@@ -18,11 +20,12 @@ from inferwatch.api.common import (
     runtime,
     workspace_of_key,
 )
-from inferwatch.errors import InvalidRequest, PayloadTooLarge
-from inferwatch.ingest import limits
+from inferwatch.errors import InvalidRequest, PayloadTooLarge, Unauthorized
+from inferwatch.ingest import aggregator, limits, pingback
 from inferwatch.ingest.fields import FieldName, Name, metadata_value
 from inferwatch.ingest.native import MetaValue
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import parse_time
 
 router = APIRouter()
 
@@ -95,3 +98,115 @@ async def attach_metadata(workspace: str, request: Request) -> JSON:
             meta.add(ws.id, inference_id, entry.field_name, value, now_us)
     await runtime(request).writer.append(InferenceRows(), meta)
     return JSON({"status": "ok", "updated": len(meta)})
+
+
+# -- the inference server's reports (sections 3 and 4) ----------------------------------------
+
+@router.post(
+    "/inference-stats",
+    summary="Model-monitoring report of Roboflow's `inference` server (its METRICS_URL)",
+    openapi_extra=body_schema(pingback.Report, "What the server's PingbackInfo posts every METRICS_INTERVAL"),
+)
+async def server_report(request: Request) -> JSON:
+    body = await read_body(request)
+    report = pingback.decode(body)
+    keys = runtime(request).keys
+    outer = request_key(request, report.api_key)
+    workspaces: list[int] = []
+    report_ws = None
+    if outer is not None:
+        report_ws = workspace_of_key(request, report.api_key).id
+        workspaces = [report_ws] * len(report.inference_results)
+    else:
+        for index, key in enumerate(pingback.result_keys(report)):
+            found = keys.by_key(key) if key else None
+            if found is None:
+                raise Unauthorized(f"result {index}: missing or invalid API key")
+            workspaces.append(found.id)
+    now_us = time.time_ns() // 1000
+    rows, devices = pingback.to_rows(report, workspaces, now_us, report_ws)
+    new = await runtime(request).writer.append(rows, MetadataRows(), devices)
+    return JSON({"status": "ok", "accepted": len(rows), "new": new})
+
+
+@router.post(
+    "/{workspace}/inference-stats",
+    summary="Report of the workflow block model_monitoring_inference_aggregator",
+    openapi_extra=body_schema(aggregator.Report, "The most confident prediction per class of a window"),
+)
+async def aggregator_report(workspace: str, request: Request) -> JSON:
+    if request_key(request) is not None:
+        ws = authorize(request, workspace)
+        body = await read_body(request)
+    else:
+        body = await read_body(request)
+        ws = authorize(request, workspace, _body_key(body))
+    report = aggregator.decode(body)
+    rows, devices = aggregator.to_rows(report, ws.id, time.time_ns() // 1000)
+    new = await runtime(request).writer.append(rows, MetadataRows(), devices)
+    return JSON({"status": "ok", "accepted": len(rows), "new": new})
+
+
+# -- section 5: the documented stats answer -----------------------------------------------------
+
+_STATS_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def _stats_time(value: str, name: str) -> datetime:
+    """`YYYY-MM-DD HH:mm:ss` in UTC, as Roboflow documents it; ISO-8601 or unix seconds also do."""
+    try:
+        return datetime.strptime(value.strip(), _STATS_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return parse_time(value, name)
+
+
+@router.get("/{workspace}/inference-stats", summary="Inference stats per model and class (Roboflow-compatible)")
+def inference_stats(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    params = request.query_params
+    end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
+    start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)
+    if end < start:
+        raise InvalidRequest("endTime is before startTime")
+    try:
+        prev_start = start - (end - start)
+    except OverflowError:
+        raise InvalidRequest("startTime is out of range") from None
+    models = tuple(m.strip() for m in params.get("modelNames", "").split(",") if m.strip())
+    store = runtime(request).store
+    cur = store.class_stats(ws.id, start, end, models)
+    prev = store.class_stats(ws.id, prev_start, start, models)
+    rows = []
+    for model, cls in sorted(cur["classes"].keys() | prev["classes"].keys()):
+        now = cur["classes"].get((model, cls))
+        before = prev["classes"].get((model, cls))
+        rows.append({
+            "model_name": model,
+            "predicted_class": cls,
+            "num_inferences": now["num_inferences"] if now else 0,
+            "prev_num_inferences": before["num_inferences"] if before else 0,
+            "num_errors": 0,
+            "prev_num_errors": 0,
+            "avg_confidence": now["avg_confidence"] if now else None,
+            "prev_avg_confidence": before["avg_confidence"] if before else None,
+            "avg_response_time": now["avg_response_time"] if now else None,
+            "prev_avg_response_time": before["avg_response_time"] if before else None,
+            "median_confidence": now["median_confidence"] if now else None,
+            "class_count": now["class_count"] if now else 0,
+            "prev_class_count": before["class_count"] if before else 0,
+            "deployment_types": "self-hosted",
+            "inference_server_versions": ", ".join(now["versions"]) if now and now["versions"] else None,
+            "model_num_inferences": cur["models"].get(model, 0),
+            "prev_model_num_inferences": prev["models"].get(model, 0),
+        })
+    return JSON({
+        "num_inferences": cur["num_inferences"],
+        "prev_num_inferences": prev["num_inferences"],
+        "num_errors": 0,
+        "prev_num_errors": 0,
+        "avg_confidence": cur["avg_confidence"],
+        "prev_avg_confidence": prev["avg_confidence"],
+        "avg_response_time": cur["avg_response_time"],
+        "prev_avg_response_time": prev["avg_response_time"],
+        "inference_stats": rows,
+    })

@@ -43,3 +43,27 @@ def stats(workspace: str, request: Request) -> JSON:
             "series": store.series(ws.id, filters, bucket, group_by),
         }
     )
+
+
+@router.get("/devices", summary="Every device: facts, last seen, online or not, inferences in the period")
+def devices(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    params = request.query_params
+    filters = default_range(parse_filters(params.multi_items(), extra_keys=("silence_s",)), datetime.now(UTC))
+    assert filters.start is not None and filters.end is not None
+    rt = runtime(request)
+    silence_s = rt.settings.device_offline_after_s
+    if params.get("silence_s"):
+        try:
+            silence_s = float(params["silence_s"])
+        except ValueError:
+            raise InvalidRequest("silence_s must be a number of seconds") from None
+        if not 0 < silence_s < 1e9:
+            raise InvalidRequest("silence_s must be a positive number of seconds")
+    now = datetime.now(UTC)
+    found = rt.store.devices(ws.id, filters.start, filters.end)
+    for device in found:
+        last = datetime.fromisoformat(device["last_seen"]) if device["last_seen"] else None
+        device["online"] = last is not None and (now - last).total_seconds() <= silence_s
+    return JSON({"from": _iso(filters.start), "to": _iso(filters.end), "offline_after_s": silence_s,
+                 "devices": found})
