@@ -8,7 +8,7 @@ DATA_DIR ?= ./inferwatch-data
 HOST ?= 127.0.0.1
 PORT ?= 8420
 
-.PHONY: run test lint bench clean
+.PHONY: run test client-deps lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,20 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The reporting part of Roboflow's `inference` package, for the tests that drive it (docs/roboflow.md):
+# pinned, without dependency resolution (the full package pulls torch), beside the venv.
+CLIENT := $(VENV)/roboflow-inference
+$(CLIENT)/.stamp: tests/clients/requirements-inference.txt | $(BIN)/python
+	rm -rf $(CLIENT)
+	$(BIN)/pip install -q --no-deps --target $(CLIENT) -r tests/clients/requirements-inference.txt
+	touch $@
+
+client-deps: $(CLIENT)/.stamp
+
 run: $(VENV)/.stamp-run
 	$(BIN)/inferwatch serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.stamp-test
+test: $(VENV)/.stamp-test $(CLIENT)/.stamp
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
