@@ -243,6 +243,7 @@ def test_devices_refuses_bad_parameters(ws: Workspace) -> None:
     assert ws.client.get(f"{ws.api}/devices", params={"silence_s": "soon"}).status_code == 400
     assert ws.client.get(f"{ws.api}/devices", params={"silence_s": "-1"}).status_code == 400
     assert ws.client.get(f"{ws.api}/devices", params={"form": "x"}).status_code == 400
+    assert ws.client.get(f"{ws.api}/devices", params={"model_id": "m/1"}).status_code == 400
 
 
 def test_devices_of_another_workspace_are_forbidden(ws: Workspace, other: Workspace) -> None:

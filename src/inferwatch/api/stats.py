@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from inferwatch.api.common import JSON, authorize, runtime
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.buckets import choose_bucket
-from inferwatch.query.filters import META_PREFIX, default_range, parse_filters
+from inferwatch.query.filters import META_PREFIX, Filters, default_range, parse_filters
 from inferwatch.store.base import GROUPS
 
 router = APIRouter(prefix="/api/v1/{workspace}")
@@ -51,6 +51,8 @@ def devices(workspace: str, request: Request) -> JSON:
     params = request.query_params
     filters = default_range(parse_filters(params.multi_items(), extra_keys=("silence_s",)), datetime.now(UTC))
     assert filters.start is not None and filters.end is not None
+    if filters != Filters(start=filters.start, end=filters.end):
+        raise InvalidRequest("devices take only from, to and silence_s")
     rt = runtime(request)
     silence_s = rt.settings.device_offline_after_s
     if params.get("silence_s"):
