@@ -42,23 +42,28 @@ class JSON(Response):
         return _encode(content)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, refused with 413 past the limits as sent and after gzip decompression."""
+async def read_raw(request: Request, limit: int) -> bytes:
+    """The body as sent, refused with 413 past `limit` (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > limits.MAX_BODY_BYTES:
-                raise PayloadTooLarge(f"body over {limits.MAX_BODY_BYTES} bytes")
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"body over {limit} bytes")
         except ValueError:
             raise InvalidRequest("bad Content-Length") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limits.MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"body over {limits.MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past the limits as sent and after gzip decompression."""
+    body = await read_raw(request, limits.MAX_BODY_BYTES)
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding == "gzip":
         return _gunzip(body)

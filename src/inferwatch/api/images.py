@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from inferwatch import images
-from inferwatch.api.common import JSON, authorize, runtime, workspace_of_key
+from inferwatch.api.common import JSON, authorize, read_raw, runtime, workspace_of_key
 from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, metadata_value
@@ -59,22 +59,6 @@ def _files(request: Request) -> images.ImageFiles:
 
 # -- upload ----------------------------------------------------------------------------------------
 
-async def _read_upload(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > _MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(f"upload over {_MAX_UPLOAD_BYTES} bytes")
-        except ValueError:
-            raise InvalidRequest("bad Content-Length") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(f"upload over {_MAX_UPLOAD_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _form(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
@@ -192,7 +176,7 @@ async def upload(project: str, request: Request) -> JSON:
         _text(tag, "tag", limits.MAX_ID_LEN)
     _text(project, "project", limits.MAX_ID_LEN)
 
-    body = await _read_upload(request)
+    body = await read_raw(request, _MAX_UPLOAD_BYTES)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         data, name, metadata = await _form(request, body)

@@ -26,6 +26,7 @@ from inferwatch.ingest.fields import FieldName, Name, metadata_value
 from inferwatch.ingest.native import MetaValue
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
+from inferwatch.store.base import WorkspaceRecord
 
 router = APIRouter()
 
@@ -61,6 +62,16 @@ _LANDING = """<!doctype html><meta charset="utf-8"><title>inferwatch</title>
 <p>inferwatch is running. API reference: <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"""
 
 
+async def _authorized_body(request: Request, workspace: str) -> tuple[WorkspaceRecord, bytes]:
+    """The workspace and the body. A header or query key is checked before the body is read (and
+    inflated); a key that can only be in the body is looked for there, even in a malformed one."""
+    if request_key(request) is not None:
+        ws = authorize(request, workspace)
+        return ws, await read_body(request)
+    body = await read_body(request)
+    return authorize(request, workspace, _body_key(body)), body
+
+
 @router.get("/", summary="Workspace of an API key (Roboflow's `GET /?api_key=`)", response_model=None)
 def workspace_lookup(request: Request) -> JSON | HTMLResponse:
     if request_key(request) is None:
@@ -75,13 +86,7 @@ def workspace_lookup(request: Request) -> JSON | HTMLResponse:
     openapi_extra=body_schema(MetadataCall, "Entries naming inference ids, a field and its value"),
 )
 async def attach_metadata(workspace: str, request: Request) -> JSON:
-    if request_key(request) is not None:
-        # Header or query key: refuse a bad one before reading (and inflating) the body.
-        ws = authorize(request, workspace)
-        body = await read_body(request)
-    else:
-        body = await read_body(request)
-        ws = authorize(request, workspace, _body_key(body))
+    ws, body = await _authorized_body(request, workspace)
     try:
         call = _decode_call.decode(body)
     except msgspec.DecodeError as exc:
@@ -135,12 +140,7 @@ async def server_report(request: Request) -> JSON:
     openapi_extra=body_schema(aggregator.Report, "The most confident prediction per class of a window"),
 )
 async def aggregator_report(workspace: str, request: Request) -> JSON:
-    if request_key(request) is not None:
-        ws = authorize(request, workspace)
-        body = await read_body(request)
-    else:
-        body = await read_body(request)
-        ws = authorize(request, workspace, _body_key(body))
+    ws, body = await _authorized_body(request, workspace)
     report = aggregator.decode(body)
     rows, devices = aggregator.to_rows(report, ws.id, time.time_ns() // 1000)
     new = await runtime(request).writer.append(rows, MetadataRows(), devices)
