@@ -15,7 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from inferwatch import bootstrap, workspaces
 from inferwatch.api.common import JSON, read_body, runtime
-from inferwatch.errors import InvalidRequest, Unauthorized
+from inferwatch.errors import Unauthorized
+from inferwatch.ingest import fields
 from inferwatch.store.base import WorkspaceRecord
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -24,6 +25,9 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 class CreateWorkspace(msgspec.Struct):
     slug: str
     api_key: str | None = None
+
+
+_decode_spec = msgspec.json.Decoder(CreateWorkspace)
 
 
 def _check_admin(request: Request) -> None:
@@ -46,10 +50,7 @@ def list_workspaces(request: Request) -> JSON:
 @router.post("/workspaces")
 async def create_workspace(request: Request) -> JSON:
     _check_admin(request)
-    try:
-        spec = msgspec.json.decode(await read_body(request), type=CreateWorkspace)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(str(exc)) from None
+    spec = fields.decode(_decode_spec, await read_body(request))
     rt = runtime(request)
     ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.create(s, spec.slug, spec.api_key))
     rt.keys.reload()

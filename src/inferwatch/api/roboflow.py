@@ -21,7 +21,7 @@ from inferwatch.api.common import (
     workspace_of_key,
 )
 from inferwatch.errors import InvalidRequest, PayloadTooLarge, Unauthorized
-from inferwatch.ingest import aggregator, limits, pingback
+from inferwatch.ingest import aggregator, fields, limits, pingback
 from inferwatch.ingest.fields import FieldName, Name, metadata_value
 from inferwatch.ingest.native import MetaValue
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
@@ -87,10 +87,7 @@ def workspace_lookup(request: Request) -> JSON | HTMLResponse:
 )
 async def attach_metadata(workspace: str, request: Request) -> JSON:
     ws, body = await _authorized_body(request, workspace)
-    try:
-        call = _decode_call.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(str(exc)) from None
+    call = fields.decode(_decode_call, body)
     if len(call.data) > limits.MAX_METADATA_ENTRIES:
         raise PayloadTooLarge(f"at most {limits.MAX_METADATA_ENTRIES} entries per call")
     if sum(len(e.inference_ids) for e in call.data) > limits.MAX_IDS_PER_METADATA_CALL:

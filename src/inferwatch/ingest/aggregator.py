@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from inferwatch.errors import InvalidRequest, PayloadTooLarge
-from inferwatch.ingest import limits
+from inferwatch.ingest import fields, limits
 from inferwatch.ingest.fields import ClassName, Confidence, ModelId, Name
 from inferwatch.ingest.native import Prediction, add_detections
 from inferwatch.ingest.pingback import Text, _task
@@ -47,10 +47,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def decode(body: bytes) -> Report:
-    try:
-        report = _decode.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(str(exc)) from None
+    report = fields.decode(_decode, body)
     if len(report.inference_results) > limits.MAX_ITEMS_PER_BATCH:
         raise PayloadTooLarge(f"at most {limits.MAX_ITEMS_PER_BATCH} results per report")
     return report

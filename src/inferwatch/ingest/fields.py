@@ -6,10 +6,11 @@ literal such as 1e999 is out of range), and patterns keep control characters out
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 
+from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
@@ -32,6 +33,17 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
 Pixels = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 ClassId = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 ImageIndex = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+T = TypeVar("T")
+
+
+def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """A body decoded and validated, or the 400 that says what is wrong with it."""
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def metadata_value(value: str | int | float | bool) -> str:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from inferwatch.errors import InvalidRequest, PayloadTooLarge
-from inferwatch.ingest import limits
+from inferwatch.ingest import fields, limits
 from inferwatch.ingest.fields import ModelId, Name
 from inferwatch.ingest.native import Result, add_detections, add_result
 from inferwatch.ingest.rows import DeviceRows, InferenceRows
@@ -67,10 +67,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def decode(body: bytes) -> Report:
-    try:
-        report = _decode.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(str(exc)) from None
+    report = fields.decode(_decode, body)
     if len(report.inference_results) > limits.MAX_ITEMS_PER_BATCH:
         raise PayloadTooLarge(f"at most {limits.MAX_ITEMS_PER_BATCH} results per report")
     if report.tags and len(report.tags) > limits.MAX_TAGS_PER_ITEM:
