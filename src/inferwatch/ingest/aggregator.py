@@ -17,7 +17,7 @@ from inferwatch.errors import InvalidRequest, PayloadTooLarge
 from inferwatch.ingest import fields, limits
 from inferwatch.ingest.fields import ClassName, Confidence, ModelId, Name
 from inferwatch.ingest.native import Prediction, add_detections
-from inferwatch.ingest.pingback import Text, _task
+from inferwatch.ingest.pingback import ServerFacts, Text, _task
 from inferwatch.ingest.rows import DeviceRows, InferenceRows
 
 
@@ -29,16 +29,10 @@ class Entry(msgspec.Struct):
     model_type: Name | None = None
 
 
-class Report(msgspec.Struct):
+class Report(ServerFacts):
     timestamp: datetime | float | None = None
     source: Text | None = None
     source_info: Text | None = None
-    device_id: Name | None = None
-    inference_server_id: Text | None = None
-    inference_server_version: Text | None = None
-    platform: Text | None = None
-    hostname: Text | None = None
-    api_key: str | None = None
     inference_results: list[Entry] = msgspec.field(default_factory=list)
 
 

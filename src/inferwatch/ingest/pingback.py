@@ -51,14 +51,19 @@ class CachedResult(msgspec.Struct):
     request_time: Annotated[float, msgspec.Meta(ge=0, le=1e11)] | None = None
 
 
-class Report(msgspec.Struct):
+class ServerFacts(msgspec.Struct):
+    """What every report of an inference server says about itself (and the key it reports with)."""
+
     api_key: str | None = None
     device_id: Name | None = None
     inference_server_id: Text | None = None
     inference_server_version: Text | None = None
-    tags: list[Name] | None = None
     platform: Text | None = None
     hostname: Text | None = None
+
+
+class Report(ServerFacts):
+    tags: list[Name] | None = None
     inference_results: list[CachedResult] = msgspec.field(default_factory=list)
 
 
