@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from inferwatch.errors import InvalidRequest, PayloadTooLarge
-from inferwatch.ingest import fields, limits
+from inferwatch.errors import InvalidRequest
+from inferwatch.ingest import limits
 from inferwatch.ingest.fields import ClassName, Confidence, ModelId, Name
 from inferwatch.ingest.native import Prediction, add_detections
-from inferwatch.ingest.pingback import ServerFacts, Text, _task
+from inferwatch.ingest.pingback import ServerFacts, Text, decode_report, task_of
 from inferwatch.ingest.rows import DeviceRows, InferenceRows
 
 
@@ -41,10 +41,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def decode(body: bytes) -> Report:
-    report = fields.decode(_decode, body)
-    if len(report.inference_results) > limits.MAX_ITEMS_PER_BATCH:
-        raise PayloadTooLarge(f"at most {limits.MAX_ITEMS_PER_BATCH} results per report")
-    return report
+    return decode_report(_decode, body)
 
 
 def _timestamp_us(value: datetime | float | None, now_us: int) -> int:
@@ -78,7 +75,7 @@ def to_rows(report: Report, ws: int, now_us: int) -> tuple[InferenceRows, Device
             raise InvalidRequest(f"at most {limits.MAX_PREDICTIONS_PER_ITEM} predictions per inference")
         model_type = next((e.model_type for e in entries if e.model_type), None)
         preds = [Prediction(class_=e.class_name, confidence=e.confidence) for e in entries]
-        task = add_detections(rows, preds, _task(model_type) or "object-detection")
+        task = add_detections(rows, preds, task_of(model_type) or "object-detection")
         extra = {k: v for k, v in {**facts, "model_type": model_type}.items() if v is not None}
         rows.ws.append(ws)
         rows.inference_id.append(inference_id)

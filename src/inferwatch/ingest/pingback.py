@@ -10,7 +10,8 @@ The machine facts at the top of the report describe the device and are upserted 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -71,10 +72,24 @@ _decode = msgspec.json.Decoder(Report)
 _encode = msgspec.json.Encoder().encode
 
 
-def decode(body: bytes) -> Report:
-    report = fields.decode(_decode, body)
+class _Results(Protocol):
+    @property
+    def inference_results(self) -> Sequence[object]: ...
+
+
+R = TypeVar("R", bound=_Results)
+
+
+def decode_report(decoder: msgspec.json.Decoder[R], body: bytes) -> R:
+    """A report of either format, validated, with its results counted against the batch limit."""
+    report = fields.decode(decoder, body)
     if len(report.inference_results) > limits.MAX_ITEMS_PER_BATCH:
         raise PayloadTooLarge(f"at most {limits.MAX_ITEMS_PER_BATCH} results per report")
+    return report
+
+
+def decode(body: bytes) -> Report:
+    report = decode_report(_decode, body)
     if report.tags and len(report.tags) > limits.MAX_TAGS_PER_ITEM:
         raise InvalidRequest(f"at most {limits.MAX_TAGS_PER_ITEM} tags")
     return report
@@ -137,7 +152,7 @@ def _add_result(rows: InferenceRows, cached: CachedResult, report: Report, ws: i
         "inference_server_version": inference.inference_server_version or report.inference_server_version,
     }
     facts = {k: v for k, v in facts.items() if v is not None}
-    task_hint = _task(request.model_type)
+    task_hint = task_of(request.model_type)
     # An empty list is a request that predicted nothing: one inference without predictions.
     for image_index, response in enumerate(responses or [Result(predictions=[])]):
         extra = dict(facts)
@@ -169,7 +184,7 @@ def _add_result(rows: InferenceRows, cached: CachedResult, report: Report, ws: i
         rows.extra.append(encoded)
 
 
-def _task(model_type: str | None) -> str | None:
+def task_of(model_type: str | None) -> str | None:
     """The task a request's model_type names, in inferwatch's words (None: infer it from the shape)."""
     if model_type is None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from itertools import accumulate
+from typing import Any
 
 import pyarrow as pa
 
@@ -61,8 +62,7 @@ class InferenceRows:
         return len(self.inference_id)
 
     def extend(self, other: InferenceRows) -> None:
-        for f in _FIELD_NAMES:
-            getattr(self, f).extend(getattr(other, f))
+        _extend_columns(self, other)
 
     def to_arrow(self) -> pa.Table:
         offsets = list(accumulate(self.n_predictions, initial=0))
@@ -102,7 +102,10 @@ class InferenceRows:
         )
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(InferenceRows))
+def _extend_columns(target: Any, other: Any) -> None:
+    """Appends every column list of `other` (a column dataclass of the same type) to `target`'s."""
+    for f in fields(target):
+        getattr(target, f.name).extend(getattr(other, f.name))
 
 
 @dataclass(slots=True)
@@ -126,11 +129,7 @@ class MetadataRows:
         self.updated_us.append(now_us)
 
     def extend(self, other: MetadataRows) -> None:
-        self.ws.extend(other.ws)
-        self.inference_id.extend(other.inference_id)
-        self.field_name.extend(other.field_name)
-        self.field_value.extend(other.field_value)
-        self.updated_us.extend(other.updated_us)
+        _extend_columns(self, other)
 
     def to_arrow(self) -> pa.Table:
         """Keeps only the last write per (workspace, inference_id, field): an upsert of one
@@ -181,8 +180,7 @@ class DeviceRows:
         self.tags.append(tags)
 
     def extend(self, other: DeviceRows) -> None:
-        for f in _DEVICE_FIELDS:
-            getattr(self, f).extend(getattr(other, f))
+        _extend_columns(self, other)
 
     def to_arrow(self) -> pa.Table:
         """One row per (workspace, device): an upsert may name each key once. first_seen and
@@ -211,4 +209,3 @@ class DeviceRows:
         )
 
 
-_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceRows))
