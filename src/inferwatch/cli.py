@@ -22,6 +22,7 @@ from inferwatch.config import (
     Settings,
 )
 from inferwatch.errors import ApiError
+from inferwatch.image_store import open_image_store
 from inferwatch.store import open_store
 from inferwatch.store.base import Store, StoreLocked, WorkspaceRecord
 
@@ -64,6 +65,10 @@ def serve(
     device_offline_after: Annotated[float, typer.Option(envvar="INFERWATCH_DEVICE_OFFLINE_AFTER", min=1,
                                                         help="Seconds of silence after which a device is offline.")]
     = DEFAULT_DEVICE_OFFLINE_AFTER_S,
+    image_store: Annotated[str | None, typer.Option(
+        "--image-store", envvar="INFERWATCH_IMAGE_STORE",
+        help="Object store URL for uploaded images (s3://bucket/prefix, gs://, az://, file://);"
+             " default <data-dir>/images.")] = None,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
@@ -74,7 +79,12 @@ def serve(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(data_dir=data_dir, store_url=store, host=host, port=port,
-                        queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after)
+                        queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after,
+                        image_store=image_store)
+    try:
+        open_image_store(settings.image_store, settings.data_dir)
+    except Exception as exc:  # obstore raises its own error types for a URL it cannot use
+        raise _fail(f"cannot use the image store {image_store!r}: {exc}") from None
     opened, version = _open(settings)
     slug, key = bootstrap.ensure_workspace(settings, opened)
     base = f"http://{bootstrap.connect_host(host)}:{port}"

@@ -30,6 +30,8 @@ class Settings:
     default_workspace: str = "default"
     # A device silent this long is offline (the inference server reports every 60 s by default).
     device_offline_after_s: float = DEFAULT_DEVICE_OFFLINE_AFTER_S
+    # Where uploaded images are kept: an object store URL, or None for `<data_dir>/images`.
+    image_store: str | None = None
 
     @property
     def resolved_store_url(self) -> str:

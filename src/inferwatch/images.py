@@ -1,24 +1,13 @@
-"""Uploaded images: validated with Pillow, kept as content-addressed files under the data dir.
-
-An image's file is `<data_dir>/images/ab/cdef...`, named by the SHA-256 of its bytes (first two
-hex digits as a folder), so identical bytes are kept once whichever workspace sends them; the
-`images` table says which workspace holds which image. Files are written to a temporary name in
-the same folder, flushed, then renamed: a reader never sees half a file. Thumbnails are made on
-first request and kept beside the original (`<sha>.t256.jpg`); they are caches, safe to delete.
-
-An object store instead of the data dir is not supported yet.
-"""
+"""Uploaded images: what is accepted (validated with Pillow, before anything is kept) and how
+thumbnails are made. Where the bytes are kept is `image_store`'s job."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
-import secrets
 import threading
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -35,6 +24,7 @@ CONTENT_TYPES = {
 }
 FORMATS = tuple(CONTENT_TYPES)
 THUMB_SIZES = (64, 128, 256, 512, 1024)
+THUMB_FORMATS = (("jpg", "image/jpeg"), ("png", "image/png"))
 DEFAULT_THUMB = 256
 
 # Pillow's own guard (DecompressionBombError past twice this) backs up the explicit check in
@@ -89,72 +79,24 @@ def is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
-class ImageFiles:
-    """The folder of image files: `root/ab/cdef...` by SHA-256."""
+def make_thumbnail(data: bytes, size: int) -> tuple[bytes, str, str]:
+    """The image scaled to fit in size x size (aspect kept): (bytes, extension, content type).
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def path(self, sha256: str) -> Path:
-        if not is_sha256(sha256):
-            raise ValueError("not a SHA-256")
-        return self.root / sha256[:2] / sha256[2:]
-
-    def save(self, sha256: str, data: bytes) -> bool:
-        """Writes the file unless it exists; True if this call created it."""
-        target = self.path(sha256)
-        if target.exists():
-            return False
-        _write_atomically(target, data)
-        return True
-
-    def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
-
-    def thumbnail(self, sha256: str, size: int) -> tuple[bytes, str]:
-        """The image scaled to fit in size x size (aspect kept), made once and then kept on disk.
-
-        JPEG, or PNG when the image has transparency. The caller serves the original instead when
-        it already fits.
-        """
-        if size not in THUMB_SIZES:
-            raise ValueError(f"thumbnail size {size} is not one of {THUMB_SIZES}")
-        original = self.path(sha256)
-        for ext, content_type in (("jpg", "image/jpeg"), ("png", "image/png")):
-            cached = original.with_name(f"{original.name}.t{size}.{ext}")
-            if cached.exists():
-                return cached.read_bytes(), content_type
-        with _DECODING, Image.open(original, formats=FORMATS) as img:
-            img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            img.thumbnail((size, size), Image.Resampling.LANCZOS)
-            alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-            out = io.BytesIO()
-            if alpha:
-                img.convert("RGBA").save(out, "PNG", optimize=True)
-                ext, content_type = "png", "image/png"
-            else:
-                img.convert("RGB").save(out, "JPEG", quality=85)
-                ext, content_type = "jpg", "image/jpeg"
-        data = out.getvalue()
-        _write_atomically(original.with_name(f"{original.name}.t{size}.{ext}"), data)
-        return data, content_type
+    JPEG, or PNG when the image has transparency.
+    """
+    with _DECODING, Image.open(io.BytesIO(data), formats=FORMATS) as img:
+        img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+        alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+        out = io.BytesIO()
+        if alpha:
+            img.convert("RGBA").save(out, "PNG", optimize=True)
+            return out.getvalue(), "png", "image/png"
+        img.convert("RGB").save(out, "JPEG", quality=85)
+        return out.getvalue(), "jpg", "image/jpeg"
 
 
 def thumb_size(requested: int) -> int:
     """The largest allowed thumbnail size not over the one asked (the smallest if all are)."""
     fitting = [s for s in THUMB_SIZES if s <= requested]
     return fitting[-1] if fitting else THUMB_SIZES[0]
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{target.name}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

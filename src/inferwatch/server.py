@@ -19,12 +19,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inferwatch import __version__, bootstrap, metrics
-from inferwatch.api import admin, health, images, inferences, metadata, roboflow, stats
-from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime
+from inferwatch.api import admin, export, health, images, inferences, metadata, overview, roboflow, stats
+from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime, schema_ref_placeholder
 from inferwatch.config import Settings
 from inferwatch.errors import ApiError
+from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
 from inferwatch.store.base import Store
+from inferwatch.web import assets, pages, session
 from inferwatch.workspaces import KeyRing
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,9 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         gc.freeze()
         writer = Writer(store, settings.queue_max_rows)
         writer.start()
-        app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version)
+        app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version,
+                                    open_image_store(settings.image_store, settings.data_dir))
+        app.state.sessions = session.Sessions(settings.data_dir / "session-secret", app.state.runtime.keys)
         bootstrap.write_server_file(settings, admin_token)
         try:
             yield
@@ -86,7 +90,11 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
-    for module in (roboflow, images, inferences, stats, metadata, health, admin):
+    # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
+    app.include_router(pages.router)
+    app.include_router(assets.router, prefix="/static")
+    app.mount("/static", assets.static_files(), name="static")
+    for module in (roboflow, images, inferences, stats, metadata, overview, export, health, admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)
@@ -110,10 +118,16 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description,
                                routes=app.routes)
-            _, components = msgspec.json.schema_components(
+            refs, components = msgspec.json.schema_components(
                 SCHEMA_TYPES, ref_template="#/components/schemas/{name}"
             )
             spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            chosen = {schema_ref_placeholder(t): ref["$ref"] for t, ref in zip(SCHEMA_TYPES, refs, strict=True)}
+            for operation in (op for path in spec.get("paths", {}).values() for op in path.values()):
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    schema = media.get("schema", {})
+                    if schema.get("$ref") in chosen:
+                        media["schema"] = {"$ref": chosen[schema["$ref"]]}
             app.openapi_schema = spec
         return app.openapi_schema
 

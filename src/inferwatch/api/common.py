@@ -12,9 +12,11 @@ from fastapi.responses import Response
 
 from inferwatch.config import Settings
 from inferwatch.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
+from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.writer import Writer
 from inferwatch.store.base import Store, WorkspaceRecord
+from inferwatch.web.session import read_only_session
 from inferwatch.workspaces import KeyRing
 
 _encode = msgspec.json.Encoder().encode
@@ -28,6 +30,7 @@ class Runtime:
     keys: KeyRing
     admin_token: str
     schema_version: int
+    images: ImageStore
 
 
 def runtime(request: Request) -> Runtime:
@@ -108,6 +111,10 @@ def request_key(request: Request, body_key: str | None = None) -> str | None:
 def workspace_of_key(request: Request, body_key: str | None = None) -> WorkspaceRecord:
     key = request_key(request, body_key)
     if not key:
+        # The dashboard's pages read the API with their session cookie (never to write).
+        signed_in = read_only_session(request)
+        if signed_in is not None:
+            return signed_in
         raise Unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
     ws = runtime(request).keys.by_key(key)
     if ws is None:
@@ -126,8 +133,10 @@ def authorize(request: Request, slug: str, body_key: str | None = None) -> Works
 def body_schema(struct: type, description: str, content_types: tuple[str, ...] = ("application/json",)
                 ) -> dict[str, Any]:
     """OpenAPI for a body decoded by msgspec (so FastAPI never parses it with pydantic)."""
-    name = struct.__name__
-    schema = {"$ref": f"#/components/schemas/{name}"}
+    # msgspec names a component by its class name, or by its full path when two share a name
+    # (both Roboflow report formats have a `Report`): the app's `openapi()` swaps this stand-in
+    # for the name msgspec chose, so every `$ref` resolves.
+    schema = {"$ref": schema_ref_placeholder(struct)}
     SCHEMA_TYPES.append(struct)
     return {
         "requestBody": {
@@ -136,6 +145,10 @@ def body_schema(struct: type, description: str, content_types: tuple[str, ...] =
             "content": {ct: {"schema": schema} for ct in content_types},
         }
     }
+
+
+def schema_ref_placeholder(struct: type) -> str:
+    return f"msgspec:{struct.__module__}.{struct.__qualname__}"
 
 
 SCHEMA_TYPES: list[type] = []

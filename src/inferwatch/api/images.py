@@ -33,6 +33,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from inferwatch import images
 from inferwatch.api.common import JSON, authorize, read_raw, runtime, workspace_of_key
 from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
+from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, metadata_value
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
@@ -53,8 +54,8 @@ def image_path(workspace: str, inference_id: str) -> str:
     return f"/api/v1/{workspace}/inferences/{quote(inference_id, safe='')}/image"
 
 
-def _files(request: Request) -> images.ImageFiles:
-    return images.ImageFiles(runtime(request).settings.data_dir / "images")
+def _files(request: Request) -> ImageStore:
+    return runtime(request).images
 
 
 # -- upload ----------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def _size(request: Request) -> int | None:
     return images.thumb_size(wanted)
 
 
-def _serve(request: Request, files: images.ImageFiles, image: ImageRecord, cache: str) -> Response:
+def _serve(request: Request, files: ImageStore, image: ImageRecord, cache: str) -> Response:
     size = _size(request)
     if size is not None and image.width is not None and image.height is not None \
             and max(image.width, image.height) <= size:
@@ -242,8 +243,8 @@ def _serve(request: Request, files: images.ImageFiles, image: ImageRecord, cache
         else:
             data, content_type = files.thumbnail(image.sha256, size)
     except FileNotFoundError:
-        log.warning("image file %s is missing from %s", image.sha256, files.root)
-        raise NotFound("the image's file is missing from the data dir") from None
+        log.warning("image %s is missing from the image store", image.sha256)
+        raise NotFound("the image's bytes are missing from the image store") from None
     return Response(data, media_type=content_type, headers=headers)
 
 
