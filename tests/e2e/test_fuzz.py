@@ -1,0 +1,155 @@
+"""Schema-driven and property-based fuzzing against a running server (reliability promise 3).
+
+Schemathesis reads the server's own `/openapi.json` and generates requests for every operation in
+it, valid ones (from the schemas) and invalid ones (negated schemas); hypothesis generates query
+strings for the read routes, whose filters are free-form (`meta.<field>=`) and so not in the
+schema. Every answer must be below 500 and arrive within the client's timeout, and a refused
+request must leave the workspace as it was (counted through the API before and after).
+
+Example counts are kept small so the suite stays fast; docs/reliability.md records them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
+
+from tests.conftest import EVER, Workspace, item, open_workspace
+from tests.server import TLS, Server
+
+# Cases per operation and generation mode (so twice this per route); per read route below.
+SCHEMA_EXAMPLES = 25
+QUERY_EXAMPLES = 60
+TIMEOUT_S = 15.0
+FUZZ_SETTINGS = settings(max_examples=SCHEMA_EXAMPLES, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+
+
+def snapshot(ws: Workspace) -> tuple[Any, ...]:
+    """What a workspace holds, as far as its API tells: inferences, metadata, devices, fields."""
+    stats = ws.client.get(f"{ws.api}/stats", params=EVER)
+    fields = ws.client.get(f"{ws.api}/metadata/fields", params={"top": "1000"})
+    devices = ws.client.get(f"{ws.api}/devices", params=EVER)
+    assert stats.status_code == fields.status_code == devices.status_code == 200
+    return (stats.json()["totals"]["inferences"], fields.json()["fields"],
+            sorted(d["device_id"] for d in devices.json()["devices"]))
+
+
+@pytest.fixture(scope="module")
+def fuzzed(server: Server) -> Iterator[Workspace]:
+    """A workspace holding a little data, so reads have something to find and writes to disturb."""
+    with open_workspace(server, "fuzz") as ws:
+        reply = ws.client.post(f"{ws.api}/inferences", json={"inferences": [
+            item(f"seed-{n}", device_id="cam-1", tags=["lineA"], metadata={"site": "a"}) for n in range(3)]})
+        assert reply.status_code == 200
+        yield ws
+
+
+def _call(ws: Workspace, case: schemathesis.Case, server: Server) -> tuple[int, str, str]:
+    """Sends a generated case with the workspace's key and a hard timeout (a hang fails the test)."""
+    reply = case.call(base_url=server.url, headers={"Authorization": f"Bearer {ws.key}"}, timeout=TIMEOUT_S)
+    content_type = reply.headers.get("content-type") or [""]
+    return reply.status_code, reply.text, content_type[0] if isinstance(content_type, list) else content_type
+
+
+def _fuzz(server: Server, ws: Workspace, operation: Any, mode: GenerationMode, label: str,
+          counts: Counter[str], statuses: Counter[str], failures: list[str]) -> None:
+    """Runs one operation's generated cases in one mode, recording 5xx answers in `failures`."""
+
+    @FUZZ_SETTINGS
+    @given(case=operation.as_strategy(generation_mode=mode), pin=st.booleans())
+    def run(case: schemathesis.Case, pin: bool) -> None:
+        # Half the cases name the fuzz workspace (to get past auth into the handler), half keep
+        # the generated path (unknown or hostile workspace names must be refused too).
+        if pin and "workspace" in (case.path_parameters or {}):
+            case.path_parameters["workspace"] = ws.slug
+        before = snapshot(ws)
+        status, text, content_type = _call(ws, case, server)
+        counts[label] += 1
+        statuses[f"{label} {status}"] += 1
+        if status >= 500:
+            failures.append(f"{label}: {status} {text[:200]} for {case.as_curl_command()}")
+        elif status >= 400:
+            assert snapshot(ws) == before, f"{label}: a refused request changed the workspace"
+            assert content_type.startswith("application/json"), (label, status, content_type)
+
+    try:
+        run()
+    except Unsatisfiable:
+        # An operation without parameters or body has nothing to make invalid.
+        assert mode is GenerationMode.NEGATIVE, label
+
+
+def test_every_route_in_the_schema_survives_generated_requests(server: Server, fuzzed: Workspace) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json", verify=TLS).json()
+    # A dangling $ref makes a generator send no body at all: every reference must resolve.
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs and refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
+    schema = schemathesis.openapi.from_dict(spec)
+    counts: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    failures: list[str] = []
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"schemathesis cannot read an operation: {result}"
+        operations.append(result.ok())
+    assert len(operations) >= 16, "the schema lost routes"
+    for operation in operations:
+        label = f"{operation.method.upper()} {operation.path}"
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _fuzz(server, fuzzed, operation, mode, label, counts, statuses, failures)
+    print("\nschemathesis cases per route:", dict(counts), "\nanswers:", dict(sorted(statuses.items())))
+    assert not failures, "\n".join(failures[:10])
+    assert all(counts[f"{op.method.upper()} {op.path}"] > 0 for op in operations)
+
+
+# -- query strings of the read routes ---------------------------------------------------------------
+
+_NAMES = ["from", "to", "model_id", "device_id", "class", "tag", "min_confidence", "max_confidence", "limit",
+          "cursor", "bucket", "group_by", "top", "silence_s", "startTime", "endTime", "modelNames", "image_index",
+          "size", "max", "meta.site", "meta.", "meta.' OR 1=1 --", "api_key"]
+_HOSTILE = ["' OR '1'='1", "1; DROP TABLE inferences; --", "\") UNION SELECT * FROM workspaces --", "%00",
+            "\u0000", "<script>alert(1)</script>", "NaN", "-Infinity", "1e309", "-1e20", "9999999999999",
+            "0001-01-01", "9999-12-31T23:59:59+23:59", "\udcff", "\ud800", "a" * 5000, "../../etc/passwd"]
+_VALUES = st.one_of(st.sampled_from(_HOSTILE), st.text(max_size=40), st.integers().map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(str))
+_KEYS = st.one_of(st.sampled_from(_NAMES), st.text(min_size=1, max_size=20),
+                  st.text(min_size=1, max_size=20).map(lambda s: "meta." + s))
+_QUERIES = st.lists(st.tuples(_KEYS, _VALUES), max_size=6)
+_READ_ROUTES = ["/inferences", "/stats", "/devices", "/metadata/fields", "/inferences/seed-0",
+                "/inferences/seed-0/image", "INFERENCE_STATS"]
+
+
+@pytest.mark.parametrize("route", _READ_ROUTES)
+def test_read_routes_answer_any_query_string_below_500(fuzzed: Workspace, route: str) -> None:
+    url = f"/{fuzzed.slug}/inference-stats" if route == "INFERENCE_STATS" else f"{fuzzed.api}{route}"
+    before = snapshot(fuzzed)
+    seen: list[int] = []
+
+    @settings(max_examples=QUERY_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(query=_QUERIES)
+    def run(query: list[tuple[str, str]]) -> None:
+        # Lone surrogates cannot be sent as UTF-8; httpx would refuse them before the server sees them.
+        query = [(k.encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+                  v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")) for k, v in query]
+        reply = fuzzed.client.get(url, params=[q for q in query if q[0] != "api_key"], timeout=TIMEOUT_S)
+        seen.append(reply.status_code)
+        assert reply.status_code < 500, (query, reply.text)
+        assert reply.headers["content-type"].startswith("application/json") or reply.status_code in (200, 304)
+
+    run()
+    assert len(seen) == QUERY_EXAMPLES
+    assert snapshot(fuzzed) == before, "a read changed the workspace"
