@@ -197,3 +197,41 @@ def workspace_rotate(name: str, data_dir: DataDir = DEFAULT_DATA_DIR, store: Sto
     reply = _change(settings, f"/workspaces/{name}/rotate-key", None, lambda opened: _rotate(settings, opened, name))
     console.print(f"new API key of {reply['slug']}:", highlight=False)
     print(reply["api_key"])
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(min=0.1, max=5000, help="Live inferences a second.")] = 5.0,
+    hours_back: Annotated[float, typer.Option("--hours-back", min=0, max=24 * 90,
+                                              help="Hours of history sent first, in bulk.")] = 24.0,
+    url: Annotated[str | None, typer.Option(help="The server; default: the one running on --data-dir.")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="INFERWATCH_API_KEY",
+                                                help="Workspace key; default: the first start's key.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds of live traffic.")]
+    = None,
+    count: Annotated[int | None, typer.Option(min=0, help="Stop after this many live inferences.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random traffic, for a repeatable run.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Fill a running server with realistic traffic: three factories, 24 cameras, three models,
+    inspections attached as metadata, and one camera whose confidence drifts down."""
+    from inferwatch import demo as demo_traffic
+
+    settings = Settings(data_dir=data_dir)
+    if url is None:
+        server = _server(settings)
+        if server is None:
+            raise _fail(f"no running server found for {data_dir} (start one with `make run` or"
+                        " `inferwatch serve`), or give --url and --api-key")
+        url = server[0]
+    if api_key is None:
+        try:
+            api_key = settings.initial_key_file.read_text().strip()
+        except OSError:
+            raise _fail(f"no API key: {settings.initial_key_file} is gone (the first key was rotated);"
+                        " give --api-key") from None
+    try:
+        demo_traffic.run(url, api_key, rate=rate, hours_back=hours_back, duration=duration, count=count,
+                         seed=seed, say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    except demo_traffic.DemoError as exc:
+        raise _fail(str(exc)) from None
