@@ -39,8 +39,11 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Server:
-        self.port = free_port()
+    def start(self, timeout: float = 30.0, *, same_port: bool = False) -> Server:
+        """Starts the server on a free port, or on the one it had (`same_port`: a restart that
+        clients pointed at its URL must find again)."""
+        if not (same_port and self.port):
+            self.port = free_port()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),

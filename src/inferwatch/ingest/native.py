@@ -94,6 +94,8 @@ class Item(msgspec.Struct):
     metadata: dict[FieldName, MetaValue] | None = None
     image_index: ImageIndex = 0
     task: Name | None = None
+    # What made the request (an app, a workflow), as the inference server's reports say it.
+    source: Name | None = None
 
 
 class Batch(msgspec.Struct):
@@ -264,6 +266,8 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     if len(tags) > limits.MAX_TAGS_PER_ITEM:
         raise ValueError(f"at most {limits.MAX_TAGS_PER_ITEM} tags")
     task, extra_values = add_result(rows, result, item.task)
+    if item.source is not None:
+        extra_values = {**(extra_values or {}), "request_source": item.source}
     extra = None if extra_values is None else _encode(extra_values).decode()
     if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
         raise ValueError("result too large")
