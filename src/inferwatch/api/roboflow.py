@@ -59,7 +59,9 @@ def _body_key(body: bytes) -> str | None:
 
 
 _LANDING = """<!doctype html><meta charset="utf-8"><title>inferwatch</title>
-<p>inferwatch is running. API reference: <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"""
+<meta http-equiv="refresh" content="0; url=/overview">
+<p>inferwatch is running: <a href="/overview">dashboard</a>.
+API reference: <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"""
 
 
 async def _authorized_body(request: Request, workspace: str) -> tuple[WorkspaceRecord, bytes]:

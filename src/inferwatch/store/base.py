@@ -100,6 +100,19 @@ class Store(Protocol):
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]: ...
 
+    # -- the dashboard's figures (same filters as everything else) --------------------------
+    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+        """One row per model: inferences, average confidence and time, p95 time, latest inference."""
+        ...
+
+    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+        """Predictions per class, and confidence histograms over `bins` equal bins of [0, 1]."""
+        ...
+
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+        """One row per value of model_id, device_id or meta.<field>, with its figures and class mix."""
+        ...
+
     def insert_image(self, image: ImageRecord) -> bool:
         """Stores the image's row; False if the workspace already holds these bytes (then only a
         missing inference id is filled in)."""

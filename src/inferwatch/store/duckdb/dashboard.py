@@ -1,0 +1,128 @@
+"""The dashboard's reads on DuckDB: models table, distributions, per-group comparison.
+
+Kept apart from the core store so the queries the pages need can grow without touching the
+ingest-side code; `DuckDBStore` mixes these in. Every query goes through `where()`, so the
+dashboard slices exactly as the list, stats and export do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb.sql import _prediction_terms, where
+
+# At most this many classes get a confidence histogram of their own (the rest are in "all").
+MAX_CLASS_HISTOGRAMS = 12
+# A class mix per group lists this many classes; the comparison table shows the top few.
+MAX_GROUP_CLASSES = 5
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _meta_join(ws: int, group_by: str) -> tuple[str, str, list[Any]]:
+    """The expression naming an inference's group, the join it needs, and the join's params."""
+    if group_by in ("model_id", "device_id"):
+        return f"i.{group_by}", "", []
+    field = group_by.removeprefix("meta.")
+    join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
+            " ON m.inference_id = i.inference_id")
+    return "m.field_value", join, [ws, field]
+
+
+class DashboardReads:
+    """Read queries behind the dashboard's figures; needs the host's `_cursor()`."""
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+        """One row per model: volume, average confidence and time, latest inference, in the filters."""
+        clause, params = where(ws, filters)
+        rows = self._cursor().execute(
+            "SELECT model_id, mode(task), count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0),"
+            " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
+            f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
+            params,
+        ).fetchall()
+        return [
+            {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+             "p95_inference_time": p95, "last_seen": _iso(last), "devices": devices}
+            for m, task, n, conf, t, p95, last, devices in rows
+        ]
+
+    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+        """Predictions per class and confidence histograms (all predictions and per top class).
+
+        Counts predictions, not inferences: with class or confidence filters only the predictions
+        that meet them are counted, as in `series(group_by="class")`.
+        """
+        clause, params = where(ws, filters, "i")
+        outer = ""
+        if filters.on_predictions:
+            outer = " WHERE " + _prediction_terms(filters, params)
+        con = self._cursor()
+        preds = (f"SELECT i.inference_id, unnest(i.predictions) AS p FROM inferences i WHERE {clause}")
+        classes = con.execute(
+            f"SELECT p.class, count(*), count(DISTINCT inference_id), avg(p.confidence) FROM ({preds}){outer}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+            params,
+        ).fetchall()
+        # A bin's index: confidence 1.0 falls into the last bin, not one past it.
+        binned = con.execute(
+            f"SELECT p.class, least(floor(p.confidence * ?)::INTEGER, ? - 1) AS b, count(*) FROM ({preds})"
+            f"{outer or ' WHERE true'} AND p.confidence IS NOT NULL GROUP BY 1, 2",
+            [bins, bins, *params],
+        ).fetchall()
+        top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
+        overall = [0] * bins
+        per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
+        for cls, b, n in binned:
+            if 0 <= b < bins:
+                overall[b] += n
+                if cls in per_class:
+                    per_class[cls][b] += n
+        return {
+            "bins": [round(i / bins, 6) for i in range(bins + 1)],
+            "confidence": overall,
+            "confidence_by_class": per_class,
+            "classes": [
+                {"class": c, "predictions": n, "inferences": k, "avg_confidence": conf}
+                for c, n, k, conf in classes
+            ],
+        }
+
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+        """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,
+        confidence, time, and its most predicted classes; inferences without the field are the
+        `null` group."""
+        clause, params = where(ws, filters, "i")
+        expr, join, join_params = _meta_join(ws, group_by)
+        con = self._cursor()
+        rows = con.execute(
+            f"SELECT {expr} AS g, count(*), sum(i.sum_confidence) / nullif(sum(i.n_predictions), 0),"
+            " avg(i.inference_time), quantile_cont(i.inference_time, 0.95), sum(i.n_predictions),"
+            f" count(DISTINCT i.device_id), max(i.ts) FROM inferences i{join} WHERE {clause}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+            [*join_params, *params],
+        ).fetchall()
+        mix = con.execute(
+            f"SELECT g, c, n FROM (SELECT g, c, count(*) AS n FROM (SELECT {expr} AS g, unnest(i.classes) AS c"
+            f" FROM inferences i{join} WHERE {clause}) GROUP BY ALL)"
+            " QUALIFY row_number() OVER (PARTITION BY g ORDER BY n DESC, c) <= ? ORDER BY g, n DESC, c",
+            [*join_params, *params, MAX_GROUP_CLASSES],
+        ).fetchall()
+        classes: dict[Any, list[dict[str, Any]]] = {}
+        for g, c, n in mix:
+            classes.setdefault(g, []).append({"class": c, "inferences": n})
+        return [
+            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
+             "classes": classes.get(g, [])}
+            for g, n, conf, t, p95, preds, devices, last in rows
+        ]

@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages whose figures come from the public JSON API."""

@@ -1,0 +1,180 @@
+"""The dashboard's pages and sign-in.
+
+Pages are thin server-rendered shells (Jinja2, autoescaped): navigation, the filter forms with
+the values from the URL, and empty states. Every figure on them is fetched by the page's script
+from the public JSON API with the session cookie, so what a page shows is what a user's own
+`curl` gets.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import QueryParams
+
+from inferwatch import __version__
+from inferwatch.api.common import runtime
+from inferwatch.store.base import WorkspaceRecord
+from inferwatch.web import session
+from inferwatch.workspaces import hash_key
+
+router = APIRouter(include_in_schema=False)
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,  # every template, whatever its name: user data must never become markup
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def url_with(path: str, params: QueryParams, changes: dict[str, str | None]) -> str:
+    """This page's URL with some parameters replaced (None drops one), the rest kept in order."""
+    items = [(k, v) for k, v in params.multi_items() if k not in changes]
+    items += [(k, v) for k, v in changes.items() if v is not None]
+    return path + ("?" + urlencode(items) if items else "")
+
+
+def url_without(path: str, params: QueryParams, key: str, value: str) -> str:
+    """This page's URL without one filter term (and back on the first page)."""
+    items = [(k, v) for k, v in params.multi_items() if (k, v) != (key, value) and k != "cursor"]
+    return path + ("?" + urlencode(items) if items else "")
+
+
+_env.globals.update(url_with=url_with, url_without=url_without)
+templates = Jinja2Templates(env=_env)
+
+# Scripts only from this server (no inline script runs, so an injected tag is inert even if some
+# escaping were missed); plotly injects its own <style> elements, hence inline styles.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;"
+       " connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+           "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+PRESETS = ("1h", "24h", "7d", "30d")
+
+
+def _safe_next(target: str | None) -> str:
+    """A local path to go to after signing in; anything else (another host) goes to the overview."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/overview"
+
+
+def _initial_key(request: Request, ws: WorkspaceRecord) -> str | None:
+    """The workspace's key for the empty state's examples, when it is the one `make run` printed."""
+    try:
+        key = runtime(request).settings.initial_key_file.read_text().strip()
+    except OSError:
+        return None
+    return key if key and hmac.compare_digest(hash_key(key), ws.key_hash) else None
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    response = templates.TemplateResponse(request, name, {"version": __version__, **context},
+                                          status_code=status, headers=HEADERS)
+    session.keep_csrf(response, request)
+    return response
+
+
+def _page(request: Request, page: str, title: str, **context: Any) -> Response:
+    """A signed-in page, or a redirect to sign in that comes back here."""
+    ws = session.signed_in(request)
+    if ws is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/signin?" + urlencode({"next": here}), status_code=303)
+    base = str(request.base_url).rstrip("/")
+    return _render(request, f"{page}.html", {
+        "page": page, "title": title, "slug": ws.slug, "api": f"/api/v1/{ws.slug}",
+        "base_url": base, "example_key": _initial_key(request, ws),
+        "csrf": session.csrf_token(request), "params": request.query_params, "presets": PRESETS,
+        **context,
+    })
+
+
+# -- sign in and out ---------------------------------------------------------------------------------
+
+def _signin_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+    return _render(request, "signin.html", {
+        "page": "signin", "title": "Sign in", "error": error, "csrf": session.csrf_token(request),
+        "next": _safe_next(request.query_params.get("next")),
+    }, status)
+
+
+def _signed_in_redirect(request: Request, ws: WorkspaceRecord, target: str) -> Response:
+    response = RedirectResponse(_safe_next(target), status_code=303, headers={"Referrer-Policy": "no-referrer"})
+    session.set_session(response, request, ws)
+    return response
+
+
+@router.get("/signin")
+def signin_page(request: Request) -> Response:
+    """The form; `?api_key=KEY` (the link `make run` prints) signs in straight away."""
+    key = request.query_params.get("api_key")
+    if key:
+        ws = runtime(request).keys.by_key(key)
+        if ws is None:
+            return _signin_form(request, "That API key is not valid (rotated?). Paste a current one.", 401)
+        return _signed_in_redirect(request, ws, request.query_params.get("next") or "/overview")
+    if session.signed_in(request) is not None:
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    return _signin_form(request)
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=8)
+    key, token, target = (form.get(k) for k in ("api_key", "csrf", "next"))
+    if not isinstance(token, str) or not session.csrf_ok(request, token):
+        return _signin_form(request, "The form expired; please sign in again.", 403)
+    ws = runtime(request).keys.by_key(key.strip()) if isinstance(key, str) and key.strip() else None
+    if ws is None:
+        return _signin_form(request, "That API key is not valid.", 401)
+    return _signed_in_redirect(request, ws, target if isinstance(target, str) else "/overview")
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=4)
+    token = form.get("csrf")
+    if not isinstance(token, str) or not session.csrf_ok(request, token):
+        return _signin_form(request, "The form expired; sign out again.", 403)
+    response = RedirectResponse("/signin", status_code=303)
+    session.clear_session(response, request)
+    return response
+
+
+# -- pages -------------------------------------------------------------------------------------------
+
+@router.get("/overview")
+def overview_page(request: Request) -> Response:
+    return _page(request, "overview", "Overview", model_id=None)
+
+
+@router.get("/models/{model_id:path}")
+def model_page(model_id: str, request: Request) -> Response:
+    return _page(request, "overview", f"Model {model_id}", model_id=model_id)
+
+
+@router.get("/inferences")
+def inferences_page(request: Request) -> Response:
+    meta = [(k[len("meta."):], v) for k, v in request.query_params.multi_items() if k.startswith("meta.")]
+    columns = [c[len("meta."):] for c in request.query_params.getlist("columns") if c.startswith("meta.")]
+    return _page(request, "inferences", "Inferences", meta_filters=meta, columns=columns)
+
+
+@router.get("/inferences/{inference_id:path}")
+def inference_page(inference_id: str, request: Request) -> Response:
+    return _page(request, "inference", "Inference", inference_id=inference_id,
+                 inference_path=quote(inference_id, safe=""))
+
+
+@router.get("/devices")
+def devices_page(request: Request) -> Response:
+    return _page(request, "devices", "Devices")

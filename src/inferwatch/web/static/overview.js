@@ -1,0 +1,158 @@
+// The overview and model pages: totals with their change, charts, models or recent inferences,
+// and the comparison by a grouping field. Every figure is one of the API calls below.
+"use strict";
+
+(() => {
+  const { el, get, plot, byGroup, esc, cell, fill, fmtInt, fmtConf, fmtSecs, fmtTime, fmtAgo } = IW;
+  const modelNode = document.getElementById("model-name");
+  const modelId = modelNode ? modelNode.dataset.modelId : null;
+  const fixed = modelId ? { model_id: modelId } : {};
+  const groupSelect = document.getElementById("group-by");
+  const groupBy = new URLSearchParams(location.search).get("group_by") || "";
+
+  const KPI = {
+    inferences: { fmt: fmtInt, higherIsBetter: null },
+    avg_confidence: { fmt: fmtConf, higherIsBetter: true },
+    avg_inference_time: { fmt: fmtSecs, higherIsBetter: false },
+    p95_inference_time: { fmt: fmtSecs, higherIsBetter: false },
+    devices: { fmt: fmtInt, higherIsBetter: null },
+  };
+
+  function params(extra) {
+    const p = IW.windowed({ fixed });
+    for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+    return p;
+  }
+
+  function showKpis(overview) {
+    for (const node of document.querySelectorAll(".kpi")) {
+      const key = node.dataset.key;
+      const spec = KPI[key];
+      node.querySelector("[data-role=value]").textContent = spec.fmt(overview.totals[key]);
+      const delta = node.querySelector("[data-role=delta]");
+      const change = overview.change[key];
+      const before = overview.previous_totals[key];
+      if (change === null || change === undefined) {
+        delta.textContent = before === null || before === undefined || before === 0 ? "nothing to compare with" : "";
+        continue;
+      }
+      const up = change >= 0;
+      const cls = (up ? "up" : "down") + (spec.higherIsBetter === null ? "" : (up === spec.higherIsBetter ? " better" : " worse"));
+      delta.replaceChildren(el("span", { class: cls, text: `${up ? "▲" : "▼"} ${Math.abs(change * 100).toFixed(1)}%` }),
+        ` vs previous period (${spec.fmt(before)})`);
+    }
+  }
+
+  function groupLabel(value) {
+    if (value === "model_id") return "model";
+    if (value === "device_id") return "device";
+    return value.replace(/^meta\./, "");
+  }
+
+  async function groupOptions() {
+    const fields = await get("/metadata/fields", new URLSearchParams({ top: "0" }));
+    for (const field of fields.fields) {
+      groupSelect.append(el("option", { value: "meta." + field.name, text: field.name }));
+    }
+    groupSelect.value = groupBy;
+    const apply = () => {
+      const q = new URLSearchParams(location.search);
+      if (groupSelect.value) q.set("group_by", groupSelect.value); else q.delete("group_by");
+      location.assign(location.pathname + "?" + q.toString());
+    };
+    document.getElementById("group-form").addEventListener("submit", (e) => { e.preventDefault(); apply(); });
+    groupSelect.addEventListener("change", apply);
+  }
+
+  async function timeCharts() {
+    const stackBy = groupBy || (modelId ? null : "model_id");
+    const series = await get("/stats", params(stackBy ? { group_by: stackBy } : {}));
+    document.getElementById("volume-title").textContent = "Inferences over time" + (stackBy ? " by " + groupLabel(stackBy) : "");
+    const stacked = stackBy ? byGroup(series.series, "count", { trace: { type: "bar" } })
+      : byGroup(series.series, "count", { trace: { type: "bar", name: "inferences" } });
+    plot("chart-volume", stacked, { barmode: "stack", bargap: 0.1 });
+    const lines = { type: "scatter", mode: "lines+markers", marker: { size: 4 } };
+    plot("chart-latency", byGroup(series.series, "avg_inference_time", { trace: lines }).map((t) => ({ ...t,
+      y: t.y.map((v) => (v === null ? null : v * 1000)) })), { yaxis: { title: { text: "ms" } } });
+    plot("chart-confidence-time", byGroup(series.series, "avg_confidence", { trace: lines }),
+      { yaxis: { range: [0, 1], tickformat: ".0%" } });
+  }
+
+  async function distributionCharts() {
+    const d = await get("/distributions", params({ bins: "20" }));
+    const centers = d.bins.slice(0, -1).map((lo, i) => (lo + d.bins[i + 1]) / 2);
+    plot("chart-confidence", d.confidence.some((n) => n > 0)
+      ? [{ type: "bar", x: centers, y: d.confidence, name: "predictions", marker: { color: "#1f5fbf" } }] : [],
+      { xaxis: { range: [0, 1], tickformat: ".0%" }, bargap: 0.05 });
+    const top = d.classes.slice(0, 20).reverse();
+    plot("chart-classes", top.length ? [{ type: "bar", orientation: "h", y: top.map((c) => esc(c.class)),
+      x: top.map((c) => c.predictions), name: "predictions", marker: { color: "#2e8b57" } }] : [],
+      { margin: { l: 120, r: 16, t: 8, b: 40 }, yaxis: { automargin: true } });
+    if (modelId) {
+      const traces = Object.entries(d.confidence_by_class).map(([cls, counts]) => ({
+        type: "scatter", mode: "lines", line: { shape: "hvh" }, name: esc(cls), x: centers, y: counts }));
+      plot("chart-confidence-class", traces, { xaxis: { range: [0, 1], tickformat: ".0%" } });
+    }
+  }
+
+  async function classSeries() {
+    const series = await get("/stats", params({ group_by: "class" }));
+    plot("chart-class-series", byGroup(series.series, "count", { trace: { type: "scatter", mode: "lines", stackgroup: "one" } }));
+  }
+
+  async function modelsTable() {
+    const data = await get("/models", params());
+    fill(document.querySelector("#models-table tbody"), data.models.map((m) => {
+      const here = new URLSearchParams(location.search);
+      here.delete("group_by"); here.delete("model_id");
+      const link = el("a", { href: IW.idPath("/models/", m.model_id) + (here.toString() ? "?" + here : ""), text: m.model_id });
+      return el("tr", {}, cell(link), cell(m.task), cell(fmtInt(m.inferences), { num: true }),
+        cell(fmtConf(m.avg_confidence), { num: true }), cell(fmtSecs(m.avg_inference_time), { num: true }),
+        cell(fmtSecs(m.p95_inference_time), { num: true }), cell(el("span", { title: fmtTime(m.last_seen), text: fmtAgo(m.last_seen) })));
+    }));
+  }
+
+  async function recentTable() {
+    const p = IW.windowed({ fixed });
+    p.set("limit", "15");
+    const data = await get("/inferences", p);
+    document.getElementById("all-recent").href = IW.tableLink(fixed);
+    fill(document.querySelector("#recent-table tbody"), data.inferences.map((r) => el("tr", {},
+      cell(el("a", { href: IW.idPath("/inferences/", r.inference_id), text: fmtTime(r.timestamp) })),
+      cell(r.device_id), cell(r.classes.join(", ")), cell(fmtConf(r.max_confidence), { num: true }),
+      cell(fmtSecs(r.inference_time), { num: true }))));
+  }
+
+  async function groupTable() {
+    if (!groupBy) return;
+    const data = await get("/groups", params({ group_by: groupBy }));
+    document.getElementById("group-name").textContent = groupLabel(groupBy);
+    const total = data.groups.reduce((n, g) => n + g.inferences, 0) || 1;
+    fill(document.querySelector("#group-table tbody"), data.groups.map((g) => {
+      const label = g.value === null ? "(not set)" : g.value;
+      const value = g.value === null ? el("span", { class: "muted", text: label })
+        : el("a", { class: "value", href: IW.tableLink({ [groupBy]: g.value }, { fixed }), text: label });
+      const classes = g.classes.map((c) => `${c.class} (${fmtInt(c.inferences)})`).join(", ");
+      return el("tr", {}, cell(value), cell(fmtInt(g.inferences), { num: true }),
+        cell((100 * g.inferences / total).toFixed(1) + "%", { num: true }), cell(fmtConf(g.avg_confidence), { num: true }),
+        cell(fmtSecs(g.avg_inference_time), { num: true }), cell(fmtSecs(g.p95_inference_time), { num: true }),
+        cell(fmtInt(g.devices), { num: true }), cell(classes || "–"));
+    }));
+    document.getElementById("groups").hidden = false;
+  }
+
+  IW.run(async () => {
+    document.getElementById("to-table").href = IW.tableLink(fixed);
+    const overview = await get("/overview", params());
+    showKpis(overview);
+    if (!overview.totals.inferences) {
+      const empty = await IW.emptyWorkspace();
+      document.getElementById("nodata").hidden = empty;
+    }
+    document.body.dataset.totals = "loaded";
+    const jobs = [groupOptions(), timeCharts(), distributionCharts(), groupTable(), modelId ? recentTable() : modelsTable()];
+    if (modelId) jobs.push(classSeries());
+    await Promise.all(jobs);
+    document.body.dataset.loaded = "yes";
+  });
+})();
