@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -94,6 +95,8 @@ def serve(
     console.print(f"  workspace: {slug}", highlight=False)
     if key:
         console.print(f"  API key:   {key}", highlight=False)
+        # Opens the dashboard signed in: the link carries the key, the page swaps it for a cookie.
+        console.print(f"  sign in:   {base}/signin?api_key={quote(key, safe='')}", highlight=False, soft_wrap=True)
     else:
         console.print("  API key:   (rotated since first start; `inferwatch workspace rotate-key` makes a new one)",
                       highlight=False)
