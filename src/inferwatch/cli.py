@@ -15,11 +15,16 @@ from rich.table import Table
 
 from inferwatch import bootstrap, workspaces
 from inferwatch.config import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_DATA_DIR,
     DEFAULT_DEVICE_OFFLINE_AFTER_S,
+    DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_HOST,
+    DEFAULT_KEEP_ALIVE_TIMEOUT_S,
     DEFAULT_PORT,
     DEFAULT_QUEUE_MAX_ROWS,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RATE_LIMIT_BURST,
     Settings,
 )
 from inferwatch.errors import ApiError
@@ -70,18 +75,37 @@ def serve(
         "--image-store", envvar="INFERWATCH_IMAGE_STORE",
         help="Object store URL for uploaded images (s3://bucket/prefix, gs://, az://, file://);"
              " default <data-dir>/images.")] = None,
+    rate_limit: Annotated[float, typer.Option(envvar="INFERWATCH_RATE_LIMIT", min=0,
+                                              help="Requests a second per API key, past which 429; 0: no limit.")]
+    = DEFAULT_RATE_LIMIT,
+    rate_limit_burst: Annotated[int, typer.Option(envvar="INFERWATCH_RATE_LIMIT_BURST", min=1,
+                                                  help="Requests one key may send at once before the rate applies.")]
+    = DEFAULT_RATE_LIMIT_BURST,
+    header_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_HEADER_TIMEOUT", min=0.1,
+                                                  help="Seconds for a request's headers to arrive, else 408.")]
+    = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_BODY_TIMEOUT", min=0.1,
+                                                help="Seconds for a request's body to arrive after its headers,"
+                                                     " else 408.")]
+    = DEFAULT_BODY_TIMEOUT_S,
+    keep_alive_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_KEEP_ALIVE_TIMEOUT", min=0.1,
+                                                      help="Seconds an idle kept-alive connection stays open.")]
+    = DEFAULT_KEEP_ALIVE_TIMEOUT_S,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
 
     import uvicorn
 
+    from inferwatch.protocol import with_deadlines
     from inferwatch.server import create_app
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(data_dir=data_dir, store_url=store, host=host, port=port,
                         queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after,
-                        image_store=image_store)
+                        image_store=image_store, rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
+                        header_timeout_s=header_timeout, body_timeout_s=body_timeout,
+                        keep_alive_timeout_s=keep_alive_timeout)
     try:
         open_image_store(settings.image_store, settings.data_dir)
     except Exception as exc:  # obstore raises its own error types for a URL it cannot use
@@ -103,7 +127,8 @@ def serve(
     sys.stdout.flush()
     try:
         uvicorn.run(create_app(settings, opened, version), host=host, port=port, log_level="warning",
-                    access_log=False, http="httptools", loop="uvloop", timeout_keep_alive=30)
+                    access_log=False, loop="uvloop", timeout_keep_alive=int(settings.keep_alive_timeout_s),
+                    http=with_deadlines(settings.header_timeout_s, settings.body_timeout_s))
     finally:
         opened.close()
 

@@ -14,6 +14,11 @@ DEFAULT_PORT = 8420
 DEFAULT_DATA_DIR = Path("./inferwatch-data")
 DEFAULT_QUEUE_MAX_ROWS = 500_000
 DEFAULT_DEVICE_OFFLINE_AFTER_S = 300.0
+DEFAULT_RATE_LIMIT = 0.0  # requests a second per API key; 0: no limit
+DEFAULT_RATE_LIMIT_BURST = 100
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 120.0
+DEFAULT_KEEP_ALIVE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,15 @@ class Settings:
     default_workspace: str = "default"
     # A device silent this long is offline (the inference server reports every 60 s by default).
     device_offline_after_s: float = DEFAULT_DEVICE_OFFLINE_AFTER_S
+    # Requests a second per API key (a token bucket holding up to rate_limit_burst), 0 for none:
+    # one runaway client must not take the whole server; the queue's 503 covers all clients.
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
+    # A request's headers, then its body, must arrive within these (slow-loris clients); an idle
+    # kept-alive connection is closed after keep_alive_timeout_s.
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S
     # Where uploaded images are kept: an object store URL, or None for `<data_dir>/images`.
     image_store: str | None = None
 

@@ -25,6 +25,7 @@ from inferwatch.config import Settings
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
+from inferwatch.ratelimit import RateLimiter
 from inferwatch.store.base import Store
 from inferwatch.web import assets, pages, session
 from inferwatch.workspaces import KeyRing
@@ -72,7 +73,9 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         writer = Writer(store, settings.queue_max_rows)
         writer.start()
         app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version,
-                                    open_image_store(settings.image_store, settings.data_dir))
+                                    open_image_store(settings.image_store, settings.data_dir),
+                                    RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+                                    if settings.rate_limit > 0 else None)
         app.state.sessions = session.Sessions(settings.data_dir / "session-secret", app.state.runtime.keys)
         bootstrap.write_server_file(settings, admin_token)
         try:

@@ -9,12 +9,21 @@ from typing import Any
 import msgspec
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from inferwatch.config import Settings
-from inferwatch.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
+from inferwatch.errors import (
+    Forbidden,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    RequestTimeout,
+    Unauthorized,
+)
 from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.writer import Writer
+from inferwatch.ratelimit import RateLimiter
 from inferwatch.store.base import Store, WorkspaceRecord
 from inferwatch.web.session import read_only_session
 from inferwatch.workspaces import KeyRing
@@ -31,6 +40,7 @@ class Runtime:
     admin_token: str
     schema_version: int
     images: ImageStore
+    limiter: RateLimiter | None = None  # per-key rate limit, None when off
 
 
 def runtime(request: Request) -> Runtime:
@@ -56,11 +66,14 @@ async def read_raw(request: Request, limit: int) -> bytes:
             raise InvalidRequest("bad Content-Length") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # it left, or the read deadline closed it: not a server error
+        raise RequestTimeout("the client stopped sending the body") from None
     return b"".join(chunks)
 
 
@@ -119,7 +132,23 @@ def workspace_of_key(request: Request, body_key: str | None = None) -> Workspace
     ws = runtime(request).keys.by_key(key)
     if ws is None:
         raise Unauthorized("invalid API key")
+    limit_rate(request, ws)
     return ws
+
+
+def limit_rate(request: Request, ws: WorkspaceRecord) -> None:
+    """Spends one of the key's tokens, or answers 429 with the seconds until the next one.
+
+    Keyed by the key's hash, as stored: only valid keys have a bucket, so invented keys cannot
+    grow the table.
+    """
+    limiter = runtime(request).limiter
+    if limiter is None:
+        return
+    wait = limiter.take(ws.key_hash)
+    if wait > 0:
+        raise RateLimited(f"rate limit of {limiter.rate:g} requests a second for this API key",
+                          retry_after_s=limiter.retry_after(wait))
 
 
 def authorize(request: Request, slug: str, body_key: str | None = None) -> WorkspaceRecord:

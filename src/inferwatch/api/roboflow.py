@@ -15,6 +15,7 @@ from inferwatch.api.common import (
     JSON,
     authorize,
     body_schema,
+    limit_rate,
     read_body,
     request_key,
     runtime,
@@ -126,6 +127,8 @@ async def server_report(request: Request) -> JSON:
             found = keys.by_key(key) if key else None
             if found is None:
                 raise Unauthorized(f"result {index}: missing or invalid API key")
+            if found.id not in workspaces:  # each key pays once for the report
+                limit_rate(request, found)
             workspaces.append(found.id)
     now_us = time.time_ns() // 1000
     rows, devices = pingback.to_rows(report, workspaces, now_us, report_ws)
