@@ -182,6 +182,34 @@ def test_pagination_with_identical_timestamps(ws: Workspace) -> None:
     assert got == sorted(got, reverse=True)
 
 
+def test_pages_over_decades_of_sparse_rows_miss_nothing(ws: Workspace) -> None:
+    """The list looks for a page in a recent window first and widens it: rows minutes, days,
+    years and decades apart, filtered or not, still come out whole and in order."""
+    offsets = ([60 * n for n in range(10)] + [86400 + 3600 * n for n in range(5)] + [30 * 86400 + n for n in range(5)]
+               + [3 * 365 * 86400 + n for n in range(3)] + [25 * 365 * 86400, 26 * 365 * 86400])
+    stamps = [T0 - off for off in offsets] + [T0 + 60 * 365 * 86400]  # and one far in the future
+    ingest(ws, [item(f"y{n:02d}", timestamp=ts) for n, ts in enumerate(stamps)])
+    marked = [f"y{n:02d}" for n in range(0, len(stamps), 3)]
+    attach(ws, [{"inference_ids": marked, "field_name": "pick", "field_value": "yes"}])
+    newest_first = [f"y{n:02d}" for _, n in sorted(((ts, n) for n, ts in enumerate(stamps)), reverse=True)]
+    for limit in (1, 4, 50):
+        assert _ids([r for page in pages(ws, limit) for r in page]) == newest_first
+        assert _ids([r for page in pages(ws, limit, **{"meta.pick": "yes"}) for r in page]) == [
+            i for i in newest_first if i in marked]
+    window = {"from": T0 - 40 * 86400, "to": T0 - 30}
+    assert _ids(list_all(ws, limit=3, **window)) == [
+        f"y{n:02d}" for _, n in sorted(((ts, n) for n, ts in enumerate(stamps)
+                                        if window["from"] <= ts < window["to"]), reverse=True)]
+    assert list_all(ws, **{"meta.pick": "no"}) == []
+
+
+def test_a_cursor_at_the_first_year_is_an_empty_last_page(small: Workspace) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps([-62_135_596_800_000_000, "", 0]).encode()).decode().rstrip("=")
+    reply = small.client.get(f"{small.api}/inferences", params={"cursor": cursor})
+    assert reply.status_code == 200
+    assert reply.json() == {"inferences": [], "next_cursor": None}
+
+
 def test_last_full_page_has_no_next_cursor(ws: Workspace) -> None:
     ingest(ws, [item(f"f{n:02d}", timestamp=T0 + n) for n in range(20)])
     found = pages(ws, 10)

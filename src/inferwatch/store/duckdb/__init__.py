@@ -31,6 +31,11 @@ _IMAGE_COLUMNS = (
     "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
 )
 _decode_json = msgspec.json.decode
+# A page of the inference list is looked for in the last _FIRST_WINDOW, then in windows _WIDEN
+# times wider, and past _WIDEST_WINDOW in the whole table.
+_FIRST_WINDOW = timedelta(hours=1)
+_WIDEN = 16
+_WIDEST_WINDOW = timedelta(days=3650)
 
 
 def to_us(value: datetime) -> int:
@@ -91,6 +96,11 @@ class DuckDBStore(DashboardReads):
 
     def close(self) -> None:
         self._db.close()
+
+    def checkpoint(self) -> None:
+        # Not FORCE: a read under way is not aborted; the copy takes the log too if it stays.
+        with self._write_lock:
+            self._cursor().execute("CHECKPOINT")
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self) -> int:
@@ -195,11 +205,33 @@ class DuckDBStore(DashboardReads):
                 " OR (inference_id = ? AND image_index < ?))))"
             )
             params += [ts, ts, after.inference_id, after.inference_id, after.image_index]
-        rows = self._cursor().execute(
-            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}"
-            " ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?",
-            [*params, limit + 1],
-        ).fetchall()
+        con = self._cursor()
+        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}{{window}}"
+               " ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?")
+        # Newest first: look for the page in the last hour before the page's top, then in a
+        # window 16 times wider, and so on. Rows arrive roughly in time order, so a window skips
+        # most row groups by their min/max; a filter that matches few recent rows (a metadata
+        # value, a rare class) no longer scans and sorts the whole table for one page, and a
+        # filter matching nothing costs about one full scan, as before.
+        top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
+            filters.end.replace(tzinfo=None) if filters.end is not None else None)
+        if top is None:
+            found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
+            top = found[0] if found else None
+        floor = filters.start.replace(tzinfo=None) if filters.start is not None else None
+        span = _FIRST_WINDOW
+        while True:
+            try:
+                lowest = top - span if top is not None and span <= _WIDEST_WINDOW else None
+            except OverflowError:  # a cursor or `to` near year 1
+                lowest = None
+            if lowest is None or (floor is not None and lowest <= floor):
+                rows = con.execute(sql.format(window=""), [*params, limit + 1]).fetchall()
+                break
+            rows = con.execute(sql.format(window=" AND ts >= ?"), [*params, lowest, limit + 1]).fetchall()
+            if len(rows) > limit:
+                break
+            span *= _WIDEN
         following = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -230,17 +262,20 @@ class DuckDBStore(DashboardReads):
     def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
         clause, params = where(ws, filters)
         row = self._cursor().execute(
+            # Both percentiles from one sort: two quantile_cont calls sort the times twice.
             "SELECT count(*), coalesce(sum(n_predictions), 0), avg(inference_time),"
-            " quantile_cont(inference_time, 0.5), quantile_cont(inference_time, 0.95),"
+            " quantile_cont(inference_time, [0.5, 0.95]),"
             " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
             " count(DISTINCT device_id), count(DISTINCT model_id)"
             f" FROM inferences WHERE {clause}",
             params,
         ).fetchone()
         assert row is not None
-        keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
-                "p95_inference_time", "avg_confidence", "devices", "models")
-        return dict(zip(keys, row, strict=True))
+        n, predictions, avg_time, percentiles, confidence, devices, models = row
+        p50, p95 = percentiles if percentiles is not None else (None, None)
+        return {"inferences": n, "predictions": predictions, "avg_inference_time": avg_time,
+                "p50_inference_time": p50, "p95_inference_time": p95, "avg_confidence": confidence,
+                "devices": devices, "models": models}
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
@@ -283,28 +318,43 @@ class DuckDBStore(DashboardReads):
         ]
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
-        """Figures of [start, end): totals, inferences per model, and per model x predicted class."""
+        """Figures of [start, end): totals, inferences per model, and per model x predicted class.
+
+        Three passes, each reading only what it needs: per-model sums (the totals follow from
+        them), the predictions (the only pass that unnests them), and the inferences per class
+        from the short `classes` column, where the server version is looked up in `extra` only
+        on the rows that carry one (parsing JSON for every row was most of this call's time).
+        """
         clause, params = where(ws, Filters(start=start, end=end, model_ids=model_ids))
         con = self._cursor()
-        totals = con.execute(
-            "SELECT count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0), avg(inference_time)"
-            f" FROM inferences WHERE {clause}", params).fetchone()
-        models = dict(con.execute(
-            f"SELECT model_id, count(*) FROM inferences WHERE {clause} GROUP BY model_id", params).fetchall())
-        classes = con.execute(
-            "SELECT model_id, p.class, count(DISTINCT (inference_id, image_index)), count(*), avg(p.confidence),"
-            " median(p.confidence), avg(inference_time),"
-            " list_sort(list_distinct(list(json_extract_string(extra, '$.inference_server_version'))))"
-            f" FROM (SELECT model_id, inference_id, image_index, inference_time, extra, unnest(predictions) AS p"
-            f" FROM inferences WHERE {clause}) GROUP BY ALL ORDER BY 1, 2", params).fetchall()
-        assert totals is not None
+        per_model = con.execute(
+            "SELECT model_id, count(*), sum(sum_confidence), sum(n_predictions), sum(inference_time),"
+            f" count(inference_time) FROM inferences WHERE {clause} GROUP BY model_id", params).fetchall()
+        predictions = con.execute(
+            "SELECT model_id, p.class, count(*), avg(p.confidence), median(p.confidence), avg(inference_time)"
+            f" FROM (SELECT model_id, inference_time, unnest(predictions) AS p FROM inferences WHERE {clause})"
+            " GROUP BY ALL", params).fetchall()
+        per_class = con.execute(
+            "SELECT model_id, c, count(*), list_sort(list_distinct(list(v) FILTER (WHERE v IS NOT NULL)))"
+            " FROM (SELECT model_id, unnest(classes) AS c, CASE WHEN contains(extra, '\"inference_server_version\"')"
+            " THEN json_extract_string(extra, '$.inference_server_version') END AS v"
+            f" FROM inferences WHERE {clause}) GROUP BY ALL", params).fetchall()
+        n = sum(row[1] for row in per_model)
+        confidence_sum = sum(row[2] or 0.0 for row in per_model)
+        n_predictions = sum(row[3] or 0 for row in per_model)
+        time_sum = sum(row[4] or 0.0 for row in per_model)
+        n_timed = sum(row[5] for row in per_model)
+        inferences = {(m, c): (k, versions) for m, c, k, versions in per_class}
         return {
-            "num_inferences": totals[0], "avg_confidence": totals[1], "avg_response_time": totals[2],
-            "models": models,
+            "num_inferences": n,
+            "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
+            "avg_response_time": time_sum / n_timed if n_timed else None,
+            "models": {row[0]: row[1] for row in per_model},
             "classes": {
-                (m, c): {"num_inferences": n, "class_count": k, "avg_confidence": ac, "median_confidence": mc,
-                         "avg_response_time": rt, "versions": [v for v in versions if v is not None]}
-                for m, c, n, k, ac, mc, rt, versions in classes
+                (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
+                         "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
+                         "versions": inferences.get((m, c), (0, []))[1]}
+                for m, c, k, ac, mc, rt in sorted(predictions)
             },
         }
 
