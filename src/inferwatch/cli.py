@@ -91,6 +91,12 @@ def serve(
     keep_alive_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_KEEP_ALIVE_TIMEOUT", min=0.1,
                                                       help="Seconds an idle kept-alive connection stays open.")]
     = DEFAULT_KEEP_ALIVE_TIMEOUT_S,
+    proxy_upstream: Annotated[str | None, typer.Option(
+        envvar="INFERWATCH_PROXY_UPSTREAM",
+        help="An inference server to proxy at /proxy, recording every inference it answers.")] = None,
+    proxy_workspace: Annotated[str | None, typer.Option(
+        envvar="INFERWATCH_PROXY_WORKSPACE",
+        help="Where the proxy records a request whose API key is no inferwatch key.")] = None,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
@@ -105,7 +111,8 @@ def serve(
                         queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after,
                         image_store=image_store, rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
                         header_timeout_s=header_timeout, body_timeout_s=body_timeout,
-                        keep_alive_timeout_s=keep_alive_timeout)
+                        keep_alive_timeout_s=keep_alive_timeout, proxy_upstream=proxy_upstream,
+                        proxy_workspace=proxy_workspace)
     try:
         open_image_store(settings.image_store, settings.data_dir)
     except Exception as exc:  # obstore raises its own error types for a URL it cannot use
@@ -116,6 +123,8 @@ def serve(
     console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}", highlight=False)
     console.print(f"  dashboard: {base}/", highlight=False)
     console.print(f"  API docs:  {base}/docs", highlight=False)
+    if proxy_upstream:
+        console.print(f"  proxy:     {base}/proxy -> {proxy_upstream}", highlight=False)
     console.print(f"  workspace: {slug}", highlight=False)
     if key:
         console.print(f"  API key:   {key}", highlight=False)
@@ -263,3 +272,33 @@ def demo(
                          seed=seed, say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
     except demo_traffic.DemoError as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command()
+def proxy(
+    upstream: Annotated[str, typer.Option(envvar="INFERWATCH_UPSTREAM",
+                                          help="The inference server, e.g. http://127.0.0.1:9001.")],
+    server: Annotated[str, typer.Option(envvar="INFERWATCH_URL", help="inferwatch, e.g. http://127.0.0.1:8420.")],
+    api_key: Annotated[str, typer.Option("--api-key", envvar="INFERWATCH_API_KEY",
+                                         help="The inferwatch workspace key results are recorded with.")],
+    listen: Annotated[str, typer.Option(envvar="INFERWATCH_PROXY_LISTEN", help="HOST:PORT to listen on.")]
+    = "127.0.0.1:9002",
+    workspace: Annotated[str | None, typer.Option(help="The key's workspace; default: asked from the server.")]
+    = None,
+    spool_dir: Annotated[Path | None, typer.Option("--spool-dir", envvar="INFERWATCH_SPOOL_DIR",
+                                                   help="Where results wait while inferwatch is down;"
+                                                        " default under ~/.cache/inferwatch.")] = None,
+) -> None:
+    """Run the transparent inference proxy: point InferenceHTTPClient at it instead of the inference
+    server, and every inference is recorded in inferwatch (queued; inferwatch being down never
+    fails an inference)."""
+    from inferwatch.proxy.serve import run_proxy
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise _fail(f"--listen must be HOST:PORT, not {listen!r}")
+    console.print(f"[bold]inferwatch proxy[/bold] http://{host}:{port} -> {upstream}, recording to {server}",
+                  highlight=False)
+    sys.stdout.flush()
+    run_proxy(upstream, server, api_key, host=host.strip("[]"), port=int(port), workspace=workspace,
+              spool_dir=spool_dir)

@@ -46,6 +46,10 @@ class Settings:
     keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S
     # Where uploaded images are kept: an object store URL, or None for `<data_dir>/images`.
     image_store: str | None = None
+    # An inference server to proxy at /proxy (recording its answers), and the workspace for
+    # requests whose key is not an inferwatch key; None: no proxy.
+    proxy_upstream: str | None = None
+    proxy_workspace: str | None = None
 
     @property
     def resolved_store_url(self) -> str:

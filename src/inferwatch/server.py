@@ -25,6 +25,8 @@ from inferwatch.config import Settings
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
+from inferwatch.proxy.app import Proxy
+from inferwatch.proxy.serve import mount as mount_proxy
 from inferwatch.ratelimit import RateLimiter
 from inferwatch.store.base import Store
 from inferwatch.web import assets, pages, session
@@ -61,6 +63,7 @@ class RequestMetrics:
 
 def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI:
     admin_token = secrets.token_urlsafe(32)
+    proxy: Proxy | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +85,8 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
             yield
         finally:
             bootstrap.remove_server_file(settings, admin_token)
+            if proxy is not None:  # before the writer stops, so its last records are committed
+                await proxy.aclose()
             writer.stop()
 
     # The API reference's assets are served by inferwatch itself: no CDN in an air-gapped plant.
@@ -93,6 +98,8 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
+    if settings.proxy_upstream:  # before every route: `/proxy/...` belongs to the inference server
+        proxy = mount_proxy(app, settings.proxy_upstream, settings.proxy_workspace)
     # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")

@@ -59,6 +59,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def checkpoint(self) -> None:
+        """Folds the write-ahead log into the store's file (before a backup copies it)."""
+        ...
+
     def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> int:
         """Writes all in one transaction; inferences already stored are skipped, device facts upserted.
         Returns how many inferences were new."""
