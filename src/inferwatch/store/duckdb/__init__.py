@@ -102,11 +102,6 @@ class DuckDBStore(DashboardReads):
         with self._write_lock:
             self._cursor().execute("CHECKPOINT")
 
-    def checkpoint(self) -> None:
-        # Not FORCE: a read under way is not aborted; the copy takes the log too if it stays.
-        with self._write_lock:
-            self._cursor().execute("CHECKPOINT")
-
     # -- schema ---------------------------------------------------------------------------
     def migrate(self) -> int:
         con = self._cursor()
