@@ -155,14 +155,14 @@ def _server(settings: Settings) -> tuple[str, str] | None:
     return url, token
 
 
-def _admin(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None
-           ) -> dict[str, Any] | None:
+def _admin(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None,
+           timeout: float = 30) -> dict[str, Any] | None:
     """Asks the running server; None when there is none (the caller opens the store itself)."""
     server = _server(settings)
     if server is None:
         return None
     url, token = server
-    reply = httpx.request(method, f"{url}/admin{path}", json=body, timeout=30,
+    reply = httpx.request(method, f"{url}/admin{path}", json=body, timeout=timeout,
                           headers={"Authorization": f"Bearer {token}"})
     data: dict[str, Any] = reply.json()
     if reply.status_code != 200:
@@ -234,6 +234,56 @@ def workspace_rotate(name: str, data_dir: DataDir = DEFAULT_DATA_DIR, store: Sto
     reply = _change(settings, f"/workspaces/{name}/rotate-key", None, lambda opened: _rotate(settings, opened, name))
     console.print(f"new API key of {reply['slug']}:", highlight=False)
     print(reply["api_key"])
+
+
+@app.command()
+def backup(
+    to: Annotated[Path, typer.Option("--to", help="A new or empty folder for the backup.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+) -> None:
+    """Copy the store (consistent, even while the server runs) and the uploaded images into a folder."""
+    from inferwatch import backup as backups
+
+    settings = Settings(data_dir=data_dir, store_url=store)
+    target = to.resolve()
+    reply = _admin(settings, "POST", "/backup", {"to": str(target)}, timeout=3600)
+    if reply is None:  # no server: this process takes the store's lock, so nothing writes meanwhile
+        opened, version = _open(settings)
+        try:
+            backups.copy_store(opened, backups.store_path(settings), target, version)
+        except (backups.BackupError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            opened.close()
+        images = backups.copy_images(settings, target)
+    else:
+        images = int(reply["images"])
+    console.print(f"backup of {settings.resolved_store_url} written to {target} ({images} image files)",
+                  highlight=False)
+
+
+@app.command()
+def restore(
+    from_: Annotated[Path, typer.Option("--from", help="A folder written by `inferwatch backup`.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite the data dir's store.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+) -> None:
+    """Put a backup into a data dir on which no server runs (stop it first)."""
+    from inferwatch import backup as backups
+
+    settings = Settings(data_dir=data_dir, store_url=store)
+    if _server(settings) is not None:
+        raise _fail(f"a server is running on {data_dir}: stop it before restoring")
+    if backups.store_path(settings).exists():
+        opened, _ = _open(settings)  # fails clearly if another process holds the store
+        opened.close()
+    try:
+        backups.restore(from_, settings, replace)
+    except (backups.BackupError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"restored {from_} into {settings.resolved_store_url}", highlight=False)
 
 
 @app.command()

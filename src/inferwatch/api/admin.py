@@ -8,14 +8,15 @@ the file. These routes take only the server's admin token, which exists only in 
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 import msgspec
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from inferwatch import bootstrap, workspaces
+from inferwatch import backup, bootstrap, workspaces
 from inferwatch.api.common import JSON, read_body, runtime
-from inferwatch.errors import Unauthorized
+from inferwatch.errors import InvalidRequest, Unauthorized
 from inferwatch.ingest import fields
 from inferwatch.store.base import WorkspaceRecord
 
@@ -28,6 +29,13 @@ class CreateWorkspace(msgspec.Struct):
 
 
 _decode_spec = msgspec.json.Decoder(CreateWorkspace)
+
+
+class Backup(msgspec.Struct):
+    to: str  # an absolute path on the server's machine: a new or empty folder
+
+
+_decode_backup = msgspec.json.Decoder(Backup)
 
 
 def _check_admin(request: Request) -> None:
@@ -55,6 +63,27 @@ async def create_workspace(request: Request) -> JSON:
     ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.create(s, spec.slug, spec.api_key))
     rt.keys.reload()
     return JSON({**_describe(ws), "api_key": key})
+
+
+@router.post("/backup")
+async def make_backup(request: Request) -> JSON:
+    """`inferwatch backup` while this server holds the store: the copy is made in the writer
+    thread, between commits, so it is one committed state; images are copied after it."""
+    _check_admin(request)
+    spec = fields.decode(_decode_backup, await read_body(request))
+    target = Path(spec.to)
+    if not target.is_absolute():
+        raise InvalidRequest("the backup folder must be an absolute path")
+    rt = runtime(request)
+    try:
+        source = backup.store_path(rt.settings)
+        backup.check_target(target)
+        await run_in_threadpool(rt.writer.call,
+                                lambda s: backup.copy_store(s, source, target, rt.schema_version))
+        images = await run_in_threadpool(backup.copy_images, rt.settings, target)
+    except (backup.BackupError, OSError) as exc:
+        raise InvalidRequest(f"backup failed: {exc}") from None
+    return JSON({"status": "ok", "to": str(target), "images": images})
 
 
 @router.post("/workspaces/{slug}/rotate-key")
