@@ -82,10 +82,23 @@ async def read_body(request: Request) -> bytes:
     body = await read_raw(request, limits.MAX_BODY_BYTES)
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding == "gzip":
-        return _gunzip(body)
-    if encoding not in ("", "identity"):
+        body = _gunzip(body)
+    elif encoding not in ("", "identity"):
         raise InvalidRequest(f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    _check_utf8(body)
     return body
+
+
+def _check_utf8(body: bytes) -> None:
+    """JSON is UTF-8; msgspec raises UnicodeDecodeError (not a DecodeError) on anything else,
+    which every route would have to catch. Checked once here; an ASCII body (the usual JSON,
+    with escapes) is told apart without decoding it."""
+    if body.isascii():
+        return
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"body is not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
 
 
 def _gunzip(body: bytes) -> bytes:
