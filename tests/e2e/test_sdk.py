@@ -18,9 +18,12 @@ import httpx
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 import inferwatch
+from tests.clients.fake_upstream import FakeUpstream
 from tests.conftest import Workspace, load
+from tests.e2e.test_proxy import http_client
 from tests.server import Server
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -218,3 +221,34 @@ def test_a_stalled_inferwatch_never_blocks_log(tmp_path: Path) -> None:
         client.close(timeout=1)
     assert client.counters.sent == 0
     assert client.counters.spilled == 5000 and client.counters.dropped == 0
+
+
+def test_monitor_logs_every_infer_of_the_real_inference_client(server: Server, ws: Workspace, tmp_path: Path) -> None:
+    """Roboflow's own `InferenceHTTPClient` (v1 routes, a batch of two images, and a model chosen
+    with `select_model`) against a real HTTP server answering as the inference server does."""
+    upstream = FakeUpstream().start()
+    iw = inferwatch.Client(server.url, ws.key, spool_dir=tmp_path / "spool", linger_s=0.05)
+    try:
+        model = inferwatch.monitor(http_client(upstream.url, "rf-key", batch=2), iw, device_id="cam-7",
+                                   metadata={"line": "2"}, tags=["pilot"])
+        single = model.infer(Image.new("RGB", (64, 48)), model_id="pcb-defects/7")
+        pair = model.infer([Image.new("RGB", (32, 32)), Image.new("RGB", (40, 30))], model_id="pcb-defects/7")
+        model.select_model("paint-color/3")
+        chosen = model.infer(Image.new("RGB", (20, 20)))
+        assert iw.flush(30)
+    finally:
+        iw.close()
+        upstream.stop()
+
+    assert isinstance(single, dict) and isinstance(pair, list) and len(pair) == 2
+    got = ws.client.get(f"{ws.api}/inferences/{single['inference_id']}").json()
+    assert (got["model_id"], got["device_id"], got["tags"], got["metadata"], got["request_source"]) == (
+        "pcb-defects/7", "cam-7", ["pilot"], {"line": "2"}, "inference-sdk")
+    assert got["n_predictions"] == len(single["predictions"])
+    for index, image_result in enumerate(pair):
+        shown = ws.client.get(f"{ws.api}/inferences/{image_result['inference_id']}",
+                              params={"image_index": index if len({r['inference_id'] for r in pair}) == 1 else 0})
+        assert shown.status_code == 200 and shown.json()["image"]["width"] == (32, 40)[index]
+    classified = ws.client.get(f"{ws.api}/inferences/{chosen['inference_id']}").json()
+    assert classified["model_id"] == "paint-color/3" and classified["task"] == "classification"
+    assert total(ws) == 4
