@@ -19,7 +19,7 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,chdb]'
 	touch $@
 
 # The reporting part of Roboflow's `inference` package, for the tests that drive it (docs/roboflow.md):

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,28 @@ from typing import Any
 import httpx
 import pytest
 
+import tests.server
 from tests.server import TLS, Server
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "roboflow"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=("duckdb", "chdb"), default="duckdb",
+                     help="the backend every test server runs on: DuckDB (embedded) or ClickHouse's engine (chdb)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    tests.server.STORE = config.getoption("--store")
+
+
+@pytest.fixture(scope="session")
+def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """URLs of fresh chdb stores. The engine runs in this process and admits one data folder per
+    process, so every store of the session lives in the same folder, each in a database of its own."""
+    folder = tmp_path_factory.mktemp("chdb")
+    counter = itertools.count()
+    return lambda name: f"chdb://{folder}?database={name}_{next(counter)}"
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,9 @@ import httpx
 # plain-http loopback calls; tests make hundreds of clients, so they share this one.
 TLS = ssl.create_default_context()
 
+# The backend test servers run on, chosen by pytest's --store (tests/conftest.py).
+STORE = "duckdb"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -45,9 +48,10 @@ class Server:
         if not (same_port and self.port):
             self.port = free_port()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        store = ["--store", f"chdb://{self.data_dir.resolve()}/chdb"] if STORE == "chdb" else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.extra_args],
+             "--data-dir", str(self.data_dir), *store, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout

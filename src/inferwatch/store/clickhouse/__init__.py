@@ -1,0 +1,462 @@
+"""The scale-out store: ClickHouse over HTTP, or the same engine in-process (chdb).
+
+One client library, clickhouse-connect, serves both: `clickhouse://user:pass@host:8123/db` talks
+HTTP to a server or cluster, `chdb:///path` runs the ClickHouse engine inside this process on a
+data folder (clickhouse-connect's chdb backend), so the SQL the tests prove on chdb is the SQL a
+cluster runs. Every thread gets its own client: a chdb handle and an HTTP session each serve one
+query at a time, and the server's reads run in a thread pool while the writer thread appends.
+
+Writes and identity. ClickHouse has no transactions across tables and no unique keys, so the
+writer (one thread per server process, as with DuckDB) makes each batch idempotent itself: it
+looks the batch's identities (ws, inference_id, image_index) up in `inference_keys`, a table
+ordered by exactly those, and inserts only the rows not stored yet and not repeated earlier in the
+batch (the first one wins, as DuckDB's INSERT OR IGNORE). A retried batch, or a commit whose
+answer was lost after the server had stored it, is thereby skipped whole and counted once, and
+the reads need no `FINAL` on the big table. The alternatives were weaker: insert deduplication
+tokens only catch a byte-identical block within a window (a retried request joins a different
+group commit), and a ReplacingMergeTree read with `FINAL` or `LIMIT 1 BY` makes every query pay for
+what only retries need, and cannot even see a retry whose default time (the arrival time) moved
+its sort key. Several replicas writing the same identity within the same instant is the one case
+left; the inference table is a ReplacingMergeTree on a key ending in the identity, so merges fold
+such a pair when its time agrees (docs/scale-out.md).
+
+Metadata, then device facts, are inserted after the inferences; a failure between them leaves
+the inferences stored, and the writer's retry skips them and inserts the rest, so nothing is lost
+or counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
+from inferwatch.query.filters import Filters
+from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
+from inferwatch.store.clickhouse import schema
+from inferwatch.store.clickhouse.dashboard import DashboardReads
+from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
+from inferwatch.store.duckdb import _EPOCH, _IMAGE_COLUMNS, _inference, _iso, to_us
+
+_LIST_COLUMNS = (
+    "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
+    " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
+    " predictions, extra"
+)
+# Identities looked up per query while deduplicating a batch (bounds the statement's size).
+_LOOKUP_CHUNK = 5000
+# Every statement: joins give NULL, not a type's default, where a side has no row (as in SQL).
+_SETTINGS: dict[str, Any] = {"join_use_nulls": 1}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ClickHouseStore(DashboardReads):
+    def __init__(self, connect: Callable[[], Client], name: str) -> None:
+        self._connect = connect
+        self._name = name
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._clients_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def from_url(cls, url: str) -> ClickHouseStore:
+        """`clickhouse://user:pass@host:8123/db[?secure=1]` or `chdb:///path[?database=name]`;
+        the database is created if missing."""
+        parsed = urlparse(url)
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        if parsed.scheme == "chdb":
+            path = unquote(parsed.path)
+            if not path:
+                raise ValueError(f"store URL {url!r}: expected chdb:///path")
+            database = query.get("database", "default")
+            _create_database(clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_SETTINGS), database)
+
+            def connect() -> Client:
+                return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database, settings=_SETTINGS)
+
+            return cls(connect, f"chdb://{path}")
+        if parsed.scheme in ("clickhouse", "clickhouses"):
+            secure = parsed.scheme == "clickhouses" or query.get("secure", "") in ("1", "true")
+            database = parsed.path.strip("/") or "default"
+            args: dict[str, Any] = {
+                "host": parsed.hostname or "localhost",
+                "port": parsed.port or (8443 if secure else 8123),
+                "username": unquote(parsed.username or "default"),
+                "password": unquote(parsed.password or ""),
+                "secure": secure,
+                # Sessions would serialize a client's queries; each thread has its own client anyway.
+                "autogenerate_session_id": False,
+                "settings": _SETTINGS,
+            }
+            _create_database(clickhouse_connect.get_client(**args), database)
+
+            def connect_http() -> Client:
+                return clickhouse_connect.get_client(database=database, **args)
+
+            return cls(connect_http, f"{parsed.scheme}://{args['host']}:{args['port']}/{database}")
+        raise ValueError(f"unsupported store URL {url!r}")
+
+    def _client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._connect()
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._client().query(sql, parameters=params).result_rows]
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        self._client().insert_arrow(table, data)
+
+    def close(self) -> None:
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    def checkpoint(self) -> None:
+        """Nothing to fold: every insert is a durable part of its own. (A ClickHouse store is backed
+        up with ClickHouse's BACKUP, not by copying files.)"""
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self) -> int:
+        client = self._client()
+        client.command(schema.SCHEMA_VERSION_TABLE)
+        current = int(client.query("SELECT max(version) FROM schema_version").result_rows[0][0] or 0)
+        for version, statements in enumerate(schema.MIGRATIONS, 1):
+            if version <= current:
+                continue
+            # Each statement is IF NOT EXISTS: a migration cut short is simply run again.
+            for statement in statements:
+                client.command(statement)
+            client.insert("schema_version", [[version, _now()]], column_names=["version", "applied_at"])
+        return len(schema.MIGRATIONS)
+
+    # -- writes ---------------------------------------------------------------------------
+    def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> int:
+        """Inserts the inferences not stored yet, then metadata, then device facts; returns how
+        many inferences were new."""
+        with self._write_lock:
+            new = 0
+            if len(rows):
+                batch = rows.to_arrow()
+                keep = self._new_rows(rows)
+                if keep:
+                    self._insert("inferences", batch if len(keep) == len(rows) else batch.take(keep))
+                new = len(keep)
+            if len(meta):
+                self._insert("metadata", meta.to_arrow())
+            if devices:
+                self._insert("device_reports", _device_reports(devices.to_arrow()))
+            return new
+
+    def _new_rows(self, rows: InferenceRows) -> list[int]:
+        """Positions of the rows whose identity is neither stored nor earlier in the batch."""
+        wanted: dict[int, set[str]] = {}
+        for ws, inference_id in zip(rows.ws, rows.inference_id, strict=True):
+            wanted.setdefault(ws, set()).add(inference_id)
+        stored: set[tuple[int, str, int]] = set()
+        for ws, ids in wanted.items():
+            id_list = sorted(ids)
+            for at in range(0, len(id_list), _LOOKUP_CHUNK):
+                p = Params()
+                found = self._rows(
+                    "SELECT DISTINCT inference_id, image_index FROM inference_keys"
+                    f" WHERE ws = {p.add(ws, 'Int32')}"
+                    f" AND inference_id IN {p.add(id_list[at:at + _LOOKUP_CHUNK], 'Array(String)')}",
+                    p,
+                )
+                stored.update((ws, inference_id, index) for inference_id, index in found)
+        keep = []
+        for i, key in enumerate(zip(rows.ws, rows.inference_id, rows.image_index, strict=True)):
+            if key not in stored:
+                stored.add(key)
+                keep.append(i)
+        return keep
+
+    def workspaces(self) -> list[WorkspaceRecord]:
+        rows = self._rows("SELECT id, slug, key_hash, created_at FROM workspaces FINAL ORDER BY id", {})
+        return [WorkspaceRecord(*row) for row in rows]
+
+    def create_workspace(self, slug: str, key_hash: str) -> WorkspaceRecord:
+        with self._write_lock:
+            (top,) = self._rows("SELECT max(id) FROM workspaces FINAL", {})[0]
+            now = _now()
+            record = WorkspaceRecord(int(top or 0) + 1, slug, key_hash, now)
+            self._client().insert(
+                "workspaces", [[record.id, slug, key_hash, now, now]],
+                column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
+        return record
+
+    def set_key_hash(self, slug: str, key_hash: str) -> WorkspaceRecord:
+        with self._write_lock:
+            p = Params()
+            rows = self._rows(
+                f"SELECT id, slug, key_hash, created_at FROM workspaces FINAL WHERE slug = {p.add(slug, 'String')}", p)
+            if not rows:
+                raise KeyError(slug)
+            old = WorkspaceRecord(*rows[0])
+            self._client().insert(
+                "workspaces", [[old.id, slug, key_hash, old.created_at, _now()]],
+                column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
+        return WorkspaceRecord(old.id, slug, key_hash, old.created_at)
+
+    # -- reads ----------------------------------------------------------------------------
+    def list_inferences(
+        self, ws: int, filters: Filters, after: Cursor | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        p = Params()
+        clause = where(ws, filters, p)
+        if after is not None:
+            ts = p.time(_EPOCH + timedelta(microseconds=after.ts_us))
+            iid = p.add(after.inference_id, "String")
+            clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
+                       f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index, 'Int32')}))))")
+        rows = self._rows(
+            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}"
+            f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}",
+            p,
+        )
+        following = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            following = Cursor(to_us(last[2]), last[0], last[1])
+        return [_inference(row) for row in rows[:limit]], following
+
+    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+        p = Params()
+        rows = self._rows(
+            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE ws = {p.add(ws, 'Int32')}"
+            f" AND inference_id = {p.add(inference_id, 'String')} ORDER BY image_index",
+            p,
+        )
+        return [_inference(row) for row in rows]
+
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
+        if not inference_ids:
+            return {}
+        p = Params()
+        rows = self._rows(
+            "SELECT inference_id, field_name, field_value FROM metadata FINAL"
+            f" WHERE ws = {p.add(ws, 'Int32')} AND inference_id IN {p.add(sorted(set(inference_ids)), 'Array(String)')}"
+            " ORDER BY field_name",
+            p,
+        )
+        out: dict[str, dict[str, str]] = {}
+        for inference_id, name, value in rows:
+            out.setdefault(inference_id, {})[name] = value
+        return out
+
+    def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
+        p = Params()
+        clause = where(ws, filters, p)
+        (row,) = self._rows(
+            "SELECT count(), sum(n_predictions), avg(inference_time),"
+            f" {quantile('inference_time', 0.5, 'q50')}, {quantile('inference_time', 0.95, 'q95')},"
+            " sum(sum_confidence) / nullIf(sum(n_predictions), 0),"
+            f" uniqExact(device_id), uniqExact(model_id) FROM inferences WHERE {clause}",
+            p,
+        )
+        keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
+                "p95_inference_time", "avg_confidence", "devices", "models")
+        return dict(zip(keys, row, strict=True))
+
+    def series(
+        self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
+    ) -> list[dict[str, Any]]:
+        p = Params()
+        t = bucket("i.ts", bucket_size, p)
+        figures = ("count(), sum(i.n_predictions), avg(i.inference_time),"
+                   " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0)")
+        if group_by is None:
+            clause = where(ws, filters, p, "i")
+            sql = (f"SELECT {t} AS t, NULL AS g, {figures}"
+                   f" FROM inferences i WHERE {clause} GROUP BY t ORDER BY t")
+        elif group_by in ("model_id", "device_id"):
+            clause = where(ws, filters, p, "i")
+            sql = (f"SELECT {t} AS t, i.{group_by} AS g, {figures}"
+                   f" FROM inferences i WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
+        elif group_by == "class":
+            # Counted per prediction: detections of each class (a classifier's verdicts).
+            clause = where(ws, filters, p, "i")
+            outer = f" WHERE {prediction_terms(filters, p, 'pr')}" if filters.on_predictions else ""
+            sql = (f"SELECT t, pr.class AS g, count(), count(), avg(inference_time), avg(pr.confidence) FROM ("
+                   f"SELECT {t} AS t, i.inference_time AS inference_time, pr"
+                   f" FROM inferences i ARRAY JOIN i.predictions AS pr WHERE {clause}"
+                   f"){outer} GROUP BY t, g ORDER BY t, g")
+        else:
+            field = group_by.removeprefix("meta.")
+            join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
+                    f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}) m"
+                    " ON m.inference_id = i.inference_id")
+            clause = where(ws, filters, p, "i")
+            sql = (f"SELECT {t} AS t, m.field_value AS g, {figures}"
+                   f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
+        return [
+            {"time": _iso(t), "group": g, "count": n, "predictions": k,
+             "avg_inference_time": it, "avg_confidence": c}
+            for t, g, n, k, it, c in self._rows(sql, p)
+        ]
+
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+        """Figures of [start, end): totals, inferences per model, and per model x predicted class.
+
+        The same three passes as DuckDB's (per-model sums, the predictions, the inferences per
+        class from `classes`), and the totals summed from the per-model sums in the same way, so
+        the floating-point figures come out the same.
+        """
+        p = Params()
+        clause = where(ws, Filters(start=start, end=end, model_ids=model_ids), p)
+        per_model = self._rows(
+            "SELECT model_id, count(), sum(sum_confidence), sum(n_predictions), sum(inference_time),"
+            f" count(inference_time) FROM inferences WHERE {clause} GROUP BY model_id", p)
+        predictions = self._rows(
+            f"SELECT model_id, pr.class AS c, count(), avg(pr.confidence), {quantile('pr.confidence', 0.5, 'q50')},"
+            f" avg(inference_time) FROM inferences ARRAY JOIN predictions AS pr WHERE {clause} GROUP BY model_id, c",
+            p)
+        per_class = self._rows(
+            "SELECT model_id, c, count(), arraySort(groupUniqArray(v)) FROM (SELECT model_id, arrayJoin(classes) AS c,"
+            " if(position(ifNull(extra, ''), '\"inference_server_version\"') > 0,"
+            " JSONExtract(ifNull(extra, ''), 'inference_server_version', 'Nullable(String)'), NULL) AS v"
+            f" FROM inferences WHERE {clause}) GROUP BY model_id, c", p)
+        n = sum(row[1] for row in per_model)
+        confidence_sum = sum(row[2] or 0.0 for row in per_model)
+        n_predictions = sum(row[3] or 0 for row in per_model)
+        time_sum = sum(row[4] or 0.0 for row in per_model)
+        n_timed = sum(row[5] for row in per_model)
+        inferences = {(m, c): (k, list(versions)) for m, c, k, versions in per_class}
+        return {
+            "num_inferences": n,
+            "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
+            "avg_response_time": time_sum / n_timed if n_timed else None,
+            "models": {row[0]: row[1] for row in per_model},
+            "classes": {
+                (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
+                         "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
+                         "versions": inferences.get((m, c), (0, []))[1]}
+                for m, c, k, ac, mc, rt in sorted(predictions)
+            },
+        }
+
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every device the workspace heard of: reported by a server, or named by an inference."""
+        p = Params()
+        w = p.add(ws, "Int32")
+        lo, hi = p.time(naive_utc(start)), p.time(naive_utc(end))
+        # Aliases differ from column names: in ClickHouse an alias shadows the column everywhere
+        # in its SELECT, the WHERE included.
+        rows = self._rows(
+            "SELECT coalesce(d.did, s.did) AS id, coalesce(d.first, s.first_received),"
+            "  if(d.last IS NULL, s.last_received, if(s.last_received IS NULL, d.last,"
+            "   greatest(d.last, s.last_received))),"
+            "  s.last_ts, d.sid, d.version, d.host, d.os, ifNull(d.labels, []), ifNull(s.n, 0)"
+            " FROM (SELECT device_id AS did, min(first_seen) AS first, max(last_seen) AS last,"
+            "   argMaxIfMerge(server_id) AS sid, argMaxIfMerge(server_version) AS version,"
+            "   argMaxIfMerge(hostname) AS host, argMaxIfMerge(platform) AS os, argMaxIfMerge(tags) AS labels"
+            f"   FROM devices WHERE ws = {w} GROUP BY device_id) d"
+            " FULL OUTER JOIN (SELECT toString(assumeNotNull(device_id)) AS did, max(ts) AS last_ts,"
+            "   max(received_at) AS last_received, min(received_at) AS first_received,"
+            f"   countIf(ts >= {lo} AND ts < {hi}) AS n"
+            f"   FROM inferences WHERE ws = {w} AND device_id IS NOT NULL GROUP BY device_id) s"
+            " ON s.did = d.did ORDER BY id",
+            p,
+        )
+        return [
+            {"device_id": device_id, "first_seen": _iso(first), "last_seen": _iso(last),
+             "last_inference_at": _iso(last_ts), "server_id": server_id, "server_version": version,
+             "hostname": hostname, "platform": platform, "tags": list(tags), "inferences": n}
+            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
+        ]
+
+    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
+        p = Params()
+        w = p.add(ws, "Int32")
+        fields = self._rows(
+            f"SELECT field_name, uniqExact(field_value), count() FROM metadata FINAL WHERE ws = {w}"
+            " GROUP BY field_name ORDER BY field_name",
+            p,
+        )
+        values = self._rows(
+            f"SELECT field_name, field_value, count() AS n FROM metadata FINAL WHERE ws = {w}"
+            " GROUP BY field_name, field_value ORDER BY field_name, n DESC, field_value"
+            f" LIMIT {int(top):d} BY field_name",
+            p,
+        )
+        tops: dict[str, list[dict[str, Any]]] = {}
+        for name, value, n in values:
+            tops.setdefault(name, []).append({"value": value, "count": n})
+        return [
+            {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
+            for name, distinct, n in fields
+        ]
+
+    # -- images ---------------------------------------------------------------------------
+    def insert_image(self, image: ImageRecord) -> bool:
+        with self._write_lock:
+            stored = self.image(image.ws, image.sha256)
+            if stored is not None and (stored.inference_id is not None or image.inference_id is None):
+                return False
+            row = image if stored is None else _with_inference(stored, image.inference_id)
+            self._client().insert(
+                "images",
+                [[row.ws, row.sha256, row.inference_id, row.content_type, row.width, row.height, row.size_bytes,
+                  row.name, row.project, row.batch, row.tags, naive_utc(row.uploaded_at), to_us(_now())]],
+                column_names=[*_IMAGE_COLUMNS.split(", "), "version"])
+            return stored is None
+
+    def _image(self, ws: int, term: str, value: str) -> ImageRecord | None:
+        p = Params()
+        rows = self._rows(
+            f"SELECT {_IMAGE_COLUMNS} FROM images FINAL WHERE ws = {p.add(ws, 'Int32')}"
+            f" AND {term} = {p.add(value, 'String')} ORDER BY uploaded_at DESC, sha256 LIMIT 1",
+            p,
+        )
+        return ImageRecord(*rows[0]) if rows else None
+
+    def image(self, ws: int, sha256: str) -> ImageRecord | None:
+        return self._image(ws, "sha256", sha256)
+
+    def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
+        return self._image(ws, "inference_id", inference_id)
+
+
+def _with_inference(image: ImageRecord, inference_id: str | None) -> ImageRecord:
+    return ImageRecord(image.ws, image.sha256, inference_id, image.content_type, image.width, image.height,
+                       image.size_bytes, image.name, image.project, image.batch, image.tags, image.uploaded_at)
+
+
+def _device_reports(table: pa.Table) -> pa.Table:
+    """`DeviceRows` as the reports table takes them: tags never NULL, with a flag saying whether
+    the report carried any (a NULL list means "not reported", an empty one clears them)."""
+    tags = table.column("tags").to_pylist()
+    return table.set_column(
+        table.schema.get_field_index("tags"), "tags", pa.array([t or [] for t in tags], pa.list_(pa.string()))
+    ).append_column("tags_reported", pa.array([int(t is not None) for t in tags], pa.uint8()))
+
+
+def _create_database(client: Client, database: str) -> None:
+    try:
+        if database != "default":
+            client.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+    finally:
+        client.close()
+
+
+def _identifier(name: str) -> str:
+    """A database name from the store URL (the operator's, not a user's), quoted."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"

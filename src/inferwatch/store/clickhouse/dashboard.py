@@ -1,0 +1,113 @@
+"""The dashboard's reads on ClickHouse: the twins of `store/duckdb/dashboard.py`, query for query.
+
+Kept apart from the core store as on DuckDB. Each query answers what its DuckDB twin answers
+for the same rows: same groups, same ordering (NULL groups last), same NULLs where a figure has
+no values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferwatch.query.filters import Filters
+from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
+from inferwatch.store.duckdb.dashboard import MAX_CLASS_HISTOGRAMS, MAX_GROUP_CLASSES, _iso
+
+
+def _group_join(ws: int, group_by: str, p: Params) -> tuple[str, str]:
+    """The expression naming an inference's group, and the join it needs."""
+    if group_by in ("model_id", "device_id"):
+        return f"i.{group_by}", ""
+    field = group_by.removeprefix("meta.")
+    join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
+            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}) m"
+            " ON m.inference_id = i.inference_id")
+    return "m.field_value", join
+
+
+class DashboardReads:
+    """Read queries behind the dashboard's figures; needs the host's `_rows()`."""
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+        """One row per model: volume, average confidence and time, latest inference, in the filters."""
+        p = Params()
+        clause = where(ws, filters, p)
+        rows = self._rows(
+            "SELECT model_id, topK(1)(task)[1], count(), sum(sum_confidence) / nullIf(sum(n_predictions), 0),"
+            f" avg(inference_time), {quantile('inference_time', 0.95, 'q95')}, max(ts), uniqExact(device_id)"
+            f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
+            p,
+        )
+        return [
+            {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+             "p95_inference_time": p95, "last_seen": _iso(last), "devices": devices}
+            for m, task, n, conf, t, p95, last, devices in rows
+        ]
+
+    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+        """Predictions per class and confidence histograms (all predictions and per top class)."""
+        p = Params()
+        clause = where(ws, filters, p, "i")
+        outer = f" WHERE {prediction_terms(filters, p, 'p')}" if filters.on_predictions else ""
+        preds = ("SELECT i.inference_id AS inference_id, p FROM inferences i ARRAY JOIN i.predictions AS p"
+                 f" WHERE {clause}")
+        classes = self._rows(
+            f"SELECT p.class, count(), uniqExact(inference_id), avg(p.confidence) FROM ({preds}){outer}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+            p,
+        )
+        n = p.add(bins, "Int32")
+        binned = self._rows(
+            f"SELECT p.class, least(toInt32(floor(p.confidence * {n})), {n} - 1) AS b, count() FROM ({preds})"
+            f"{outer or ' WHERE true'} AND p.confidence IS NOT NULL GROUP BY 1, 2",
+            p,
+        )
+        top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
+        overall = [0] * bins
+        per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
+        for cls, b, k in binned:
+            if 0 <= b < bins:
+                overall[b] += k
+                if cls in per_class:
+                    per_class[cls][b] += k
+        return {
+            "bins": [round(i / bins, 6) for i in range(bins + 1)],
+            "confidence": overall,
+            "confidence_by_class": per_class,
+            "classes": [
+                {"class": c, "predictions": k, "inferences": m, "avg_confidence": conf}
+                for c, k, m, conf in classes
+            ],
+        }
+
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+        """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
+        without the field are the `null` group."""
+        p = Params()
+        expr, join = _group_join(ws, group_by, p)
+        clause = where(ws, filters, p, "i")
+        rows = self._rows(
+            f"SELECT {expr} AS g, count(), sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0),"
+            f" avg(i.inference_time), {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions),"
+            f" uniqExact(i.device_id), max(i.ts) FROM inferences i{join} WHERE {clause}"
+            " GROUP BY g ORDER BY 2 DESC, 1 NULLS LAST",
+            p,
+        )
+        mix = self._rows(
+            f"SELECT g, c, count() AS n FROM (SELECT {expr} AS g, arrayJoin(i.classes) AS c"
+            f" FROM inferences i{join} WHERE {clause}) GROUP BY g, c"
+            f" ORDER BY g, n DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
+            p,
+        )
+        classes: dict[Any, list[dict[str, Any]]] = {}
+        for g, c, k in mix:
+            classes.setdefault(g, []).append({"class": c, "inferences": k})
+        return [
+            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
+             "classes": classes.get(g, [])}
+            for g, n, conf, t, p95, preds, devices, last in rows
+        ]

@@ -1,0 +1,172 @@
+"""The ClickHouse schema, as numbered migrations applied in order at start-up.
+
+As with DuckDB, a migration is never edited once released: a change is a new entry at the end,
+and `schema_version` records each applied version. A migration is a list of statements because
+ClickHouse runs one statement per request.
+
+Layout, and why:
+- `inferences` is ordered by (ws, model_id, ts, ...) so a workspace's slice of time for a model is
+  one contiguous range, partitioned by month so a time filter skips whole parts, and uses
+  `LowCardinality` for the few-valued strings (model, task, device, class, source, tags).
+  Predictions are nested (`Array(Tuple)`), as in DuckDB: an inference and its predictions are one
+  row, written or skipped together, and each tuple element is still stored as its own column
+  (`predictions.class` reads only the classes). Derived columns are `MATERIALIZED`: the engine
+  computes them from the predictions while inserting, as DuckDB's INSERT ... SELECT does.
+- Identity. An inference is (ws, inference_id, image_index). `inference_keys` holds exactly those,
+  ordered by them, filled by a materialized view in the same insert; the writer looks up a batch's
+  identities there (a primary-key lookup) and inserts only the new ones, so a re-sent item is
+  skipped whole and counted once. The inference table itself is a `ReplacingMergeTree` on its
+  sort key, which ends with the identity: should two replicas race to insert the same inference
+  with the same time, merges collapse the pair.
+- `metadata` is a `ReplacingMergeTree(updated_at)` on (ws, inference_id, field_name): the later
+  write wins. Every read says `FINAL`, so answers are right before merges happen.
+- Device facts are upserts of a special kind (first/last seen span every report; each fact is the
+  latest report's that carried it). Reports go into a `Null` table; a materialized view folds them
+  into an `AggregatingMergeTree` of min/max and argMaxIf states, merged again at read time.
+- `workspaces` and `images` are small `ReplacingMergeTree`s read with `FINAL`.
+"""
+
+from __future__ import annotations
+
+UTC_TIME = "DateTime64(6, 'UTC')"
+
+PREDICTION = (
+    "Tuple(class LowCardinality(String), class_id Nullable(Int32), confidence Nullable(Float64),"
+    " x Nullable(Float64), y Nullable(Float64), width Nullable(Float64), height Nullable(Float64),"
+    " detection_id Nullable(String), points Nullable(String), keypoints Nullable(String))"
+)
+
+# A device fact: the value of the latest report that carried one.
+_FACT = f"AggregateFunction(argMaxIf, Nullable(String), {UTC_TIME}, UInt8)"
+
+MIGRATIONS: list[list[str]] = [
+    # 1: everything the DuckDB store's migrations 1 and 2 hold.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS workspaces (
+            id Int32,
+            slug String,
+            key_hash String,
+            created_at {UTC_TIME},
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY id
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS inferences (
+            ws Int32,
+            inference_id String,
+            image_index Int32,
+            ts {UTC_TIME},
+            received_at {UTC_TIME},
+            model_id LowCardinality(String),
+            task LowCardinality(String),
+            device_id LowCardinality(Nullable(String)),
+            tags Array(LowCardinality(String)),
+            source LowCardinality(String),
+            inference_time Nullable(Float64),
+            image_width Nullable(Int32),
+            image_height Nullable(Int32),
+            extra Nullable(String),
+            predictions Array({PREDICTION}),
+            n_predictions Int32 MATERIALIZED toInt32(length(predictions)),
+            max_confidence Nullable(Float64) MATERIALIZED
+                if(empty(predictions), NULL, arrayMax(p -> p.confidence, predictions)),
+            sum_confidence Float64 MATERIALIZED arraySum(p -> ifNull(p.confidence, 0), predictions),
+            classes Array(LowCardinality(String)) MATERIALIZED arraySort(arrayDistinct(predictions.class)),
+            INDEX device_idx device_id TYPE set(1000) GRANULARITY 4,
+            INDEX tags_idx tags TYPE bloom_filter(0.01) GRANULARITY 4,
+            INDEX classes_idx classes TYPE bloom_filter(0.01) GRANULARITY 4,
+            INDEX inference_id_idx inference_id TYPE bloom_filter(0.01) GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree
+        PARTITION BY toYYYYMM(ts)
+        ORDER BY (ws, model_id, ts, inference_id, image_index)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS inference_keys (
+            ws Int32,
+            inference_id String,
+            image_index Int32
+        ) ENGINE = ReplacingMergeTree ORDER BY (ws, inference_id, image_index)
+        """,
+        """
+        CREATE MATERIALIZED VIEW IF NOT EXISTS inference_keys_mv TO inference_keys
+        AS SELECT ws, inference_id, image_index FROM inferences
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS metadata (
+            ws Int32,
+            inference_id String,
+            field_name LowCardinality(String),
+            field_value String,
+            updated_at {UTC_TIME},
+            INDEX value_idx field_value TYPE bloom_filter(0.01) GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (ws, inference_id, field_name)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS device_reports (
+            ws Int32,
+            device_id String,
+            first_seen {UTC_TIME},
+            last_seen {UTC_TIME},
+            server_id Nullable(String),
+            server_version Nullable(String),
+            hostname Nullable(String),
+            platform Nullable(String),
+            tags Array(String),
+            tags_reported UInt8
+        ) ENGINE = Null
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS devices (
+            ws Int32,
+            device_id String,
+            first_seen SimpleAggregateFunction(min, {UTC_TIME}),
+            last_seen SimpleAggregateFunction(max, {UTC_TIME}),
+            server_id {_FACT},
+            server_version {_FACT},
+            hostname {_FACT},
+            platform {_FACT},
+            tags AggregateFunction(argMaxIf, Array(String), {UTC_TIME}, UInt8)
+        ) ENGINE = AggregatingMergeTree ORDER BY (ws, device_id)
+        """,
+        """
+        CREATE MATERIALIZED VIEW IF NOT EXISTS devices_mv TO devices AS
+        SELECT r.ws AS ws, r.device_id AS device_id, min(r.first_seen) AS first_seen, max(r.last_seen) AS last_seen,
+            argMaxIfState(r.server_id, r.last_seen, toUInt8(r.server_id IS NOT NULL)) AS server_id,
+            argMaxIfState(r.server_version, r.last_seen, toUInt8(r.server_version IS NOT NULL)) AS server_version,
+            argMaxIfState(r.hostname, r.last_seen, toUInt8(r.hostname IS NOT NULL)) AS hostname,
+            argMaxIfState(r.platform, r.last_seen, toUInt8(r.platform IS NOT NULL)) AS platform,
+            argMaxIfState(r.tags, r.last_seen, r.tags_reported) AS tags
+        FROM device_reports AS r GROUP BY r.ws, r.device_id
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS images (
+            ws Int32,
+            sha256 String,
+            inference_id Nullable(String),
+            content_type LowCardinality(String),
+            width Nullable(Int32),
+            height Nullable(Int32),
+            size_bytes Int64,
+            name Nullable(String),
+            project Nullable(String),
+            batch Nullable(String),
+            tags Array(String),
+            uploaded_at {UTC_TIME},
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (ws, sha256)
+        """,
+    ],
+]
+
+SCHEMA_VERSION_TABLE = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version UInt32, applied_at {UTC_TIME})
+ENGINE = ReplacingMergeTree ORDER BY version
+"""
+
+# The columns an inference batch is inserted with (the Arrow table of `InferenceRows`); the
+# derived ones are computed by the engine.
+INFERENCE_COLUMNS = (
+    "ws", "inference_id", "image_index", "ts", "received_at", "model_id", "task", "device_id", "tags", "source",
+    "inference_time", "image_width", "image_height", "extra", "predictions",
+)

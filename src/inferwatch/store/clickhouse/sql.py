@@ -1,0 +1,97 @@
+"""Filters compiled to ClickHouse SQL. User input only ever travels as bound parameters.
+
+ClickHouse binds parameters on the server side (`{name:Type}` in the text, values sent apart), so
+`Params` hands out a fresh name for every value and remembers it; the SQL text is built only from
+column names and these placeholders. Each function mirrors its DuckDB twin in `store/duckdb/sql.py`
+term for term, so both backends select the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from inferwatch.query.filters import Filters
+
+# What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
+# bound into this range changes no answer, where an unclamped year-1 bound would not bind.
+_MIN_TIME = datetime(1900, 1, 1)
+_MAX_TIME = datetime(2299, 12, 31)
+
+
+class Params(dict[str, Any]):
+    """Bound parameters of one statement; `add` returns the placeholder to put in the SQL."""
+
+    def add(self, value: Any, type_: str) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def time(self, value: datetime) -> str:
+        naive = value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(None).replace(tzinfo=None)
+        return self.add(min(max(naive, _MIN_TIME), _MAX_TIME), "DateTime64(6, 'UTC')")
+
+
+def naive_utc(value: datetime) -> datetime:
+    """A filter time as the naive UTC value the tables hold."""
+    from datetime import UTC
+
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
+    """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
+    a = f"{alias}." if alias else ""
+    terms = [f"{a}ws = {p.add(ws, 'Int32')}"]
+    if f.start is not None:
+        terms.append(f"{a}ts >= {p.time(naive_utc(f.start))}")
+    if f.end is not None:
+        terms.append(f"{a}ts < {p.time(naive_utc(f.end))}")
+    if f.model_ids:
+        terms.append(f"{a}model_id IN {p.add(list(f.model_ids), 'Array(String)')}")
+    if f.device_ids:
+        terms.append(f"{a}device_id IN {p.add(list(f.device_ids), 'Array(String)')}")
+    if f.tags:
+        terms.append(f"hasAny({a}tags, {p.add(list(f.tags), 'Array(String)')})")
+    if f.on_predictions:
+        terms.append(f"arrayExists(p -> {prediction_terms(f, p, 'p')}, {a}predictions)")
+    for name, values in f.meta:
+        terms.append(
+            f"{a}inference_id IN (SELECT inference_id FROM metadata FINAL"
+            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(name, 'String')}"
+            f" AND field_value IN {p.add(list(values), 'Array(String)')})"
+        )
+    return " AND ".join(terms)
+
+
+def prediction_terms(f: Filters, p: Params, var: str) -> str:
+    """The class and confidence terms, on one prediction named `var`."""
+    terms = []
+    if f.classes:
+        terms.append(f"{var}.class IN {p.add(list(f.classes), 'Array(String)')}")
+    if f.min_confidence is not None:
+        terms.append(f"{var}.confidence >= {p.add(f.min_confidence, 'Float64')}")
+    if f.max_confidence is not None:
+        terms.append(f"{var}.confidence <= {p.add(f.max_confidence, 'Float64')}")
+    return " AND ".join(terms)
+
+
+def bucket(column: str, size: timedelta, p: Params) -> str:
+    """The start of `column`'s bucket of `size`, counted from the epoch as DuckDB's time_bucket
+    does for sizes that divide a day (its origin, 2000-01-03, is a whole number of days after it);
+    positiveModulo floors times before 1970 too."""
+    us = p.add(size // timedelta(microseconds=1), "Int64")
+    return (f"fromUnixTimestamp64Micro(toUnixTimestamp64Micro({column})"
+            f" - positiveModulo(toUnixTimestamp64Micro({column}), {us}), 'UTC')")
+
+
+def quantile(column: str, q: float, name: str) -> str:
+    """DuckDB's quantile_cont, bit for bit: sort, then lo + (hi - lo) * (h - floor(h)) at
+    h = (n - 1) * q. ClickHouse's quantileExactInclusive interpolates as (1 - d) * lo + d * hi,
+    which differs in the last bits. NULLs are left out and no values give NULL, as in DuckDB.
+    `name` aliases the sorted values and must be unique in the statement."""
+    h = f"((length({name}) - 1) * {q!r})"
+    lo = f"{name}[toUInt64(floor({h})) + 1]"
+    hi = f"{name}[toUInt64(ceil({h})) + 1]"
+    return (f"if(empty(arraySort(groupArray({column})) AS {name}), NULL,"
+            f" {lo} + ({hi} - {lo}) * ({h} - floor({h})))")
