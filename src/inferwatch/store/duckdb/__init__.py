@@ -306,8 +306,8 @@ class DuckDBStore(DashboardReads):
         else:
             field = group_by.removeprefix("meta.")
             sql = (f"SELECT time_bucket(?, ts) AS t, m.field_value AS g, {figures}"
-                   " FROM inferences i LEFT JOIN (SELECT inference_id, field_value FROM metadata"
-                   " WHERE ws = ? AND field_name = ?) m ON m.inference_id = i.inference_id"
+                   " FROM inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata"
+                   " WHERE ws = ? AND field_name = ?) m ON m.id_key = i.id_key"
                    f" WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
             params = [bucket, ws, field, *params]
         rows = self._cursor().execute(sql, params).fetchall()

@@ -35,7 +35,7 @@ def where(ws: int, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
         terms.append(f"len(list_filter({a}predictions, lambda p: {_prediction_terms(f, params)})) > 0")
     for name, values in f.meta:
         terms.append(
-            f"{a}inference_id IN (SELECT inference_id FROM metadata"
+            f"{a}id_key IN (SELECT id_key FROM metadata"
             f" WHERE ws = ? AND field_name = ? AND field_value IN ({_marks(len(values))}))"
         )
         params.extend([ws, name, *values])
