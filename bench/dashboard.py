@@ -221,6 +221,13 @@ def calls(end: datetime, extra_paths: list[str]) -> list[tuple[str, str, dict[st
                     {"startTime": (end - span).strftime("%Y-%m-%d %H:%M:%S"),
                      "endTime": end.strftime("%Y-%m-%d %H:%M:%S")}))
         out.append((f"devices {name}", f"{ws}/devices", rng))
+        # The dashboard's own figures (overview and model pages).
+        out.append((f"overview {name}", f"{ws}/overview", rng))
+        out.append((f"models {name}", f"{ws}/models", rng))
+        out.append((f"distributions {name}", f"{ws}/distributions", rng))
+        out.append((f"distributions {name} one model", f"{ws}/distributions", {**rng, "model_id": "pcb-defects/7"}))
+        out.append((f"groups {name} meta.factory", f"{ws}/groups", {**rng, "group_by": "meta.factory"}))
+        out.append((f"groups {name} device_id", f"{ws}/groups", {**rng, "group_by": "device_id"}))
     week = {"from": _iso(end - timedelta(days=7)), "to": _iso(end)}
     out += [
         ("inferences page", f"{ws}/inferences", {}),
