@@ -4,8 +4,11 @@ wrong or foreign key (promise 4). Taken from `/openapi.json` at run time, so rou
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 
+import duckdb
 import httpx
 
 from tests.conftest import EVER, Workspace, field_names, ingest, item
@@ -44,3 +47,19 @@ def test_every_workspace_route_refuses_missing_wrong_and_foreign_keys(
     assert [(r["inference_id"], r["metadata"]) for r in rows] == [("kept", {"site": "a"})]
     assert field_names(other) == []
     assert other.client.get(f"{other.api}/inferences").json()["inferences"] == []
+
+
+def test_keys_are_stored_only_as_hashes(own_server: Server) -> None:
+    """A stolen database file (or backup) holds no key that signs in: only SHA-256 hashes."""
+    key = f"distinctive-key-{uuid.uuid4().hex}"
+    assert own_server.admin("POST", "/workspaces", {"slug": "hashed", "api_key": key}).status_code == 200
+    assert httpx.get(f"{own_server.url}/", params={"api_key": key}, verify=TLS).json() == {"workspace": "hashed"}
+    own_server.stop()
+    stored = b"".join(p.read_bytes() for p in own_server.data_dir.glob("inferwatch.duckdb*"))
+    assert key.encode() not in stored
+    con = duckdb.connect(str(own_server.data_dir / "inferwatch.duckdb"), read_only=True)
+    try:
+        (hashed,) = con.execute("SELECT key_hash FROM workspaces WHERE slug = 'hashed'").fetchone() or (None,)
+    finally:
+        con.close()
+    assert hashed == hashlib.sha256(key.encode()).hexdigest()
