@@ -276,10 +276,10 @@ def restore(
     settings = Settings(data_dir=data_dir, store_url=store)
     if _server(settings) is not None:
         raise _fail(f"a server is running on {data_dir}: stop it before restoring")
-    if backups.store_path(settings).exists():
-        opened, _ = _open(settings)  # fails clearly if another process holds the store
-        opened.close()
     try:
+        if backups.store_path(settings).exists():
+            opened, _ = _open(settings)  # fails clearly if another process holds the store
+            opened.close()
         backups.restore(from_, settings, replace)
     except (backups.BackupError, OSError) as exc:
         raise _fail(str(exc)) from None
