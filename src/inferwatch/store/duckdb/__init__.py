@@ -320,10 +320,10 @@ class DuckDBStore(DashboardReads):
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
 
-        Three passes, each reading only what it needs: per-model sums (the totals follow from
-        them), the predictions (the only pass that unnests them), and the inferences per class
-        from the short `classes` column, where the server version is looked up in `extra` only
-        on the rows that carry one (parsing JSON for every row was most of this call's time).
+        Passes that each read only what they need: per-model sums (the totals follow from them),
+        the predictions (the only pass that unnests them), the inferences per class from the
+        short `classes` column, and the server versions, parsed from `extra` only on the rows
+        that carry one (parsing JSON for every prediction was most of this call's time).
         """
         clause, params = where(ws, Filters(start=start, end=end, model_ids=model_ids))
         con = self._cursor()
@@ -335,25 +335,28 @@ class DuckDBStore(DashboardReads):
             f" FROM (SELECT model_id, inference_time, unnest(predictions) AS p FROM inferences WHERE {clause})"
             " GROUP BY ALL", params).fetchall()
         per_class = con.execute(
-            "SELECT model_id, c, count(*), list_sort(list_distinct(list(v) FILTER (WHERE v IS NOT NULL)))"
-            " FROM (SELECT model_id, unnest(classes) AS c, CASE WHEN contains(extra, '\"inference_server_version\"')"
-            " THEN json_extract_string(extra, '$.inference_server_version') END AS v"
+            "SELECT model_id, c, count(*) FROM (SELECT model_id, unnest(classes) AS c"
             f" FROM inferences WHERE {clause}) GROUP BY ALL", params).fetchall()
+        versions = dict(con.execute(
+            "SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM (SELECT model_id, unnest(classes) AS c,"
+            " json_extract_string(extra, '$.inference_server_version') AS v FROM inferences"
+            f" WHERE {clause} AND contains(extra, '\"inference_server_version\"')) WHERE v IS NOT NULL"
+            " GROUP BY ALL", params).fetchall())
         n = sum(row[1] for row in per_model)
         confidence_sum = sum(row[2] or 0.0 for row in per_model)
         n_predictions = sum(row[3] or 0 for row in per_model)
         time_sum = sum(row[4] or 0.0 for row in per_model)
         n_timed = sum(row[5] for row in per_model)
-        inferences = {(m, c): (k, versions) for m, c, k, versions in per_class}
+        inferences = {(m, c): k for m, c, k in per_class}
         return {
             "num_inferences": n,
             "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
             "avg_response_time": time_sum / n_timed if n_timed else None,
             "models": {row[0]: row[1] for row in per_model},
             "classes": {
-                (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
+                (m, c): {"num_inferences": inferences.get((m, c), 0), "class_count": k,
                          "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
-                         "versions": inferences.get((m, c), (0, []))[1]}
+                         "versions": versions.get((m, c), [])}
                 for m, c, k, ac, mc, rt in sorted(predictions)
             },
         }
