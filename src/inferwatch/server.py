@@ -19,7 +19,18 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inferwatch import __version__, bootstrap, metrics
-from inferwatch.api import admin, export, health, images, inferences, metadata, overview, roboflow, stats
+from inferwatch.api import (
+    admin,
+    export,
+    health,
+    images,
+    inferences,
+    metadata,
+    overview,
+    performance,
+    roboflow,
+    stats,
+)
 from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime, schema_ref_placeholder
 from inferwatch.config import Settings
 from inferwatch.errors import ApiError
@@ -71,7 +82,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         # switch interval each take waits behind the event loop's decoding, which starved the
         # writer (a 1 ms commit took 20 ms under load). Objects alive after start-up never
         # become garbage: freezing them keeps every collection short.
-        sys.setswitchinterval(float(__import__("os").environ.get("IW_SWITCH", "0.0002")))
+        sys.setswitchinterval(0.0002)
         gc.freeze()
         writer = Writer(store, settings.queue_max_rows)
         writer.start()
@@ -104,7 +115,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")
     app.mount("/static", assets.static_files(), name="static")
-    for module in (roboflow, images, inferences, stats, metadata, overview, export, health, admin):
+    for module in (roboflow, images, inferences, stats, metadata, overview, performance, export, health, admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

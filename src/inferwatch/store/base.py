@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
+from inferwatch.query.performance import Counts, GroundTruth
 
 
 class StoreLocked(Exception):
@@ -115,6 +116,19 @@ class Store(Protocol):
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
         """One row per value of model_id, device_id or meta.<field>, with its figures and class mix."""
+        ...
+
+    # -- ground truth (query.performance) ------------------------------------------------------
+    def ground_truth(self, ws: int, model_id: str) -> GroundTruth | None: ...
+
+    def set_ground_truth(self, ws: int, model_id: str, setting: GroundTruth | None) -> None:
+        """A write: from the writer thread."""
+        ...
+
+    def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket: timedelta,
+                           group_field: str | None, bins: int) -> Counts:
+        """Verdict against label for every inference in the filters, counted every way the
+        performance report needs."""
         ...
 
     def insert_image(self, image: ImageRecord) -> bool:

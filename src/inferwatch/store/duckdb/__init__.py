@@ -19,6 +19,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.dashboard import DashboardReads
+from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
 _EPOCH = datetime(1970, 1, 1)
@@ -80,7 +81,7 @@ def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-class DuckDBStore(DashboardReads):
+class DuckDBStore(DashboardReads, PerformanceReads):
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -101,6 +101,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE metadata ADD COLUMN id_key UHUGEINT;
     UPDATE metadata SET id_key = md5_number(inference_id);
     """,
+    # 4: settings a workspace keeps per model; for now its ground truth (which metadata field holds
+    # the expected label, and how to read it), as the JSON of `query.performance.GroundTruth`.
+    """
+    CREATE TABLE model_settings (
+        ws INTEGER NOT NULL,
+        model_id VARCHAR NOT NULL,
+        ground_truth VARCHAR,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, model_id)
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -1,0 +1,118 @@
+"""Measured performance from ground truth attached as metadata: each model's setting (which
+metadata field holds the expected label, how its values map to classes, the pass/fail field) and
+the figures computed from it at query time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.errors import InvalidRequest, NotFound
+from inferwatch.ingest.fields import decode
+from inferwatch.query.buckets import choose_bucket
+from inferwatch.query.filters import META_PREFIX, default_range, parse_filters
+from inferwatch.query.performance import GroundTruth, report
+
+router = APIRouter(prefix="/api/v1/{workspace}")
+
+_SETTING = msgspec.json.Decoder(GroundTruth)
+DEFAULT_BINS = 10
+MAX_BINS = 100
+
+
+def _model(request: Request) -> str:
+    model_id = request.query_params.get("model_id")
+    if not model_id:
+        raise InvalidRequest("model_id is required")
+    return model_id
+
+
+@router.get("/ground-truth", summary="A model's ground-truth setting (`?model_id=`)")
+def get_setting(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    model_id = _model(request)
+    setting = runtime(request).store.ground_truth(ws.id, model_id)
+    if setting is None:
+        raise NotFound("no ground-truth setting for this model")
+    return JSON({"model_id": model_id, "setting": setting})
+
+
+@router.put(
+    "/ground-truth",
+    summary="Set a model's ground-truth setting (`?model_id=`)",
+    openapi_extra=body_schema(GroundTruth, "Which metadata field holds the expected label, and how to read it."),
+)
+async def put_setting(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    model_id = _model(request)
+    setting = decode(_SETTING, await read_body(request))
+    await run_in_threadpool(runtime(request).writer.call,
+                            lambda store: store.set_ground_truth(ws.id, model_id, setting))
+    return JSON({"model_id": model_id, "setting": setting})
+
+
+@router.get("/performance", summary="Accuracy, confusion matrix and per-class figures from ground truth")
+def performance(workspace: str, request: Request) -> JSON:
+    """`model_id` is required; `label_field` (and the other setting fields) default to the
+    model's setting; any filter of the inference list narrows the inferences counted."""
+    ws = authorize(request, workspace)
+    params = request.query_params
+    setting_keys = ("label_field", "no_detection_label", "confidence_threshold", "pass_field", "fail_value")
+    filters = parse_filters(
+        [(k, v) for k, v in params.multi_items() if k not in (*setting_keys, "label_map")],
+        extra_keys=("bucket", "by", "bins"),
+    )
+    filters = default_range(filters, datetime.now(UTC))
+    assert filters.start is not None and filters.end is not None
+    if len(filters.model_ids) != 1:
+        raise InvalidRequest("name exactly one model_id: performance is a model's")
+    store = runtime(request).store
+    stored = store.ground_truth(ws.id, filters.model_ids[0])
+    setting = _setting(request, stored)
+    by = params.get("by") or None
+    if by is not None and not (by.startswith(META_PREFIX) and len(by) > len(META_PREFIX)):
+        raise InvalidRequest("by must be meta.<field>")
+    bins = _bins(params.get("bins"))
+    bucket_name, bucket = choose_bucket(params.get("bucket"), filters.end - filters.start)
+    counts = store.performance_counts(ws.id, filters, setting, bucket,
+                                      by.removeprefix(META_PREFIX) if by else None, bins)
+    answer = report(counts, setting, bins)
+    answer.update(model_id=filters.model_ids[0], bucket=bucket_name, by=by,
+                  **{"from": filters.start.isoformat().replace("+00:00", "Z"),
+                     "to": filters.end.isoformat().replace("+00:00", "Z")})
+    return JSON(answer)
+
+
+def _setting(request: Request, stored: GroundTruth | None) -> GroundTruth:
+    """The stored setting with any field given in the query string put over it."""
+    params = request.query_params
+    base = {} if stored is None else {f: getattr(stored, f) for f in GroundTruth.__struct_fields__}
+    for key in ("label_field", "no_detection_label", "pass_field"):
+        if params.get(key):
+            base[key] = params[key]
+    if params.get("confidence_threshold"):
+        try:
+            base["confidence_threshold"] = float(params["confidence_threshold"])
+        except ValueError:
+            raise InvalidRequest("confidence_threshold must be a number") from None
+    if params.getlist("fail_value"):
+        base["fail_values"] = params.getlist("fail_value")
+    if "label_field" not in base:
+        raise InvalidRequest("no label_field: give one, or set the model's with PUT .../ground-truth")
+    return decode(_SETTING, msgspec.json.encode(base))
+
+
+def _bins(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_BINS
+    try:
+        bins = int(text)
+    except ValueError:
+        raise InvalidRequest("bins must be a whole number") from None
+    if not 1 <= bins <= MAX_BINS:
+        raise InvalidRequest(f"bins must be between 1 and {MAX_BINS}")
+    return bins

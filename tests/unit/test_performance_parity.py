@@ -1,0 +1,52 @@
+"""Measured performance answers the same on DuckDB and on the ClickHouse engine (chdb), for the
+parity module's seeded rows: labels, pass/fail values and groups come from its metadata fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from inferwatch.query.filters import Filters
+from inferwatch.query.performance import GroundTruth, report
+from inferwatch.store.base import Store
+from tests.unit.test_store_parity import FILTERS, IDS, same, stores
+
+__all__ = ["stores"]  # the module-scoped fixture: both stores, seeded alike
+
+SETTINGS = [
+    GroundTruth(label_field="line", label_map={"a": "car", "b": "person", "c": "none"}),
+    GroundTruth(label_field="line", label_map={"a": "car", "d": "truck"}, confidence_threshold=0.5,
+                no_detection_label="b", pass_field="shift", fail_values=["A", "c"]),
+    GroundTruth(label_field="nothing-here"),
+]
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=["mapped", "threshold-and-inspection", "unlabelled"])
+@pytest.mark.parametrize("filters", FILTERS, ids=IDS)
+def test_performance_counts(stores: tuple[Store, Store], filters: Filters, setting: GroundTruth) -> None:
+    duck, chdb = stores
+    for group_field in (None, "lot"):
+        answers = [report(store.performance_counts(1, filters, setting, timedelta(hours=1), group_field, 7), setting, 7)
+                   for store in (duck, chdb)]
+        same(answers[0], answers[1])
+
+
+def test_the_compared_answers_are_not_empty(stores: tuple[Store, Store]) -> None:
+    duck, _ = stores
+    for setting in SETTINGS[:2]:
+        body = report(duck.performance_counts(1, Filters(), setting, timedelta(hours=1), "lot", 7), setting, 7)
+        assert body["labelled"] > 50 and 0 < body["correct"] < body["labelled"]
+        assert len(body["by_group"]) == 4 and body["calibration"] and body["over_time"]
+    inspected = report(duck.performance_counts(1, Filters(), SETTINGS[1], timedelta(hours=1), None, 7),
+                       SETTINGS[1], 7)["inspection"]
+    assert inspected is not None and inspected["inspected"] > 50 and inspected["flagged_and_failed"] > 0
+
+
+def test_ground_truth_settings_round_trip(stores: tuple[Store, Store]) -> None:
+    for store in stores:
+        assert store.ground_truth(1, "cars/1") is None
+        store.set_ground_truth(1, "cars/1", SETTINGS[1])
+        store.set_ground_truth(1, "cars/1", SETTINGS[0])  # the later write wins
+        assert store.ground_truth(1, "cars/1") == SETTINGS[0]
+        assert store.ground_truth(2, "cars/1") is None
