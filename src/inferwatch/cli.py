@@ -286,6 +286,54 @@ def restore(
     console.print(f"restored {from_} into {settings.resolved_store_url}", highlight=False)
 
 
+@app.command("migrate")
+def migrate_store(
+    from_: Annotated[str, typer.Option("--from", help="The DuckDB store: duckdb:///path/inferwatch.duckdb")],
+    to: Annotated[str, typer.Option("--to", help="clickhouse://user:pass@host:8123/db or chdb:///path")],
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1000, help="Inferences per insert.")] = 50_000,
+) -> None:
+    """Copy an embedded store into ClickHouse, resumably: run it again to go on after a stop.
+
+    The DuckDB file is read-only meanwhile, but a server running on it holds its lock: stop it.
+    """
+    from urllib.parse import urlparse
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from inferwatch.store.clickhouse import ClickHouseStore
+    from inferwatch.store.clickhouse.importer import copy_store, open_source
+
+    source = urlparse(from_)
+    if source.scheme != "duckdb":
+        raise _fail(f"--from must be a duckdb:///path URL, got {from_!r}")
+    try:
+        con = open_source(source.path)
+    except StoreLocked:
+        raise _fail(f"{from_} is in use by another process (stop the server on it first)") from None
+    except FileNotFoundError:
+        raise _fail(f"no store at {source.path}") from None
+    try:
+        target = open_store(to)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if not isinstance(target, ClickHouseStore):
+        raise _fail(f"--to must be a clickhouse:// or chdb:/// URL, got {to!r}")
+    columns = (TextColumn("inferences"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task("copy", total=None)
+            copied = copy_store(con, str(Path(source.path).resolve()), target, chunk_rows,
+                                lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        con.close()
+        target.close()
+    resumed = f", resumed after {copied.resumed_at:,}" if copied.resumed_at else ""
+    console.print(
+        f"copied {copied.workspaces} workspaces, {copied.inferences:,} inferences ({copied.new_inferences:,} new"
+        f"{resumed}), {copied.metadata:,} metadata values, {copied.devices:,} devices and {copied.images:,}"
+        f" images into {to}", highlight=False)
+
+
 @app.command()
 def demo(
     rate: Annotated[float, typer.Option(min=0.1, max=5000, help="Live inferences a second.")] = 5.0,

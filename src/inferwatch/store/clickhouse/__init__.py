@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -42,6 +43,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.dashboard import DashboardReads
+from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
 from inferwatch.store.duckdb import _EPOCH, _IMAGE_COLUMNS, _inference, _iso, to_us
 
@@ -56,11 +58,23 @@ _LOOKUP_CHUNK = 5000
 _SETTINGS: dict[str, Any] = {"join_use_nulls": 1}
 
 
+@dataclass(frozen=True, slots=True)
+class ImportPosition:
+    """The last row a migration copied, in the source's (ts, ws, inference_id, image_index) order,
+    and how many rows it had copied by then."""
+
+    ts_us: int
+    ws: int
+    inference_id: str
+    image_index: int
+    copied: int
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class ClickHouseStore(DashboardReads):
+class ClickHouseStore(DashboardReads, PerformanceReads):
     def __init__(self, connect: Callable[[], Client], name: str) -> None:
         self._connect = connect
         self._name = name
@@ -120,6 +134,9 @@ class ClickHouseStore(DashboardReads):
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._client().query(sql, parameters=params).result_rows]
 
+    def _command(self, sql: str, params: dict[str, Any]) -> None:
+        self._client().command(sql, parameters=params)
+
     def _insert(self, table: str, data: pa.Table) -> None:
         self._client().insert_arrow(table, data)
 
@@ -152,27 +169,34 @@ class ClickHouseStore(DashboardReads):
         """Inserts the inferences not stored yet, then metadata, then device facts; returns how
         many inferences were new."""
         with self._write_lock:
-            new = 0
-            if len(rows):
-                batch = rows.to_arrow()
-                keep = self._new_rows(rows)
-                if keep:
-                    self._insert("inferences", batch if len(keep) == len(rows) else batch.take(keep))
-                new = len(keep)
+            new = self._append_inferences(rows.to_arrow()) if len(rows) else 0
             if len(meta):
                 self._insert("metadata", meta.to_arrow())
             if devices:
                 self._insert("device_reports", _device_reports(devices.to_arrow()))
             return new
 
-    def _new_rows(self, rows: InferenceRows) -> list[int]:
+    def append_inferences(self, batch: pa.Table) -> int:
+        """Inserts an Arrow table shaped as `InferenceRows.to_arrow()`, skipping the identities
+        already stored; returns how many rows were new (the migration from DuckDB uses this)."""
+        with self._write_lock:
+            return self._append_inferences(batch)
+
+    def _append_inferences(self, batch: pa.Table) -> int:
+        keep = self._new_rows(batch.column("ws").to_pylist(), batch.column("inference_id").to_pylist(),
+                              batch.column("image_index").to_pylist())
+        if keep:
+            self._insert("inferences", batch if len(keep) == batch.num_rows else batch.take(keep))
+        return len(keep)
+
+    def _new_rows(self, wss: list[int], ids: list[str], indexes: list[int]) -> list[int]:
         """Positions of the rows whose identity is neither stored nor earlier in the batch."""
         wanted: dict[int, set[str]] = {}
-        for ws, inference_id in zip(rows.ws, rows.inference_id, strict=True):
+        for ws, inference_id in zip(wss, ids, strict=True):
             wanted.setdefault(ws, set()).add(inference_id)
         stored: set[tuple[int, str, int]] = set()
-        for ws, ids in wanted.items():
-            id_list = sorted(ids)
+        for ws, id_set in wanted.items():
+            id_list = sorted(id_set)
             for at in range(0, len(id_list), _LOOKUP_CHUNK):
                 p = Params()
                 found = self._rows(
@@ -183,11 +207,16 @@ class ClickHouseStore(DashboardReads):
                 )
                 stored.update((ws, inference_id, index) for inference_id, index in found)
         keep = []
-        for i, key in enumerate(zip(rows.ws, rows.inference_id, rows.image_index, strict=True)):
+        for i, key in enumerate(zip(wss, ids, indexes, strict=True)):
             if key not in stored:
                 stored.add(key)
                 keep.append(i)
         return keep
+
+    def insert_table(self, table: str, data: pa.Table) -> None:
+        """Appends Arrow rows to one of the tables as they are (the migration from DuckDB)."""
+        with self._write_lock:
+            self._insert(table, data)
 
     def workspaces(self) -> list[WorkspaceRecord]:
         rows = self._rows("SELECT id, slug, key_hash, created_at FROM workspaces FINAL ORDER BY id", {})
@@ -203,6 +232,13 @@ class ClickHouseStore(DashboardReads):
                 column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
         return record
 
+    def put_workspace(self, record: WorkspaceRecord) -> None:
+        """Stores a workspace under its own id (the migration keeps every id, which rows refer to)."""
+        with self._write_lock:
+            self._client().insert(
+                "workspaces", [[record.id, record.slug, record.key_hash, record.created_at, _now()]],
+                column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
+
     def set_key_hash(self, slug: str, key_hash: str) -> WorkspaceRecord:
         with self._write_lock:
             p = Params()
@@ -215,6 +251,27 @@ class ClickHouseStore(DashboardReads):
                 "workspaces", [[old.id, slug, key_hash, old.created_at, _now()]],
                 column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
         return WorkspaceRecord(old.id, slug, key_hash, old.created_at)
+
+    # -- the migration's bookmarks -------------------------------------------------------
+    def import_position(self, source: str, step: str) -> ImportPosition | None:
+        """Where copying `source` stopped in `step`, if it started."""
+        p = Params()
+        rows = self._rows(
+            "SELECT ts, ws, inference_id, image_index, copied FROM import_progress FINAL"
+            f" WHERE source = {p.add(source, 'String')} AND step = {p.add(step, 'String')}", p)
+        if not rows:
+            return None
+        ts, ws, inference_id, image_index, copied = rows[0]
+        return ImportPosition(to_us(ts), ws, inference_id, image_index, int(copied))
+
+    def record_import(self, source: str, step: str, ts_us: int, ws: int, inference_id: str, image_index: int,
+                      copied: int) -> None:
+        with self._write_lock:
+            self._client().insert(
+                "import_progress",
+                [[source, step, _EPOCH + timedelta(microseconds=ts_us), ws, inference_id, image_index, copied,
+                  _now()]],
+                column_names=["source", "step", "ts", "ws", "inference_id", "image_index", "copied", "updated_at"])
 
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(

@@ -157,6 +157,34 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = ReplacingMergeTree(version) ORDER BY (ws, sha256)
         """,
     ],
+    # 2: how far `inferwatch migrate` got copying a store in, so a copy cut short goes on from
+    # there: per source and step, the last row copied in the source's (ts, ws, inference_id,
+    # image_index) order.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS import_progress (
+            source String,
+            step LowCardinality(String),
+            ts {UTC_TIME},
+            ws Int32,
+            inference_id String,
+            image_index Int32,
+            copied UInt64,
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (source, step)
+        """,
+    ],    # 3: settings a workspace keeps per model (its ground truth, as on DuckDB's migration 4); the
+    # latest write wins, read with FINAL.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS model_settings (
+            ws Int32,
+            model_id String,
+            ground_truth Nullable(String),
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (ws, model_id)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

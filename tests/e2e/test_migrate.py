@@ -1,0 +1,103 @@
+"""`inferwatch migrate`: an embedded store copied into ClickHouse answers every query as before,
+and a copy stopped halfway goes on from where it stopped without copying anything twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from inferwatch.query.filters import Filters
+from inferwatch.store import open_store
+from inferwatch.store.base import Store
+from inferwatch.store.clickhouse import ClickHouseStore
+from inferwatch.store.clickhouse.importer import copy_store, open_source
+from inferwatch.store.duckdb import DuckDBStore
+from tests.unit.test_store_parity import BASE, FILTERS, _all_pages, same, seed
+
+
+class Stop(Exception):
+    """Stands for whatever stops a copy halfway (Ctrl-C, a lost connection)."""
+
+
+def _answers_agree(duck: Store, target: Store) -> None:
+    for filters in FILTERS[:6]:
+        same(duck.totals(1, filters), target.totals(1, filters), "totals")
+        same(duck.series(1, filters, timedelta(hours=1), "meta.line"),
+             target.series(1, filters, timedelta(hours=1), "meta.line"), "series")
+    same(_all_pages(duck, 1, Filters(), 250), _all_pages(target, 1, Filters(), 250), "pages")
+    same(duck.devices(1, BASE - timedelta(days=1), BASE + timedelta(days=1)),
+         target.devices(1, BASE - timedelta(days=1), BASE + timedelta(days=1)), "devices")
+    same(duck.metadata_fields(2, 5), target.metadata_fields(2, 5), "metadata_fields")
+    same([(w.id, w.slug, w.key_hash) for w in duck.workspaces()],
+         [(w.id, w.slug, w.key_hash) for w in target.workspaces()], "workspaces")
+    assert target.image(1, "ab" * 32) == duck.image(1, "ab" * 32)
+
+
+def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
+        tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    path = tmp_path / "inferwatch.duckdb"
+    duck = DuckDBStore(str(path))
+    seed([duck])
+    duck.close()
+    target = open_store(chdb_url("migrated"))
+    assert isinstance(target, ClickHouseStore)
+    source = open_source(str(path))
+    seen: list[int] = []
+
+    def stop_after_three_chunks(done: int, total: int) -> None:
+        seen.append(done)
+        if len(seen) == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        copy_store(source, str(path), target, 100, stop_after_three_chunks)
+    first = seen[-1]
+    assert first == 300  # three chunks of 100, recorded as copied
+    again = copy_store(source, str(path), target, 100)
+    assert again.resumed_at == first
+    (total,) = source.cursor().execute("SELECT count(*) FROM inferences").fetchone() or (0,)
+    assert again.resumed_at + again.inferences == total
+    assert again.new_inferences == again.inferences  # the resumed part held nothing stored yet
+    # A run after the copy is complete finds nothing new (metadata and devices are copied again,
+    # into tables where a second copy is the same row).
+    assert copy_store(source, str(path), target, 100).new_inferences == 0
+    source.close()
+
+    duck = DuckDBStore(str(path))
+    try:
+        _answers_agree(duck, target)
+    finally:
+        duck.close()
+        target.close()
+
+
+def test_cli_copies_with_a_progress_bar_and_refuses_a_store_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "inferwatch.duckdb"
+    duck = DuckDBStore(str(path))
+    seed([duck])
+    duck.close()
+
+    def migrate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "inferwatch", "migrate", *args],
+                              capture_output=True, text=True, timeout=300)
+
+    # The target is another process's chdb, so it has a data folder of its own.
+    done = migrate("--from", f"duckdb://{path}", "--to", f"chdb://{tmp_path / 'ch'}", "--chunk-rows", "1000")
+    assert done.returncode == 0, done.stderr
+    assert "copied 2 workspaces" in done.stdout
+    assert "inferences" in done.stderr  # the progress bar
+    held = DuckDBStore(str(path))
+    try:
+        locked = migrate("--from", f"duckdb://{path}", "--to", f"chdb://{tmp_path / 'ch2'}")
+    finally:
+        held.close()
+    assert locked.returncode == 1
+    assert "in use" in locked.stderr
+    wrong = migrate("--from", f"chdb://{tmp_path / 'ch'}", "--to", f"chdb://{tmp_path / 'ch'}")
+    assert wrong.returncode == 1
+    assert "duckdb:///path" in wrong.stderr
