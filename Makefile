@@ -35,7 +35,14 @@ client-deps: $(CLIENT)/.stamp
 run: $(VENV)/.stamp-run
 	$(BIN)/inferwatch serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.stamp-test $(CLIENT)/.stamp
+# The dashboard's browser tests drive Debian's Chromium through Playwright (never a browser
+# download of Playwright's own). Installed once, as root (or through sudo).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium'
+	test -x $@
+
+test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -100,10 +100,13 @@ def _page(request: Request, page: str, title: str, **context: Any) -> Response:
 
 # -- sign in and out ---------------------------------------------------------------------------------
 
-def _signin_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _signin_form(request: Request, error: str | None = None, status: int = 200, target: str | None = None
+                 ) -> Response:
+    """The form (again, with what went wrong). A mistyped key is answered 200 like any form shown
+    again, so the browser logs no failed request; a forged form gets its 403."""
     return _render(request, "signin.html", {
         "page": "signin", "title": "Sign in", "error": error, "csrf": session.csrf_token(request),
-        "next": _safe_next(request.query_params.get("next")),
+        "next": _safe_next(target or request.query_params.get("next")),
     }, status)
 
 
@@ -120,7 +123,7 @@ def signin_page(request: Request) -> Response:
     if key:
         ws = runtime(request).keys.by_key(key)
         if ws is None:
-            return _signin_form(request, "That API key is not valid (rotated?). Paste a current one.", 401)
+            return _signin_form(request, "That API key is not valid (rotated?). Paste a current one.")
         return _signed_in_redirect(request, ws, request.query_params.get("next") or "/overview")
     if session.signed_in(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
@@ -131,12 +134,13 @@ def signin_page(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=8)
     key, token, target = (form.get(k) for k in ("api_key", "csrf", "next"))
+    target = target if isinstance(target, str) else None
     if not isinstance(token, str) or not session.csrf_ok(request, token):
-        return _signin_form(request, "The form expired; please sign in again.", 403)
+        return _signin_form(request, "The form expired; please sign in again.", 403, target)
     ws = runtime(request).keys.by_key(key.strip()) if isinstance(key, str) and key.strip() else None
     if ws is None:
-        return _signin_form(request, "That API key is not valid.", 401)
-    return _signed_in_redirect(request, ws, target if isinstance(target, str) else "/overview")
+        return _signin_form(request, "That API key is not valid.", target=target)
+    return _signed_in_redirect(request, ws, target or "/overview")
 
 
 @router.post("/signout")

@@ -1,0 +1,227 @@
+"""A shared Chromium, a workspace seeded through the public API, and pages that fail their test
+on any console error, uncaught exception or dialog.
+
+Seeding goes through the same routes a deployment uses (native ingest, Roboflow metadata, image
+upload). Timestamps are relative to now, so the overview's default 7-day window and the previous
+period hold known counts.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
+
+from tests.conftest import Workspace, attach, ingest, open_workspace
+from tests.server import TLS, Server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+XSS = "<img src=x onerror=alert(1)>"
+DAY = 86400.0
+
+# The seeded workspace, as the tests expect to see it over the last 7 days.
+PCB, SORTER = "pcb-defects/7", "sorter/2"
+CURRENT = {PCB: 40, SORTER: 20, XSS: 2}  # PCB has one more: the inference with the image
+TOTAL = sum(CURRENT.values()) + 1
+PREVIOUS = 10  # PCB inferences 8 to 12 days ago: the previous equal period of the 7-day window
+CANADA, MEXICO = 20, 20  # camera_location of PCB's current inferences; XSS's two carry the XSS value
+IMAGE_ID = "with-image"
+IMAGE_SIZE = (320, 240)
+IMAGE_GREY = (128, 128, 128)
+IMAGE_BOXES = [
+    {"x": 80.0, "y": 60.0, "width": 100.0, "height": 60.0, "class": "scratch", "confidence": 0.91},
+    {"x": 240.0, "y": 170.0, "width": 80.0, "height": 80.0, "class": "dent", "confidence": 0.55},
+]
+
+
+def _result(cls: str, confidence: float, time_s: float) -> dict[str, Any]:
+    return {"time": time_s, "image": {"width": 640, "height": 480},
+            "predictions": [{"x": 100.0, "y": 100.0, "width": 50.0, "height": 40.0, "class": cls,
+                             "confidence": confidence}]}
+
+
+def seed(ws: Workspace, server: Server) -> None:
+    now = time.time()
+    items: list[dict[str, Any]] = []
+    for i in range(CURRENT[PCB]):
+        items.append({"model_id": PCB, "inference_id": f"pcb-{i:03d}", "device_id": f"cam-{i % 3}",
+                      "tags": ["lineA"], "timestamp": now - 3600 - i * 3 * 3600,
+                      "result": _result("scratch" if i % 2 else "dent", 0.5 + i / 100, 0.02)})
+    for i in range(CURRENT[SORTER]):
+        items.append({"model_id": SORTER, "inference_id": f"sort-{i:03d}", "device_id": "sorter-box",
+                      "timestamp": now - 7200 - i * 5 * 3600,
+                      "result": {"time": 0.04, "predictions": [{"class": "ok", "confidence": 0.8}],
+                                 "top": "ok", "confidence": 0.8}})
+    for i in range(CURRENT[XSS]):
+        items.append({"model_id": XSS, "inference_id": f"xss-{i}", "device_id": XSS, "tags": [XSS],
+                      "timestamp": now - 1800 - i * 60, "result": _result(XSS, 0.7, 0.03)})
+    for i in range(PREVIOUS):
+        items.append({"model_id": PCB, "inference_id": f"old-{i:03d}", "device_id": "cam-0",
+                      "timestamp": now - 8 * DAY - i * 3600, "result": _result("dent", 0.6, 0.02)})
+    items.append({"model_id": PCB, "inference_id": IMAGE_ID, "device_id": "cam-0", "timestamp": now - 600,
+                  "result": {"time": 0.02, "image": {"width": IMAGE_SIZE[0], "height": IMAGE_SIZE[1]},
+                             "predictions": IMAGE_BOXES}})
+    ingest(ws, items)
+    attach(ws, [
+        {"inference_ids": [f"pcb-{i:03d}" for i in range(CANADA)], "field_name": "camera_location",
+         "field_value": "canada"},
+        {"inference_ids": [f"pcb-{i:03d}" for i in range(CANADA, CANADA + MEXICO)], "field_name": "camera_location",
+         "field_value": "mexico"},
+        {"inference_ids": [f"xss-{i}" for i in range(CURRENT[XSS])], "field_name": "camera_location",
+         "field_value": XSS},
+        {"inference_ids": [f"pcb-{i:03d}" for i in range(0, CURRENT[PCB], 4)], "field_name": "line",
+         "field_value": "3"},
+        {"inference_ids": ["xss-0"], "field_name": XSS, "field_value": "field named like a tag"},
+    ])
+    picture = io.BytesIO()
+    Image.new("RGB", IMAGE_SIZE, IMAGE_GREY).save(picture, "PNG")
+    reply = httpx.post(f"{server.url}/dataset/parts/upload", params={"api_key": ws.key, "inference_id": IMAGE_ID},
+                       files={"file": ("frame.png", picture.getvalue(), "image/png")}, timeout=30, verify=TLS)
+    assert reply.status_code == 200, reply.text
+
+
+@pytest.fixture(scope="session")
+def seeded(server: Server) -> Iterator[Workspace]:
+    """The workspace every read-only browser test looks at."""
+    with open_workspace(server, "dash") as ws:
+        seed(ws, server)
+        yield ws
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Tab:
+    """A page that records what must never happen: console errors, uncaught errors, dialogs."""
+
+    page: Page
+    base: str
+    problems: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def open(self, path: str, loaded: bool = True) -> Page:
+        """Goes to a dashboard path and waits until its script says every figure is in."""
+        self.page.goto(self.base + path)
+        if loaded:
+            self.page.wait_for_selector("body[data-loaded=yes]", state="attached")
+        return self.page
+
+    def arrive(self, fragment: str, loaded: bool = True) -> Page:
+        """Waits for a navigation to a URL holding `fragment`, then for its figures."""
+        self.page.wait_for_url(lambda url: fragment in url)
+        if loaded:
+            self.page.wait_for_selector("body[data-loaded=yes]", state="attached")
+        return self.page
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def sign_in(self, key: str) -> None:
+        self.page.goto(self.base + "/signin")
+        self.page.fill("#api_key", key)
+        self.page.click("button[type=submit]")
+        self.arrive("/overview")
+
+
+def _watch(page: Page, base: str) -> Tab:
+    tab = Tab(page, base)
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            tab.problems.append(f"console: {message.text} at {page.url}")
+
+    def dialog(d: Dialog) -> None:
+        tab.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("console", console)
+    page.on("pageerror", lambda exc: tab.problems.append(f"uncaught: {exc} at {page.url}"))
+    page.on("dialog", dialog)
+    return tab
+
+
+def _check(tab: Tab) -> None:
+    assert tab.problems == [], "the pages logged errors"
+    assert tab.dialogs == [], "a dialog opened: some text ran as script"
+
+
+@contextmanager
+def watched(context: BrowserContext, base: str) -> Iterator[Tab]:
+    """A tab of its own `context`; on leaving, the context closes and nothing bad may have happened."""
+    tab = _watch(context.new_page(), base)
+    try:
+        yield tab
+    finally:
+        context.close()
+    _check(tab)
+
+
+def new_context(browser: Browser, width: int = 1440, height: int = 900,
+                state: dict[str, Any] | None = None) -> BrowserContext:
+    return browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True,
+                               storage_state=state)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def signed_in_state(browser: Browser, server: Server, seeded: Workspace) -> dict[str, Any]:
+    """The cookies of a browser signed in to the seeded workspace (through the link `make run` prints)."""
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(f"{server.url}/signin?api_key={seeded.key}")
+    page.wait_for_url(lambda url: "/overview" in url)
+    state: dict[str, Any] = dict(context.storage_state())
+    context.close()
+    return state
+
+
+@pytest.fixture(scope="session")
+def shared_context(browser: Browser, signed_in_state: dict[str, Any]) -> Iterator[BrowserContext]:
+    """One signed-in profile for the read-only tests: its cache keeps plotly.js between pages."""
+    context = new_context(browser, state=signed_in_state)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def anon(browser: Browser, server: Server) -> Iterator[Tab]:
+    """A fresh browser profile, not signed in."""
+    with watched(new_context(browser), server.url) as tab:
+        yield tab
+
+
+@pytest.fixture
+def tab(shared_context: BrowserContext, server: Server) -> Iterator[Tab]:
+    """A new page signed in to the seeded workspace."""
+    tab = _watch(shared_context.new_page(), server.url)
+    try:
+        yield tab
+    finally:
+        tab.page.close()
+    _check(tab)
+
+
+@pytest.fixture
+def own_tab(browser: Browser, server: Server, signed_in_state: dict[str, Any]) -> Iterator[Tab]:
+    """A signed-in profile of the test's own, for tests that sign out or change the session."""
+    with watched(new_context(browser, state=signed_in_state), server.url) as tab:
+        yield tab
