@@ -40,7 +40,7 @@ CANADA, MEXICO = 20, 20  # camera_location of PCB's current inferences; XSS's tw
 IMAGE_ID = "with-image"
 IMAGE_SIZE = (320, 240)
 IMAGE_GREY = (128, 128, 128)
-IMAGE_BOXES = [
+IMAGE_BOXES: list[dict[str, Any]] = [
     {"x": 80.0, "y": 60.0, "width": 100.0, "height": 60.0, "class": "scratch", "confidence": 0.91},
     {"x": 240.0, "y": 170.0, "width": 80.0, "height": 80.0, "class": "dent", "confidence": 0.55},
 ]

@@ -77,7 +77,7 @@ def test_the_cookie_reads_its_own_workspace_only_and_never_writes(tab: Tab, seed
     write = request.post(f"{tab.base}/api/v1/{seeded.slug}/inferences",
                          data={"inferences": [{"model_id": "m/1", "result": {"predictions": []}}]})
     assert write.status == 401
-    week = {"from": str(time.time() - 7 * 86400)}
+    week: dict[str, str | float | bool] = {"from": time.time() - 7 * 86400}
     assert request.get(f"{tab.base}/api/v1/{seeded.slug}/overview", params=week).json()["totals"]["inferences"] == TOTAL
 
 

@@ -48,7 +48,11 @@ def overview(workspace: str, request: Request) -> JSON:
     filters = window(request)
     assert filters.start is not None and filters.end is not None
     span = filters.end - filters.start
-    before = filters.with_range(filters.start - span, filters.start)
+    try:
+        previous_start = filters.start - span
+    except OverflowError:  # a window reaching back to year 1 has no equal period before it
+        previous_start = datetime.min.replace(tzinfo=UTC)
+    before = filters.with_range(previous_start, filters.start)
     assert before.start is not None
     store = runtime(request).store
     now, then = store.totals(ws.id, filters), store.totals(ws.id, before)

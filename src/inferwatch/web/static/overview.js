@@ -148,6 +148,11 @@
     if (!overview.totals.inferences) {
       const empty = await IW.emptyWorkspace();
       document.getElementById("nodata").hidden = empty;
+      if (empty) {  // nothing to chart yet: the instructions are the page
+        for (const node of document.querySelectorAll(".kpis, .charts, .toolbar, #models-card")) node.hidden = true;
+        document.body.dataset.loaded = "yes";
+        return;
+      }
     }
     document.body.dataset.totals = "loaded";
     const jobs = [groupOptions(), timeCharts(), distributionCharts(), groupTable(), modelId ? recentTable() : modelsTable()];
