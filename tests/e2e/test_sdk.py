@@ -109,6 +109,8 @@ def test_export_writes_parquet_and_csv_with_metadata_columns(sdk: inferwatch.Cli
     table = pq.read_table(tmp_path / "out.parquet")
     assert sorted(table.column("n_predictions").to_pylist()) == [0, 1, 2]
     assert sorted(table.column("meta.line").to_pylist(), key=str) == ["7", None, None]
+    frame = sdk.dataframe(model_id="m/export")
+    assert len(frame) == 3 and frame["meta.line"].notna().sum() == 1
     sdk.export(tmp_path / "out.csv", format="csv", model_id="m/export")
     csv = pa_csv.read_csv(tmp_path / "out.csv")
     assert csv.num_rows == 3 and set(csv.column("inference_id").to_pylist()) == {r["inference_id"] for r in results}
