@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -16,6 +17,8 @@ import threading
 from inferwatch.errors import InvalidRequest
 from inferwatch.store.base import Store, WorkspaceRecord
 
+log = logging.getLogger(__name__)
+_STOP = threading.Event()  # never set: the refresh threads are daemons that end with the process
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 KEY = re.compile(r"^[\x21-\x7e]{8,256}$")
 
@@ -60,14 +63,32 @@ def rotate(store: Store, slug: str) -> tuple[WorkspaceRecord, str]:
         raise InvalidRequest(f"no workspace {slug!r}") from None
 
 
-class KeyRing:
-    """The server's view of workspaces, reloaded after every change it makes."""
+# How often a server on a shared store (one that other servers write too: ClickHouse) reads the
+# workspaces again, so a workspace made or a key rotated through one replica holds on all of them
+# within this many seconds.
+SHARED_REFRESH_S = 5.0
 
-    def __init__(self, store: Store) -> None:
+
+class KeyRing:
+    """The server's view of workspaces, reloaded after every change it makes, and every few
+    seconds when the store is shared with other servers (its `shared` attribute is true), until
+    the store is closed."""
+
+    def __init__(self, store: Store, refresh_s: float = SHARED_REFRESH_S) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._records: list[WorkspaceRecord] = []
         self.reload()
+        if getattr(store, "shared", False):
+            threading.Thread(target=self._refresh, args=(refresh_s,), name="inferwatch-keyring",
+                             daemon=True).start()
+
+    def _refresh(self, every_s: float) -> None:
+        while not _STOP.wait(every_s) and not getattr(self._store, "closed", False):
+            try:
+                self.reload()
+            except Exception:  # a closed store at shutdown, a replica of the store briefly away
+                log.debug("reloading workspaces failed", exc_info=True)
 
     def reload(self) -> None:
         records = self._store.workspaces()

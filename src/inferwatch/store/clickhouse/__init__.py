@@ -43,6 +43,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.dashboard import DashboardReads
+from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
 from inferwatch.store.duckdb import _EPOCH, _IMAGE_COLUMNS, _inference, _iso, to_us
@@ -74,7 +75,11 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class ClickHouseStore(DashboardReads, PerformanceReads):
+class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads):
+    # Other servers may write the same store (replicas behind a load balancer): workspaces are
+    # read again now and then (workspaces.KeyRing).
+    shared = True
+
     def __init__(self, connect: Callable[[], Client], name: str) -> None:
         self._connect = connect
         self._name = name
@@ -82,6 +87,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads):
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.closed = False
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -125,6 +131,8 @@ class ClickHouseStore(DashboardReads, PerformanceReads):
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
+            if self.closed:
+                raise RuntimeError(f"the store {self._name} is closed")
             client = self._connect()
             self._local.client = client
             with self._clients_lock:
@@ -141,6 +149,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads):
         self._client().insert_arrow(table, data)
 
     def close(self) -> None:
+        self.closed = True
         with self._clients_lock:
             clients, self._clients = self._clients, []
         for client in clients:
