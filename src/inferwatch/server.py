@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inferwatch import __version__, bootstrap, metrics
 from inferwatch.api import (
     admin,
+    drift,
     export,
     health,
     images,
@@ -115,7 +116,8 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")
     app.mount("/static", assets.static_files(), name="static")
-    for module in (roboflow, images, inferences, stats, metadata, overview, performance, export, health, admin):
+    for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, export, health,
+                   admin):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

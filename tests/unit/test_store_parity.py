@@ -11,6 +11,7 @@ adds in, which is nobody's answer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Iterator
@@ -236,3 +237,14 @@ def test_counts_each_identity_once(tmp_path: Path, chdb_url: Any) -> None:
     same(_all_pages(duck, 1, Filters(), 100), _all_pages(chdb, 1, Filters(), 100), "pages")
     duck.close()
     chdb.close()
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=IDS)
+def test_drift_sample(stores: tuple[Store, Store], filters: Filters) -> None:
+    """The newest inferences of a window, as drift reads them: the same rows, in the same order."""
+    duck, chdb = stores
+    for limit in (7, 10_000):
+        rows = [dataclasses.astuple(r) for r in duck.drift_sample(1, filters, limit)]
+        same(rows, [dataclasses.astuple(r) for r in chdb.drift_sample(1, filters, limit)], "drift_sample")
+    if filters == Filters():
+        assert len(rows) == duck.totals(1, filters)["inferences"]

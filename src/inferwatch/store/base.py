@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from inferwatch.drift import SampleRow
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
@@ -129,6 +130,11 @@ class Store(Protocol):
                            group_field: str | None, bins: int) -> Counts:
         """Verdict against label for every inference in the filters, counted every way the
         performance report needs."""
+        ...
+
+    # -- drift ---------------------------------------------------------------------------------
+    def drift_sample(self, ws: int, filters: Filters, limit: int) -> list[SampleRow]:
+        """At most `limit` inferences in the filters, newest first, as drift reads them."""
         ...
 
     def insert_image(self, image: ImageRecord) -> bool:

@@ -19,6 +19,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.dashboard import DashboardReads
+from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
@@ -81,7 +82,7 @@ def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-class DuckDBStore(DashboardReads, PerformanceReads):
+class DuckDBStore(DashboardReads, PerformanceReads, DriftReads):
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
