@@ -30,8 +30,8 @@ def _meta_join(ws: int, group_by: str) -> tuple[str, str, list[Any]]:
     if group_by in ("model_id", "device_id"):
         return f"i.{group_by}", "", []
     field = group_by.removeprefix("meta.")
-    join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
-            " ON m.inference_id = i.inference_id")
+    join = (" LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
+            " ON m.id_key = i.id_key")
     return "m.field_value", join, [ws, field]
 
 
@@ -67,9 +67,9 @@ class DashboardReads:
         if filters.on_predictions:
             outer = " WHERE " + _prediction_terms(filters, params)
         con = self._cursor()
-        preds = (f"SELECT i.inference_id, unnest(i.predictions) AS p FROM inferences i WHERE {clause}")
+        preds = (f"SELECT i.id_key, unnest(i.predictions) AS p FROM inferences i WHERE {clause}")
         classes = con.execute(
-            f"SELECT p.class, count(*), count(DISTINCT inference_id), avg(p.confidence) FROM ({preds}){outer}"
+            f"SELECT p.class, count(*), count(DISTINCT id_key), avg(p.confidence) FROM ({preds}){outer}"
             " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
             params,
         ).fetchall()
