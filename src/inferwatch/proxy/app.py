@@ -60,6 +60,22 @@ def _end_to_end(headers: list[tuple[bytes, bytes]], drop: frozenset[bytes] = fro
     return [(name, value) for name, value in headers if name.lower() not in skip]
 
 
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The declared body length: 0 when the request has no body, None when it is chunked (or
+    the length is unreadable: then the body streams and the upstream judges it)."""
+    length = 0
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            return None
+        if lowered == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return None
+    return length
+
+
 def _relative(scope: Scope) -> tuple[str, bytes]:
     """The request's path below where the proxy is mounted: decoded (to recognise routes) and
     as sent (to forward)."""
@@ -160,14 +176,23 @@ class Proxy:
         query: bytes = scope.get("query_string", b"")
         route = route_of(method, path)
         headers = _end_to_end(scope["headers"], _REQUEST_ONLY)
-        has_body = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
+        length = _content_length(scope["headers"])
+        has_body = length != 0
         # The body of a v1 or workflow request is kept (up to a bound) for its model id and key.
         kept: list[bytes] | None = [] if route is not None and route.kind != "legacy" else None
         url = self.upstream + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         self.counters.forwarded += 1
         try:
-            request = self._http().build_request(method, url, headers=headers,
-                                                 content=self._body(receive, kept) if has_body else None)
+            content: bytes | AsyncIterator[bytes] | None = None
+            if route is not None and length is not None and 0 < length <= self.max_record_bytes:
+                # An inference request (an image, some kB to a few MB) goes on in one write once
+                # it is all here: chunk by chunk, each write may hand the CPU to the upstream.
+                content = b"".join([chunk async for chunk in self._body(receive, None)])
+                if kept is not None:
+                    kept.append(content)
+            elif has_body:
+                content = self._body(receive, kept)
+            request = self._http().build_request(method, url, headers=headers, content=content)
             response = await self._http().send(request, stream=True)
         except _ClientGone:
             return

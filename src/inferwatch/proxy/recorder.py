@@ -105,20 +105,23 @@ class WriterRecorder:
             self.counters.unrecorded += n
             log.debug("proxy: no workspace for this request's key and no --proxy-workspace; not recorded")
             return
-        lines = [_encode(item) for item in _items(record)]
-        self.counters.unrecorded += n - len(lines)  # results without a model id
-        if not lines:
-            return
         try:
-            items = native.decode_ndjson(b"\n".join(lines))
-            rows, meta, _ = native.to_rows(items, ws.id, time.time_ns() // 1000)
-            done = rt.writer.submit(rows, meta)
+            # Through the native format's own decoder: exactly what an SDK's POST would be checked by.
+            lines = [_encode(item) for item in _items(record)]
+            if lines:
+                items = native.decode_ndjson(b"\n".join(lines))
+                rows, meta, _ = native.to_rows(items, ws.id, time.time_ns() // 1000)
+                rt.writer.submit(rows, meta).add_done_callback(_log_failure)
         except ApiError as exc:  # an invalid result, or the writer's queue is full
-            self.counters.unrecorded += len(lines)
-            log.warning("proxy: inferwatch did not take %d results: %s", len(lines), exc.detail)
+            self.counters.unrecorded += n
+            log.warning("proxy: inferwatch did not take %d results: %s", n, exc.detail)
+            return
+        except Exception:  # anything else the answer held (JSON nested too deep, ...)
+            self.counters.unrecorded += n
+            log.warning("proxy: could not record %d results", n, exc_info=True)
             return
         self.counters.recorded += len(lines)
-        done.add_done_callback(_log_failure)
+        self.counters.unrecorded += n - len(lines)  # results without a model id
 
     def close(self) -> None:
         pass
