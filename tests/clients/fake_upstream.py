@@ -97,6 +97,9 @@ def answer_for(model_id: str, size: dict[str, int | None], inference_id: str | N
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real server
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK (40 ms). uvicorn, which the real server runs on, sets TCP_NODELAY too.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
