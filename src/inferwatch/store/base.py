@@ -51,6 +51,61 @@ class ImageRecord:
     uploaded_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AlertRuleRecord:
+    """A rule as stored: `spec` is the JSON of `alerts.rules.Rule`. Times are naive UTC."""
+
+    ws: int
+    rule_id: str
+    spec: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """Where the evaluator left a rule: its state since when, the last value measured."""
+
+    state: str
+    since: datetime
+    value: float | None
+    evaluated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A change of a rule's state; `notified` says whether its channels were told (caps count
+    these), `detail` is JSON (each channel's outcome, or why nothing was sent)."""
+
+    ws: int
+    rule_id: str
+    at: datetime
+    state: str
+    previous: str
+    value: float | None
+    notified: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long a workspace keeps its data; None: no limit of that kind."""
+
+    max_days: int | None = None
+    max_inferences: int | None = None
+    image_max_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What a retention sweep removed; `orphan_images` are image files no workspace names any more."""
+
+    inferences: int
+    metadata: int
+    images: int
+    orphan_images: list[str]
+
+
 GROUPS = ("model_id", "device_id", "class")
 
 
@@ -135,6 +190,50 @@ class Store(Protocol):
     # -- drift ---------------------------------------------------------------------------------
     def drift_sample(self, ws: int, filters: Filters, limit: int) -> list[SampleRow]:
         """At most `limit` inferences in the filters, newest first, as drift reads them."""
+        ...
+
+    # -- alerts (writes from the writer thread) -------------------------------------------------
+    def alert_rules(self, ws: int | None) -> list[AlertRuleRecord]:
+        """The workspace's rules (every workspace's for None), by workspace and id."""
+        ...
+
+    def put_alert_rule(self, record: AlertRuleRecord) -> None: ...
+
+    def delete_alert_rule(self, ws: int, rule_id: str) -> bool:
+        """Removes the rule and its state (its history stays); False if there was none."""
+        ...
+
+    def alert_states(self, ws: int) -> dict[str, AlertState]: ...
+
+    def set_alert_state(self, ws: int, rule_id: str, state: AlertState) -> None: ...
+
+    def add_alert_event(self, event: AlertEvent) -> None: ...
+
+    def alert_events(self, ws: int, rule_id: str | None, limit: int) -> list[AlertEvent]:
+        """Newest first."""
+        ...
+
+    def notifications_since(self, ws: int, rule_id: str, since: datetime) -> int:
+        """Events of the rule at or after `since` whose channels were told (what caps count)."""
+        ...
+
+    # -- retention ---------------------------------------------------------------------------------
+    def retention_policy(self, ws: int) -> RetentionPolicy | None: ...
+
+    def set_retention_policy(self, ws: int, policy: RetentionPolicy | None) -> None: ...
+
+    def retention_policies(self) -> dict[int, RetentionPolicy]: ...
+
+    def sweep(self, ws: int, before: datetime | None, keep_newest: int | None,
+              images_before: datetime | None) -> SweepResult:
+        """Deletes the workspace's inferences older than `before` or past its `keep_newest`
+        newest, their metadata (unless another image of the same id stays), and its images
+        uploaded before `images_before`."""
+        ...
+
+    def usage(self, ws: int) -> dict[str, dict[str, int]]:
+        """Per table: the workspace's rows, and its bytes (estimated in proportion to rows, from
+        the table's size on disk)."""
         ...
 
     def insert_image(self, image: ImageRecord) -> bool:

@@ -42,6 +42,7 @@ from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema
+from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
@@ -75,7 +76,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads):
+class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True

@@ -185,6 +185,53 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (ws, model_id)
         """,
     ],
+    # 4: alerts and retention (DuckDB's migration 5). Rules, states and policies are the latest
+    # write per key (read with FINAL; a deleted rule is a row with `deleted = 1`); events are
+    # appended. With several replicas only one evaluates (docs/architecture.md), so state rows
+    # have one writer.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS alert_rules (
+            ws Int32,
+            rule_id String,
+            spec String,
+            deleted UInt8,
+            created_at {UTC_TIME},
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (ws, rule_id)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS alert_state (
+            ws Int32,
+            rule_id String,
+            state LowCardinality(String),
+            since {UTC_TIME},
+            value Nullable(Float64),
+            evaluated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(evaluated_at) ORDER BY (ws, rule_id)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS alert_events (
+            ws Int32,
+            rule_id String,
+            fired_at {UTC_TIME},
+            state LowCardinality(String),
+            previous LowCardinality(String),
+            value Nullable(Float64),
+            notified UInt8,
+            detail String
+        ) ENGINE = MergeTree ORDER BY (ws, rule_id, fired_at)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS retention (
+            ws Int32,
+            max_days Nullable(Int32),
+            max_inferences Nullable(Int64),
+            image_max_days Nullable(Int32),
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY ws
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

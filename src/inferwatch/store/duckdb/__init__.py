@@ -18,6 +18,7 @@ from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
+from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
@@ -82,7 +83,7 @@ def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-class DuckDBStore(DashboardReads, PerformanceReads, DriftReads):
+class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -112,6 +112,46 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ws, model_id)
     );
     """,
+    # 5: alerts and retention. A rule is the JSON of `alerts.rules.Rule`; its state is where the
+    # evaluator left it (so a restart neither fires again nor forgets a firing); every change of
+    # state is an event, with whether it was notified (caps count those). A workspace's retention
+    # policy says how long inferences and images are kept.
+    """
+    CREATE TABLE alert_rules (
+        ws INTEGER NOT NULL,
+        rule_id VARCHAR NOT NULL,
+        spec VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, rule_id)
+    );
+    CREATE TABLE alert_state (
+        ws INTEGER NOT NULL,
+        rule_id VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        since TIMESTAMP NOT NULL,
+        value DOUBLE,
+        evaluated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, rule_id)
+    );
+    CREATE TABLE alert_events (
+        ws INTEGER NOT NULL,
+        rule_id VARCHAR NOT NULL,
+        fired_at TIMESTAMP NOT NULL,
+        state VARCHAR NOT NULL,
+        previous VARCHAR NOT NULL,
+        value DOUBLE,
+        notified BOOLEAN NOT NULL,
+        detail VARCHAR NOT NULL
+    );
+    CREATE TABLE retention (
+        ws INTEGER PRIMARY KEY,
+        max_days INTEGER,
+        max_inferences BIGINT,
+        image_max_days INTEGER,
+        updated_at TIMESTAMP NOT NULL
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
