@@ -33,8 +33,8 @@ DAY = 86400.0
 
 # The seeded workspace, as the tests expect to see it over the last 7 days.
 PCB, SORTER = "pcb-defects/7", "sorter/2"
-CURRENT = {PCB: 40, SORTER: 20, XSS: 2}  # PCB has one more: the inference with the image
-TOTAL = sum(CURRENT.values()) + 1
+CURRENT = {PCB: 40, SORTER: 20, XSS: 2}  # PCB has two more: the inferences with images
+TOTAL = sum(CURRENT.values()) + 2
 PREVIOUS = 10  # PCB inferences 8 to 12 days ago: the previous equal period of the 7-day window
 CANADA, MEXICO = 20, 20  # camera_location of PCB's current inferences; XSS's two carry the XSS value
 IMAGE_ID = "with-image"
@@ -43,6 +43,17 @@ IMAGE_GREY = (128, 128, 128)
 IMAGE_BOXES: list[dict[str, Any]] = [
     {"x": 80.0, "y": 60.0, "width": 100.0, "height": 60.0, "class": "scratch", "confidence": 0.91},
     {"x": 240.0, "y": 170.0, "width": 80.0, "height": 80.0, "class": "dent", "confidence": 0.55},
+]
+
+# A segmentation and a keypoint prediction, drawn over a second image (image coordinates).
+SHAPES_ID = "with-shapes"
+SHAPES_SIZE = (200, 100)
+SHAPES: list[dict[str, Any]] = [
+    {"x": 50.0, "y": 50.0, "width": 60.0, "height": 60.0, "class": "blob", "confidence": 0.8,
+     "points": [{"x": 20.0, "y": 20.0}, {"x": 80.0, "y": 20.0}, {"x": 80.0, "y": 80.0}, {"x": 20.0, "y": 80.0}]},
+    {"x": 150.0, "y": 50.0, "width": 40.0, "height": 60.0, "class": "person", "confidence": 0.7,
+     "keypoints": [{"x": 150.0, "y": 35.0, "confidence": 0.9, "class_name": "nose", "class_id": 0},
+                   {"x": 150.0, "y": 70.0, "confidence": 0.9, "class_name": "hip", "class_id": 1}]},
 ]
 
 
@@ -73,6 +84,9 @@ def seed(ws: Workspace, server: Server) -> None:
     items.append({"model_id": PCB, "inference_id": IMAGE_ID, "device_id": "cam-0", "timestamp": now - 600,
                   "result": {"time": 0.02, "image": {"width": IMAGE_SIZE[0], "height": IMAGE_SIZE[1]},
                              "predictions": IMAGE_BOXES}})
+    items.append({"model_id": PCB, "inference_id": SHAPES_ID, "device_id": "cam-0", "timestamp": now - 900,
+                  "result": {"time": 0.02, "image": {"width": SHAPES_SIZE[0], "height": SHAPES_SIZE[1]},
+                             "predictions": SHAPES}})
     ingest(ws, items)
     attach(ws, [
         {"inference_ids": [f"pcb-{i:03d}" for i in range(CANADA)], "field_name": "camera_location",
@@ -85,11 +99,13 @@ def seed(ws: Workspace, server: Server) -> None:
          "field_value": "3"},
         {"inference_ids": ["xss-0"], "field_name": XSS, "field_value": "field named like a tag"},
     ])
-    picture = io.BytesIO()
-    Image.new("RGB", IMAGE_SIZE, IMAGE_GREY).save(picture, "PNG")
-    reply = httpx.post(f"{server.url}/dataset/parts/upload", params={"api_key": ws.key, "inference_id": IMAGE_ID},
-                       files={"file": ("frame.png", picture.getvalue(), "image/png")}, timeout=30, verify=TLS)
-    assert reply.status_code == 200, reply.text
+    for inference_id, size in ((IMAGE_ID, IMAGE_SIZE), (SHAPES_ID, SHAPES_SIZE)):
+        picture = io.BytesIO()
+        Image.new("RGB", size, IMAGE_GREY).save(picture, "PNG")
+        reply = httpx.post(f"{server.url}/dataset/parts/upload",
+                           params={"api_key": ws.key, "inference_id": inference_id},
+                           files={"file": ("frame.png", picture.getvalue(), "image/png")}, timeout=30, verify=TLS)
+        assert reply.status_code == 200, reply.text
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +202,8 @@ def signed_in_state(browser: Browser, server: Server, seeded: Workspace) -> dict
     """The cookies of a browser signed in to the seeded workspace (through the link `make run` prints)."""
     context = new_context(browser)
     page = context.new_page()
-    page.goto(f"{server.url}/signin?api_key={seeded.key}")
-    page.wait_for_url(lambda url: "/overview" in url)
+    page.goto(f"{server.url}/signin?api_key={seeded.key}&next=/devices")  # a page without charts: quicker
+    page.wait_for_url(lambda url: "/devices" in url)
     state: dict[str, Any] = dict(context.storage_state())
     context.close()
     return state

@@ -3,7 +3,17 @@ uploaded image with its boxes drawn on the canvas."""
 
 from __future__ import annotations
 
-from tests.browser.conftest import IMAGE_BOXES, IMAGE_GREY, IMAGE_ID, IMAGE_SIZE, PCB, Tab
+from tests.browser.conftest import (
+    IMAGE_BOXES,
+    IMAGE_GREY,
+    IMAGE_ID,
+    IMAGE_SIZE,
+    PCB,
+    SHAPES,
+    SHAPES_ID,
+    SHAPES_SIZE,
+    Tab,
+)
 
 # Reads the canvas back: how many pixels are not the image's grey, and the colour at a point
 # given in the image's own coordinates.
@@ -42,6 +52,19 @@ def test_the_uploaded_image_is_drawn_with_its_boxes(tab: Tab) -> None:
     with_labels = page.evaluate(_NOT_GREY, list(IMAGE_GREY))
     page.uncheck("#show-labels")
     assert 0 < page.evaluate(_NOT_GREY, list(IMAGE_GREY)) < with_labels
+
+
+def test_masks_and_keypoints_are_drawn(tab: Tab) -> None:
+    page = tab.open(f"/inferences/{SHAPES_ID}")
+    tab.shot("inference-shapes")
+    assert page.get_attribute("#canvas", "data-drawn") == str(len(SHAPES))
+    w, h = SHAPES_SIZE
+    assert not grey(page.evaluate(_PIXEL, [50, 65, w, h])), "the polygon is filled"
+    nose = SHAPES[1]["keypoints"][0]
+    assert not grey(page.evaluate(_PIXEL, [nose["x"], nose["y"], w, h])), "a keypoint is a dot"
+    assert grey(page.evaluate(_PIXEL, [120, 90, w, h])), "between the shapes the image is untouched"
+    shapes = page.locator("#predictions-table tbody td:nth-child(8)").all_inner_texts()
+    assert sorted(shapes) == ["2 keypoints", "polygon, 4 points"]
 
 
 def test_properties_metadata_predictions_and_raw_json(tab: Tab) -> None:

@@ -29,16 +29,32 @@ def test_overview_shows_the_seeded_totals_and_the_change_from_the_previous_week(
     rows = page.locator("#models-table tbody tr")
     assert rows.count() == 3
     assert rows.nth(0).locator("td").nth(0).inner_text() == PCB
-    assert rows.nth(0).locator("td").nth(2).inner_text() == str(CURRENT[PCB] + 1)
+    assert rows.nth(0).locator("td").nth(2).inner_text() == str(CURRENT[PCB] + 2)
 
 
 def test_a_preset_changes_the_window(tab: Tab) -> None:
     page = tab.open("/overview")
     page.click(".range a.preset:text-is('1h')")
     tab.arrive("/overview?range=1h")
-    # Only the two inferences of the tag-like model and the one with the image are that recent.
-    assert kpi(page, "inferences") == str(CURRENT[XSS] + 1)
+    # Only the two inferences of the tag-like model and the two with images are that recent.
+    assert kpi(page, "inferences") == str(CURRENT[XSS] + 2)
     assert page.get_attribute(".range a.preset:text-is('1h')", "aria-current") == "true"
+
+
+def test_a_custom_range_shows_the_week_before(tab: Tab) -> None:
+    page = tab.open("/overview")
+    page.click(".range summary")
+    now = page.evaluate("Date.now()")
+    day = 86400 * 1000
+    # The inputs take local time, as a person types it.
+    local = "(e, t) => { const d = new Date(t); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());" \
+            " e.value = d.toISOString().slice(0, 16); }"
+    for field, days_back in (("#range-from", 14), ("#range-to", 7)):
+        page.eval_on_selector(field, local, now - days_back * day)
+    page.click("#range-form button[type=submit]")
+    tab.arrive("from=")
+    assert kpi(page, "inferences") == str(PREVIOUS)
+    assert page.get_attribute(".range summary", "aria-current") == "true"
 
 
 def test_the_models_table_links_to_the_model_page(tab: Tab) -> None:
@@ -56,6 +72,7 @@ def test_the_models_table_links_to_the_model_page(tab: Tab) -> None:
 def test_group_by_a_metadata_field_gives_a_series_and_a_row_per_value(tab: Tab) -> None:
     page = tab.open("/overview")
     page.select_option("#group-by", "meta.camera_location")
+    page.click("#group-form button[type=submit]")
     tab.arrive("/overview?group_by=meta.camera_location")
     tab.shot("overview-grouped")
     rows = {

@@ -6,7 +6,10 @@
   const { el, get, cell, fill, fmtInt, fmtTime, fmtAgo } = IW;
   const SVG = "http://www.w3.org/2000/svg";
 
-  function sparkline(points, start, end) {
+  const BUCKET_MS = { "1m": 60e3, "5m": 300e3, "15m": 900e3, "1h": 3600e3, "6h": 21600e3, "1d": 86400e3 };
+
+  /** Volume per bucket over the whole window, quiet buckets as zero (the API lists only busy ones). */
+  function sparkline(points, start, end, bucketMs) {
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("class", "spark");
     svg.setAttribute("viewBox", "0 0 100 24");
@@ -14,17 +17,16 @@
     svg.setAttribute("role", "img");
     const total = points.reduce((n, p) => n + p.count, 0);
     svg.setAttribute("aria-label", `${fmtInt(total)} inferences over the period`);
-    if (!points.length) return svg;
-    const max = Math.max(...points.map((p) => p.count));
-    const span = Math.max(1, end - start);
+    const first = Math.floor(start / bucketMs);
+    const slots = new Array(Math.max(1, Math.ceil(end / bucketMs) - first)).fill(0);
+    for (const p of points) {
+      const i = Math.floor(new Date(p.time).getTime() / bucketMs) - first;
+      if (i >= 0 && i < slots.length) slots[i] += p.count;
+    }
+    const max = Math.max(1, ...slots);
+    const step = slots.length > 1 ? 100 / (slots.length - 1) : 100;
     const line = document.createElementNS(SVG, "polyline");
-    const coords = points.map((p) => {
-      const x = (100 * (new Date(p.time).getTime() - start)) / span;
-      const y = 22 - (20 * p.count) / max;
-      return `${x.toFixed(2)},${y.toFixed(2)}`;
-    });
-    if (coords.length === 1) coords.push(coords[0].replace(/^[^,]+/, (x) => String(Math.min(100, Number(x) + 2))));
-    line.setAttribute("points", coords.join(" "));
+    line.setAttribute("points", slots.map((n, i) => `${(i * step).toFixed(2)},${(22 - (20 * n) / max).toFixed(2)}`).join(" "));
     svg.append(line);
     return svg;
   }
@@ -51,7 +53,7 @@
       cell(el("span", { title: fmtTime(d.last_seen), text: fmtAgo(d.last_seen) })),
       cell(d.server_version || "–"), cell([d.hostname, d.platform].filter((x) => x).join(" · ") || "–"),
       cell(d.tags.length ? el("span", {}, ...d.tags.map((t) => el("span", { class: "tag", text: t }))) : "–"),
-      cell(fmtInt(d.inferences), { num: true }), cell(sparkline(byDevice.get(d.device_id) || [], start, end)))));
+      cell(fmtInt(d.inferences), { num: true }), cell(sparkline(byDevice.get(d.device_id) || [], start, end, BUCKET_MS[series.bucket] || 3600e3)))));
     if (!reply.devices.length) await IW.emptyWorkspace();
     document.body.dataset.loaded = "yes";
   });

@@ -60,8 +60,9 @@
       if (groupSelect.value) q.set("group_by", groupSelect.value); else q.delete("group_by");
       location.assign(location.pathname + "?" + q.toString());
     };
+    // Applied with the button (or Enter), not on every change: arrowing through the choices by
+    // keyboard must not reload the page at each step.
     document.getElementById("group-form").addEventListener("submit", (e) => { e.preventDefault(); apply(); });
-    groupSelect.addEventListener("change", apply);
   }
 
   async function timeCharts() {
