@@ -196,17 +196,8 @@ class Proxy:
             response = await self._http().send(request, stream=True)
         except _ClientGone:
             return
-        except httpx.TimeoutException as exc:
-            self.counters.upstream_errors += 1
-            await self._send_whole(send, *_error(504, "Gateway timeout",
-                                                 f"the inference server at {self.upstream} did not answer in time"
-                                                 f" ({type(exc).__name__})"))
-            return
         except httpx.HTTPError as exc:
-            self.counters.upstream_errors += 1
-            await self._send_whole(send, *_error(502, "Bad gateway",
-                                                 f"the inference server at {self.upstream} is unreachable:"
-                                                 f" {type(exc).__name__}: {exc}"))
+            await self._upstream_failed(send, exc)
             return
         try:
             content_type = response.headers.get("content-type", "")
@@ -221,6 +212,19 @@ class Proxy:
             log.warning("proxy: the inference server broke off its answer to %s %s: %s", method, path, exc)
         finally:
             await response.aclose()
+
+    async def _upstream_failed(self, send: Send, exc: Exception) -> None:
+        """502 when the upstream cannot be reached (refused, no route, connect timeout), 504 when
+        it took the request but did not answer in time: a JSON error that says which."""
+        self.counters.upstream_errors += 1
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            await self._send_whole(send, *_error(504, "Gateway timeout",
+                                                 f"the inference server at {self.upstream} did not answer in time"
+                                                 f" ({type(exc).__name__})"))
+            return
+        await self._send_whole(send, *_error(502, "Bad gateway",
+                                             f"the inference server at {self.upstream} is unreachable:"
+                                             f" {type(exc).__name__}: {exc}"))
 
     async def _body(self, receive: Receive, kept: list[bytes] | None) -> AsyncIterator[bytes]:
         """The caller's body as it arrives, passed on chunk by chunk (and copied into `kept`)."""
