@@ -13,7 +13,8 @@ read from the images sent).
   `GET /stream?chunks=N` answers in N separately flushed chunks (chunked transfer encoding).
 
 A model's task comes from MODELS, else its name: a project ending in `-cls` is a classifier. A
-project starting with `anon-` answers without `inference_id` (a server that does not set one).
+project starting with `anon-` answers without `inference_id` (a server that does not set one);
+one starting with `bad-` answers a confidence of 1.7, which inferwatch refuses to store.
 
 Run alone with `python -m tests.clients.fake_upstream --port 9001`, or in-process with
 `FakeUpstream().start()`.
@@ -92,7 +93,10 @@ def classification(size: dict[str, int | None], inference_id: str | None) -> dic
 
 def answer_for(model_id: str, size: dict[str, int | None], inference_id: str | None) -> dict[str, Any]:
     make = classification if task_of(model_id) == "classification" else detection
-    return make(size, None if model_id.startswith("anon-") else inference_id)
+    answer = make(size, None if model_id.startswith("anon-") else inference_id)
+    if model_id.startswith("bad-"):  # a result inferwatch refuses: a confidence above 1
+        answer["predictions"][0]["confidence"] = 1.7
+    return answer
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -269,6 +269,13 @@ def test_requests_and_answers_pass_untouched(proxy: ProxyProcess, upstream: Fake
     expected = {k.lower(): v for k, v in direct["headers"]}
     assert seen == expected
 
+    def chunks() -> Iterator[bytes]:
+        yield b"first "
+        yield b"second"
+
+    chunked = httpx.post(f"{proxy.url}/echo", content=chunks()).json()  # Transfer-Encoding: chunked
+    assert base64.b64decode(chunked["body"]) == b"first second"
+
     streamed = httpx.get(f"{proxy.url}/stream?chunks=5")
     assert streamed.text == "".join(f"chunk {i}\n" for i in range(5))
 
@@ -330,6 +337,9 @@ def test_mounted_proxy_records_in_the_workspace_of_the_key_else_the_default(
             v0.select_api_v0()
             in_query = v0.infer(image(42, 30), model_id="anon-widgets/3")
             unknown = http_client(base, "a-roboflow-key").infer(image(43, 30), model_id="pcb-defects/7")
+            # A result inferwatch refuses to store is still the caller's answer, untouched.
+            refused = http_client(base, keyed.key).infer(image(44, 30), model_id="bad-scores/1")
+            assert refused["predictions"][0]["confidence"] == 1.7
 
             with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {srv.initial_key}"},
                               verify=TLS) as default_client:
@@ -340,6 +350,8 @@ def test_mounted_proxy_records_in_the_workspace_of_the_key_else_the_default(
                 assert arrived(default, unknown["inference_id"])["image"] == {"width": 43, "height": 30}
                 attach(keyed, [in_body["inference_id"]], "camera", "mounted")
                 assert arrived(keyed, in_body["inference_id"])["metadata"] == {"camera": "mounted"}
+                missing = keyed.client.get(f"{keyed.api}/inferences/{refused['inference_id']}")
+                assert missing.status_code == 404
                 for ws, mine in ((keyed, 2), (other, 1), (default, 1)):
                     assert len(ws.client.get(f"{ws.api}/inferences").json()["inferences"]) == mine
 
