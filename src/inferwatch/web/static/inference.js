@@ -127,10 +127,19 @@
         labelY = y;
       }
       for (const k of p.keypoints || []) {
-        if (k.confidence !== undefined && k.confidence < 0.3) continue;
+        if (k.confidence !== undefined && k.confidence < 0.3) continue;  // what the model itself doubts
         ctx.beginPath();
         ctx.arc(k.x * sx, k.y * sy, line * 1.8, 0, 2 * Math.PI);
         ctx.fill();
+        if (labels && k.class_name) {
+          ctx.save();
+          ctx.font = `${Math.round(font * 0.7)}px system-ui, sans-serif`;
+          ctx.lineWidth = 3;
+          ctx.strokeStyle = "#000";
+          ctx.strokeText(String(k.class_name), k.x * sx + line * 2.5, k.y * sy - font * 0.35);
+          ctx.fillText(String(k.class_name), k.x * sx + line * 2.5, k.y * sy - font * 0.35);
+          ctx.restore();
+        }
       }
       if (labels && labelX !== null) {
         const text = `${p.class ?? ""} ${p.confidence !== undefined ? (p.confidence * 100).toFixed(0) + "%" : ""}`.trim();

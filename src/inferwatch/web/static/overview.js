@@ -98,7 +98,8 @@
 
   async function classSeries() {
     const series = await get("/stats", params({ group_by: "class" }));
-    plot("chart-class-series", byGroup(series.series, "count", { trace: { type: "scatter", mode: "lines", stackgroup: "one" } }));
+    // Bars, not areas: an area would bridge the quiet buckets the API leaves out.
+    plot("chart-class-series", byGroup(series.series, "count", { trace: { type: "bar" } }), { barmode: "stack", bargap: 0.1 });
   }
 
   async function modelsTable() {
