@@ -15,6 +15,7 @@ from rich.table import Table
 
 from inferwatch import bootstrap, workspaces
 from inferwatch.config import (
+    DEFAULT_ALERT_INTERVAL_S,
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_DATA_DIR,
     DEFAULT_DEVICE_OFFLINE_AFTER_S,
@@ -25,6 +26,8 @@ from inferwatch.config import (
     DEFAULT_QUEUE_MAX_ROWS,
     DEFAULT_RATE_LIMIT,
     DEFAULT_RATE_LIMIT_BURST,
+    DEFAULT_RETENTION_INTERVAL_S,
+    DEFAULT_SMTP_FROM,
     Settings,
 )
 from inferwatch.errors import ApiError
@@ -97,6 +100,21 @@ def serve(
     proxy_workspace: Annotated[str | None, typer.Option(
         envvar="INFERWATCH_PROXY_WORKSPACE",
         help="Where the proxy records a request whose API key is no inferwatch key.")] = None,
+    alert_interval: Annotated[float, typer.Option(envvar="INFERWATCH_ALERT_INTERVAL", min=0.05,
+                                                  help="Seconds between the alert evaluator's looks for due rules.")]
+    = DEFAULT_ALERT_INTERVAL_S,
+    evaluator: Annotated[bool, typer.Option(
+        "--evaluator/--no-evaluator", envvar="INFERWATCH_EVALUATOR",
+        help="Evaluate alerts and sweep retention in this process; with several replicas of one"
+             " ClickHouse store, exactly one runs with --evaluator.")] = True,
+    smtp_url: Annotated[str | None, typer.Option(
+        envvar="INFERWATCH_SMTP_URL",
+        help="Mail relay for email alerts: smtp://[user:pass@]host:port[?starttls=1] or smtps://...")] = None,
+    smtp_from: Annotated[str, typer.Option(envvar="INFERWATCH_SMTP_FROM", help="Sender of alert emails.")]
+    = DEFAULT_SMTP_FROM,
+    retention_interval: Annotated[float, typer.Option(envvar="INFERWATCH_RETENTION_INTERVAL", min=0.05,
+                                                      help="Seconds between retention sweeps.")]
+    = DEFAULT_RETENTION_INTERVAL_S,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
@@ -112,7 +130,15 @@ def serve(
                         image_store=image_store, rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
                         header_timeout_s=header_timeout, body_timeout_s=body_timeout,
                         keep_alive_timeout_s=keep_alive_timeout, proxy_upstream=proxy_upstream,
-                        proxy_workspace=proxy_workspace)
+                        proxy_workspace=proxy_workspace, alert_interval_s=alert_interval, evaluator=evaluator,
+                        smtp_url=smtp_url, smtp_from=smtp_from, retention_interval_s=retention_interval)
+    if smtp_url:
+        from inferwatch.alerts.channels import Smtp
+
+        try:
+            Smtp.from_url(smtp_url, smtp_from)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
     try:
         open_image_store(settings.image_store, settings.data_dir)
     except Exception as exc:  # obstore raises its own error types for a URL it cannot use

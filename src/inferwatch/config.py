@@ -19,6 +19,9 @@ DEFAULT_RATE_LIMIT_BURST = 100
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 120.0
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 30.0
+DEFAULT_ALERT_INTERVAL_S = 15.0
+DEFAULT_RETENTION_INTERVAL_S = 3600.0
+DEFAULT_SMTP_FROM = "inferwatch@localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,15 @@ class Settings:
     # requests whose key is not an inferwatch key; None: no proxy.
     proxy_upstream: str | None = None
     proxy_workspace: str | None = None
+    # How often the alert evaluator wakes to look for due rules (each rule has its own every_s);
+    # `evaluator` False: this process never evaluates (all replicas of a ClickHouse store but one).
+    alert_interval_s: float = DEFAULT_ALERT_INTERVAL_S
+    evaluator: bool = True
+    # The mail relay for email channels (smtp://[user:pass@]host:port[?starttls=1], smtps://...).
+    smtp_url: str | None = None
+    smtp_from: str = DEFAULT_SMTP_FROM
+    # How often the retention sweeper enforces the workspaces' policies (only where `evaluator`).
+    retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
 
     @property
     def resolved_store_url(self) -> str:

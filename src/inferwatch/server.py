@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inferwatch import __version__, bootstrap, metrics
 from inferwatch.api import (
     admin,
+    alerts,
     drift,
     export,
     health,
@@ -31,6 +32,7 @@ from inferwatch.api import (
     performance,
     roboflow,
     stats,
+    usage,
 )
 from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime, schema_ref_placeholder
 from inferwatch.config import Settings
@@ -40,6 +42,7 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.proxy.app import Proxy
 from inferwatch.proxy.serve import mount as mount_proxy
 from inferwatch.ratelimit import RateLimiter
+from inferwatch.schedule import Schedule
 from inferwatch.store.base import Store
 from inferwatch.web import assets, pages, session
 from inferwatch.workspaces import KeyRing
@@ -92,6 +95,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
                                     RateLimiter(settings.rate_limit, settings.rate_limit_burst)
                                     if settings.rate_limit > 0 else None)
         app.state.sessions = session.Sessions(settings.data_dir / "session-secret", app.state.runtime.keys)
+        app.state.schedule = Schedule.start(settings, store, writer, app.state.runtime.images)
         bootstrap.write_server_file(settings, admin_token)
         try:
             yield
@@ -99,6 +103,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
             bootstrap.remove_server_file(settings, admin_token)
             if proxy is not None:  # before the writer stops, so its last records are committed
                 await proxy.aclose()
+            app.state.schedule.stop()
             writer.stop()
 
     # The API reference's assets are served by inferwatch itself: no CDN in an air-gapped plant.
@@ -116,9 +121,11 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")
     app.mount("/static", assets.static_files(), name="static")
-    for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, export, health,
-                   admin):
+    for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, alerts, usage,
+                   export, health, admin):
         app.include_router(module.router)
+    app.include_router(alerts.admin_router)
+    app.include_router(usage.admin_router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSON:

@@ -1,0 +1,76 @@
+"""What a workspace keeps (rows and bytes per table, images) and how long it keeps it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from inferwatch.api.admin import _check_admin
+from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.errors import InvalidRequest
+from inferwatch.ingest.fields import decode
+from inferwatch.retention import Sweeper
+from inferwatch.store.base import RetentionPolicy
+
+router = APIRouter(prefix="/api/v1/{workspace}")
+admin_router = APIRouter(prefix="/admin", include_in_schema=False)
+
+Days = Annotated[int, msgspec.Meta(ge=1, le=36500)]
+
+
+class Policy(msgspec.Struct, forbid_unknown_fields=True):
+    """Keep inferences at most `max_days` and/or the newest `max_inferences`; images at most
+    `image_max_days`. Null (or left out): no limit of that kind."""
+
+    max_days: Days | None = None
+    max_inferences: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    image_max_days: Days | None = None
+
+
+_POLICY = msgspec.json.Decoder(Policy)
+
+
+def _describe(policy: RetentionPolicy | None) -> dict[str, int | None]:
+    p = policy or RetentionPolicy()
+    return {"max_days": p.max_days, "max_inferences": p.max_inferences, "image_max_days": p.image_max_days}
+
+
+@router.get("/usage", summary="Rows and bytes per table, and image files, of the workspace")
+def usage(workspace: str, request: Request) -> JSON:
+    """Bytes of a table are its size on disk shared out in proportion to the workspace's rows;
+    `image_files` are the uploaded images' own sizes."""
+    ws = authorize(request, workspace)
+    store = runtime(request).store
+    tables = store.usage(ws.id)
+    return JSON({"tables": tables, "total_bytes": sum(t["bytes"] for t in tables.values()),
+                 "retention": _describe(store.retention_policy(ws.id))})
+
+
+@router.get("/retention", summary="The workspace's retention policy")
+def get_policy(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    return JSON(_describe(runtime(request).store.retention_policy(ws.id)))
+
+
+@router.put("/retention", summary="Set the workspace's retention policy (enforced by the sweeper)",
+            openapi_extra=body_schema(Policy, "How long, or how many, inferences and images to keep."))
+async def put_policy(workspace: str, request: Request) -> JSON:
+    ws = authorize(request, workspace)
+    spec = decode(_POLICY, await read_body(request))
+    policy = RetentionPolicy(spec.max_days, spec.max_inferences, spec.image_max_days)
+    kept = None if policy == RetentionPolicy() else policy
+    await run_in_threadpool(runtime(request).writer.call, lambda s: s.set_retention_policy(ws.id, kept))
+    return JSON(_describe(kept))
+
+
+@admin_router.post("/retention/sweep")
+async def sweep_now(request: Request) -> JSON:
+    """Enforces every workspace's policy now."""
+    _check_admin(request)
+    sweeper: Sweeper | None = request.app.state.schedule.sweeper
+    if sweeper is None:
+        raise InvalidRequest("this server runs with --no-evaluator")
+    return JSON({"swept": await run_in_threadpool(sweeper.sweep_all)})
