@@ -14,7 +14,8 @@ read from the images sent).
 
 A model's task comes from MODELS, else its name: a project ending in `-cls` is a classifier. A
 project starting with `anon-` answers without `inference_id` (a server that does not set one);
-one starting with `bad-` answers a confidence of 1.7, which inferwatch refuses to store.
+one starting with `bad-` answers a confidence of 1.7, which inferwatch refuses to store; one
+starting with `cut-` (legacy route) closes the connection halfway through its answer.
 
 Run alone with `python -m tests.clients.fake_upstream --port 9001`, or in-process with
 `FakeUpstream().start()`.
@@ -27,6 +28,7 @@ import base64
 import binascii
 import io
 import json
+import socket
 import threading
 import time
 import uuid
@@ -185,6 +187,16 @@ class _Handler(BaseHTTPRequestHandler):
                                                           "predictions": result["predictions"]}},
                                 "count": len(result["predictions"])})
             self._json({"outputs": outputs})
+        elif len(parts) == 2 and parts[0].startswith("cut-"):  # breaks off in the middle of its answer
+            data = json.dumps(answer_for("/".join(parts), image_size(body), str(uuid.uuid4()))).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
         elif len(parts) == 2:  # the legacy route: /{project}/{version}?api_key=..., body: base64 image
             self._json(answer_for("/".join(parts), image_size(body), str(uuid.uuid4())))
         else:

@@ -303,6 +303,13 @@ def test_upstream_down_answers_502_with_a_clear_json_error(server: Server, recor
             client.infer(image(10, 10), model_id="pcb-defects/7")
 
 
+def test_an_upstream_breaking_off_its_answer_is_a_502(proxy: ProxyProcess) -> None:
+    reply = httpx.post(f"{proxy.url}/cut-off/1?api_key=k", content=b"not an image")
+    assert reply.status_code == 502
+    assert reply.json()["error"] == "Bad gateway"
+    assert httpx.get(f"{proxy.url}/info").status_code == 200  # and the proxy carries on
+
+
 def test_inferwatch_down_never_fails_an_inference_and_the_results_arrive_later(
         own_server: Server, upstream: FakeUpstream, tmp_path: Path) -> None:
     with open_workspace(own_server, "outage") as ws, \

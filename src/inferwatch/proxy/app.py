@@ -269,12 +269,18 @@ class Proxy:
         encoding) goes back exactly as it came, unrecorded."""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_record_bytes:
-                await self._send_streamed(send, response, chunks)
+        try:
+            async for chunk in response.aiter_raw():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_record_bytes:
+                    await self._send_streamed(send, response, chunks)
+                    return []
+        except httpx.HTTPError as exc:
+            if size <= self.max_record_bytes:  # nothing has gone out yet: the caller can be told
+                await self._upstream_failed(send, exc)
                 return []
+            raise
         body = b"".join(chunks)
         headers = self._response_headers(response)
         found: list[Found] = []
