@@ -92,3 +92,14 @@ def test_another_workspaces_key_sees_none_of_this_data(browser: Browser, server:
         assert page.is_visible("#missing")
         assert page.locator("#predictions-table tbody tr").count() == 0
         tab.problems.clear()  # the 404 of that last lookup is the point, not a page error
+
+
+def test_pages_forbid_inline_scripts_framing_and_caching(tab: Tab) -> None:
+    """Defence in depth behind the escaping: even a tag that slipped through could not run a script."""
+    for path in ("/signin", "/overview", "/inferences", "/devices"):
+        headers = tab.page.request.get(tab.base + path).headers
+        policy = dict(d.strip().split(" ", 1) for d in headers["content-security-policy"].split(";"))
+        assert policy["script-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
