@@ -186,11 +186,18 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 self._insert("device_reports", _device_reports(devices.to_arrow()))
             return new
 
-    def append_inferences(self, batch: pa.Table) -> int:
+    def append_inferences(self, batch: pa.Table, *, check: bool = True) -> int:
         """Inserts an Arrow table shaped as `InferenceRows.to_arrow()`, skipping the identities
-        already stored; returns how many rows were new (the migration from DuckDB uses this)."""
+        already stored; returns how many rows were new (the migration from DuckDB uses this).
+        `check=False` inserts all: for rows the caller knows are not stored (and unique)."""
         with self._write_lock:
+            if not check:
+                self._insert("inferences", batch)
+                return batch.num_rows
             return self._append_inferences(batch)
+
+    def has_inferences(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM inference_keys LIMIT 1", {}))
 
     def _append_inferences(self, batch: pa.Table) -> int:
         keep = self._new_rows(batch.column("ws").to_pylist(), batch.column("inference_id").to_pylist(),

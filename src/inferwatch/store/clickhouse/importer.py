@@ -4,7 +4,10 @@ Inferences are read from DuckDB in one ordered scan, (ts, ws, inference_id, imag
 inserted in chunks; after each chunk the target records the last row copied (`import_progress`).
 A copy cut short (Ctrl-C, a lost connection, a full disk) starts again after that row. The
 chunk in flight when it stopped may be partly stored: it is read again, and the target's insert
-skips identities it holds, so nothing is copied twice. Metadata, device facts and images are
+skips identities it holds, so nothing is copied twice. Only that first chunk of a run is
+checked (DuckDB's key makes each source row unique, and rows past it were never sent), unless the
+target held inferences before this copy began: a lookup per chunk would cost a read of the
+target's whole identity table each time, turning the copy quadratic. Metadata, device facts and images are
 smaller and idempotent in their tables (ReplacingMergeTree, aggregate states of min/max/argMax),
 so they are copied whole after the inferences, again on every run until the copy is complete.
 Workspaces keep their ids, which every row refers to.
@@ -96,11 +99,15 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
                   position.image_index]
         copied = out.resumed_at = position.copied
     progress(copied, total)
+    # Every chunk is checked against what is stored only if the target had rows of its own.
+    check_all = position is None and target.has_inferences()
+    first = True
     for batch in _batches(source, sql, params, chunk_rows):
         if batch.num_rows == 0:
             continue
         table = pa.Table.from_batches([batch])
-        out.new_inferences += target.append_inferences(table)
+        out.new_inferences += target.append_inferences(table, check=first or check_all)
+        first = False
         copied += batch.num_rows
         out.inferences += batch.num_rows
         last = batch.num_rows - 1
