@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -314,3 +315,33 @@ def test_no_evaluator_flag(tmp_path: Path) -> None:
         assert reply.status_code == 400 and "--no-evaluator" in reply.text
     finally:
         srv.stop()
+
+
+def test_drift_score_and_accuracy_metrics(alerting: Server, aws: Workspace) -> None:
+    def ago(minutes: float) -> str:
+        return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    # The hour before last: confident; the last hour: 0.3 less confident. Another model: stable.
+    for model, drop in (("drifting/1", 0.3), ("steady/1", 0.0)):
+        ingest(aws, [item(f"{model}-r{i}", model, timestamp=ago(70 + i % 40),
+                          predictions=[box("a", 0.85 - i % 10 / 100)]) for i in range(100)])
+        ingest(aws, [item(f"{model}-c{i}", model, timestamp=ago(5 + i % 40),
+                          predictions=[box("a", 0.85 - drop - i % 10 / 100)]) for i in range(100)])
+    rules = {model: create(aws, {"name": model, "metric": "drift_score", "condition": "above", "warning": 0.2,
+                                 "window_s": 3600, "model_id": model}) for model in ("drifting/1", "steady/1")}
+    # Accuracy from ground truth: 8 of 10 labelled verdicts right.
+    items = [{"model_id": "paint/1", "inference_id": f"p{i}", "result": {
+        "top": "blue", "confidence": 0.9, "predictions": [{"class": "blue", "confidence": 0.9}]}} for i in range(10)]
+    ingest(aws, items)
+    reply = aws.client.put(f"{aws.api}/ground-truth", params={"model_id": "paint/1"}, json={"label_field": "color"})
+    assert reply.status_code == 200, reply.text
+    aws.client.post(f"/{aws.slug}/inference-stats/metadata", json={"data": [
+        {"inference_ids": [f"p{i}" for i in range(8)], "field_name": "color", "field_value": "blue"},
+        {"inference_ids": ["p8", "p9"], "field_name": "color", "field_value": "green"}]}).raise_for_status()
+    accuracy = create(aws, {"name": "acc", "metric": "accuracy", "condition": "below", "warning": 0.9,
+                            "critical": 0.5, "model_id": "paint/1"})
+    evaluate(alerting)
+    states = {a["id"]: a for a in aws.client.get(f"{aws.api}/alerts").json()["alerts"]}
+    assert states[rules["drifting/1"]]["state"] == "warning" and states[rules["drifting/1"]]["value"] > 0.2
+    assert states[rules["steady/1"]]["state"] == "ok" and states[rules["steady/1"]]["value"] < 0.1
+    assert states[accuracy]["state"] == "warning" and states[accuracy]["value"] == pytest.approx(0.8)
