@@ -8,6 +8,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page
 
 from tests.browser.conftest import CANADA, CURRENT, MEXICO, PCB, PREVIOUS, SORTER, TOTAL, XSS, Tab, new_context, watched
+from tests.conftest import ingest, item, open_workspace
 from tests.server import Server
 
 
@@ -116,3 +117,16 @@ def test_the_page_is_keyboard_reachable(tab: Tab) -> None:
     # Every interactive element has a visible focus style and can be tabbed to.
     page.focus("#group-by")
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+
+
+def test_a_preset_window_follows_the_clock(browser: Browser, server: Server) -> None:
+    """On a wall monitor the page stays current: a minute later it shows what arrived meanwhile."""
+    with open_workspace(server, "wall") as ws, watched(new_context(browser), server.url) as tab:
+        ingest(ws, [item("first")])
+        tab.page.clock.install()
+        tab.sign_in(ws.key)
+        page = tab.open("/overview?range=1h")
+        assert kpi(page, "inferences") == "1"
+        ingest(ws, [item("second")])
+        page.clock.fast_forward(61_000)
+        page.wait_for_selector(".kpi[data-key=inferences] [data-role=value]:text-is('2')")

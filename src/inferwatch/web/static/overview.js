@@ -9,6 +9,7 @@
   const fixed = modelId ? { model_id: modelId } : {};
   const groupSelect = document.getElementById("group-by");
   const groupBy = new URLSearchParams(location.search).get("group_by") || "";
+  const REFRESH_MS = 60_000;
 
   const KPI = {
     inferences: { fmt: fmtInt, higherIsBetter: null },
@@ -143,10 +144,20 @@
     document.getElementById("groups").hidden = false;
   }
 
+  /** Every figure of the page for the current window (a preset window slides with the clock). */
+  async function figures(known) {
+    const overview = known || await get("/overview", params());
+    showKpis(overview);
+    const r = IW.range();
+    document.getElementById("range-label").textContent = `${fmtTime(r.from)} – ${fmtTime(r.to)}`;
+    const jobs = [timeCharts(), distributionCharts(), groupTable(), modelId ? recentTable() : modelsTable()];
+    if (modelId) jobs.push(classSeries());
+    await Promise.all(jobs);
+  }
+
   IW.run(async () => {
     document.getElementById("to-table").href = IW.tableLink(fixed);
     const overview = await get("/overview", params());
-    showKpis(overview);
     if (!overview.totals.inferences) {
       const empty = await IW.emptyWorkspace();
       document.getElementById("nodata").hidden = empty;
@@ -156,10 +167,13 @@
         return;
       }
     }
-    document.body.dataset.totals = "loaded";
-    const jobs = [groupOptions(), timeCharts(), distributionCharts(), groupTable(), modelId ? recentTable() : modelsTable()];
-    if (modelId) jobs.push(classSeries());
-    await Promise.all(jobs);
+    await Promise.all([groupOptions(), figures(overview)]);
     document.body.dataset.loaded = "yes";
+    // A preset window ("the last 24 h") follows the clock: the page on a wall monitor stays current.
+    if (IW.range().preset) {
+      setInterval(() => {
+        if (!document.hidden) figures().then(() => IW.status(""), (err) => IW.status("Could not refresh: " + err.message));
+      }, REFRESH_MS);
+    }
   });
 })();
