@@ -101,7 +101,7 @@ def test_count_policy_and_clearing_it(keeper: Server) -> None:
 
 
 def test_the_sweeper_runs_on_its_own(tmp_path: Path) -> None:
-    srv = Server(tmp_path / "data", "--retention-interval", "0.1").start()
+    srv = Server(tmp_path / "data", env={"INFERWATCH_RETENTION_INTERVAL": "0.1"}).start()  # the env var, too
     try:
         with open_workspace(srv, "sched") as ws:
             seed(ws)
