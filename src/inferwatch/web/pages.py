@@ -62,7 +62,9 @@ PRESETS = ("1h", "24h", "7d", "30d")
 
 def _safe_next(target: str | None) -> str:
     """A local path to go to after signing in; anything else (another host) goes to the overview."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Browsers drop tabs and newlines from URLs ("/\t/evil" becomes "//evil"): no control characters.
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(ord(ch) >= 0x20 and ch != "\x7f" for ch in target)):
         return target
     return "/overview"
 
