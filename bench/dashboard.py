@@ -317,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     env = {"PYTHONPATH": str(args.src.resolve())} if args.src else None
     server = Server(data_dir, env=env).start(timeout=1800)
-    print(f"server up in {time.perf_counter() - started:.1f} s (a cached store of an older schema is migrated)")
+    print(f"server up in {time.perf_counter() - started:.1f} s (including, once, the migration of a cached store"
+          " made by an older schema)")
     load_before = os.getloadavg()[0]
     try:
         assert server.proc is not None
