@@ -33,8 +33,10 @@ DAY = 86400.0
 
 # The seeded workspace, as the tests expect to see it over the last 7 days.
 PCB, SORTER = "pcb-defects/7", "sorter/2"
-CURRENT = {PCB: 40, SORTER: 20, XSS: 2}  # PCB has two more: the inferences with images
-TOTAL = sum(CURRENT.values()) + 2
+CURRENT = {PCB: 40, SORTER: 20, XSS: 2}
+PCB_EXTRA = 4  # the two inferences with images, and a batched request of two images
+TOTAL = sum(CURRENT.values()) + PCB_EXTRA
+BATCH_ID = "batched"
 PREVIOUS = 10  # PCB inferences 8 to 12 days ago: the previous equal period of the 7-day window
 CANADA, MEXICO = 20, 20  # camera_location of PCB's current inferences; XSS's two carry the XSS value
 IMAGE_ID = "with-image"
@@ -87,6 +89,9 @@ def seed(ws: Workspace, server: Server) -> None:
     items.append({"model_id": PCB, "inference_id": SHAPES_ID, "device_id": "cam-0", "timestamp": now - 900,
                   "result": {"time": 0.02, "image": {"width": SHAPES_SIZE[0], "height": SHAPES_SIZE[1]},
                              "predictions": SHAPES}})
+    for index in range(2):
+        items.append({"model_id": PCB, "inference_id": BATCH_ID, "image_index": index, "device_id": "cam-0",
+                      "timestamp": now - 2 * DAY, "result": _result("dent", 0.6 + index / 10, 0.02)})
     ingest(ws, items)
     attach(ws, [
         {"inference_ids": [f"pcb-{i:03d}" for i in range(CANADA)], "field_name": "camera_location",

@@ -4,6 +4,7 @@ uploaded image with its boxes drawn on the canvas."""
 from __future__ import annotations
 
 from tests.browser.conftest import (
+    BATCH_ID,
     IMAGE_BOXES,
     IMAGE_GREY,
     IMAGE_ID,
@@ -103,3 +104,14 @@ def test_copy_id_puts_the_id_on_the_clipboard(tab: Tab) -> None:
     page.click("#copy-id")
     page.wait_for_selector("#copied:text('Copied.')")
     assert page.evaluate("navigator.clipboard.readText()") == IMAGE_ID
+
+
+def test_a_batched_request_links_each_of_its_images(tab: Tab) -> None:
+    page = tab.open(f"/inferences/{BATCH_ID}")
+    props = dict(zip(page.locator("#properties dt").all_inner_texts(),
+                     page.locator("#properties dd").all_inner_texts(), strict=True))
+    assert props["Image index"] == "0 1 of 2"
+    assert props["Top confidence"] == "60.0%"
+    page.click("#properties a:text-is('1')")
+    tab.arrive("image_index=1")
+    assert page.inner_text("#properties").count("70.0%") == 1

@@ -7,7 +7,20 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import CANADA, CURRENT, MEXICO, PCB, PREVIOUS, SORTER, TOTAL, XSS, Tab, new_context, watched
+from tests.browser.conftest import (
+    CANADA,
+    CURRENT,
+    MEXICO,
+    PCB,
+    PCB_EXTRA,
+    PREVIOUS,
+    SORTER,
+    TOTAL,
+    XSS,
+    Tab,
+    new_context,
+    watched,
+)
 from tests.conftest import ingest, item, open_workspace
 from tests.server import Server
 
@@ -30,7 +43,7 @@ def test_overview_shows_the_seeded_totals_and_the_change_from_the_previous_week(
     rows = page.locator("#models-table tbody tr")
     assert rows.count() == 3
     assert rows.nth(0).locator("td").nth(0).inner_text() == PCB
-    assert rows.nth(0).locator("td").nth(2).inner_text() == str(CURRENT[PCB] + 2)
+    assert rows.nth(0).locator("td").nth(2).inner_text() == str(CURRENT[PCB] + PCB_EXTRA)
 
 
 def test_a_preset_changes_the_window(tab: Tab) -> None:

@@ -24,6 +24,17 @@
     return "label";
   }
 
+  /** A batched request shares one id: a link to each of its images. */
+  function imageLinks(inf) {
+    const links = [];
+    for (let i = 0; i < inf.image_count; i++) {
+      const text = String(i);
+      links.push(i === inf.image_index ? el("strong", { text }) : el("a", {
+        href: IW.idPath("/inferences/", inferenceId) + "?image_index=" + i, text }), " ");
+    }
+    return el("span", {}, ...links, `of ${inf.image_count}`);
+  }
+
   function properties(inf) {
     const dl = document.getElementById("properties");
     const entries = [
@@ -35,7 +46,8 @@
       ["Inference time", fmtSecs(inf.inference_time)], ["Predictions", String(inf.n_predictions)],
       ["Top confidence", fmtConf(inf.max_confidence)],
       ["Image size", inf.image.width ? `${inf.image.width} × ${inf.image.height}` : "–"],
-      ["Image index", `${inf.image_index} of ${inf.image_count}`], ["Source", inf.source],
+      ["Image index", inf.image_count > 1 ? imageLinks(inf) : `${inf.image_index} of ${inf.image_count}`],
+      ["Source", inf.source],
     ];
     for (const [key, value] of Object.entries(inf)) {
       if (["inference_id", "image_index", "timestamp", "received_at", "model_id", "task", "device_id", "tags", "source",
