@@ -10,6 +10,7 @@
   const groupSelect = document.getElementById("group-by");
   const groupBy = new URLSearchParams(location.search).get("group_by") || "";
   const REFRESH_MS = 60_000;
+  const MAX_GROUP_ROWS = 50;
 
   const KPI = {
     inferences: { fmt: fmtInt, higherIsBetter: null },
@@ -131,7 +132,12 @@
     const data = await get("/groups", params({ group_by: groupBy }));
     document.getElementById("group-name").textContent = groupLabel(groupBy);
     const total = data.groups.reduce((n, g) => n + g.inferences, 0) || 1;
-    fill(document.querySelector("#group-table tbody"), data.groups.map((g) => {
+    // The busiest values; a field with thousands of values (an id) would bury the comparison.
+    const shown = data.groups.slice(0, MAX_GROUP_ROWS);
+    const rest = data.groups.length - shown.length;
+    document.getElementById("group-more").textContent = rest > 0
+      ? `and ${fmtInt(rest)} more values (the API's /groups lists them all)` : "";
+    fill(document.querySelector("#group-table tbody"), shown.map((g) => {
       const label = g.value === null ? "(not set)" : g.value;
       const value = g.value === null ? el("span", { class: "muted", text: label })
         : el("a", { class: "value", href: IW.tableLink({ [groupBy]: g.value }, { fixed }), text: label });
