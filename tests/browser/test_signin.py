@@ -104,3 +104,19 @@ def test_pages_forbid_inline_scripts_framing_and_caching(tab: Tab) -> None:
         assert policy["frame-ancestors"] == "'none'"
         assert headers["x-frame-options"] == "DENY"
         assert headers["cache-control"] == "no-store"
+
+
+def test_a_sign_in_link_on_another_site_asks_first(anon: Tab, seeded: Workspace, server: Server) -> None:
+    """Login CSRF: another site's link must not sign this browser in to a workspace of its choosing."""
+    page = anon.page
+    page.goto(f"http://localhost:{server.port}/signin")  # another site than 127.0.0.1
+    link = f"{server.url}/signin?api_key={seeded.key}"
+    page.evaluate("href => { const a = document.createElement('a'); a.id = 'away'; a.href = href;"
+                  " a.textContent = 'go'; document.body.append(a); }", link)
+    page.click("#away")
+    anon.arrive(f"{server.url}/signin?api_key=", loaded=False)
+    assert seeded.slug in page.inner_text("#confirm")
+    assert "iw_session" not in {c["name"] for c in page.context.cookies()}
+    page.click(f"text=Sign in to {seeded.slug}")
+    anon.arrive("/overview")
+    assert page.inner_text("header .ws") == seeded.slug

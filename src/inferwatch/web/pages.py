@@ -102,13 +102,14 @@ def _page(request: Request, page: str, title: str, **context: Any) -> Response:
 
 # -- sign in and out ---------------------------------------------------------------------------------
 
-def _signin_form(request: Request, error: str | None = None, status: int = 200, target: str | None = None
-                 ) -> Response:
+def _signin_form(request: Request, error: str | None = None, status: int = 200, target: str | None = None,
+                 confirm: tuple[str, str] | None = None) -> Response:
     """The form (again, with what went wrong). A mistyped key is answered 200 like any form shown
-    again, so the browser logs no failed request; a forged form gets its 403."""
+    again, so the browser logs no failed request; a forged form gets its 403. `confirm` (slug,
+    key) asks before signing in with a key that another site's link carried."""
     return _render(request, "signin.html", {
         "page": "signin", "title": "Sign in", "error": error, "csrf": session.csrf_token(request),
-        "next": _safe_next(target or request.query_params.get("next")),
+        "next": _safe_next(target or request.query_params.get("next")), "confirm": confirm,
     }, status)
 
 
@@ -126,6 +127,10 @@ def signin_page(request: Request) -> Response:
         ws = runtime(request).keys.by_key(key)
         if ws is None:
             return _signin_form(request, "That API key is not valid (rotated?). Paste a current one.")
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            # A link on another site must not sign this browser in to a workspace of its choosing:
+            # the user confirms (a terminal, a bookmark or the address bar are not cross-site).
+            return _signin_form(request, confirm=(ws.slug, key))
         return _signed_in_redirect(request, ws, request.query_params.get("next") or "/overview")
     if session.signed_in(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
