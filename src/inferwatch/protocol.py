@@ -7,6 +7,10 @@ headers must arrive within `header_timeout` (counted from the connection's openi
 request, from the first byte for later ones) and its body within `body_timeout` of the headers;
 past either the server answers 408 and closes the connection. The time the application takes to
 answer (waiting for the writer's commit) is not counted.
+
+uvicorn offers neither deadline: `timeout_keep_alive` only runs between requests, and its h11
+protocol bounds the size of incomplete headers, not their time. `inferwatch serve` always runs
+this httptools-based protocol.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _timed_out(self) -> None:
         self._deadline = None
-        if self.transport.is_closing():
-            return
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return  # closed already, or handed to a WebSocket protocol
         # A response already under way (say, a 401 sent before the body was read) is left whole.
         if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
             self.transport.write(_TIMEOUT_RESPONSE)

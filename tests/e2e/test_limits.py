@@ -98,15 +98,16 @@ def trickle(server: Server, head: bytes, tail: bytes, step_s: float = 0.1) -> tu
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(head)
         for byte in tail:
-            readable, _, _ = select.select([sock], [], [], step_s)
-            if readable:
-                chunk = sock.recv(65536)
-                answer += chunk
-                if not chunk:
-                    return True, answer
             try:
+                readable, _, _ = select.select([sock], [], [], step_s)
+                if readable:
+                    chunk = sock.recv(65536)
+                    answer += chunk
+                    if not chunk:
+                        return True, answer
                 sock.sendall(bytes([byte]))
             except (BrokenPipeError, ConnectionResetError):
+                # Closing a socket with unread bytes sends a reset, which may overtake the 408.
                 return True, answer
         return False, answer
 
@@ -126,7 +127,7 @@ def test_a_client_trickling_its_headers_is_cut_off_while_others_are_served(stric
         cut, answer = trickle(strict, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-Slow: " + b"a" * 300 + b"\r\n\r\n")
         others.join()
         assert cut, "the server waited for the whole trickled request"
-        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
         assert served == [200] * 5
         assert ws.client.get(f"{ws.api}/stats", params=EVER).json()["totals"]["inferences"] == 5
 
@@ -138,7 +139,7 @@ def test_a_client_trickling_its_body_is_cut_off_and_nothing_is_written(strict: S
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         cut, answer = trickle(strict, head, body)
         assert cut, "the server waited for the whole trickled body"
-        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
         assert ws.client.get(f"{ws.api}/stats", params=EVER).json()["totals"]["inferences"] == 0
         # The same body sent at once is read and stored: the deadline is what cut the slow one.
         assert ws.client.post(f"{ws.api}/inferences", content=body,
