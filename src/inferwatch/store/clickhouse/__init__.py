@@ -8,7 +8,7 @@ query at a time, and the server's reads run in a thread pool while the writer th
 
 Writes and identity. ClickHouse has no transactions across tables and no unique keys, so the
 writer (one thread per server process, as with DuckDB) makes each batch idempotent itself: it
-looks the batch's identities (ws, inference_id, image_index) up in `inference_keys`, a table
+looks the batch's identities (ws, inference_id, image_index) up in `identity_keys`, a table
 ordered by exactly those, and inserts only the rows not stored yet and not repeated earlier in the
 batch (the first one wins, as DuckDB's INSERT OR IGNORE). A retried batch, or a commit whose
 answer was lost after the server had stored it, is thereby skipped whole and counted once, and
@@ -47,7 +47,16 @@ from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
-from inferwatch.store.duckdb import _EPOCH, _IMAGE_COLUMNS, _inference, _iso, to_us
+from inferwatch.store.duckdb import (
+    _EPOCH,
+    _FIRST_WINDOW,
+    _IMAGE_COLUMNS,
+    _WIDEN,
+    _WIDEST_WINDOW,
+    _inference,
+    _iso,
+    to_us,
+)
 
 _LIST_COLUMNS = (
     "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
@@ -197,7 +206,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             return self._append_inferences(batch)
 
     def has_inferences(self) -> bool:
-        return bool(self._rows("SELECT 1 FROM inference_keys LIMIT 1", {}))
+        return bool(self._rows("SELECT 1 FROM identity_keys LIMIT 1", {}))
 
     def _append_inferences(self, batch: pa.Table) -> int:
         keep = self._new_rows(batch.column("ws").to_pylist(), batch.column("inference_id").to_pylist(),
@@ -217,7 +226,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             for at in range(0, len(id_list), _LOOKUP_CHUNK):
                 p = Params()
                 found = self._rows(
-                    "SELECT DISTINCT inference_id, image_index FROM inference_keys"
+                    "SELECT DISTINCT inference_id, image_index FROM identity_keys"
                     f" WHERE ws = {p.add(ws, 'Int32')}"
                     f" AND inference_id IN {p.add(id_list[at:at + _LOOKUP_CHUNK], 'Array(String)')}",
                     p,
@@ -301,11 +310,33 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             iid = p.add(after.inference_id, "String")
             clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
                        f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index, 'Int32')}))))")
-        rows = self._rows(
-            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}"
-            f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}",
-            p,
-        )
+        # As on DuckDB: look for the page in the last hour before its top, then in windows 16
+        # times wider. The sort key leads with the model, not the time, so without a window a
+        # page would read and sort every row of the workspace; a window lets the monthly
+        # partitions and the key's time column skip most of them.
+        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
+               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}")
+        top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
+            naive_utc(filters.end) if filters.end is not None else None)
+        if top is None:
+            q = Params()
+            found = self._rows(f"SELECT max(ts), count() FROM inferences WHERE ws = {q.add(ws, 'Int32')}", q)
+            top = found[0][0] if found and found[0][1] else None
+        floor = naive_utc(filters.start) if filters.start is not None else None
+        span = _FIRST_WINDOW
+        while True:
+            try:
+                lowest = top - span if top is not None and span <= _WIDEST_WINDOW else None
+            except OverflowError:  # a cursor or `to` near year 1
+                lowest = None
+            if lowest is None or (floor is not None and lowest <= floor):
+                rows = self._rows(sql.replace("<window>", ""), p)
+                break
+            windowed = Params(p)
+            rows = self._rows(sql.replace("<window>", f" AND ts >= {windowed.time(lowest)}"), windowed)
+            if len(rows) > limit:
+                break
+            span *= _WIDEN
         following = None
         if len(rows) > limit:
             last = rows[limit - 1]

@@ -5,7 +5,7 @@ Rules, states and policies are ReplacingMergeTrees read with FINAL (a deleted ru
 newer row saying so); events are appended. Retention deletes with lightweight `DELETE FROM`, which
 hides the rows at once and drops them at the next merge: a per-workspace policy cannot be a
 table TTL, whose expression cannot read another table. (The inference table takes a mutation,
-see `sweep`.) The identities in `inference_keys` go
+see `sweep`.) The identities in `identity_keys` go
 too, so an inference sent again after its sweep is stored again, as on DuckDB.
 """
 
@@ -140,7 +140,7 @@ class AlertStore:
             # metadata, swept again next time, never metadata pointing at nothing.
             client.command(f"DELETE FROM metadata WHERE ws = {w} AND inference_id IN ({gone})", parameters=p)
             client.command(
-                f"DELETE FROM inference_keys WHERE ws = {w} AND (inference_id, image_index) IN"
+                f"DELETE FROM identity_keys WHERE ws = {w} AND (inference_id, image_index) IN"
                 f" (SELECT inference_id, image_index FROM inferences WHERE {selected})", parameters=p)
             # A mutation, not a lightweight DELETE: that one fails on the table's MATERIALIZED
             # columns (their lambdas are re-analysed without the predictions' names in scope).
