@@ -77,6 +77,7 @@ class KeyRing:
     def __init__(self, store: Store, refresh_s: float = SHARED_REFRESH_S) -> None:
         self._store = store
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self._records: list[WorkspaceRecord] = []
         self.reload()
         if getattr(store, "shared", False):
@@ -91,9 +92,12 @@ class KeyRing:
                 log.debug("reloading workspaces failed", exc_info=True)
 
     def reload(self) -> None:
-        records = self._store.workspaces()
-        with self._lock:
-            self._records = records
+        # Read and swap in one hold: a periodic reload that read just before a change must not
+        # swap its older list in after the change's own reload (the new key would fail for 5 s).
+        with self._reload_lock:
+            records = self._store.workspaces()
+            with self._lock:
+                self._records = records
 
     def by_key(self, key: str) -> WorkspaceRecord | None:
         hashed = hash_key(key)

@@ -11,6 +11,7 @@ import uuid
 import duckdb
 import httpx
 
+import tests.server
 from tests.conftest import EVER, Workspace, field_names, ingest, item
 from tests.server import TLS, Server
 
@@ -24,7 +25,7 @@ def _workspace_operations(server: Server) -> list[tuple[str, str]]:
 
 
 def _url(path: str, slug: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: slug if m.group(1) == "workspace" else _PARAMS[m.group(1)], path)
+    return re.sub(r"\{(\w+)\}", lambda m: slug if m.group(1) == "workspace" else _PARAMS.get(m.group(1), "x"), path)
 
 
 def test_every_workspace_route_refuses_missing_wrong_and_foreign_keys(
@@ -39,7 +40,7 @@ def test_every_workspace_route_refuses_missing_wrong_and_foreign_keys(
         for headers, expected in (({}, 401), ({"Authorization": "Bearer not-a-real-key-1"}, 401),
                                   ({"Authorization": f"Bearer {other.key}"}, 403)):
             reply = httpx.request(method, url, headers=headers, verify=TLS, params=EVER if method == "GET" else None,
-                                  json=body if method == "POST" else None)
+                                  json=body if method != "GET" else None)
             assert reply.status_code == expected, (method, path, headers, reply.status_code, reply.text[:200])
             assert reply.headers["content-type"].startswith("application/json"), (method, path)
             assert "kept" not in reply.text, (method, path)  # nothing of the workspace leaks in the error
@@ -55,6 +56,11 @@ def test_keys_are_stored_only_as_hashes(own_server: Server) -> None:
     assert own_server.admin("POST", "/workspaces", {"slug": "hashed", "api_key": key}).status_code == 200
     assert httpx.get(f"{own_server.url}/", params={"api_key": key}, verify=TLS).json() == {"workspace": "hashed"}
     own_server.stop()
+    if tests.server.STORE == "chdb":  # the ClickHouse engine's data folder, every file of it
+        files = [p for p in (own_server.data_dir / "chdb").rglob("*") if p.is_file()]
+        assert files
+        assert key.encode() not in b"".join(p.read_bytes() for p in files)
+        return
     stored = b"".join(p.read_bytes() for p in own_server.data_dir.glob("inferwatch.duckdb*"))
     assert key.encode() not in stored
     con = duckdb.connect(str(own_server.data_dir / "inferwatch.duckdb"), read_only=True)
