@@ -246,6 +246,23 @@ def test_get_one_inference(small: Workspace) -> None:
     assert row["timestamp"] == "2026-01-01T00:04:00Z"
 
 
+def test_get_finds_every_image_however_many_and_whichever(ws: Workspace) -> None:
+    """One id's images are looked up by their identity keys first (images 0-15); more images, or
+    only images past those, are still all found."""
+    ingest(ws, [item("many", image_index=n, timestamp=T0 + n) for n in range(18)]
+           + [item("late", image_index=20, timestamp=T0), item("few", image_index=3, timestamp=T0)]
+           + [item("few", image_index=0, timestamp=T0)])
+    many = ws.client.get(f"{ws.api}/inferences/many").json()
+    assert many["image_index"] == 0 and many["image_count"] == 18
+    assert ws.client.get(f"{ws.api}/inferences/many", params={"image_index": 17}).json()["timestamp"] == (
+        "2026-01-01T00:00:17Z")
+    late = ws.client.get(f"{ws.api}/inferences/late")
+    assert late.status_code == 200 and late.json()["image_index"] == 20 and late.json()["image_count"] == 1
+    few = ws.client.get(f"{ws.api}/inferences/few").json()
+    assert few["image_count"] == 2
+    assert ws.client.get(f"{ws.api}/inferences/few", params={"image_index": 3}).status_code == 200
+
+
 def test_get_unknown_inference_is_404(small: Workspace) -> None:
     reply = small.client.get(f"{small.api}/inferences/unknown-id")
     assert reply.status_code == 404
