@@ -274,6 +274,22 @@ class Timing:
     status: int
 
 
+def detail_calls(url: str, key: str, end: datetime) -> list[tuple[str, str, dict[str, Any]]]:
+    """The inference detail page's call, for an inference from the middle of the store, and for an
+    id that does not exist (the page's 404)."""
+    ws = "/api/v1/default"
+    middle = end - timedelta(days=10)
+    reply = httpx.get(f"{url}{ws}/inferences", params={"limit": 1, "to": _iso(middle)},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=600)
+    reply.raise_for_status()
+    found = reply.json()["inferences"]
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    if found:
+        out.append(("inference detail", f"{ws}/inferences/{found[0]['inference_id']}", {}))
+    out.append(("inference detail, unknown id", f"{ws}/inferences/no-such-inference", {}))
+    return out
+
+
 def measure(url: str, key: str, pid: int, todo: list[tuple[str, str, dict[str, Any]]], runs: int
             ) -> list[Timing]:
     """Each call once to warm up, then `runs` timed runs."""
@@ -322,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         assert server.proc is not None
-        todo = [c for c in calls(done.end, args.extra) if args.only in c[0]]
+        todo = [c for c in calls(done.end, args.extra) + detail_calls(server.url, server.initial_key, done.end)
+                if args.only in c[0]]
         print(f"calls: {len(todo)}, median of {args.runs} runs after a warm-up, over loopback")
         results = measure(server.url, server.initial_key, server.proc.pid, todo, args.runs)
     finally:
