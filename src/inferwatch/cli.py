@@ -416,13 +416,23 @@ def proxy(
     """Run the transparent inference proxy: point InferenceHTTPClient at it instead of the inference
     server, and every inference is recorded in inferwatch (queued; inferwatch being down never
     fails an inference)."""
-    from inferwatch.proxy.serve import run_proxy
+    from inferwatch.proxy.serve import KeyRefused, probe_workspace, run_proxy
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise _fail(f"--listen must be HOST:PORT, not {listen!r}")
     console.print(f"[bold]inferwatch proxy[/bold] http://{host}:{port} -> {upstream}, recording to {server}",
                   highlight=False)
+    if workspace is None:
+        try:
+            workspace = probe_workspace(server, api_key)
+        except KeyRefused as exc:
+            raise _fail(str(exc)) from None
+        if workspace is None:
+            console.print(f"  inferwatch at {server} does not answer now: results wait in the spool until it does",
+                          highlight=False)
+    if workspace is not None:
+        console.print(f"  workspace: {workspace}", highlight=False)
     sys.stdout.flush()
     run_proxy(upstream, server, api_key, host=host.strip("[]"), port=int(port), workspace=workspace,
               spool_dir=spool_dir)

@@ -310,6 +310,16 @@ def test_an_upstream_breaking_off_its_answer_is_a_502(proxy: ProxyProcess) -> No
     assert httpx.get(f"{proxy.url}/info").status_code == 200  # and the proxy carries on
 
 
+def test_a_key_inferwatch_refuses_stops_the_proxy_at_start(server: Server, upstream: FakeUpstream,
+                                                           tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "inferwatch", "proxy", "--upstream", upstream.url, "--server", server.url,
+         "--api-key", "not-a-key", "--listen", f"127.0.0.1:{free_port()}", "--spool-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "refused the API key" in done.stderr
+
+
 def test_inferwatch_down_never_fails_an_inference_and_the_results_arrive_later(
         own_server: Server, upstream: FakeUpstream, tmp_path: Path) -> None:
     with open_workspace(own_server, "outage") as ws, \

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from inferwatch.proxy.app import Proxy
 from inferwatch.proxy.recorder import SdkRecorder, WriterRecorder
 
@@ -16,6 +18,28 @@ if TYPE_CHECKING:
 # Where the proxy is mounted in the server: the inference server's routes (`/{project}/{version}`,
 # `/healthz`, `/metrics`, `/info`) would collide with inferwatch's own at the root.
 MOUNT_PATH = "/proxy"
+
+
+class KeyRefused(Exception):
+    """inferwatch answered, and the key is not one of its workspaces' keys."""
+
+
+def probe_workspace(server: str, api_key: str) -> str | None:
+    """The workspace of the key, asked once at start so a wrong key is said at once rather than
+    retried forever in the background; None when inferwatch cannot be reached now (the proxy
+    starts anyway: results wait in the spool until it is back)."""
+    try:
+        reply = httpx.get(f"{server.rstrip('/')}/", params={"api_key": api_key}, timeout=5)
+    except httpx.HTTPError:
+        return None
+    if reply.status_code in (401, 403):
+        raise KeyRefused(f"inferwatch at {server} refused the API key ({reply.status_code})")
+    if reply.status_code != 200:
+        return None
+    try:
+        return str(reply.json()["workspace"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def run_proxy(upstream: str, server: str, api_key: str, *, host: str, port: int, workspace: str | None = None,
