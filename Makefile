@@ -8,6 +8,14 @@ DATA_DIR ?= ./inferwatch-data
 HOST ?= 127.0.0.1
 PORT ?= 8420
 
+# The storage and API tests again, every test server on the ClickHouse backend (chdb, the engine
+# in-process): the same answers on both stores (docs/scale-out.md). Left out: what is about the
+# embedded file itself (backup, upgrade, the CLI that opens it without a server), and the tests of
+# other layers (HTTP fuzzing, clients, proxy, demo, docs), which the first run covers.
+E2E := tests/e2e
+CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,alerts auth dashboard_api drift health hostile images \
+	image_store ingest injection isolation limits metadata performance pingback query restart retention smoke stats))
+
 .PHONY: run test client-deps lint bench clean
 
 $(BIN)/python:
@@ -46,6 +54,7 @@ test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q --store=chdb $(CHDB_TESTS)
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python bench/ingest.py

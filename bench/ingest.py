@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/ingest.py [--seconds 20] [--connections 64] [--processes 4] [--batch 100]
+                                     [--store duckdb|chdb]
 
 1. Starts the real server (a subprocess, as the tests do) on a fresh data directory.
 2. Loads it from separate processes over loopback: `--connections` keep-alive HTTP connections
@@ -11,9 +12,12 @@ Run from the repository root:
    whose inference ids get a fresh prefix by byte substitution, so no item is ever a duplicate
    and the load generator costs little CPU next to the server it measures.
 3. Counts only items acknowledged with 200, over the measured window (after a warm-up).
-4. Stops the server and checks the DuckDB file: committed rows == acknowledged items.
-5. Times `DuckDBStore.append` alone on the same rows (built by the project's own decode and
-   `to_rows`) into a fresh file, a few commits of `--commit-rows`, and prints service/engine.
+4. Stops the server and checks the store: committed rows == acknowledged items.
+5. Times the store's `append` alone on the same rows (built by the project's own decode and
+   `to_rows`) into a fresh store, a few commits of `--commit-rows`, and prints service/engine.
+
+`--store chdb` runs both on the ClickHouse backend, on the engine in-process (chdb), instead of
+the embedded DuckDB file.
 """
 
 from __future__ import annotations
@@ -40,13 +44,13 @@ if str(ROOT) not in sys.path:
 if str(ROOT / "src") not in sys.path:
     sys.path.append(str(ROOT / "src"))
 
-import duckdb  # noqa: E402
 import msgspec  # noqa: E402
 from tests.server import Server  # noqa: E402
 
 from inferwatch.ingest import native  # noqa: E402
 from inferwatch.ingest.rows import InferenceRows, MetadataRows  # noqa: E402
-from inferwatch.store.duckdb import DuckDBStore  # noqa: E402
+from inferwatch.query.filters import Filters  # noqa: E402
+from inferwatch.store import open_store  # noqa: E402
 
 # Replaced in every request by a 16-byte prefix unique to (process, thread, request).
 PLACEHOLDER = b"@@@@@@@@@@@@@@@@"
@@ -144,8 +148,12 @@ def _thread(port: int, key: str, body: bytes, batch: int, prefix: str, start_at:
         report.errors.extend(errors[:10])
 
 
-def _process(index: int, threads: int, port: int, key: str, body: bytes, batch: int, start_at: float,
-             stop_at: float, out: Queue[WorkerReport]) -> None:
+def _process(index: int, threads: int, port: int, key: str, body: bytes, batch: int, times: Any,
+             ready: Any, go: Any, out: Queue[WorkerReport]) -> None:
+    # Started, then told when to begin: on a busy machine spawning the children takes seconds.
+    ready.wait()
+    go.wait()
+    start_at, stop_at = times[0], times[1]
     report = WorkerReport([], [], [], {}, [])
     lock = threading.Lock()
     workers = [
@@ -200,24 +208,46 @@ def _writer_metrics(url: str) -> tuple[int, float, float]:
             values.get("inferwatch_ingested_rows_total", 0.0))
 
 
-def run_service(seconds: float, connections: int, processes: int, batch: int) -> ServiceResult:
+def store_url(kind: str, folder: Path) -> str:
+    """The store URL of a benchmark's data folder: the embedded file, or a chdb data folder."""
+    return f"duckdb://{folder / 'inferwatch.duckdb'}" if kind == "duckdb" else f"chdb://{folder / 'chdb'}"
+
+
+def _committed(url: str) -> int:
+    """Inferences in the store (of the one workspace a fresh server makes), read after the
+    server stopped: DuckDB locks its file to one process, and chdb its folder."""
+    store = open_store(url)
+    try:
+        return int(store.totals(1, Filters())["inferences"])
+    finally:
+        store.close()
+
+
+def run_service(seconds: float, connections: int, processes: int, batch: int, kind: str) -> ServiceResult:
     body = template_body(batch)
     tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-"))
-    server = Server(tmp / "data").start()
+    url = store_url(kind, (tmp / "data").resolve())
+    server = Server(tmp / "data", "--store", url).start()
     try:
         key = server.initial_key
         ctx = mp.get_context("spawn")
         out: Queue[WorkerReport] = ctx.Queue()
         per_process = [connections // processes + (1 if i < connections % processes else 0)
                        for i in range(processes)]
-        start_at = time.time() + 1.5  # time for the children to start and connect
-        stop_at = start_at + WARMUP_S + seconds
+        times = ctx.Array("d", 2)
+        ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
+        go = ctx.Event()
         children = [
-            ctx.Process(target=_process, args=(i, n, server.port, key, body, batch, start_at, stop_at, out))
+            ctx.Process(target=_process, args=(i, n, server.port, key, body, batch, times, ready, go, out))
             for i, n in enumerate(per_process) if n
         ]
         for c in children:
             c.start()
+        ready.wait()
+        start_at = time.time() + 1.0  # time for the children's threads to connect
+        stop_at = start_at + WARMUP_S + seconds
+        times[0], times[1] = start_at, stop_at
+        go.set()
         assert server.proc is not None
         server_cpu_before = _cpu_seconds(server.proc.pid)
         reports = [out.get(timeout=seconds + 120) for _ in children]
@@ -243,13 +273,7 @@ def run_service(seconds: float, connections: int, processes: int, batch: int) ->
         if window_start <= t and slot < len(buckets):
             buckets[slot] += n
 
-    # The server must be stopped first: DuckDB locks its file to one process.
-    con = duckdb.connect(str(tmp / "data" / "inferwatch.duckdb"), read_only=True)
-    try:
-        row = con.execute("SELECT count(*) FROM inferences").fetchone()
-        committed = int(row[0]) if row else 0
-    finally:
-        con.close()
+    committed = _committed(url)
     if committed == sum(acked):
         shutil.rmtree(tmp, ignore_errors=True)
     else:
@@ -285,12 +309,12 @@ class EngineResult:
     commit_rows: int
 
 
-def run_engine(batch: int, commit_rows: int, commits: int) -> EngineResult:
-    """`DuckDBStore.append` of the rows the service would build, timed without HTTP or decoding."""
+def run_engine(batch: int, commit_rows: int, commits: int, kind: str) -> EngineResult:
+    """The store's `append` of the rows the service would build, timed without HTTP or decoding."""
     body = template_body(batch)
     requests_per_commit = max(1, commit_rows // batch)
     tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-engine-"))
-    store = DuckDBStore(str(tmp / "engine.duckdb"))
+    store = open_store(store_url(kind, tmp))
     store.migrate()
     ws = 1
     now_us = time.time_ns() // 1000
@@ -331,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="inferences per request")
     parser.add_argument("--commit-rows", type=int, default=5000, help="rows per engine-only commit")
     parser.add_argument("--commits", type=int, default=8, help="engine-only commits timed")
+    parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
+                        help="the embedded DuckDB file, or the ClickHouse backend on its in-process engine")
     args = parser.parse_args(argv)
     if args.connections < 1 or args.processes < 1 or args.batch < 1 or args.seconds <= 0:
         parser.error("--connections, --processes, --batch and --seconds must be positive")
@@ -338,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"service: {args.connections} connections in {args.processes} processes, {args.batch} inferences"
           f" (3 detections each) per request, {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured",
           flush=True)
-    svc = run_service(args.seconds, args.connections, args.processes, args.batch)
+    svc = run_service(args.seconds, args.connections, args.processes, args.batch, args.store)
     print(f"  acknowledged events/s (window): {svc.events_per_s:,.0f}")
     print(f"  per second: {', '.join(f'{x:,.0f}' for x in svc.per_second)}")
     print(f"  requests answered: {svc.requests:,}; latency p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms")
@@ -349,27 +375,29 @@ def main(argv: list[str] | None = None) -> int:
     for e in svc.errors:
         print(f"  error: {e}")
     committed_ok = svc.committed == svc.acked_total > 0
-    print(f"  committed check: {svc.committed:,} rows in the file, {svc.acked_total:,} acknowledged"
+    print(f"  committed check: {svc.committed:,} rows in the store, {svc.acked_total:,} acknowledged"
           f" -> {'OK' if committed_ok else 'MISMATCH'}", flush=True)
 
-    print(f"engine: DuckDBStore.append of {args.commits} commits of {args.commit_rows:,} rows into a fresh file",
+    engine = "DuckDBStore.append" if args.store == "duckdb" else "ClickHouseStore.append on chdb"
+    print(f"engine: {engine} of {args.commits} commits of {args.commit_rows:,} rows into a fresh store",
           flush=True)
-    eng = run_engine(args.batch, args.commit_rows, args.commits)
+    eng = run_engine(args.batch, args.commit_rows, args.commits, args.store)
     engine_rate = statistics.median(eng.rows_per_s)
     print(f"  rows/s per commit: {', '.join(f'{x:,.0f}' for x in eng.rows_per_s)}")
 
     service_median = statistics.median(svc.per_second)
     print()
     print("```")
-    print(f"inferwatch ingest benchmark ({mp.cpu_count()} cores, loopback, {args.connections} keep-alive"
-          f" connections in {args.processes} processes, {args.batch} inferences x 3 detections per request)")
+    print(f"inferwatch ingest benchmark, {args.store} store ({mp.cpu_count()} cores, loopback,"
+          f" {args.connections} keep-alive connections in {args.processes} processes,"
+          f" {args.batch} inferences x 3 detections per request)")
     print(f"  sustained          {service_median:>10,.0f} inference events/s (median of 1 s windows;"
           f" mean {svc.events_per_s:,.0f})")
     print(f"  request latency    p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms;"
           f" non-200: {sum(svc.non_200.values())}")
     print(f"  committed check    {svc.committed:,} rows == {svc.acked_total:,} acknowledged:"
           f" {'OK' if committed_ok else 'MISMATCH'}")
-    print(f"  engine alone       {engine_rate:>10,.0f} rows/s (DuckDBStore.append, median of {len(eng.rows_per_s)}"
+    print(f"  engine alone       {engine_rate:>10,.0f} rows/s ({engine}, median of {len(eng.rows_per_s)}"
           f" commits of {eng.commit_rows:,} rows)")
     print(f"  service / engine   {service_median / engine_rate:.2f}")
     print("```")
