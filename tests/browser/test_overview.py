@@ -143,3 +143,14 @@ def test_a_preset_window_follows_the_clock(browser: Browser, server: Server) -> 
         ingest(ws, [item("second")])
         page.clock.fast_forward(61_000)
         page.wait_for_selector(".kpi[data-key=inferences] [data-role=value]:text-is('2')")
+
+
+def test_every_asset_comes_from_inferwatch_itself(tab: Tab) -> None:
+    """An air-gapped plant has no CDN: every request a page makes goes to this server."""
+    requested: list[str] = []
+    tab.page.on("request", lambda r: requested.append(r.url))
+    tab.open("/overview?group_by=meta.camera_location")
+    assert any(url.endswith("/static/vendor/plotly.min.js") for url in requested)
+    assert [url for url in requested if not url.startswith(tab.base + "/")] == []
+    plotly = tab.page.request.get(tab.base + "/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert plotly.ok and "max-age" in plotly.headers["cache-control"]
