@@ -1,8 +1,9 @@
 """Ground truth on DuckDB: the per-model setting, and the counts behind measured performance.
 
-One scan of the filtered inferences, each joined (left) to its label, its pass/fail value and its
-group value in the metadata table, computes the verdict per inference and counts everything the
-report needs in one GROUPING SETS query, so the answer costs one pass however many figures it has.
+Three queries: the number of inferences in the filters; the labelled ones (joined to their label,
+and to their group value when asked), with the verdict per inference and every labelled figure
+counted in one GROUPING SETS pass; and, when a pass/fail field is set, the inspection table over
+the inferences that carry it. Work per prediction is done only for labelled inferences.
 """
 
 from __future__ import annotations
@@ -17,54 +18,43 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.duckdb.sql import where
 
-# The verdict of one inference, from its predictions at or above the threshold (`found`).
-_VERDICT = """
-WITH base AS (
-    SELECT i.ts, i.predictions, i.max_confidence,
-        coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected,
-        list_filter(i.predictions, lambda p: p.confidence >= ?) AS kept,
-        pf.field_value AS pass_value,
-        grp.field_value AS grp
+# Labelled inferences only: the lambdas over predictions run on these rows, not on every one in
+# the range. With no threshold the stored `classes` column answers "was it found" without one.
+# The most confident prediction is the first that holds the row's stored max_confidence.
+_LABELLED = """
+WITH labelled AS (
+    SELECT i.ts, i.max_confidence, i.predictions, i.classes, {group} AS grp,
+        coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected
     FROM inferences i
-    LEFT JOIN metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?
-    LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key AND pf.field_name = ?
-    LEFT JOIN metadata grp ON grp.ws = i.ws AND grp.id_key = i.id_key AND grp.field_name = ?
+    JOIN metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?{group_join}
     WHERE {where}
 ),
-judged AS (
-    SELECT *,
-        list_transform(kept, lambda p: p.class) AS found,
-        (list_sort(list_transform(kept, lambda p: {{'c': -p.confidence, 'k': p.class}})))[1].k AS top
-    FROM base
-),
 verdicts AS (
-    SELECT ts, max_confidence, expected, grp, pass_value,
-        CASE WHEN expected = ? THEN len(found) = 0 ELSE list_contains(found, expected) END AS correct,
-        top,
-        len(list_filter(found, lambda c: c <> ?)) > 0 AS flagged
-    FROM judged
+    SELECT ts, max_confidence, expected, grp,
+        CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct,
+        CASE WHEN coalesce(max_confidence >= ?, false) THEN
+            predictions[list_position(list_transform(predictions, lambda p: p.confidence), max_confidence)].class
+        END AS top
+    FROM labelled
 )
-SELECT
-    GROUPING(expected, predicted) AS g_confusion,
-    GROUPING(bucket) AS g_time,
-    GROUPING(grp) AS g_group,
-    GROUPING(bin) AS g_bin,
-    GROUPING(flagged, failed) AS g_inspection,
-    expected, predicted, bucket, grp, bin, flagged, failed,
-    count(*) AS n,
-    count(*) FILTER (WHERE expected IS NOT NULL) AS labelled,
-    count(*) FILTER (WHERE correct) AS right,
-    avg(max_confidence) FILTER (WHERE expected IS NOT NULL) AS confidence
+SELECT GROUPING(expected, predicted), GROUPING(bucket), GROUPING(grp), GROUPING(bin),
+    expected, predicted, bucket, grp, bin, count(*), count(*) FILTER (WHERE correct), avg(max_confidence)
 FROM (
-    SELECT *,
-        CASE WHEN expected IS NULL THEN NULL WHEN correct THEN expected ELSE coalesce(top, ?) END AS predicted,
+    SELECT *, CASE WHEN correct THEN expected ELSE coalesce(top, ?) END AS predicted,
         time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01') AS bucket,
-        CASE WHEN expected IS NULL OR max_confidence IS NULL THEN NULL
-             ELSE least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin,
-        CASE WHEN pass_value IS NULL THEN NULL ELSE list_contains(?::VARCHAR[], lower(pass_value)) END AS failed
+        CASE WHEN max_confidence IS NOT NULL THEN least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin
     FROM verdicts
 )
-GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged, failed), ())
+GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin))
+"""
+
+# Inferences with a pass/fail value: did the model flag them (find anything but "no detection")?
+_INSPECTED = """
+SELECT {flagged} AS flagged, list_contains(?::VARCHAR[], lower(pf.field_value)) AS failed, count(*)
+FROM inferences i
+JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key AND pf.field_name = ?
+WHERE {where}
+GROUP BY ALL
 """
 
 
@@ -90,45 +80,58 @@ class PerformanceReads:
 
     def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket: timedelta,
                            group_field: str | None, bins: int) -> Counts:
+        con = self._cursor()
+        thr, none = setting.confidence_threshold, setting.no_detection_label
         clause, params = where(ws, filters, "i")
-        sql = _VERDICT.format(where=clause)
-        args: list[Any] = [
-            list(setting.label_map.values()), list(setting.label_map), setting.confidence_threshold,
-            setting.label_field, setting.pass_field or "", group_field or "",
-            *params,
-            setting.no_detection_label, setting.no_detection_label,
-            setting.no_detection_label, bucket, bins, bins, [v.lower() for v in setting.fail_values],
-        ]
-        rows = self._cursor().execute(sql, args).fetchall()
+        (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {clause}", params).fetchone() or (0,)
+
+        args: list[Any] = [list(setting.label_map.values()), list(setting.label_map), setting.label_field]
+        group_join = ""
+        if group_field:
+            group_join = (" LEFT JOIN metadata g ON g.ws = i.ws AND g.id_key = i.id_key AND g.field_name = ?")
+            args.append(group_field)
+        clause, params = where(ws, filters, "i")
+        args += [*params, none, thr]
+        found = "list_contains(classes, expected)"
+        if thr > 0:
+            found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
+                     " lambda p: p.class), expected)")
+            args.append(thr)
+        args += [thr, none, bucket, bins, bins]
+        sql = _LABELLED.format(group="g.field_value" if group_field else "NULL::VARCHAR", group_join=group_join,
+                               where=clause, found=found)
         confusion: dict[tuple[str, str], int] = {}
         over_time: list[tuple[str, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
         calibration: list[tuple[int, int, int, float | None]] = []
-        inspection: dict[tuple[bool, bool], int] = {}
-        total = 0
-        for (g_conf, g_time, g_group, g_bin, g_insp, expected, predicted, bucket_start, grp, bin_, flagged,
-             failed, n, labelled, right, confidence) in rows:
+        for g_conf, g_time, g_group, _g_bin, expected, predicted, bucket_start, grp, bin_, n, right, confidence \
+                in con.execute(sql, args).fetchall():
             if g_conf == 0:
-                if expected is not None:
-                    confusion[(expected, predicted)] = labelled
+                confusion[(expected, predicted)] = n
             elif g_time == 0:
-                if labelled:
-                    over_time.append((_iso(bucket_start), labelled, right))
+                over_time.append((_iso(bucket_start), n, right))
             elif g_group == 0:
-                if grp is not None and labelled and group_field:
-                    by_group.append((grp, labelled, right))
-            elif g_bin == 0:
-                if bin_ is not None:
-                    calibration.append((bin_, labelled, right, confidence))
-            elif g_insp == 0:
-                if failed is not None:
-                    inspection[(bool(flagged), bool(failed))] = n
-            else:
-                total = n
+                if grp is not None:
+                    by_group.append((grp, n, right))
+            elif bin_ is not None:
+                calibration.append((bin_, n, right, confidence))
         over_time.sort()
         by_group.sort(key=lambda g: (-g[1], g[0]))
         calibration.sort()
-        return Counts(total, confusion, over_time, by_group, calibration, inspection)
+
+        inspection: dict[tuple[bool, bool], int] = {}
+        if setting.pass_field:
+            clause, params = where(ws, filters, "i")
+            if thr > 0:
+                flagged = "len(list_filter(i.predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0"
+                flag_args: list[Any] = [thr, none]
+            else:
+                flagged = "len(list_filter(i.classes, lambda c: c <> ?)) > 0"
+                flag_args = [none]
+            rows = con.execute(_INSPECTED.format(flagged=flagged, where=clause),
+                               [*flag_args, [v.lower() for v in setting.fail_values], setting.pass_field, *params])
+            inspection = {(bool(f), bool(x)): n for f, x, n in rows.fetchall()}
+        return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
 
 
 def _iso(value: Any) -> str:
