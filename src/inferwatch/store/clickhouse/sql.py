@@ -85,13 +85,14 @@ def bucket(column: str, size: timedelta, p: Params) -> str:
             f" - positiveModulo(toUnixTimestamp64Micro({column}), {us}), 'UTC')")
 
 
-def quantile(column: str, q: float, name: str) -> str:
+def quantile(column: str, q: float, name: str, *, sorted_already: bool = False) -> str:
     """DuckDB's quantile_cont, bit for bit: sort, then lo + (hi - lo) * (h - floor(h)) at
     h = (n - 1) * q. ClickHouse's quantileExactInclusive interpolates as (1 - d) * lo + d * hi,
     which differs in the last bits. NULLs are left out and no values give NULL, as in DuckDB.
-    `name` aliases the sorted values and must be unique in the statement."""
+    `name` aliases the sorted values and must be unique in the statement; a second quantile of
+    the same column passes the same name with `sorted_already`, reusing the one sort."""
     h = f"((length({name}) - 1) * {q!r})"
     lo = f"{name}[toUInt64(floor({h})) + 1]"
     hi = f"{name}[toUInt64(ceil({h})) + 1]"
-    return (f"if(empty(arraySort(groupArray({column})) AS {name}), NULL,"
-            f" {lo} + ({hi} - {lo}) * ({h} - floor({h})))")
+    values = name if sorted_already else f"(arraySort(groupArray({column})) AS {name})"
+    return f"if(empty({values}), NULL, {lo} + ({hi} - {lo}) * ({h} - floor({h})))"
