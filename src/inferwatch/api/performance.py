@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
-from inferwatch.errors import InvalidRequest, NotFound
+from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import META_PREFIX, default_range, parse_filters
@@ -31,14 +31,12 @@ def _model(request: Request) -> str:
     return model_id
 
 
-@router.get("/ground-truth", summary="A model's ground-truth setting (`?model_id=`)")
+@router.get("/ground-truth", summary="A model's ground-truth setting (`?model_id=`); `setting` null if none")
 def get_setting(workspace: str, request: Request) -> JSON:
+    # null rather than 404: a model without a setting is a normal state, and the dashboard asks.
     ws = authorize(request, workspace)
     model_id = _model(request)
-    setting = runtime(request).store.ground_truth(ws.id, model_id)
-    if setting is None:
-        raise NotFound("no ground-truth setting for this model")
-    return JSON({"model_id": model_id, "setting": setting})
+    return JSON({"model_id": model_id, "setting": runtime(request).store.ground_truth(ws.id, model_id)})
 
 
 @router.put(
