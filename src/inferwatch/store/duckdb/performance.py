@@ -30,17 +30,18 @@ WITH labelled AS (
     WHERE {where}
 ),
 verdicts AS (
-    SELECT ts, max_confidence, expected, grp,
-        CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct,
-        CASE WHEN coalesce(max_confidence >= ?, false) THEN
-            predictions[list_position(list_transform(predictions, lambda p: p.confidence), max_confidence)].class
-        END AS top
+    SELECT ts, max_confidence, predictions, expected, grp,
+        CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct
     FROM labelled
 )
 SELECT GROUPING(expected, predicted), GROUPING(bucket), GROUPING(grp), GROUPING(bin),
     expected, predicted, bucket, grp, bin, count(*), count(*) FILTER (WHERE correct), avg(max_confidence)
 FROM (
-    SELECT *, CASE WHEN correct THEN expected ELSE coalesce(top, ?) END AS predicted,
+    -- A CASE branch runs only on its rows: the verdict's top class is looked up for wrong ones.
+    SELECT *, CASE WHEN correct THEN expected
+        WHEN coalesce(max_confidence >= ?, false) THEN
+            predictions[list_position(list_transform(predictions, lambda p: p.confidence), max_confidence)].class
+        ELSE ? END AS predicted,
         time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01') AS bucket,
         CASE WHEN max_confidence IS NOT NULL THEN least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin
     FROM verdicts
