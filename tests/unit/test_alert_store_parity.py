@@ -101,6 +101,10 @@ def test_sweep(tmp_path: Path, chdb_url: Any, policy: str) -> None:
         keep = 6 if policy in ("count", "both") else None
         images_before = T0 - timedelta(days=30) if policy == "images" else None
         result = store.sweep(1, before, keep, images_before)
+        # A swept inference's identity goes with it: sent again, it is stored again.
+        resent = store.append(_rows(1, [("i09", 0, T0 - timedelta(days=9))]), MetadataRows())
+        assert resent == (0 if policy == "images" else 1)
+        store.sweep(1, before, keep, images_before)
         answers.append((result, store.totals(1, _everything())["inferences"],
                         sorted(store.metadata_of(1, [i for i, _, _ in ids] + ["not-arrived-yet"])),
                         store.totals(2, _everything())["inferences"],
