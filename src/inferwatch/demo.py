@@ -1,13 +1,14 @@
 """`inferwatch demo`: realistic traffic for a running server, so a new dashboard has something to show.
 
-Three factories (`camera_location` = canada, mexico, poland), two lines each, four cameras a line:
-two run a PCB defect detector, one a packaging detector, one a label classifier. First
-`--hours-back` hours of history go in as large gzipped batches (fewer at night, as a plant runs),
-then live traffic at `--rate` inferences a second. About a third of the parts are inspected by a
-person a few seconds after the camera saw them: their verdict arrives as metadata through the
-Roboflow-compatible metadata route (`inspection=passed|failed`, `expected=<class>`), as a real
-inspection step would send it. One camera's confidence drifts down over the last part of the
-history and stays low, the kind of episode the dashboard exists to show.
+Three factories (`camera_location` = canada, mexico, poland; tags name factory and line), two
+lines each, four cameras a line: two run a PCB defect detector, one a packaging detector, one a
+label classifier. First `--hours-back` hours of history go in as large gzipped batches, newest
+hour first (fewer inferences at night, as a plant runs), then live traffic at `--rate`
+inferences a second. About a third of the parts are inspected by a person a few seconds after the
+camera saw them: their verdict arrives as metadata through the Roboflow-compatible metadata route
+(`inspection=passed|failed`, `expected=<class>`), as a real inspection step would send it. One
+camera's confidence drifts down over the last part of the history and stays low, the kind of
+episode the dashboard exists to show.
 
 Everything goes over HTTP through the public API, the same way a user's own devices would send
 it, so the demo also shows what a client looks like.
@@ -100,7 +101,7 @@ class Traffic:
             "device_id": camera.device_id,
             "timestamp": round(ts, 6),
             "tags": [camera.factory, f"line{camera.line}"],
-            "metadata": {"camera_location": camera.factory, "line": str(camera.line)},
+            "metadata": {"camera_location": camera.factory},
             "result": result,
         }
         inspection: list[tuple[str, str]] = []
@@ -286,18 +287,27 @@ class Demo:
         self.counts.inspections += len(verdicts)
 
     def backfill(self, start: float, end: float, rate: float) -> None:
-        items: list[dict[str, Any]] = []
-        verdicts: list[list[tuple[str, str]]] = []
-        for ts in history(self.traffic, start, end, rate):
-            item, inspection = self.traffic.inference(ts)
-            items.append(item)
-            verdicts.append(inspection)
-            if len(items) >= BACKFILL_BATCH:
-                self._send_with_inspections(items, verdicts)
-                items, verdicts = [], []
-        self._send_with_inspections(items, verdicts)
+        """Sends the history an hour at a time, the newest hour first: the dashboard's recent
+        figures are there within seconds while older hours keep arriving (a day of history takes
+        a minute or two on a busy machine, most of it the server storing metadata)."""
+        hour_end = end
+        while hour_end > start:
+            hour_start = max(start, hour_end - 3600)
+            items: list[dict[str, Any]] = []
+            verdicts: list[list[tuple[str, str]]] = []
+            for ts in history(self.traffic, hour_start, hour_end, rate):
+                item, inspection = self.traffic.inference(ts)
+                items.append(item)
+                verdicts.append(inspection)
+                if len(items) >= BACKFILL_BATCH:
+                    self._send_with_inspections(items, verdicts)
+                    items, verdicts = [], []
+            self._send_with_inspections(items, verdicts)
+            hour_end = hour_start
 
     def _send_with_inspections(self, items: list[dict[str, Any]], verdicts: list[list[tuple[str, str]]]) -> None:
+        if not items:
+            return
         ids = self.send(items)
         self.inspect([(i, v) for i, v in zip(ids, verdicts, strict=True) if v])
 
