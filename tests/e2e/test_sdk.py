@@ -5,11 +5,14 @@ restart of the user's process), never blocked by a stalled inferwatch, flushed a
 from __future__ import annotations
 
 import copy
+import gzip
+import json
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,3 +257,41 @@ def test_monitor_logs_every_infer_of_the_real_inference_client(server: Server, w
     classified = ws.client.get(f"{ws.api}/inferences/{chosen['inference_id']}").json()
     assert classified["model_id"] == "paint-color/3" and classified["task"] == "classification"
     assert total(ws) == 4
+
+
+def test_an_overloaded_inferwatch_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    """While the writer holds a huge batch, a server with a tiny queue answers 503: the SDK waits as
+    Retry-After says, spools meanwhile, and every logged item arrives exactly once."""
+    srv = Server(tmp_path / "data", "--queue-max-rows", "100").start()
+    try:
+        key = srv.initial_key
+        boxes = [{"x": 1.0, "y": 1.0, "width": 1.0, "height": 1.0, "class": "part", "confidence": 0.5}] * 50
+        body = gzip.compress(json.dumps({"inferences": [
+            {"model_id": "m/big", "result": {"inference_id": f"big-{i}", "predictions": boxes}}
+            for i in range(10_000)]}).encode())
+        big = threading.Thread(target=lambda: httpx.post(
+            f"{srv.url}/api/v1/default/inferences", content=body, timeout=300,
+            headers={"Authorization": f"Bearer {key}", "Content-Encoding": "gzip"}))
+        big.start()
+        while httpx.get(f"{srv.url}/healthz").json()["queue_rows"] == 0 and big.is_alive():
+            time.sleep(0.01)
+        client = inferwatch.Client(srv.url, key, workspace="default", spool_dir=tmp_path / "spool",
+                                   linger_s=0.01, max_backoff_s=0.5)
+        try:
+            logged = 0
+            while client.counters.retried == 0 and big.is_alive():
+                for _ in range(20):
+                    client.log(detection(), model_id="m/sdk")
+                logged += 20
+                time.sleep(0.02)
+            big.join()
+            assert client.counters.retried > 0, "the server never refused the SDK while the writer was busy"
+            assert client.flush(120)
+            assert (client.counters.sent, client.counters.dropped) == (logged, 0)
+        finally:
+            client.close()
+        reply = httpx.get(f"{srv.url}/api/v1/default/stats", headers={"Authorization": f"Bearer {key}"},
+                          params={"from": "2000-01-01", "model_id": "m/sdk"})
+        assert reply.json()["totals"]["inferences"] == logged
+    finally:
+        srv.stop()
