@@ -128,6 +128,9 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 "secure": secure,
                 # Sessions would serialize a client's queries; each thread has its own client anyway.
                 "autogenerate_session_id": False,
+                # Bound values in the request body, not the URL: the writer's duplicate check binds
+                # a batch's ids (up to 5,000), longer than a load balancer lets a URL be.
+                "form_encode_query_params": True,
                 "settings": _SETTINGS,
             }
             _create_database(clickhouse_connect.get_client(**args), database)
