@@ -189,3 +189,8 @@ def inference_page(inference_id: str, request: Request) -> Response:
 @router.get("/devices")
 def devices_page(request: Request) -> Response:
     return _page(request, "devices", "Devices")
+
+
+@router.get("/alerts")
+def alerts_page(request: Request) -> Response:
+    return _page(request, "alerts", "Alerts")
