@@ -74,3 +74,46 @@ def test_a_workspace_without_rules_is_told_how_to_make_one(tab: Tab) -> None:
     page = tab.open("/alerts")
     assert page.is_visible("#no-rules") and not page.is_visible("#rules-card")
     assert "/alerts" in page.inner_text("#no-rules code")
+
+
+def test_rules_are_created_and_deleted_from_the_dashboard(browser: Browser, server: Server) -> None:
+    with open_workspace(server, "rules") as ws, watched(new_context(browser), server.url) as tab:
+        signed_in(tab, server, ws)
+        page = tab.open("/alerts")
+        page.click("#new-rule summary")
+        page.fill("input[name=name]", "too slow")
+        page.select_option("select[name=metric]", "p95_inference_time")
+        page.select_option("select[name=condition]", "above")
+        page.fill("input[name=warning]", "not a number")
+        page.click(".rule-form button[type=submit]")
+        page = tab.arrive("/alerts/new", loaded=False)
+        assert "warning must be a number" in page.inner_text("#form-error")
+        assert page.input_value("input[name=name]") == "too slow"  # what was typed is kept
+
+        page.fill("input[name=warning]", "0.2")
+        page.fill("input[name=critical]", "0.5")
+        page.fill("input[name=model_id]", "cans/4")
+        page.click(".rule-form button[type=submit]")
+        page = tab.arrive("/alerts")
+        rules = ws.client.get(f"{ws.api}/alerts").json()["alerts"]
+        assert [(r["rule"]["name"], r["rule"]["metric"], r["rule"]["condition"], r["rule"]["warning"],
+                 r["rule"]["critical"], r["rule"]["window_s"], r["rule"]["model_id"]) for r in rules] == [
+            ("too slow", "p95_inference_time", "above", 0.2, 0.5, 1800, "cans/4")]
+        assert page.locator("#rules-table tbody tr").count() == 1
+
+        page.click("#rules-table tbody tr button:text-is('Delete')")
+        page = tab.arrive("/alerts")
+        assert ws.client.get(f"{ws.api}/alerts").json()["alerts"] == []
+        assert page.is_visible("#no-rules")
+
+
+def test_a_rule_form_without_the_forms_token_is_refused(browser: Browser, server: Server) -> None:
+    """Signed in (the cookie goes along) but without the page's token, as a forged cross-site post."""
+    with open_workspace(server, "forged") as ws, watched(new_context(browser), server.url) as tab:
+        signed_in(tab, server, ws)
+        form: dict[str, str | float | bool] = {"name": "x", "metric": "avg_confidence", "condition": "below",
+                                               "warning": "0.5"}
+        assert tab.page.request.post(f"{server.url}/alerts/new", form=form, max_redirects=0).status == 403
+        assert tab.page.request.post(f"{server.url}/alerts/new", form={**form, "csrf": "forged"},
+                                     max_redirects=0).status == 403
+        assert ws.client.get(f"{ws.api}/alerts").json()["alerts"] == []

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from inferwatch.alerts.evaluator import Evaluator
 from inferwatch.alerts.rules import RULE_DECODER, Rule, keep_secrets, masked
 from inferwatch.api.admin import _check_admin
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.api.common import JSON, Runtime, authorize, body_schema, read_body, runtime
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest.fields import decode
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState
@@ -75,17 +75,28 @@ def list_rules(workspace: str, request: Request) -> JSON:
 async def create_rule(workspace: str, request: Request) -> JSON:
     ws = authorize(request, workspace)
     rule = decode(RULE_DECODER, await read_body(request))
-    rt = runtime(request)
-    now = _now()
-    record = AlertRuleRecord(ws.id, uuid.uuid4().hex[:12], msgspec.json.encode(rule).decode(), now, now)
+    record = await create(runtime(request), ws.id, rule)
+    return JSON(describe(record, None), status_code=201)
 
-    def create(store: Any) -> None:
-        if len(store.alert_rules(ws.id)) >= MAX_RULES:
+
+async def create(rt: Runtime, ws: int, rule: Rule) -> AlertRuleRecord:
+    """Stores a new rule (the API's POST and the dashboard's form)."""
+    now = _now()
+    record = AlertRuleRecord(ws, uuid.uuid4().hex[:12], msgspec.json.encode(rule).decode(), now, now)
+
+    def put(store: Any) -> None:
+        if len(store.alert_rules(ws)) >= MAX_RULES:
             raise InvalidRequest(f"a workspace keeps at most {MAX_RULES} alert rules")
         store.put_alert_rule(record)
 
-    await run_in_threadpool(rt.writer.call, create)
-    return JSON(describe(record, None), status_code=201)
+    await run_in_threadpool(rt.writer.call, put)
+    return record
+
+
+async def delete(rt: Runtime, ws: int, rule_id: str) -> bool:
+    """Deletes a rule (its history stays); False if the workspace has none of this id."""
+    deleted: bool = await run_in_threadpool(rt.writer.call, lambda s: s.delete_alert_rule(ws, rule_id))
+    return deleted
 
 
 @router.get("/alerts/history", summary="Firings and recoveries, newest first (`rule_id=`, `limit=`)")
@@ -130,8 +141,7 @@ async def put_rule(workspace: str, rule_id: str, request: Request) -> JSON:
 @router.delete("/alerts/{rule_id}", summary="Delete an alert rule (its history stays)")
 async def delete_rule(workspace: str, rule_id: str, request: Request) -> JSON:
     ws = authorize(request, workspace)
-    rt = runtime(request)
-    if not await run_in_threadpool(rt.writer.call, lambda s: s.delete_alert_rule(ws.id, rule_id)):
+    if not await delete(runtime(request), ws.id, rule_id):
         raise NotFound("no such alert rule")
     return JSON({"status": "ok", "deleted": rule_id})
 

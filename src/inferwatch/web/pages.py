@@ -14,13 +14,18 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import QueryParams
+from starlette.datastructures import FormData, QueryParams
 
 from inferwatch import __version__
+from inferwatch.alerts.rules import METRICS, RULE_DECODER, Rule
+from inferwatch.api import alerts as alerts_api
 from inferwatch.api.common import runtime
+from inferwatch.errors import InvalidRequest
+from inferwatch.ingest.fields import decode
 from inferwatch.store.base import WorkspaceRecord
 from inferwatch.web import session
 from inferwatch.workspaces import hash_key
@@ -96,6 +101,7 @@ def _page(request: Request, page: str, title: str, **context: Any) -> Response:
         "page": page, "title": title, "slug": ws.slug, "api": f"/api/v1/{ws.slug}",
         "base_url": base, "example_key": _initial_key(request, ws),
         "csrf": session.csrf_token(request), "params": request.query_params, "presets": PRESETS,
+        "metrics": METRICS,
         **context,
     })
 
@@ -193,4 +199,60 @@ def devices_page(request: Request) -> Response:
 
 @router.get("/alerts")
 def alerts_page(request: Request) -> Response:
-    return _page(request, "alerts", "Alerts")
+    return _page(request, "alerts", "Alerts", form_error=None, form_values={})
+
+
+# -- alert rules from the dashboard (forms with the session's CSRF token) ----------------------------
+
+def _rule_from_form(form: FormData) -> Rule:
+    """The form's fields as a rule, validated as the API validates one (400 with the reason)."""
+    def text(name: str) -> str | None:
+        value = form.get(name)
+        return value.strip() or None if isinstance(value, str) else None
+
+    def number(name: str) -> float | None:
+        value = text(name)
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a number") from None
+
+    spec: dict[str, Any] = {"name": text("name") or "", "metric": text("metric") or "",
+                            "condition": text("condition") or "", "warning": number("warning"),
+                            "critical": number("critical"), "model_id": text("model_id"),
+                            "class": text("class"), "channels": []}
+    minutes = number("window_min")
+    if minutes is not None:
+        spec["window_s"] = round(minutes * 60)
+    if text("webhook_url"):
+        spec["channels"].append({"type": "webhook", "url": text("webhook_url"), "secret": text("webhook_secret")})
+    if text("email"):
+        spec["channels"].append({"type": "email", "to": [text("email")]})
+    return decode(RULE_DECODER, msgspec.json.encode(spec))
+
+
+@router.post("/alerts/new")
+async def create_alert(request: Request) -> Response:
+    ws = session.signed_in(request)
+    form = await request.form(max_files=0, max_fields=16)
+    token = form.get("csrf")
+    if ws is None or not isinstance(token, str) or not session.csrf_ok(request, token):
+        return _signin_form(request, "The form expired; sign in and try again.", 403, "/alerts")
+    try:
+        rule = _rule_from_form(form)
+        await alerts_api.create(runtime(request), ws.id, rule)
+    except InvalidRequest as exc:
+        detail = exc.detail if isinstance(exc.detail, str) else msgspec.json.encode(exc.detail).decode()
+        return _page(request, "alerts", "Alerts", form_error=detail, form_values=dict(form.items()))
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@router.post("/alerts/{rule_id}/delete")
+async def delete_alert(rule_id: str, request: Request) -> Response:
+    ws = session.signed_in(request)
+    form = await request.form(max_files=0, max_fields=4)
+    token = form.get("csrf")
+    if ws is None or not isinstance(token, str) or not session.csrf_ok(request, token):
+        return _signin_form(request, "The form expired; sign in and try again.", 403, "/alerts")
+    await alerts_api.delete(runtime(request), ws.id, rule_id)
+    return RedirectResponse("/alerts", status_code=303)

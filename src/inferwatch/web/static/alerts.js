@@ -29,6 +29,15 @@
     return el("span", { class: "state " + state, text: state });
   }
 
+  /** A delete button: a form posting the session's CSRF token (never a GET that changes state). */
+  function deleteForm(alert) {
+    const form = el("form", { method: "post", action: `/alerts/${encodeURIComponent(alert.id)}/delete` },
+      el("input", { type: "hidden", name: "csrf", value: document.getElementById("rules-table").dataset.csrf }),
+      el("button", { type: "submit", class: "secondary small", text: "Delete",
+        "aria-label": `Delete rule ${alert.rule.name}` }));
+    return form;
+  }
+
   IW.run(async () => {
     const [rules, history] = await Promise.all([get("/alerts"), get("/alerts/history", new URLSearchParams({ limit: "100" }))]);
     const names = new Map(rules.alerts.map((a) => [a.id, a.rule.name]));
@@ -39,7 +48,7 @@
       const row = el("tr", {}, cell(badge(a.rule.enabled ? a.state : "disabled")), cell(a.rule.name), cell(a.rule.metric),
         cell(scope(a.rule)), cell(condition(a.rule)), cell(value(a.value), { num: true }),
         cell(a.since ? el("span", { title: fmtTime(a.since), text: fmtAgo(a.since) }) : "–"),
-        cell(a.rule.channels.map((c) => c.type).join(", ") || "none"));
+        cell(a.rule.channels.map((c) => c.type).join(", ") || "none"), cell(deleteForm(a)));
       row.dataset.state = a.state;
       return row;
     }));
