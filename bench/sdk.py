@@ -9,6 +9,9 @@ with what `InferenceHTTPClient.infer` returns for a detector (3 predictions), on
 as an inference loop makes them, while the SDK's thread sends in the background. Prints the median
 and p99 per call, the same with inferwatch stopped (every batch then goes to the spool), and
 checks that every logged inference arrived. Target: a median under 20 µs.
+
+Then, in the same run, the latency `inferwatch proxy` adds to an inference request against calling
+the inference server directly (bench/sdk_proxy.py; `--proxy-requests 0` skips it).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import httpx  # noqa: E402
 from tests.server import Server  # noqa: E402
 
 import inferwatch  # noqa: E402
+from sdk_proxy import ProxyFigures, proxy_latency  # noqa: E402  (bench/ is the script's own folder)
 
 
 def result(i: int) -> dict[str, Any]:
@@ -66,6 +70,7 @@ def describe(took: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--proxy-requests", type=int, default=2000)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="inferwatch-bench-sdk-"))
@@ -78,6 +83,10 @@ def main() -> None:
             counters = client.counters
         arrived = httpx.get(f"{server.url}/api/v1/default/stats", params={"from": "2000-01-01"},
                             headers={"Authorization": f"Bearer {key}"}).json()["totals"]["inferences"]
+        # After the count above: the proxy's inferences land in the same workspace.
+        proxy: ProxyFigures | None = None
+        if args.proxy_requests:
+            proxy = proxy_latency(server, key, "default", args.proxy_requests, workdir)
 
         server.stop()
         with inferwatch.Client(server.url, key, workspace="default", spool_dir=workdir / "spool-down") as down_client:
@@ -92,6 +101,8 @@ def main() -> None:
     print(f"inferwatch SDK benchmark: {args.calls:,} calls of client.log (3 detections each), one thread")
     print(f"  inferwatch up      {describe(up)}; delivered {counters.sent:,}, in the store {arrived:,}")
     print(f"  inferwatch down    {describe(down)}; spooled {spilled:,}")
+    if proxy is not None:
+        print("\n".join(proxy.lines()))
     print("```")
 
 
