@@ -11,7 +11,6 @@ rows are deleted by mutation and lightweight deletes, and the space returns as p
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -19,9 +18,8 @@ from typing import Any
 
 from inferwatch.image_store import ImageStore, LocalImages
 from inferwatch.ingest.writer import Writer
+from inferwatch.periodic import Periodic
 from inferwatch.store.base import RetentionPolicy, Store, SweepResult
-
-log = logging.getLogger(__name__)
 
 
 def sweep_workspace(store: Store, ws: int, policy: RetentionPolicy, now: datetime) -> SweepResult:
@@ -53,25 +51,14 @@ class Sweeper:
         self._store = store
         self._writer = writer
         self._images = images
-        self._interval_s = interval_s
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="inferwatch-retention", daemon=True)
+        self._schedule = Periodic("retention", interval_s, self.sweep_all)
 
     def start(self) -> None:
-        self._thread.start()
+        self._schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.sweep_all()
-            except Exception:
-                log.exception("retention sweep failed")
+        self._schedule.stop()
 
     def sweep_all(self, now: datetime | None = None) -> dict[str, Any]:
         """Every workspace with a policy; what was removed, per workspace id."""

@@ -30,6 +30,7 @@ from inferwatch import drift
 from inferwatch.alerts.channels import TIMEOUT_S, Smtp, deliver
 from inferwatch.alerts.rules import RULE_DECODER, Rule, masked
 from inferwatch.ingest.writer import Writer
+from inferwatch.periodic import Periodic
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, Store
 
@@ -97,29 +98,18 @@ class Evaluator:
     def __init__(self, store: Store, writer: Writer, interval_s: float, smtp: Smtp | None) -> None:
         self._store = store
         self._writer = writer
-        self._interval_s = interval_s
         self._smtp = smtp
         self._lock = threading.Lock()  # the schedule and `evaluate_now` never run at once
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="inferwatch-alerts", daemon=True)
+        self._schedule = Periodic("alerts", interval_s, lambda: self.tick(force=False))
         self._http = httpx.Client(timeout=TIMEOUT_S)
 
     def start(self) -> None:
-        self._thread.start()
+        self._schedule.start()
 
     def stop(self) -> None:
         """Stops after the rule under evaluation (before the writer stops)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._schedule.stop()
         self._http.close()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.tick(force=False)
-            except Exception:
-                log.exception("alert evaluation failed")
 
     def evaluate_now(self) -> dict[str, int]:
         """Every enabled rule, due or not."""
@@ -132,7 +122,7 @@ class Evaluator:
             states: dict[int, dict[str, AlertState]] = {}
             summary = {"evaluated": 0, "changed": 0, "notified": 0}
             for record in self._store.alert_rules(None):
-                if self._stop.is_set() and not force:
+                if self._schedule.stopping and not force:
                     break
                 if record.ws not in states:
                     states[record.ws] = self._store.alert_states(record.ws)
