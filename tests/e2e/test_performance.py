@@ -157,6 +157,7 @@ def test_settings_and_requests_are_validated(ws: Workspace, other: Workspace) ->
         assert "error" in reply.json()
     assert ws.client.get(api, params={"model_id": "m/1"}).json()["setting"] is None  # nothing was kept
     assert ws.client.put(api, json={"label_field": "x"}).status_code == 400  # no model_id
+    assert ws.client.put(api, params={"model_id": "m" * 257}, json={"label_field": "x"}).status_code == 400
 
     perf = f"{ws.api}/performance"
     assert ws.client.get(perf, params={**EVER, "label_field": "x"}).status_code == 400  # no model

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
 from inferwatch.errors import InvalidRequest
+from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import META_PREFIX, default_range, parse_filters
@@ -28,6 +29,8 @@ def _model(request: Request) -> str:
     model_id = request.query_params.get("model_id")
     if not model_id:
         raise InvalidRequest("model_id is required")
+    if len(model_id) > limits.MAX_MODEL_ID_LEN or "\0" in model_id:
+        raise InvalidRequest(f"model_id: at most {limits.MAX_MODEL_ID_LEN} characters, no NUL")
     return model_id
 
 
