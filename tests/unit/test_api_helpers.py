@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from inferwatch.api.common import _gunzip
-from inferwatch.api.inferences import _decode_cursor, _encode_cursor, _limit
+from inferwatch.api.common import _gunzip, whole_number
+from inferwatch.api.inferences import _decode_cursor, _encode_cursor
 from inferwatch.errors import InvalidRequest, PayloadTooLarge
 from inferwatch.ingest import limits
 from inferwatch.store.base import Cursor
@@ -61,10 +61,10 @@ def test_cursor_refused(text: str) -> None:
 
 @pytest.mark.parametrize(("text", "value"), [(None, 50), ("1", 1), ("1000", 1000), (" 7 ", 7)])
 def test_limit(text: str | None, value: int) -> None:
-    assert _limit(text) == value
+    assert whole_number(text, "limit", 50, 1000) == value
 
 
 @pytest.mark.parametrize("text", ["0", "1001", "-1", "x", "2.5", ""])
 def test_limit_refused(text: str) -> None:
     with pytest.raises(InvalidRequest):
-        _limit(text)
+        whole_number(text, "limit", 50, 1000)

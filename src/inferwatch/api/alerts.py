@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from inferwatch.alerts.evaluator import Evaluator
 from inferwatch.alerts.rules import RULE_DECODER, Rule, keep_secrets, masked
 from inferwatch.api.admin import _check_admin
-from inferwatch.api.common import JSON, Runtime, authorize, body_schema, read_body, runtime
+from inferwatch.api.common import JSON, Runtime, authorize, body_schema, read_body, runtime, whole_number
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest.fields import decode
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState
@@ -106,14 +106,7 @@ def history(workspace: str, request: Request) -> JSON:
     unknown = set(params) - {"rule_id", "limit", "api_key"}
     if unknown:
         raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]!r}")
-    limit = DEFAULT_HISTORY
-    if params.get("limit"):
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise InvalidRequest("limit must be a whole number") from None
-        if not 1 <= limit <= MAX_HISTORY:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_HISTORY}")
+    limit = whole_number(params.get("limit"), "limit", DEFAULT_HISTORY, MAX_HISTORY)
     events = runtime(request).store.alert_events(ws.id, params.get("rule_id") or None, limit)
     return JSON({"events": [_event(e) for e in events]})
 

@@ -194,3 +194,17 @@ def schema_ref_placeholder(struct: type) -> str:
 
 
 SCHEMA_TYPES: list[type] = []
+
+
+def whole_number(text: str | None, name: str, default: int, high: int, low: int = 1) -> int:
+    """A query parameter that is a count (a page size, a number of bins): `default` when absent,
+    else a whole number in [low, high], else a 400 that says so."""
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}")
+    return value

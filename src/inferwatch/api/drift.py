@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 
 from inferwatch import drift
-from inferwatch.api.common import JSON, authorize, runtime
+from inferwatch.api.common import JSON, authorize, runtime, whole_number
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import parse_filters, parse_time
 
@@ -74,14 +74,7 @@ def get_drift(workspace: str, request: Request) -> JSON:
         raise InvalidRequest("name exactly one model_id: drift is a model's")
     if filters.start is not None or filters.end is not None:
         raise InvalidRequest("choose the windows with current= and reference=, not from/to")
-    limit = DEFAULT_LIMIT
-    if params.get("limit"):
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise InvalidRequest("limit must be a whole number") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    limit = whole_number(params.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
     cur, ref = windows(params.get("current"), params.get("reference"), datetime.now(UTC))
     store = runtime(request).store
     current_rows = store.drift_sample(ws.id, filters.with_range(*cur), limit)

@@ -9,7 +9,7 @@ import time
 import msgspec
 from fastapi import APIRouter, Request
 
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime, whole_number
 from inferwatch.api.images import image_path
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest import native
@@ -65,24 +65,12 @@ def _decode_cursor(text: str) -> Cursor:
     return Cursor(ts_us, inference_id, image_index)
 
 
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_PAGE
-    try:
-        limit = int(text)
-    except ValueError:
-        raise InvalidRequest("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
-    return limit
-
-
 @router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
 def list_inferences(workspace: str, request: Request) -> JSON:
     ws = authorize(request, workspace)
     params = request.query_params
     filters = parse_filters(params.multi_items(), extra_keys=("limit", "cursor"))
-    limit = _limit(params.get("limit"))
+    limit = whole_number(params.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE)
     after = _decode_cursor(params["cursor"]) if params.get("cursor") else None
     store = runtime(request).store
     rows, following = store.list_inferences(ws.id, filters, after, limit)

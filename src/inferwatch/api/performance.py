@@ -10,7 +10,7 @@ import msgspec
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime, whole_number
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
@@ -77,7 +77,7 @@ def performance(workspace: str, request: Request) -> JSON:
     by = params.get("by") or None
     if by is not None and not (by.startswith(META_PREFIX) and len(by) > len(META_PREFIX)):
         raise InvalidRequest("by must be meta.<field>")
-    bins = _bins(params.get("bins"))
+    bins = whole_number(params.get("bins"), "bins", DEFAULT_BINS, MAX_BINS)
     bucket_name, bucket = choose_bucket(params.get("bucket"), filters.end - filters.start)
     counts = store.performance_counts(ws.id, filters, setting, bucket,
                                       by.removeprefix(META_PREFIX) if by else None, bins)
@@ -105,15 +105,3 @@ def _setting(request: Request, stored: GroundTruth | None) -> GroundTruth:
     if "label_field" not in base:
         raise InvalidRequest("no label_field: give one, or set the model's with PUT .../ground-truth")
     return decode(_SETTING, msgspec.json.encode(base))
-
-
-def _bins(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_BINS
-    try:
-        bins = int(text)
-    except ValueError:
-        raise InvalidRequest("bins must be a whole number") from None
-    if not 1 <= bins <= MAX_BINS:
-        raise InvalidRequest(f"bins must be between 1 and {MAX_BINS}")
-    return bins
