@@ -144,3 +144,42 @@ def test_retention_policies(tmp_path: Path, chdb_url: Any) -> None:
         answers.append((store.retention_policies(), store.retention_policy(1), store.retention_policy(2)))
         store.close()
     assert answers[0] == answers[1] == ({2: RetentionPolicy(None, 500, None)}, None, RetentionPolicy(None, 500, None))
+
+
+def test_clickhouse_days_policy_is_a_ttl(chdb_url: Any) -> None:
+    """Without any sweep, ClickHouse's own merges drop what a workspace's days policy has expired,
+    from the inferences, their identities and their metadata, and keep the rest and other
+    workspaces' rows."""
+    from inferwatch.store.clickhouse import ClickHouseStore
+
+    store = open_store(chdb_url("ttl"))
+    assert isinstance(store, ClickHouseStore)
+    store.migrate()
+    store.create_workspace("alpha", "a")
+    store.create_workspace("beta", "b")
+    now = datetime.utcnow().replace(microsecond=0)
+    ids = [(f"i{d:02d}", 0, now - timedelta(days=d)) for d in (0, 2, 5, 9)]
+    meta = MetadataRows()
+    for inference_id, _, _ in ids:
+        meta.add(1, inference_id, "line", "a", int((now - datetime(1970, 1, 1)) / timedelta(microseconds=1)))
+    meta.add(1, "written-long-ago", "line", "b", int((now - timedelta(days=30) - datetime(1970, 1, 1))
+                                                    / timedelta(microseconds=1)))
+    store.append(_rows(1, ids), meta)
+    store.append(_rows(2, ids), MetadataRows())
+    store.set_retention_policy(1, RetentionPolicy(4, None, None))
+    client = store._client()
+    for table in ("inferences", "identity_keys", "metadata"):
+        client.command(f"OPTIMIZE TABLE {table} FINAL")
+
+    def column(sql: str) -> list[Any]:
+        return sorted(r[0] for r in client.query(sql).result_rows)
+
+    assert column("SELECT inference_id FROM inferences WHERE ws = 1") == ["i00", "i02"]
+    assert column("SELECT inference_id FROM identity_keys WHERE ws = 1") == ["i00", "i02"]
+    assert column("SELECT inference_id FROM metadata WHERE ws = 1") == ["i00", "i02", "i05", "i09"]
+    assert column("SELECT inference_id FROM inferences WHERE ws = 2") == ["i00", "i02", "i05", "i09"]
+    store.set_retention_policy(1, None)  # cleared: nothing more expires
+    store.append(_rows(1, [("old", 0, now - timedelta(days=40))]), MetadataRows())
+    client.command("OPTIMIZE TABLE inferences FINAL")
+    assert column("SELECT inference_id FROM inferences WHERE ws = 1") == ["i00", "i02", "old"]
+    store.close()

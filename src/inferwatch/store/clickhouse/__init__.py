@@ -27,6 +27,7 @@ or counted twice.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,9 +91,11 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     # read again now and then (workspaces.KeyRing).
     shared = True
 
-    def __init__(self, connect: Callable[[], Client], name: str) -> None:
+    def __init__(self, connect: Callable[[], Client], name: str, database: str, source_auth: str = "") -> None:
         self._connect = connect
         self._name = name
+        self._database = database
+        self._source_auth = source_auth
         self._local = threading.local()
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
@@ -110,16 +113,16 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             path = unquote(parsed.path)
             if not path:
                 raise ValueError(f"store URL {url!r}: expected chdb:///path")
-            database = query.get("database", "default")
+            database = _database_name(query.get("database", "default"))
             _create_database(clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=_SETTINGS), database)
 
             def connect() -> Client:
                 return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database, settings=_SETTINGS)
 
-            return cls(connect, f"chdb://{path}")
+            return cls(connect, f"chdb://{path}", database)
         if parsed.scheme in ("clickhouse", "clickhouses"):
             secure = parsed.scheme == "clickhouses" or query.get("secure", "") in ("1", "true")
-            database = parsed.path.strip("/") or "default"
+            database = _database_name(parsed.path.strip("/") or "default")
             args: dict[str, Any] = {
                 "host": parsed.hostname or "localhost",
                 "port": parsed.port or (8443 if secure else 8123),
@@ -138,7 +141,9 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             def connect_http() -> Client:
                 return clickhouse_connect.get_client(database=database, **args)
 
-            return cls(connect_http, f"{parsed.scheme}://{args['host']}:{args['port']}/{database}")
+            # The retention dictionary reads the policies back through the server, as this user.
+            auth = f" USER {_literal(args['username'])} PASSWORD {_literal(args['password'])}"
+            return cls(connect_http, f"{parsed.scheme}://{args['host']}:{args['port']}/{database}", database, auth)
         raise ValueError(f"unsupported store URL {url!r}")
 
     def _client(self) -> Client:
@@ -182,7 +187,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 continue
             # Each statement is IF NOT EXISTS: a migration cut short is simply run again.
             for statement in statements:
-                client.command(statement)
+                client.command(statement.replace("{db}", self._database).replace("{auth}", self._source_auth))
             client.insert("schema_version", [[version, _now()]], column_names=["version", "applied_at"])
         return len(schema.MIGRATIONS)
 
@@ -562,11 +567,18 @@ def _device_reports(table: pa.Table) -> pa.Table:
 def _create_database(client: Client, database: str) -> None:
     try:
         if database != "default":
-            client.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     finally:
         client.close()
 
 
-def _identifier(name: str) -> str:
-    """A database name from the store URL (the operator's, not a user's), quoted."""
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+def _database_name(name: str) -> str:
+    """The store URL's database: a plain name, since the schema writes it into SQL strings (the
+    retention dictionary's name and source)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+        raise ValueError(f"database name {name!r}: letters, digits and _ only")
+    return name
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -2,11 +2,12 @@
 of `store/duckdb/alerts.py`.
 
 Rules, states and policies are ReplacingMergeTrees read with FINAL (a deleted rule or policy is a
-newer row saying so); events are appended. Retention deletes with lightweight `DELETE FROM`, which
-hides the rows at once and drops them at the next merge: a per-workspace policy cannot be a
-table TTL, whose expression cannot read another table. (The inference table takes a mutation,
-see `sweep`.) The identities in `identity_keys` go
-too, so an inference sent again after its sweep is stored again, as on DuckDB.
+newer row saying so); events are appended. A days policy is also a table TTL (schema migration
+6): the engine drops expired rows as it merges, and the sweep makes that exact at once, with
+lightweight `DELETE FROM`s, which hide the rows immediately (the inference table takes a
+mutation, see `sweep`). The sweep also keeps the count policy and images, which no TTL can. The
+identities in `identity_keys` go too, so an inference sent again after its sweep is stored
+again, as on DuckDB.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
+from inferwatch.store.clickhouse.schema import TTL_TABLES
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.duckdb.alerts import USAGE_TABLES
 
@@ -39,6 +41,8 @@ class AlertStore:
 
     def _client(self) -> Client:
         raise NotImplementedError
+
+    _database: str
 
     # -- alerts ----------------------------------------------------------------------------
     def alert_rules(self, ws: int | None) -> list[AlertRuleRecord]:
@@ -98,6 +102,11 @@ class AlertStore:
             f" ORDER BY fired_at DESC, rule_id DESC, state DESC LIMIT {int(limit):d}", p)
         return [AlertEvent(w, r, _naive(at), s, prev, v, bool(n), d) for w, r, at, s, prev, v, n, d in rows]
 
+    def alert_event_keys(self) -> set[tuple[int, str, datetime, str]]:
+        """Every event's (ws, rule, time, state): what a copy into this store must not repeat."""
+        rows = self._rows("SELECT ws, rule_id, fired_at, state FROM alert_events", {})
+        return {(ws, rule, _naive(at), state) for ws, rule, at, state in rows}
+
     def notifications_since(self, ws: int, rule_id: str, since: datetime) -> int:
         p = Params()
         rows = self._rows(
@@ -113,10 +122,22 @@ class AlertStore:
         if policy is None:
             p = Params()
             self._client().command(f"DELETE FROM retention WHERE ws = {p.add(ws, 'Int32')}", parameters=p)
+            self.reload_policies()
             return
         self._client().insert(
             "retention", [[ws, policy.max_days, policy.max_inferences, policy.image_max_days, _now()]],
             column_names=["ws", "max_days", "max_inferences", "image_max_days", "updated_at"])
+        self.reload_policies()
+
+    def reload_policies(self) -> None:
+        """The TTLs read the days from a dictionary, which would reload on its own within a
+        minute; but each part keeps the expiry worked out when it was written, so a changed
+        policy also has every part work its expiry out again (only that: it reads the time and
+        workspace columns, rewrites no rows; merges then drop what expired)."""
+        client = self._client()
+        client.command(f"SYSTEM RELOAD DICTIONARY {self._database}.retention_days")
+        for table in TTL_TABLES:
+            client.command(f"ALTER TABLE {table} MATERIALIZE TTL")
 
     def retention_policies(self) -> dict[int, RetentionPolicy]:
         rows = self._rows("SELECT ws, max_days, max_inferences, image_max_days FROM retention FINAL ORDER BY ws", {})

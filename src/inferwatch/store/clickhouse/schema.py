@@ -40,6 +40,22 @@ PREDICTION = (
 # A device fact: the value of the latest report that carried one.
 _FACT = f"AggregateFunction(argMaxIf, Nullable(String), {UTC_TIME}, UInt8)"
 
+
+def _expiry(column: str) -> str:
+    """A TTL: the row goes `max_days` after `column` where its workspace has a days policy."""
+    days = "dictGetOrDefault('{db}.retention_days', 'max_days', ws, 0)"
+    return f"toDateTime({column}) + toIntervalDay({days}) WHERE {days} > 0"
+
+
+# The tables whose rows a days policy expires.
+TTL_TABLES = ("inferences", "identity_keys", "metadata")
+
+# A TTL reading a dictionary is "suspicious" to ClickHouse (its answer can change); here that is
+# the point. Stored parts are not rewritten at once (`materialize_ttl_after_modify`).
+_TTL_SETTINGS = "SETTINGS allow_suspicious_ttl_expressions = 1, materialize_ttl_after_modify = 0"
+
+# Statements name the store's database as `{db}` and the dictionary source's credentials as
+# `{auth}`: `ClickHouseStore.migrate` fills both in.
 MIGRATIONS: list[list[str]] = [
     # 1: everything the DuckDB store's migrations 1 and 2 hold.
     [
@@ -256,6 +272,30 @@ MIGRATIONS: list[list[str]] = [
         "DROP VIEW IF EXISTS inference_keys_mv",
         "INSERT INTO identity_keys SELECT ws, inference_id, image_index FROM inference_keys",
         "DROP TABLE IF EXISTS inference_keys",
+    ],
+    # 6: the days policy as table TTLs, so the engine itself drops a workspace's expired rows as
+    # it merges, on every shard and replica, sweeper or not. A policy is per workspace, and a TTL
+    # cannot read a table, but it can read a dictionary: `retention_days` is the policies' days
+    # (reloaded within a minute of a change, at once by a sweep). Inferences expire by their
+    # time, their identities with them (the view now copies the time; identities stored before
+    # this migration never expire by TTL, a sweep removes them with their inferences), metadata
+    # by its last write, which comes after its inference ran. Adding a TTL does not rewrite the
+    # stored parts: they take it as they merge. The count policy and images stay with the sweep
+    # (a TTL counts no rows and deletes no files).
+    [
+        """
+        CREATE DICTIONARY IF NOT EXISTS retention_days (ws Int32, max_days Int32) PRIMARY KEY ws
+        SOURCE(CLICKHOUSE(QUERY 'SELECT ws, max_days FROM {db}.retention FINAL WHERE max_days IS NOT NULL'{auth}))
+        LIFETIME(MIN 30 MAX 60) LAYOUT(HASHED())
+        """,
+        f"ALTER TABLE identity_keys ADD COLUMN IF NOT EXISTS ts {UTC_TIME}"
+        " DEFAULT toDateTime64('2106-01-01 00:00:00', 6, 'UTC')",
+        "ALTER TABLE identity_keys_mv MODIFY QUERY SELECT ws, inference_id, image_index, ts FROM inferences",
+        *(f"ALTER TABLE {table} MODIFY SETTING materialize_ttl_recalculate_only = 1"
+          for table in TTL_TABLES),
+        f"ALTER TABLE inferences MODIFY TTL {_expiry('ts')} {_TTL_SETTINGS}",
+        f"ALTER TABLE identity_keys MODIFY TTL {_expiry('ts')} {_TTL_SETTINGS}",
+        f"ALTER TABLE metadata MODIFY TTL {_expiry('updated_at')} {_TTL_SETTINGS}",
     ],
 ]
 
