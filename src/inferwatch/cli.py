@@ -356,8 +356,9 @@ def migrate_store(
     resumed = f", resumed after {copied.resumed_at:,}" if copied.resumed_at else ""
     console.print(
         f"copied {copied.workspaces} workspaces, {copied.inferences:,} inferences ({copied.new_inferences:,} new"
-        f"{resumed}), {copied.metadata:,} metadata values, {copied.devices:,} devices and {copied.images:,}"
-        f" images into {to}", highlight=False)
+        f"{resumed}), {copied.metadata:,} metadata values, {copied.devices:,} devices, {copied.images:,}"
+        f" images, {copied.settings:,} settings (ground truth, alert rules and states, retention) and"
+        f" {copied.alert_events:,} alert events into {to}", highlight=False)
 
 
 @app.command()

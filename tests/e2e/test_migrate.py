@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from inferwatch.query.filters import Filters
+from inferwatch.query.performance import GroundTruth
 from inferwatch.store import open_store
-from inferwatch.store.base import Store
+from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, Store
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore
@@ -36,6 +37,23 @@ def _answers_agree(duck: Store, target: Store) -> None:
     same([(w.id, w.slug, w.key_hash) for w in duck.workspaces()],
          [(w.id, w.slug, w.key_hash) for w in target.workspaces()], "workspaces")
     assert target.image(1, "ab" * 32) == duck.image(1, "ab" * 32)
+    same(duck.ground_truth(1, "m/1"), target.ground_truth(1, "m/1"), "ground truth")
+    same(duck.alert_rules(None), target.alert_rules(None), "alert rules")
+    same(duck.alert_states(1), target.alert_states(1), "alert states")
+    same(duck.alert_events(1, None, 100), target.alert_events(1, None, 100), "alert history")
+    same(duck.retention_policies(), target.retention_policies(), "retention")
+
+
+def _settings(duck: Store) -> None:
+    """What a workspace set up besides its data: all of it goes along."""
+    at = BASE + timedelta(hours=2)
+    duck.set_ground_truth(1, "m/1", GroundTruth(label_field="expected", label_map={"ok": "none"}))
+    duck.put_alert_rule(AlertRuleRecord(1, "slow", '{"metric": "p95_inference_time"}', BASE, at))
+    duck.set_alert_state(1, "slow", AlertState("warning", at, 0.4, at))
+    for minute, (state, previous) in enumerate([("warning", "ok"), ("ok", "warning"), ("warning", "ok")]):
+        duck.add_alert_event(AlertEvent(1, "slow", at + timedelta(minutes=minute), state, previous, 0.4,
+                                        True, "{}"))
+    duck.set_retention_policy(1, RetentionPolicy(3650, None, 30))
 
 
 def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
@@ -43,6 +61,7 @@ def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
     path = tmp_path / "inferwatch.duckdb"
     duck = DuckDBStore(str(path))
     seed([duck])
+    _settings(duck)
     duck.close()
     target = open_store(chdb_url("migrated"))
     assert isinstance(target, ClickHouseStore)
@@ -65,7 +84,9 @@ def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
     assert again.new_inferences == again.inferences  # the resumed part held nothing stored yet
     # A run after the copy is complete finds nothing new (metadata and devices are copied again,
     # into tables where a second copy is the same row).
-    assert copy_store(source, str(path), target, 100).new_inferences == 0
+    last = copy_store(source, str(path), target, 100)
+    assert (last.new_inferences, last.settings, last.alert_events) == (0, 4, 0)  # no event twice
+    assert len(target.alert_events(1, None, 100)) == 3
     source.close()
 
     duck = DuckDBStore(str(path))

@@ -9,8 +9,10 @@ checked (DuckDB's key makes each source row unique, and rows past it were never 
 target held inferences before this copy began: a lookup per chunk would cost a read of the
 target's whole identity table each time, turning the copy quadratic. Metadata, device facts and images are
 smaller and idempotent in their tables (ReplacingMergeTree, aggregate states of min/max/argMax),
-so they are copied whole after the inferences, again on every run until the copy is complete.
-Workspaces keep their ids, which every row refers to.
+so they are copied whole after the inferences, again on every run until the copy is complete;
+so are the workspaces' settings: ground truth per model, alert rules and their states, and
+retention policies. Alert history is appended, not replaced, so only the events the target does
+not hold yet are copied. Workspaces keep their ids, which every row refers to.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ _TABLES = {
     "images": ("SELECT ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch,"
                " tags, uploaded_at, epoch_us(uploaded_at)::UBIGINT AS version FROM images"),
 }
+_SETTINGS = {
+    "model_settings": "SELECT ws, model_id, ground_truth, updated_at FROM model_settings",
+    "alert_rules": "SELECT ws, rule_id, spec, 0::UTINYINT AS deleted, created_at, updated_at FROM alert_rules",
+    "alert_state": "SELECT ws, rule_id, state, since, value, evaluated_at FROM alert_state",
+    "retention": "SELECT ws, max_days, max_inferences, image_max_days, updated_at FROM retention",
+}
+_EVENTS = ("SELECT ws, rule_id, fired_at, state, previous, value, notified::UTINYINT AS notified, detail"
+           " FROM alert_events ORDER BY ws, rule_id, fired_at")
 
 
 @dataclass(slots=True)
@@ -54,6 +64,8 @@ class Copied:
     metadata: int = 0
     devices: int = 0
     images: int = 0
+    settings: int = 0
+    alert_events: int = 0
     resumed_at: int = 0
 
 
@@ -129,5 +141,23 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
             out.devices = count
         else:
             out.images = count
+    for table_name, query in _SETTINGS.items():
+        rows = _batches(source, query, [], DEFAULT_CHUNK_ROWS).read_all()
+        if rows.num_rows:
+            target.insert_table(table_name, rows)
+            out.settings += rows.num_rows
+    out.alert_events = _copy_events(source, target)
+    target.reload_policies()
     target.record_import(source_name, _DONE, 0, 0, "", 0, copied)
     return out
+
+
+def _copy_events(source: duckdb.DuckDBPyConnection, target: ClickHouseStore) -> int:
+    """The alert history the target does not hold yet, told apart by (ws, rule, time, state)."""
+    events = _batches(source, _EVENTS, [], DEFAULT_CHUNK_ROWS).read_all()
+    held = target.alert_event_keys()
+    keys = zip(*(events.column(c).to_pylist() for c in ("ws", "rule_id", "fired_at", "state")), strict=True)
+    keep = [i for i, key in enumerate(keys) if key not in held]
+    if keep:
+        target.insert_table("alert_events", events.take(keep))
+    return len(keep)
