@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/dashboard.py [--inferences 5000000] [--runs 5] [--cache-dir .bench-cache]
+                                        [--store duckdb|chdb]
 
 1. Fills an embedded store with `--inferences` realistic inferences over 35 days (three
    factories, 24 cameras, two detection models and a classifier, about three predictions per
@@ -12,7 +13,9 @@ Run from the repository root:
    The filled store is kept under `--cache-dir` and reused while its parameters match, so a
    re-run after a query change starts at once. The server brings an old cached file's schema up
    to date on start (a migration runs once).
-2. Starts the real server on it (a subprocess, as the tests do).
+2. Starts the real server on it (a subprocess, as the tests do). With `--store chdb`, on a copy of
+   that store in ClickHouse's engine instead (made once with `inferwatch migrate`'s code, as
+   `bench/stores.py` does, and reused), so both backends answer the same calls on the same data.
 3. Calls every dashboard API request a few times over loopback and prints, for each, the median
    wall time (the request's whole time in the server plus a loopback round trip) and the median
    CPU time the server spent on it (all its threads, from /proc), with the time windows anchored
@@ -322,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", action="append", default=[],
                         help="another GET path to time over the last 7 days, {ws} for the workspace")
     parser.add_argument("--target-ms", type=float, default=300.0)
+    parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
+                        help="the backend the server runs on (chdb: a copy of the filled store)")
     parser.add_argument("--src", type=Path, default=None,
                         help="run the server from this source tree (e.g. an older commit's src/ from git archive)"
                              " to compare before and after on the same store")
@@ -332,7 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     data_dir, done = cached_fill(args.cache_dir, args.inferences, args.refill)
     started = time.perf_counter()
     env = {"PYTHONPATH": str(args.src.resolve())} if args.src else None
-    server = Server(data_dir, env=env).start(timeout=1800)
+    store_args: list[str] = []
+    if args.store == "chdb":
+        from stores import copy_once  # beside this script
+
+        target = (data_dir.parent / "chdb").resolve()
+        copy_once((data_dir / "inferwatch.duckdb").resolve(), target).close()
+        store_args = ["--store", f"chdb://{target}"]
+    server = Server(data_dir, *store_args, env=env).start(timeout=1800)
     print(f"server up in {time.perf_counter() - started:.1f} s (including, once, the migration of a cached store"
           " made by an older schema)")
     load_before = os.getloadavg()[0]
@@ -350,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.status != (404 if "unknown id" in r.label else 200)]
     print()
     print("```")
-    print(f"inferwatch dashboard benchmark: {done.inferences:,} inferences over {SPAN.days} days,"
+    print(f"inferwatch dashboard benchmark on {args.store}: {done.inferences:,} inferences over {SPAN.days} days,"
           f" {os.cpu_count()} cores, load average {load_before:.1f} -> {load_after:.1f}")
     print(f"  {'call (median of ' + str(args.runs) + ' runs)':<44} {'wall ms':>8} {'CPU ms':>8}")
     for r in results:

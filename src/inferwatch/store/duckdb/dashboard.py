@@ -63,27 +63,43 @@ class DashboardReads:
         that meet them are counted, as in `series(group_by="class")`.
         """
         clause, params = where(ws, filters, "i")
-        outer = ""
-        if filters.on_predictions:
-            outer = " WHERE " + _prediction_terms(filters, params)
         con = self._cursor()
-        preds = (f"SELECT i.id_key, unnest(i.predictions) AS p FROM inferences i WHERE {clause}")
-        classes = con.execute(
-            f"SELECT p.class, count(*), count(DISTINCT id_key), avg(p.confidence) FROM ({preds}){outer}"
-            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
-            params,
-        ).fetchall()
-        # A bin's index: confidence 1.0 falls into the last bin, not one past it.
+        # One pass over the predictions: per class and confidence bin (NULL: no confidence), the
+        # count and the sum of confidences, from which the per-class figures are added up here.
+        preds = f"SELECT unnest(i.predictions) AS p FROM inferences i WHERE {clause}"
+        outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
         binned = con.execute(
-            f"SELECT p.class, least(floor(p.confidence * ?)::INTEGER, ? - 1) AS b, count(*) FROM ({preds})"
-            f"{outer or ' WHERE true'} AND p.confidence IS NOT NULL GROUP BY 1, 2",
+            # A bin's index: confidence 1.0 falls into the last bin, not one past it.
+            f"SELECT p.class, least(floor(p.confidence * ?)::INTEGER, ? - 1), count(*), sum(p.confidence)"
+            f" FROM ({preds}){outer} GROUP BY 1, 2",
             [bins, bins, *params],
         ).fetchall()
+        # Inferences per class: without prediction filters, each row's distinct classes are
+        # stored (`classes`), which saves telling inferences apart among the predictions.
+        if filters.on_predictions:
+            per_inference = (f"SELECT p.class, count(DISTINCT id_key) FROM (SELECT i.id_key, unnest(i.predictions)"
+                             f" AS p FROM inferences i WHERE {clause}){outer} GROUP BY 1")
+        else:
+            per_inference = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
+                             f" WHERE {clause}) GROUP BY 1")
+        with_class = con.execute(per_inference, params).fetchall()
+        counted: dict[str | None, list[float]] = {}
+        for cls, b, n, total in binned:
+            entry = counted.setdefault(cls, [0, 0, 0.0])
+            entry[0] += n
+            if b is not None:
+                entry[1] += n
+                entry[2] += total
+        inferences = dict(with_class)
+        classes = sorted(
+            ((c, int(n), inferences.get(c, 0), total / scored if scored else None)
+             for c, (n, scored, total) in counted.items()),
+            key=lambda row: (-row[1], row[0] is None, row[0] or ""))
         top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
         overall = [0] * bins
         per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
-        for cls, b, n in binned:
-            if 0 <= b < bins:
+        for cls, b, n, _ in binned:
+            if b is not None and 0 <= b < bins:
                 overall[b] += n
                 if cls in per_class:
                     per_class[cls][b] += n
