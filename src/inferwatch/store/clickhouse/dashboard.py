@@ -52,24 +52,37 @@ class DashboardReads:
         p = Params()
         clause = where(ws, filters, p, "i")
         outer = f" WHERE {prediction_terms(filters, p, 'p')}" if filters.on_predictions else ""
-        preds = ("SELECT i.inference_id AS inference_id, p FROM inferences i ARRAY JOIN i.predictions AS p"
-                 f" WHERE {clause}")
-        classes = self._rows(
-            f"SELECT p.class, count(), uniqExact(inference_id), avg(p.confidence) FROM ({preds}){outer}"
-            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
-            p,
-        )
         n = p.add(bins, "Int32")
+        # One pass over the predictions (class, bin, count, sum), as on DuckDB.
         binned = self._rows(
-            f"SELECT p.class, least(toInt32(floor(p.confidence * {n})), {n} - 1) AS b, count() FROM ({preds})"
-            f"{outer or ' WHERE true'} AND p.confidence IS NOT NULL GROUP BY 1, 2",
+            f"SELECT p.class, least(toInt32(floor(p.confidence * {n})), {n} - 1), count(), sum(p.confidence)"
+            f" FROM (SELECT p FROM inferences i ARRAY JOIN i.predictions AS p WHERE {clause}){outer} GROUP BY 1, 2",
             p,
         )
+        if filters.on_predictions:
+            per_inference = (
+                "SELECT p.class, uniqExact(inference_id, image_index) FROM (SELECT i.inference_id AS inference_id,"
+                f" i.image_index AS image_index, p FROM inferences i ARRAY JOIN i.predictions AS p WHERE {clause})"
+                f"{outer} GROUP BY 1")
+        else:
+            per_inference = f"SELECT c, count() FROM inferences i ARRAY JOIN i.classes AS c WHERE {clause} GROUP BY 1"
+        inferences = dict(self._rows(per_inference, p))
+        counted: dict[str | None, list[float]] = {}
+        for cls, b, k, total in binned:
+            entry = counted.setdefault(cls, [0, 0, 0.0])
+            entry[0] += k
+            if b is not None:
+                entry[1] += k
+                entry[2] += total
+        classes = sorted(
+            ((c, int(k), inferences.get(c, 0), total / scored if scored else None)
+             for c, (k, scored, total) in counted.items()),
+            key=lambda row: (-row[1], row[0] is None, row[0] or ""))
         top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
         overall = [0] * bins
         per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
-        for cls, b, k in binned:
-            if 0 <= b < bins:
+        for cls, b, k, _ in binned:
+            if b is not None and 0 <= b < bins:
                 overall[b] += k
                 if cls in per_class:
                     per_class[cls][b] += k

@@ -74,10 +74,11 @@ class DashboardReads:
             f" FROM ({preds}){outer} GROUP BY 1, 2",
             [bins, bins, *params],
         ).fetchall()
-        # Inferences per class: without prediction filters, each row's distinct classes are
-        # stored (`classes`), which saves telling inferences apart among the predictions.
+        # Inferences (rows: an id's images count apart) per class: without prediction filters,
+        # each row's distinct classes are stored (`classes`), which saves telling rows apart
+        # among the predictions.
         if filters.on_predictions:
-            per_inference = (f"SELECT p.class, count(DISTINCT id_key) FROM (SELECT i.id_key, unnest(i.predictions)"
+            per_inference = (f"SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions)"
                              f" AS p FROM inferences i WHERE {clause}){outer} GROUP BY 1")
         else:
             per_inference = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
