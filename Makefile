@@ -8,13 +8,14 @@ DATA_DIR ?= ./inferwatch-data
 HOST ?= 127.0.0.1
 PORT ?= 8420
 
-# The storage and API tests again, every test server on the ClickHouse backend (chdb, the engine
-# in-process): the same answers on both stores (docs/scale-out.md). Left out: what is about the
-# embedded file itself (backup, upgrade, the CLI that opens it without a server), and the tests of
-# other layers (HTTP fuzzing, clients, proxy, demo, docs), which the first run covers.
+# The end-to-end tests again, every test server on the ClickHouse backend (chdb, the engine
+# in-process): the same answers, durability under SIGKILL and overload, clients and fuzzing on
+# both stores (docs/scale-out.md). Left out: what is about the embedded DuckDB file itself
+# (backup, upgrade, the CLI that opens it without a server, the migration out of it) and the docs.
 E2E := tests/e2e
-CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,alerts auth dashboard_api drift health hostile images \
-	image_store ingest injection isolation limits metadata performance pingback query restart retention smoke stats))
+CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,alerts auth dashboard_api demo drift durability fuzz \
+	health hostile images image_store ingest injection isolation limits metadata overload performance pingback \
+	proxy query real_inference restart retention sdk smoke stats))
 
 .PHONY: run test client-deps lint bench clean
 
