@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
-from inferwatch.store.duckdb.dashboard import MAX_CLASS_HISTOGRAMS, MAX_GROUP_CLASSES, _iso
+from inferwatch.store.duckdb.dashboard import MAX_GROUP_CLASSES, _iso
 
 
 def _group_join(ws: int, group_by: str, p: Params) -> tuple[str, str]:
@@ -67,34 +68,7 @@ class DashboardReads:
         else:
             per_inference = f"SELECT c, count() FROM inferences i ARRAY JOIN i.classes AS c WHERE {clause} GROUP BY 1"
         inferences = dict(self._rows(per_inference, p))
-        counted: dict[str | None, list[float]] = {}
-        for cls, b, k, total in binned:
-            entry = counted.setdefault(cls, [0, 0, 0.0])
-            entry[0] += k
-            if b is not None:
-                entry[1] += k
-                entry[2] += total
-        classes = sorted(
-            ((c, int(k), inferences.get(c, 0), total / scored if scored else None)
-             for c, (k, scored, total) in counted.items()),
-            key=lambda row: (-row[1], row[0] is None, row[0] or ""))
-        top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
-        overall = [0] * bins
-        per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
-        for cls, b, k, _ in binned:
-            if b is not None and 0 <= b < bins:
-                overall[b] += k
-                if cls in per_class:
-                    per_class[cls][b] += k
-        return {
-            "bins": [round(i / bins, 6) for i in range(bins + 1)],
-            "confidence": overall,
-            "confidence_by_class": per_class,
-            "classes": [
-                {"class": c, "predictions": k, "inferences": m, "avg_confidence": conf}
-                for c, k, m, conf in classes
-            ],
-        }
+        return distributions_answer(binned, inferences, bins)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences

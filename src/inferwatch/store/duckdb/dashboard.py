@@ -12,11 +12,10 @@ from typing import Any
 
 import duckdb
 
+from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
-# At most this many classes get a confidence histogram of their own (the rest are in "all").
-MAX_CLASS_HISTOGRAMS = 12
 # A class mix per group lists this many classes; the comparison table shows the top few.
 MAX_GROUP_CLASSES = 5
 
@@ -65,7 +64,7 @@ class DashboardReads:
         clause, params = where(ws, filters, "i")
         con = self._cursor()
         # One pass over the predictions: per class and confidence bin (NULL: no confidence), the
-        # count and the sum of confidences, from which the per-class figures are added up here.
+        # count and the sum of confidences, from which `distributions_answer` adds up the rest.
         preds = f"SELECT unnest(i.predictions) AS p FROM inferences i WHERE {clause}"
         outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
         binned = con.execute(
@@ -84,35 +83,7 @@ class DashboardReads:
             per_inference = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
                              f" WHERE {clause}) GROUP BY 1")
         with_class = con.execute(per_inference, params).fetchall()
-        counted: dict[str | None, list[float]] = {}
-        for cls, b, n, total in binned:
-            entry = counted.setdefault(cls, [0, 0, 0.0])
-            entry[0] += n
-            if b is not None:
-                entry[1] += n
-                entry[2] += total
-        inferences = dict(with_class)
-        classes = sorted(
-            ((c, int(n), inferences.get(c, 0), total / scored if scored else None)
-             for c, (n, scored, total) in counted.items()),
-            key=lambda row: (-row[1], row[0] is None, row[0] or ""))
-        top = [c for c, *_ in classes[:MAX_CLASS_HISTOGRAMS]]
-        overall = [0] * bins
-        per_class: dict[str, list[int]] = {c: [0] * bins for c in top if c is not None}
-        for cls, b, n, _ in binned:
-            if b is not None and 0 <= b < bins:
-                overall[b] += n
-                if cls in per_class:
-                    per_class[cls][b] += n
-        return {
-            "bins": [round(i / bins, 6) for i in range(bins + 1)],
-            "confidence": overall,
-            "confidence_by_class": per_class,
-            "classes": [
-                {"class": c, "predictions": n, "inferences": k, "avg_confidence": conf}
-                for c, n, k, conf in classes
-            ],
-        }
+        return distributions_answer(binned, dict(with_class), bins)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,

@@ -1,0 +1,46 @@
+"""The `/distributions` answer, put together from what a store counted.
+
+Both stores count the same two things in SQL, so the figures are added up once, here: per class
+and confidence bin, the predictions and their confidences' sum (a bin of None: predictions
+without a confidence), and per class the inferences (rows) holding one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# At most this many classes get a confidence histogram of their own (the rest are in "all").
+MAX_CLASS_HISTOGRAMS = 12
+
+
+def distributions_answer(binned: Iterable[tuple[str | None, int | None, int, float | None]],
+                         inferences: dict[str | None, int], bins: int) -> dict[str, Any]:
+    binned = list(binned)
+    counted: dict[str | None, list[float]] = {}
+    for cls, b, n, total in binned:
+        entry = counted.setdefault(cls, [0, 0, 0.0])
+        entry[0] += n
+        if b is not None:
+            entry[1] += n
+            entry[2] += total or 0.0
+    classes = sorted(
+        ((c, int(n), inferences.get(c, 0), total / scored if scored else None)
+         for c, (n, scored, total) in counted.items()),
+        key=lambda row: (-row[1], row[0] is None, row[0] or ""))
+    overall = [0] * bins
+    per_class: dict[str, list[int]] = {c: [0] * bins for c, *_ in classes[:MAX_CLASS_HISTOGRAMS] if c is not None}
+    for cls, b, n, _ in binned:
+        if b is not None and 0 <= b < bins:
+            overall[b] += n
+            if cls in per_class:
+                per_class[cls][b] += n
+    return {
+        "bins": [round(i / bins, 6) for i in range(bins + 1)],
+        "confidence": overall,
+        "confidence_by_class": per_class,
+        "classes": [
+            {"class": c, "predictions": n, "inferences": k, "avg_confidence": conf}
+            for c, n, k, conf in classes
+        ],
+    }
