@@ -276,7 +276,7 @@ MIGRATIONS: list[list[str]] = [
     # 6: the days policy as table TTLs, so the engine itself drops a workspace's expired rows as
     # it merges, on every shard and replica, sweeper or not. A policy is per workspace, and a TTL
     # cannot read a table, but it can read a dictionary: `retention_days` is the policies' days
-    # (reloaded within a minute of a change, at once by a sweep). Inferences expire by their
+    # (reloaded within a minute, and at once when a policy is set). Inferences expire by their
     # time, their identities with them (the view now copies the time; identities stored before
     # this migration never expire by TTL, a sweep removes them with their inferences), metadata
     # by its last write, which comes after its inference ran. Adding a TTL does not rewrite the
