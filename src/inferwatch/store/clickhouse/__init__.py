@@ -50,14 +50,12 @@ from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
 from inferwatch.store.duckdb import (
     _EPOCH,
-    _FIRST_WINDOW,
     _IMAGE_COLUMNS,
-    _WIDEN,
-    _WIDEST_WINDOW,
     _inference,
     _iso,
     to_us,
 )
+from inferwatch.store.paging import window_starts
 
 _LIST_COLUMNS = (
     "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
@@ -318,10 +316,9 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             iid = p.add(after.inference_id, "String")
             clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
                        f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index, 'Int32')}))))")
-        # As on DuckDB: look for the page in the last hour before its top, then in windows 16
-        # times wider. The sort key leads with the model, not the time, so without a window a
-        # page would read and sort every row of the workspace; a window lets the monthly
-        # partitions and the key's time column skip most of them.
+        # In widening windows (store/paging.py). The sort key leads with the model, not the
+        # time, so without a window a page would read and sort every row of the workspace; a
+        # window lets the monthly partitions and the key's time column skip most of them.
         sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
                f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}")
         top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
@@ -331,20 +328,14 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             found = self._rows(f"SELECT max(ts), count() FROM inferences WHERE ws = {q.add(ws, 'Int32')}", q)
             top = found[0][0] if found and found[0][1] else None
         floor = naive_utc(filters.start) if filters.start is not None else None
-        span = _FIRST_WINDOW
-        while True:
-            try:
-                lowest = top - span if top is not None and span <= _WIDEST_WINDOW else None
-            except OverflowError:  # a cursor or `to` near year 1
-                lowest = None
-            if lowest is None or (floor is not None and lowest <= floor):
+        for lowest in window_starts(top, floor):
+            if lowest is None:
                 rows = self._rows(sql.replace("<window>", ""), p)
                 break
             windowed = Params(p)
             rows = self._rows(sql.replace("<window>", f" AND ts >= {windowed.time(lowest)}"), windowed)
             if len(rows) > limit:
                 break
-            span *= _WIDEN
         following = None
         if len(rows) > limit:
             last = rows[limit - 1]

@@ -23,6 +23,7 @@ from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import _prediction_terms, where
+from inferwatch.store.paging import window_starts
 
 _EPOCH = datetime(1970, 1, 1)
 _LIST_COLUMNS = (
@@ -34,11 +35,6 @@ _IMAGE_COLUMNS = (
     "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
 )
 _decode_json = msgspec.json.decode
-# A page of the inference list is looked for in the last _FIRST_WINDOW, then in windows _WIDEN
-# times wider, and past _WIDEST_WINDOW in the whole table.
-_FIRST_WINDOW = timedelta(hours=1)
-_WIDEN = 16
-_WIDEST_WINDOW = timedelta(days=3650)
 # Images of one inference id looked up by their identity keys before any scan (see get_inference).
 _PROBED_IMAGES = 16
 
@@ -213,30 +209,20 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         con = self._cursor()
         sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}{{window}}"
                " ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?")
-        # Newest first: look for the page in the last hour before the page's top, then in a
-        # window 16 times wider, and so on. Rows arrive roughly in time order, so a window skips
-        # most row groups by their min/max; a filter that matches few recent rows (a metadata
-        # value, a rare class) no longer scans and sorts the whole table for one page, and a
-        # filter matching nothing costs about one full scan, as before.
+        # Newest first, in widening windows (store/paging.py).
         top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
             filters.end.replace(tzinfo=None) if filters.end is not None else None)
         if top is None:
             found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
             top = found[0] if found else None
         floor = filters.start.replace(tzinfo=None) if filters.start is not None else None
-        span = _FIRST_WINDOW
-        while True:
-            try:
-                lowest = top - span if top is not None and span <= _WIDEST_WINDOW else None
-            except OverflowError:  # a cursor or `to` near year 1
-                lowest = None
-            if lowest is None or (floor is not None and lowest <= floor):
+        for lowest in window_starts(top, floor):
+            if lowest is None:
                 rows = con.execute(sql.format(window=""), [*params, limit + 1]).fetchall()
                 break
             rows = con.execute(sql.format(window=" AND ts >= ?"), [*params, lowest, limit + 1]).fetchall()
             if len(rows) > limit:
                 break
-            span *= _WIDEN
         following = None
         if len(rows) > limit:
             last = rows[limit - 1]
