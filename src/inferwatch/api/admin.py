@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -19,6 +20,8 @@ from inferwatch.api.common import JSON, read_body, runtime
 from inferwatch.errors import InvalidRequest, Unauthorized
 from inferwatch.ingest import fields
 from inferwatch.store.base import WorkspaceRecord
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -43,6 +46,15 @@ def _check_admin(request: Request) -> None:
     token = header.removeprefix("Bearer ").strip()
     if not token or not hmac.compare_digest(token, runtime(request).admin_token):
         raise Unauthorized("admin token required")
+
+
+def scheduled(request: Request, part: T | None) -> T:
+    """For an admin, a part of what runs beside ingest (the alert evaluator, the retention
+    sweeper); a server started with --no-evaluator runs neither."""
+    _check_admin(request)
+    if part is None:
+        raise InvalidRequest("this server runs with --no-evaluator")
+    return part
 
 
 def _describe(ws: WorkspaceRecord) -> dict[str, object]:

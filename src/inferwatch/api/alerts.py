@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inferwatch.alerts.evaluator import Evaluator
 from inferwatch.alerts.rules import RULE_DECODER, Rule, keep_secrets, masked
-from inferwatch.api.admin import _check_admin
+from inferwatch.api.admin import scheduled
 from inferwatch.api.common import JSON, Runtime, authorize, body_schema, read_body, runtime, whole_number
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest.fields import decode
@@ -142,8 +142,5 @@ async def delete_rule(workspace: str, rule_id: str, request: Request) -> JSON:
 @admin_router.post("/alerts/evaluate")
 async def evaluate_now(request: Request) -> JSON:
     """Evaluates every enabled rule now, due or not (operators, and tests that must not wait)."""
-    _check_admin(request)
-    evaluator: Evaluator | None = request.app.state.schedule.evaluator
-    if evaluator is None:
-        raise InvalidRequest("this server runs with --no-evaluator")
+    evaluator: Evaluator = scheduled(request, request.app.state.schedule.evaluator)
     return JSON(await run_in_threadpool(evaluator.evaluate_now))

@@ -8,9 +8,8 @@ import msgspec
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch.api.admin import _check_admin
+from inferwatch.api.admin import scheduled
 from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
-from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import decode
 from inferwatch.retention import Sweeper
 from inferwatch.store.base import RetentionPolicy
@@ -69,8 +68,5 @@ async def put_policy(workspace: str, request: Request) -> JSON:
 @admin_router.post("/retention/sweep")
 async def sweep_now(request: Request) -> JSON:
     """Enforces every workspace's policy now."""
-    _check_admin(request)
-    sweeper: Sweeper | None = request.app.state.schedule.sweeper
-    if sweeper is None:
-        raise InvalidRequest("this server runs with --no-evaluator")
+    sweeper: Sweeper = scheduled(request, request.app.state.schedule.sweeper)
     return JSON({"swept": await run_in_threadpool(sweeper.sweep_all)})
