@@ -146,8 +146,9 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
         if rows.num_rows:
             target.insert_table(table_name, rows)
             out.settings += rows.num_rows
+            if table_name == "retention":  # the TTLs read the policies (schema migration 6)
+                target.reload_policies()
     out.alert_events = _copy_events(source, target)
-    target.reload_policies()
     target.record_import(source_name, _DONE, 0, 0, "", 0, copied)
     return out
 
