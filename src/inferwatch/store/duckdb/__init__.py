@@ -22,6 +22,7 @@ from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
+from inferwatch.store.duckdb.rollup import Rollup, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 from inferwatch.store.paging import window_starts
 
@@ -91,6 +92,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 raise StoreLocked(str(exc)) from None
             raise
         self._write_lock = threading.Lock()
+        self._rollup = Rollup()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()
@@ -118,6 +120,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             con.execute(ddl)
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
             con.execute("COMMIT")
+        self._rollup.check(con)
         return len(schema.MIGRATIONS)
 
     # -- writes (from the writer thread, or the CLI when no server runs) -------------------
@@ -140,8 +143,11 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 # each of which waits for the GIL again under load. A failed one leaves nothing.
                 try:
                     con.execute(schema.INSERT_NEW_INFERENCES)
-                    return len(rows)
                 except duckdb.ConstraintException:
+                    inserts = (schema.INSERT_INFERENCES,)
+                else:
+                    self._rollup.touched(batch)
+                    return len(rows)
                     inserts = (schema.INSERT_INFERENCES,)
             for insert in inserts:
                 con.execute("BEGIN")
@@ -156,6 +162,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                         con.execute(schema.UPSERT_DEVICES)
                         con.execute(schema.UPDATE_DEVICE_TAGS)
                     con.execute("COMMIT")
+                    if batch is not None and new:
+                        self._rollup.touched(batch)
                     return new
                 except duckdb.ConstraintException:
                     con.execute("ROLLBACK")
@@ -303,6 +311,9 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             params = [bucket, *params]
         elif group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
+            hours = summed_hours(filters, bucket)
+            if hours is not None:
+                return self._class_series_summed(ws, filters, bucket, hours)
             outer = ""
             if filters.on_predictions:
                 outer = " WHERE " + _prediction_terms(filters, params)
@@ -324,6 +335,32 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             {"time": _iso(t), "group": g, "count": n, "predictions": p,
              "avg_inference_time": it, "avg_confidence": c}
             for t, g, n, p, it, c in rows
+        ]
+
+    def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
+                             hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:
+        """The class series from the per-hour sums of the window's whole hours, plus the
+        predictions of its partial first and last hours (`rollup.py`)."""
+        lo, hi = hours
+        con = self._cursor()
+        self._rollup.ready(con, ws, lo, hi)
+        sums, sum_params = sums_where(ws, filters, lo, hi)
+        clause, params = where(ws, filters, "i")
+        params += [lo, hi]
+        outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
+        rows = con.execute(
+            "SELECT time_bucket(?, hour), class, sum(n), sum(time_sum) / nullif(sum(n_timed), 0),"
+            " sum(confidence_sum) / nullif(sum(n_confidence), 0) FROM ("
+            f"SELECT hour, class, n, n_timed, time_sum, n_confidence, confidence_sum FROM class_hours WHERE {sums}"
+            " UNION ALL SELECT ts, p.class, 1, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0),"
+            " (p.confidence IS NOT NULL)::BIGINT, coalesce(p.confidence, 0) FROM (SELECT ts, inference_time,"
+            f" unnest(predictions) AS p FROM inferences i WHERE {clause} AND (i.ts < ? OR i.ts >= ?)){outer}"
+            ") GROUP BY ALL ORDER BY 1, 2",
+            [bucket, *sum_params, *params],
+        ).fetchall()
+        return [
+            {"time": _iso(t), "group": g, "count": n, "predictions": n, "avg_inference_time": it, "avg_confidence": c}
+            for t, g, n, it, c in rows
         ]
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb.rollup import BINS, Rollup, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
 # A class mix per group lists this many classes; the comparison table shows the top few.
@@ -36,6 +37,8 @@ def _meta_join(ws: int, group_by: str) -> tuple[str, str, list[Any]]:
 
 class DashboardReads:
     """Read queries behind the dashboard's figures; needs the host's `_cursor()`."""
+
+    _rollup: Rollup
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -61,6 +64,9 @@ class DashboardReads:
         Counts predictions, not inferences: with class or confidence filters only the predictions
         that meet them are counted, as in `series(group_by="class")`.
         """
+        hours = summed_hours(filters) if bins == BINS and not filters.device_ids else None
+        if hours is not None:
+            return self._distributions_summed(ws, filters, hours)
         clause, params = where(ws, filters, "i")
         con = self._cursor()
         # One pass over the predictions: per class and confidence bin (NULL: no confidence), the
@@ -84,6 +90,44 @@ class DashboardReads:
                              f" WHERE {clause}) GROUP BY 1")
         with_class = con.execute(per_inference, params).fetchall()
         return distributions_answer(binned, dict(with_class), bins)
+
+    def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> dict[str, Any]:
+        """The same counts from the per-hour sums of the window's whole hours (which keep the
+        dashboard's bins, per model and class), plus the predictions of its partial first and
+        last hours (`rollup.py`)."""
+        lo, hi = hours
+        con = self._cursor()
+        self._rollup.ready(con, ws, lo, hi)
+        clause, params = where(ws, filters, "i")
+        clause += " AND (i.ts < ? OR i.ts >= ?)"
+        params += [lo, hi]
+        outer_params = list(params)
+        outer = " WHERE " + _prediction_terms(filters, outer_params) if filters.on_predictions else ""
+        binned_sums, binned_params = sums_where(ws, filters, lo, hi, device=False)
+        binned = con.execute(
+            "SELECT class, bin, sum(n), sum(confidence_sum) FROM ("
+            f"SELECT class, bin, n, confidence_sum FROM class_bins WHERE {binned_sums}"
+            f" UNION ALL SELECT p.class, least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}), 1, p.confidence"
+            f" FROM (SELECT unnest(i.predictions) AS p FROM inferences i WHERE {clause}){outer}"
+            ") GROUP BY 1, 2",
+            [*binned_params, *outer_params],
+        ).fetchall()
+        # As in `distributions`: a class filter counts the rows holding a matching prediction;
+        # otherwise each row's distinct classes, which leave out predictions without a class.
+        held, held_params = sums_where(ws, filters, lo, hi)
+        if filters.on_predictions:
+            edges = (f"SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions) AS p"
+                     f" FROM inferences i WHERE {clause}){outer} GROUP BY 1")
+            held_params += outer_params
+        else:
+            held += " AND class IS NOT NULL"
+            edges = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i WHERE {clause})"
+                     " GROUP BY 1")
+            held_params += params
+        with_class = con.execute(
+            f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
+            f" UNION ALL {edges}) GROUP BY 1", held_params).fetchall()
+        return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,

@@ -152,6 +152,40 @@ MIGRATIONS: list[str] = [
         updated_at TIMESTAMP NOT NULL
     );
     """,
+    # 7: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
+    # re-summed when read, checked against them at start-up. `rollup_hours` records which hours
+    # are summed and the count and key checksum they were summed at; `class_hours` holds the
+    # predictions per model, device and class; `class_bins` their confidence histogram.
+    """
+    CREATE TABLE rollup_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        n BIGINT NOT NULL,
+        checksum HUGEINT NOT NULL
+    );
+    CREATE TABLE class_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        class VARCHAR,
+        n BIGINT NOT NULL,  -- predictions
+        n_inferences BIGINT NOT NULL,  -- inferences (rows) holding at least one
+        n_confidence BIGINT NOT NULL,
+        confidence_sum DOUBLE NOT NULL,
+        n_timed BIGINT NOT NULL,  -- predictions whose inference has a time
+        time_sum DOUBLE NOT NULL
+    );
+    CREATE TABLE class_bins (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        class VARCHAR,
+        bin INTEGER,  -- NULL: predictions without a confidence
+        n BIGINT NOT NULL,
+        confidence_sum DOUBLE
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -1,0 +1,131 @@
+"""The per-hour sums of the DuckDB store answer exactly as the full scan of the predictions, and
+stay right through every way the inferences change: new rows in hours already summed, re-sent
+rows, a retention sweep, and rows changed while no server held the file (found at start-up)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import inferwatch.store.duckdb as store_module
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb import DuckDBStore, dashboard
+from inferwatch.store.duckdb import rollup as rollup_module
+
+BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
+HOUR_US = 3600 * 10**6
+WINDOW = Filters(start=BASE + timedelta(minutes=20), end=BASE + timedelta(hours=9, minutes=10))
+ONE_MODEL = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/1",), classes=("a", "c"))
+
+
+def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
+    rng = random.Random(seed)
+    out = InferenceRows()
+    for i in range(n):
+        out.ws.append(1)
+        out.inference_id.append(f"{prefix}-{i}")
+        out.image_index.append(0)
+        ts = int(BASE.timestamp() * 10**6) + rng.randrange(hours * HOUR_US)
+        out.ts_us.append(ts)
+        out.received_us.append(ts)
+        out.model_id.append(rng.choice(["m/1", "m/2"]))
+        out.task.append("object-detection")
+        out.device_id.append(rng.choice(["cam-1", "cam-2", None]))
+        out.tags.append([])
+        out.source.append("native")
+        out.inference_time.append(None if rng.random() < 0.1 else round(rng.uniform(0.01, 0.2), 3))
+        out.image_width.append(640)
+        out.image_height.append(480)
+        out.extra.append(None)
+        k = rng.choice([0, 1, 2, 3])
+        out.n_predictions.append(k)
+        for _ in range(k):
+            out.p_class.append(rng.choice(["a", "b", "c", None]))
+            out.p_class_id.append(None)
+            out.p_confidence.append(None if rng.random() < 0.05 else rng.choice([0.05, 0.5, 1.0, rng.random()]))
+            for column in (out.p_x, out.p_y, out.p_width, out.p_height):
+                column.append(1.0)
+            out.p_detection_id.append(None)
+            out.p_points.append(None)
+            out.p_keypoints.append(None)
+    return out
+
+
+def answers(store: DuckDBStore) -> list[Any]:
+    return [
+        store.series(1, f, bucket, "class")
+        for f in (WINDOW, ONE_MODEL) for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
+    ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)]
+
+
+def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The same answers from the predictions themselves."""
+    with monkeypatch.context() as m:
+        for module in (dashboard, store_module):
+            m.setattr(module, "summed_hours", lambda *_a, **_k: None)
+        return answers(store)
+
+
+def close_enough(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(1.0, abs(a))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close_enough(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close_enough(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def summed_rows(store: DuckDBStore) -> int:
+    found = store._cursor().execute("SELECT count(*) FROM class_hours").fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "store.duckdb"
+    store = DuckDBStore(str(path))
+    store.migrate()
+    store.create_workspace("w", "h")
+    assert store.append(rows(1, 3000, 10, "first"), MetadataRows()) == 3000
+    summed = answers(store)
+    assert summed_rows(store) > 0  # the whole hours came from the sums
+    assert sum(p["count"] for p in summed[0]) > 0
+    assert close_enough(summed, scanned(store, monkeypatch))
+
+    # New rows in hours already summed, and a batch re-sending some of them (the dedup path).
+    more = rows(2, 500, 10, "second")
+    assert store.append(more, MetadataRows()) == 500
+    again = rows(2, 200, 10, "second")
+    again.extend(rows(3, 100, 10, "third"))
+    assert store.append(again, MetadataRows()) == 100
+    changed = answers(store)
+    assert changed != summed
+    assert close_enough(changed, scanned(store, monkeypatch))
+
+    # A sweep deletes the first hours' rows: found by comparing every hour's count again.
+    result = store.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None)
+    assert result.inferences > 0
+    swept = answers(store)
+    assert swept != changed
+    assert close_enough(swept, scanned(store, monkeypatch))
+    store.close()
+
+    # Rows deleted and added while no server held the file: found at start-up.
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM inferences WHERE inference_id LIKE 'first-1%'")
+    con.close()
+    store = DuckDBStore(str(path))
+    store.migrate()
+    outside = answers(store)
+    assert outside != swept
+    assert close_enough(outside, scanned(store, monkeypatch))
+    assert store.append(rows(4, 300, 10, "fourth"), MetadataRows()) == 300
+    assert close_enough(answers(store), scanned(store, monkeypatch))
+    store.close()
