@@ -119,9 +119,13 @@ class Rollup:
 
     def touched(self, batch: pa.Table) -> None:
         """After a commit: the hours of the committed rows changed."""
-        hours = pa.table({"ws": batch["ws"], "hour": pc.floor_temporal(batch["ts"], unit="hour")})
-        distinct = hours.group_by(["ws", "hour"]).aggregate([])
-        keys = list(zip(distinct["ws"].to_pylist(), distinct["hour"].to_pylist(), strict=True))
+        # On the writer thread, holding the GIL: per workspace (nearly always one), the distinct
+        # hours, in a few tens of microseconds for thousands of rows.
+        keys: list[HourKey] = []
+        spaces = pc.unique(batch["ws"]).to_pylist()
+        for ws in spaces:
+            ts = batch["ts"] if len(spaces) == 1 else pc.filter(batch["ts"], pc.equal(batch["ws"], ws))
+            keys += [(ws, hour) for hour in pc.unique(pc.floor_temporal(ts, unit="hour")).to_pylist()]
         with self._lock:
             self._generation += 1
             for key in keys:
