@@ -46,9 +46,9 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
         k = rng.choice([0, 1, 2, 3])
         out.n_predictions.append(k)
         for _ in range(k):
-            out.p_class.append(rng.choice(["a", "b", "c", None]))
+            out.p_class.append(rng.choice(["a", "b", "c"]))
             out.p_class_id.append(None)
-            out.p_confidence.append(None if rng.random() < 0.05 else rng.choice([0.05, 0.5, 1.0, rng.random()]))
+            out.p_confidence.append(rng.choice([0.05, 0.5, 1.0, rng.random()]))
             for column in (out.p_x, out.p_y, out.p_width, out.p_height):
                 column.append(1.0)
             out.p_detection_id.append(None)
