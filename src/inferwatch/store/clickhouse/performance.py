@@ -2,8 +2,8 @@
 
 The labelled inferences with their verdict are one subquery (labels and group values come from
 `metadata FINAL`, so the latest write counts before merges); each figure is a small GROUP BY over
-it, and the inspection table its own query. Between equally confident predictions the first class
-by name is the verdict, as on DuckDB.
+it, and the inspection table its own query. Between equally confident predictions the first in
+the inference's list is its verdict, as on DuckDB.
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, 
         " AS expected,"
         f" if(expected = {none}, ifNull(max_confidence < {threshold}, 1), {found}) AS correct,"
         f" if(ifNull(max_confidence >= {threshold}, 0),"
-        " arraySort(arrayMap(p -> p.class, arrayFilter(p -> p.confidence = max_confidence, i.predictions)))[1],"
-        " NULL) AS top"
+        " i.predictions[indexOf(arrayMap(p -> p.confidence, i.predictions), max_confidence)].class, NULL) AS top"
         f" FROM inferences i{joins} WHERE {clause}"
     )
     return (

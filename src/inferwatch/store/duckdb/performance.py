@@ -3,8 +3,7 @@
 Three queries: the number of inferences in the filters; the labelled ones (joined to their label,
 and to their group value when asked), with the verdict per inference and every labelled figure
 counted in one GROUPING SETS pass; and, when a pass/fail field is set, the inspection table over
-the inferences that carry it. Neither reads the nested predictions: each row's distinct classes
-and their highest confidences say what it found.
+the inferences that carry it. Work per prediction is done only for labelled inferences.
 """
 
 from __future__ import annotations
@@ -19,19 +18,19 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.duckdb.sql import where
 
-# Labelled inferences only. Each row's distinct `classes` and their highest confidences
-# (`class_confidence`) answer "was it found above the threshold"; the nested predictions are never
-# read. The verdict's top class is the first class (by name) holding the row's max_confidence.
+# Labelled inferences only: the lambdas over predictions run on these rows, not on every one in
+# the range. With no threshold the stored `classes` column answers "was it found" without one.
+# The most confident prediction is the first that holds the row's stored max_confidence.
 _LABELLED = """
 WITH labelled AS (
-    SELECT i.ts, i.max_confidence, i.classes, i.class_confidence, {group} AS grp,
+    SELECT i.ts, i.max_confidence, i.predictions, i.classes, {group} AS grp,
         coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected
     FROM inferences i
     JOIN metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?{group_join}
     WHERE {where}
 ),
 verdicts AS (
-    SELECT ts, max_confidence, classes, class_confidence, expected, grp,
+    SELECT ts, max_confidence, predictions, expected, grp,
         CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct
     FROM labelled
 )
@@ -41,7 +40,7 @@ FROM (
     -- A CASE branch runs only on its rows: the verdict's top class is looked up for wrong ones.
     SELECT *, CASE WHEN correct THEN expected
         WHEN coalesce(max_confidence >= ?, false) THEN
-            coalesce(classes[list_position(class_confidence, max_confidence)], ?)
+            predictions[list_position(list_transform(predictions, lambda p: p.confidence), max_confidence)].class
         ELSE ? END AS predicted,
         time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01') AS bucket,
         CASE WHEN max_confidence IS NOT NULL THEN least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin
@@ -96,9 +95,10 @@ class PerformanceReads:
         args += [*params, none, thr]
         found = "list_contains(classes, expected)"
         if thr > 0:
-            found = "list_contains(list_filter(classes, lambda c, n: class_confidence[n] >= ?), expected)"
+            found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
+                     " lambda p: p.class), expected)")
             args.append(thr)
-        args += [thr, none, none, bucket, bins, bins]
+        args += [thr, none, bucket, bins, bins]
         sql = _LABELLED.format(group="g.field_value" if group_field else "NULL::VARCHAR", group_join=group_join,
                                where=clause, found=found)
         confusion: dict[tuple[str, str], int] = {}
@@ -124,7 +124,7 @@ class PerformanceReads:
         if setting.pass_field:
             clause, params = where(ws, filters, "i")
             if thr > 0:
-                flagged = "len(list_filter(i.classes, lambda c, n: i.class_confidence[n] >= ? AND c <> ?)) > 0"
+                flagged = "len(list_filter(i.predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0"
                 flag_args: list[Any] = [thr, none]
             else:
                 flagged = "len(list_filter(i.classes, lambda c: c <> ?)) > 0"

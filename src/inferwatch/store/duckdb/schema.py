@@ -18,10 +18,6 @@ PREDICTION = (
     " height DOUBLE, detection_id VARCHAR, points VARCHAR, keypoints VARCHAR)"
 )
 
-# The highest confidence of each of a row's distinct classes (NULL: none of them has one).
-CLASS_CONFIDENCE = ("list_transform(classes, lambda c: list_max(list_transform(list_filter(predictions,"
-                    " lambda p: p.class = c), lambda p: p.confidence)))")
-
 MIGRATIONS: list[str] = [
     # 1: workspaces, inferences with their predictions nested (one row, one atomic insert, so a
     # duplicate is skipped whole), metadata keyed by the id a user names, last write wins.
@@ -156,7 +152,7 @@ MIGRATIONS: list[str] = [
         updated_at TIMESTAMP NOT NULL
     );
     """,
-    # 6: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
+    # 7: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
     # re-summed when read, checked against them at start-up. `rollup_hours` records which hours
     # are summed and the count and key checksum they were summed at; `class_hours` holds the
     # predictions per model, device and class; `class_bins` their confidence histogram.
@@ -190,46 +186,11 @@ MIGRATIONS: list[str] = [
         confidence_sum DOUBLE
     );
     """,
-    # 7: per inference, the highest confidence of each of its classes, in the order of `classes`.
-    # Ground truth asks of labelled inferences "was class X found above the threshold", "did it
-    # flag anything" and "what was its top class"; reading the whole nested predictions for that
-    # was most of a performance answer's time, and these two short lists answer all three.
-    # The table is copied, not updated: DuckDB updates a list column by deleting and inserting
-    # every row: four minutes for 5 million, and a table slower to read after. The copy takes 20 s.
-    f"""
-    CREATE TABLE inferences_v7 (
-        key UHUGEINT PRIMARY KEY,
-        ws INTEGER NOT NULL,
-        inference_id VARCHAR NOT NULL,
-        image_index INTEGER NOT NULL,
-        ts TIMESTAMP NOT NULL,
-        received_at TIMESTAMP NOT NULL,
-        model_id VARCHAR NOT NULL,
-        task VARCHAR NOT NULL,
-        device_id VARCHAR,
-        tags VARCHAR[] NOT NULL,
-        source VARCHAR NOT NULL,
-        inference_time DOUBLE,
-        image_width INTEGER,
-        image_height INTEGER,
-        n_predictions INTEGER NOT NULL,
-        max_confidence DOUBLE,
-        sum_confidence DOUBLE NOT NULL,
-        classes VARCHAR[] NOT NULL,
-        predictions {PREDICTION}[] NOT NULL,
-        extra VARCHAR,
-        id_key UHUGEINT,
-        class_confidence DOUBLE[]
-    );
-    INSERT INTO inferences_v7 SELECT *, {CLASS_CONFIDENCE} FROM inferences;
-    DROP TABLE inferences;
-    ALTER TABLE inferences_v7 RENAME TO inferences;
-    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
 # Python side only builds the raw columns.
-_SELECT_BATCH = f"""
+_SELECT_BATCH = """
 SELECT
     md5_number(ws::VARCHAR || chr(1) || inference_id || chr(1) || image_index::VARCHAR),
     ws, inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
@@ -237,10 +198,10 @@ SELECT
     len(predictions),
     list_max(list_transform(predictions, lambda p: p.confidence)),
     coalesce(list_sum(list_transform(predictions, lambda p: p.confidence)), 0),
-    classes, predictions, extra,
-    md5_number(inference_id),
-    {CLASS_CONFIDENCE}
-FROM (SELECT *, list_sort(list_distinct(list_transform(predictions, lambda p: p.class))) AS classes FROM batch)
+    list_sort(list_distinct(list_transform(predictions, lambda p: p.class))),
+    predictions, extra,
+    md5_number(inference_id)
+FROM batch
 """
 
 # The common case, a batch of new inferences, as a plain INSERT: about twice as fast as
