@@ -69,6 +69,15 @@ def test_a_version_1_store_is_migrated_and_keeps_everything(tmp_path: Path) -> N
             devices = client.get("/api/v1/old/devices", params=EVER)
             assert devices.status_code == 200
             assert [d["device_id"] for d in devices.json()["devices"]] == ["cam-1"]
+            # A wrong verdict on a row written before `top_class` existed names the class found.
+            reply = client.post("/old/inference-stats/metadata", json={"data": [
+                {"inference_ids": ["old-2"], "field_name": "expected", "field_value": "dent"}]})
+            assert reply.status_code == 200, reply.text
+            reply = client.get("/api/v1/old/performance",
+                               params={**EVER, "model_id": "pcb/1", "label_field": "expected"})
+            assert reply.status_code == 200, reply.text
+            matrix = reply.json()["confusion_matrix"]
+            assert matrix["labels"] == ["dent", "scratch"] and matrix["counts"] == [[0, 1], [0, 0]]
         server.stop()
         # Migrating is done once: a second start finds the current version and the same data.
         server.start()

@@ -3,7 +3,8 @@
 Three queries: the number of inferences in the filters; the labelled ones (joined to their label,
 and to their group value when asked), with the verdict per inference and every labelled figure
 counted in one GROUPING SETS pass; and, when a pass/fail field is set, the inspection table over
-the inferences that carry it. Work per prediction is done only for labelled inferences.
+the inferences that carry it. The nested predictions are read only when a confidence threshold
+asks which of them clear it: the stored `classes`, `max_confidence` and `top_class` say the rest.
 """
 
 from __future__ import annotations
@@ -18,29 +19,26 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.duckdb.sql import where
 
-# Labelled inferences only: the lambdas over predictions run on these rows, not on every one in
-# the range. With no threshold the stored `classes` column answers "was it found" without one.
-# The most confident prediction is the first that holds the row's stored max_confidence.
+# Labelled inferences only. With no threshold the stored `classes` column answers "was it found"
+# and the stored `top_class` names a wrong verdict, so the nested predictions are read only when a
+# threshold asks which predictions clear it.
 _LABELLED = """
 WITH labelled AS (
-    SELECT i.ts, i.max_confidence, i.predictions, i.classes, {group} AS grp,
+    SELECT i.ts, i.max_confidence, {predictions} i.classes, i.top_class, {group} AS grp,
         coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected
     FROM inferences i
     JOIN metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?{group_join}
     WHERE {where}
 ),
 verdicts AS (
-    SELECT ts, max_confidence, predictions, expected, grp,
+    SELECT ts, max_confidence, top_class, expected, grp,
         CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct
     FROM labelled
 )
 SELECT GROUPING(expected, predicted), GROUPING(bucket), GROUPING(grp), GROUPING(bin),
     expected, predicted, bucket, grp, bin, count(*), count(*) FILTER (WHERE correct), avg(max_confidence)
 FROM (
-    -- A CASE branch runs only on its rows: the verdict's top class is looked up for wrong ones.
-    SELECT *, CASE WHEN correct THEN expected
-        WHEN coalesce(max_confidence >= ?, false) THEN
-            predictions[list_position(list_transform(predictions, lambda p: p.confidence), max_confidence)].class
+    SELECT *, CASE WHEN correct THEN expected WHEN coalesce(max_confidence >= ?, false) THEN top_class
         ELSE ? END AS predicted,
         time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01') AS bucket,
         CASE WHEN max_confidence IS NOT NULL THEN least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin
@@ -100,7 +98,7 @@ class PerformanceReads:
             args.append(thr)
         args += [thr, none, bucket, bins, bins]
         sql = _LABELLED.format(group="g.field_value" if group_field else "NULL::VARCHAR", group_join=group_join,
-                               where=clause, found=found)
+                               where=clause, found=found, predictions="i.predictions," if thr > 0 else "")
         confusion: dict[tuple[str, str], int] = {}
         over_time: list[tuple[str, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
