@@ -1,4 +1,4 @@
-"""The per-hour sums of the DuckDB store answer exactly as the full scan of the predictions, and
+"""The per-hour sums of the DuckDB store answer exactly as the full scan of the inferences, and
 stay right through every way the inferences change: new rows in hours already summed, re-sent
 rows, a retention sweep, and rows changed while no server held the file (found at start-up)."""
 
@@ -22,6 +22,7 @@ BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 HOUR_US = 3600 * 10**6
 WINDOW = Filters(start=BASE + timedelta(minutes=20), end=BASE + timedelta(hours=9, minutes=10))
 ONE_MODEL = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/1",), classes=("a", "c"))
+ONE_DEVICE = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/2",), device_ids=("cam-2",))
 
 
 def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
@@ -59,9 +60,12 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
 
 def answers(store: DuckDBStore) -> list[Any]:
     return [
-        store.series(1, f, bucket, "class")
-        for f in (WINDOW, ONE_MODEL) for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
-    ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)]
+        store.series(1, f, bucket, group_by)
+        for f in (WINDOW, ONE_MODEL, ONE_DEVICE)
+        for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
+        for group_by in ("class", None, "model_id", "device_id")
+    ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)] + [
+        store.totals(1, f) for f in (WINDOW, ONE_DEVICE)]
 
 
 def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -96,7 +100,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert store.append(rows(1, 3000, 10, "first"), MetadataRows()) == 3000
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
-    assert sum(p["count"] for p in summed[0]) > 0
+    assert sum(p["count"] for p in summed[0]) > 0 and summed[-1]["inferences"] > 0
     assert close_enough(summed, scanned(store, monkeypatch))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).

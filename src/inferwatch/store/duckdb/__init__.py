@@ -276,17 +276,47 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 out.setdefault(inference_id, {})[name] = value
         return out
 
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]
+                           ) -> tuple[str, list[Any]]:
+        """A subquery of the filters' inferences as (hour, model_id, device_id, n, n_predictions,
+        confidence_sum, n_timed, time_sum): the per-hour sums of the window's whole hours, and
+        one row per inference of its partial first and last hours (`rollup.py`)."""
+        lo, hi = hours
+        self._rollup.ready(self._cursor(), ws, lo, hi)
+        sums, params = sums_where(ws, filters, lo, hi)
+        clause, edge_params = where(ws, filters, "i")
+        return (
+            "(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
+            f" FROM inference_hours WHERE {sums} UNION ALL SELECT ts, model_id, device_id, 1, n_predictions,"
+            " sum_confidence, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0)"
+            f" FROM inferences i WHERE {clause} AND (i.ts < ? OR i.ts >= ?))",
+            [*params, *edge_params, lo, hi],
+        )
+
     def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
         clause, params = where(ws, filters)
-        row = self._cursor().execute(
-            # Both percentiles from one sort: two quantile_cont calls sort the times twice.
-            "SELECT count(*), coalesce(sum(n_predictions), 0), avg(inference_time),"
-            " quantile_cont(inference_time, [0.5, 0.95]),"
-            " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
-            " count(DISTINCT device_id), count(DISTINCT model_id)"
-            f" FROM inferences WHERE {clause}",
-            params,
-        ).fetchone()
+        con = self._cursor()
+        hours = None if filters.classes else summed_hours(filters)
+        if hours is None:
+            row = con.execute(
+                # Both percentiles from one sort: two quantile_cont calls sort the times twice.
+                "SELECT count(*), coalesce(sum(n_predictions), 0), avg(inference_time),"
+                " quantile_cont(inference_time, [0.5, 0.95]),"
+                " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
+                " count(DISTINCT device_id), count(DISTINCT model_id)"
+                f" FROM inferences WHERE {clause}",
+                params,
+            ).fetchone()
+        else:
+            # Everything but the percentiles from the sums; those need every time.
+            parts, part_params = self._summed_inferences(ws, filters, hours)
+            row = con.execute(
+                "SELECT coalesce(sum(n), 0), coalesce(sum(n_predictions), 0), sum(time_sum) / nullif(sum(n_timed), 0),"
+                f" (SELECT quantile_cont(inference_time, [0.5, 0.95]) FROM inferences WHERE {clause}),"
+                " sum(confidence_sum) / nullif(sum(n_predictions), 0),"
+                f" count(DISTINCT device_id), count(DISTINCT model_id) FROM {parts}",
+                [*params, *part_params],
+            ).fetchone()
         assert row is not None
         n, predictions, avg_time, percentiles, confidence, devices, models = row
         p50, p95 = percentiles if percentiles is not None else (None, None)
@@ -301,7 +331,17 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         figures = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
                    " avg(inference_time) AS avg_inference_time,"
                    " sum(sum_confidence) / nullif(sum(n_predictions), 0) AS avg_confidence")
-        if group_by is None:
+        hours = None if filters.classes or group_by not in (None, "model_id", "device_id") else (
+            summed_hours(filters, bucket))
+        if hours is not None:
+            parts, part_params = self._summed_inferences(ws, filters, hours)
+            sql = (f"SELECT time_bucket(?, hour) AS t, {group_by or 'NULL'} AS g, sum(n) AS count,"
+                   " coalesce(sum(n_predictions), 0) AS predictions,"
+                   " sum(time_sum) / nullif(sum(n_timed), 0) AS avg_inference_time,"
+                   " sum(confidence_sum) / nullif(sum(n_predictions), 0) AS avg_confidence"
+                   f" FROM {parts} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
+            params = [bucket, *part_params]
+        elif group_by is None:
             sql = (f"SELECT time_bucket(?, ts) AS t, NULL AS g, {figures}"
                    f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1")
             params = [bucket, *params]

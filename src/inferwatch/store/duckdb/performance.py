@@ -125,7 +125,7 @@ class PerformanceReads:
                 flagged = "len(list_filter(i.predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0"
                 flag_args: list[Any] = [thr, none]
             else:
-                flagged = "len(list_filter(i.classes, lambda c: c <> ?)) > 0"
+                flagged = "len(i.classes) > list_contains(i.classes, ?)::INTEGER"  # any class but none
                 flag_args = [none]
             rows = con.execute(_INSPECTED.format(flagged=flagged, where=clause),
                                [*flag_args, [v.lower() for v in setting.fail_values], setting.pass_field, *params])

@@ -1,4 +1,5 @@
-"""Per-hour sums of the predictions, so a chart of weeks reads thousands of rows, not millions.
+"""Per-hour sums of the inferences and their predictions, so a chart of weeks reads thousands of
+rows, not millions.
 
 Counting detections per class unnests every stored prediction: about 350 ms for 30 days of a
 5-million-inference store, nearly all of it reading the nested predictions. The same figures
@@ -60,6 +61,13 @@ _REFRESH = (
           FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({hours}))
     GROUP BY ALL
     """,
+    """
+    INSERT INTO inference_hours
+    SELECT ws, date_trunc('hour', ts) AS hour, model_id, device_id, count(*), sum(n_predictions),
+        sum(sum_confidence), count(inference_time), coalesce(sum(inference_time), 0)
+    FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({hours})
+    GROUP BY ALL
+    """,
     f"""
     INSERT INTO class_bins
     SELECT ws, hour, model_id, p.class, least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}),
@@ -69,7 +77,7 @@ _REFRESH = (
     GROUP BY ALL
     """,
 )
-_TABLES = ("rollup_hours", "class_hours", "class_bins")
+_TABLES = ("rollup_hours", "inference_hours", "class_hours", "class_bins")
 
 # Hours whose count or key checksum differs between the inferences and the sums (either side
 # missing counts as different).

@@ -223,6 +223,25 @@ MIGRATIONS: list[str] = [
     DROP TABLE inferences;
     ALTER TABLE inferences_v7 RENAME TO inferences;
     """,
+    # 8: the per-hour sums gain the inferences' own figures per model and device (totals and
+    # series without a class or metadata term). Every hour is summed again: the stored sums
+    # predate this table.
+    """
+    CREATE TABLE inference_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        n BIGINT NOT NULL,
+        n_predictions BIGINT NOT NULL,
+        confidence_sum DOUBLE NOT NULL,
+        n_timed BIGINT NOT NULL,
+        time_sum DOUBLE NOT NULL
+    );
+    DELETE FROM rollup_hours;
+    DELETE FROM class_hours;
+    DELETE FROM class_bins;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
