@@ -148,7 +148,6 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 else:
                     self._rollup.touched(batch)
                     return len(rows)
-                    inserts = (schema.INSERT_INFERENCES,)
             for insert in inserts:
                 con.execute("BEGIN")
                 try:
