@@ -133,3 +133,22 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert store.append(rows(4, 300, 10, "fourth"), MetadataRows()) == 300
     assert close_enough(answers(store), scanned(store, monkeypatch))
     store.close()
+
+
+def test_the_last_hour_there_is(tmp_path: Path) -> None:
+    """An inference in the last hour of year 9999, and a window starting inside it: no overflow
+    working out the hour after."""
+    store = DuckDBStore(str(tmp_path / "edge.duckdb"))
+    store.migrate()
+    store.create_workspace("w", "h")
+    late = rows(5, 3, 1, "late")
+    last_hour = int(datetime(9999, 12, 31, 23, tzinfo=UTC).timestamp() * 10**6)
+    late.ts_us[:] = [last_hour + 60 * 10**6 * i for i in range(3)]
+    assert store.append(late, MetadataRows()) == 3
+    everything = Filters(start=datetime(9999, 12, 31, 22, tzinfo=UTC),
+                         end=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert store.totals(1, everything)["inferences"] == 3
+    inside = Filters(start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC), end=everything.end)
+    assert store.totals(1, inside)["inferences"] == 0
+    assert sum(p["count"] for p in store.series(1, everything, timedelta(hours=1), "class")) == sum(late.n_predictions)
+    store.close()

@@ -94,9 +94,17 @@ def _floor_hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
+def _next_hour(hour: datetime) -> datetime:
+    """The hour after, or the last instant there is for the last hour of year 9999."""
+    try:
+        return hour + HOUR
+    except OverflowError:
+        return datetime.max
+
+
 def _ceil_hour(value: datetime) -> datetime:
     floor = _floor_hour(value)
-    return floor if floor == value else floor + HOUR
+    return floor if floor == value else _next_hour(floor)
 
 
 def summed_hours(filters: Filters, bucket: timedelta | None = None) -> tuple[datetime, datetime] | None:
@@ -178,7 +186,7 @@ class Rollup:
             self._checked = unknown == self._unknown
 
     def _refresh(self, con: duckdb.DuckDBPyConnection, ws: int, hours: list[datetime]) -> None:
-        span = [hours[0], hours[-1] + HOUR]
+        span = [hours[0], _next_hour(hours[-1])]
         con.execute("BEGIN")
         try:
             for table in _TABLES:
