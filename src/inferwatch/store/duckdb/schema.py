@@ -152,7 +152,7 @@ MIGRATIONS: list[str] = [
         updated_at TIMESTAMP NOT NULL
     );
     """,
-    # 7: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
+    # 6: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
     # re-summed when read, checked against them at start-up. `rollup_hours` records which hours
     # are summed and the count and key checksum they were summed at; `class_hours` holds the
     # predictions per model, device and class; `class_bins` their confidence histogram.
@@ -245,8 +245,7 @@ MIGRATIONS: list[str] = [
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
-# Python side only builds the raw columns.
-# The confidences are listed once and read three times.
+# Python side only builds the raw columns. The confidences are listed once and read three times.
 _SELECT_BATCH = """
 SELECT
     md5_number(ws::VARCHAR || chr(1) || inference_id || chr(1) || image_index::VARCHAR),
