@@ -17,6 +17,7 @@ from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb import DuckDBStore, dashboard
 from inferwatch.store.duckdb import rollup as rollup_module
+from tests.unit.test_store_parity import same
 
 BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 HOUR_US = 3600 * 10**6
@@ -76,16 +77,6 @@ def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return answers(store)
 
 
-def close_enough(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-12 * max(1.0, abs(a))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close_enough(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close_enough(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
-
-
 def summed_rows(store: DuckDBStore) -> int:
     found = store._cursor().execute("SELECT count(*) FROM class_hours").fetchone()
     assert found is not None
@@ -101,7 +92,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
     assert sum(p["count"] for p in summed[0]) > 0 and summed[-1]["inferences"] > 0
-    assert close_enough(summed, scanned(store, monkeypatch))
+    same(summed, scanned(store, monkeypatch))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).
     more = rows(2, 500, 10, "second")
@@ -111,14 +102,14 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert store.append(again, MetadataRows()) == 100
     changed = answers(store)
     assert changed != summed
-    assert close_enough(changed, scanned(store, monkeypatch))
+    same(changed, scanned(store, monkeypatch))
 
     # A sweep deletes the first hours' rows: found by comparing every hour's count again.
     result = store.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None)
     assert result.inferences > 0
     swept = answers(store)
     assert swept != changed
-    assert close_enough(swept, scanned(store, monkeypatch))
+    same(swept, scanned(store, monkeypatch))
     store.close()
 
     # Rows deleted and added while no server held the file: found at start-up.
@@ -129,9 +120,9 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     store.migrate()
     outside = answers(store)
     assert outside != swept
-    assert close_enough(outside, scanned(store, monkeypatch))
+    same(outside, scanned(store, monkeypatch))
     assert store.append(rows(4, 300, 10, "fourth"), MetadataRows()) == 300
-    assert close_enough(answers(store), scanned(store, monkeypatch))
+    same(answers(store), scanned(store, monkeypatch))
     store.close()
 
 
