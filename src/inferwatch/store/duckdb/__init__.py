@@ -22,7 +22,7 @@ from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
-from inferwatch.store.duckdb.rollup import Rollup, summed_hours, sums_where
+from inferwatch.store.duckdb.rollup import Rollup, edge_where, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 from inferwatch.store.paging import window_starts
 
@@ -283,13 +283,13 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         lo, hi = hours
         self._rollup.ready(self._cursor(), ws, lo, hi)
         sums, params = sums_where(ws, filters, lo, hi)
-        clause, edge_params = where(ws, filters, "i")
+        edges, edge_params = edge_where(ws, filters, hours)
         return (
             "(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
             f" FROM inference_hours WHERE {sums} UNION ALL SELECT ts, model_id, device_id, 1, n_predictions,"
             " sum_confidence, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0)"
-            f" FROM inferences i WHERE {clause} AND (i.ts < ? OR i.ts >= ?))",
-            [*params, *edge_params, lo, hi],
+            f" FROM inferences i WHERE {edges})",
+            [*params, *edge_params],
         )
 
     def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
@@ -330,9 +330,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         figures = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
                    " avg(inference_time) AS avg_inference_time,"
                    " sum(sum_confidence) / nullif(sum(n_predictions), 0) AS avg_confidence")
-        hours = None if filters.classes or group_by not in (None, "model_id", "device_id") else (
-            summed_hours(filters, bucket))
-        if hours is not None:
+        hours = summed_hours(filters, bucket)
+        if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
             parts, part_params = self._summed_inferences(ws, filters, hours)
             sql = (f"SELECT time_bucket(?, hour) AS t, {group_by or 'NULL'} AS g, sum(n) AS count,"
                    " coalesce(sum(n_predictions), 0) AS predictions,"
@@ -350,7 +349,6 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             params = [bucket, *params]
         elif group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
-            hours = summed_hours(filters, bucket)
             if hours is not None:
                 return self._class_series_summed(ws, filters, bucket, hours)
             outer = ""
@@ -384,8 +382,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         con = self._cursor()
         self._rollup.ready(con, ws, lo, hi)
         sums, sum_params = sums_where(ws, filters, lo, hi)
-        clause, params = where(ws, filters, "i")
-        params += [lo, hi]
+        edges, params = edge_where(ws, filters, hours)
         outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
         rows = con.execute(
             "SELECT time_bucket(?, hour), class, sum(n), sum(time_sum) / nullif(sum(n_timed), 0),"
@@ -393,7 +390,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             f"SELECT hour, class, n, n_timed, time_sum, n_confidence, confidence_sum FROM class_hours WHERE {sums}"
             " UNION ALL SELECT ts, p.class, 1, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0),"
             " (p.confidence IS NOT NULL)::BIGINT, coalesce(p.confidence, 0) FROM (SELECT ts, inference_time,"
-            f" unnest(predictions) AS p FROM inferences i WHERE {clause} AND (i.ts < ? OR i.ts >= ?)){outer}"
+            f" unnest(predictions) AS p FROM inferences i WHERE {edges}){outer}"
             ") GROUP BY ALL ORDER BY 1, 2",
             [bucket, *sum_params, *params],
         ).fetchall()

@@ -14,7 +14,7 @@ import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.rollup import BINS, Rollup, summed_hours, sums_where
+from inferwatch.store.duckdb.rollup import BINS, Rollup, edge_where, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
 # A class mix per group lists this many classes; the comparison table shows the top few.
@@ -98,9 +98,7 @@ class DashboardReads:
         lo, hi = hours
         con = self._cursor()
         self._rollup.ready(con, ws, lo, hi)
-        clause, params = where(ws, filters, "i")
-        clause += " AND (i.ts < ? OR i.ts >= ?)"
-        params += [lo, hi]
+        clause, params = edge_where(ws, filters, hours)
         outer_params = list(params)
         outer = " WHERE " + _prediction_terms(filters, outer_params) if filters.on_predictions else ""
         binned_sums, binned_params = sums_where(ws, filters, lo, hi, device=False)

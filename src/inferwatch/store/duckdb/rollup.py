@@ -22,7 +22,6 @@ current an hour whose latest commit it did not see.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb.sql import _marks, where
 
 HOUR = timedelta(hours=1)
 # The confidence histogram the sums keep: the dashboard's; other bin counts read the inferences.
@@ -199,8 +199,11 @@ class Rollup:
             raise
 
 
-def _marks(values: Iterable[Any]) -> str:
-    return ", ".join("?" for _ in values)
+def edge_where(ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> tuple[str, list[Any]]:
+    """The terms selecting the filters' inferences (alias `i`) outside the summed hours: those of
+    the window's partial first and last hours, which the sums leave to the rows."""
+    clause, params = where(ws, filters, "i")
+    return f"{clause} AND (i.ts < ? OR i.ts >= ?)", [*params, *hours]
 
 
 def sums_where(ws: int, filters: Filters, lo: datetime, hi: datetime, *, device: bool = True) -> tuple[str, list[Any]]:
@@ -210,6 +213,6 @@ def sums_where(ws: int, filters: Filters, lo: datetime, hi: datetime, *, device:
     for column, values in (("model_id", filters.model_ids), ("device_id", filters.device_ids if device else ()),
                            ("class", filters.classes)):
         if values:
-            terms.append(f"{column} IN ({_marks(values)})")
+            terms.append(f"{column} IN ({_marks(len(values))})")
             params.extend(values)
     return " AND ".join(terms), params
