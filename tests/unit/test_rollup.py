@@ -1,6 +1,8 @@
 """The per-hour sums of the DuckDB store answer exactly as the full scan of the inferences, and
 stay right through every way the inferences change: new rows in hours already summed, re-sent
-rows, a retention sweep, and rows changed while no server held the file (found at start-up)."""
+rows, a retention sweep, and rows changed while no server held the file (found at start-up). So
+do the copies of the inferences beside their metadata, through metadata written before, with
+and after its inferences."""
 
 from __future__ import annotations
 
@@ -59,6 +61,13 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
     return out
 
 
+def meta(*triples: tuple[str, str, str]) -> MetadataRows:
+    out = MetadataRows()
+    for inference_id, name, value in triples:
+        out.add(1, inference_id, name, value, int(BASE.timestamp() * 10**6))
+    return out
+
+
 def answers(store: DuckDBStore) -> list[Any]:
     return [
         store.series(1, f, bucket, group_by)
@@ -66,14 +75,19 @@ def answers(store: DuckDBStore) -> list[Any]:
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id")
     ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)] + [
+        # Grouped by a metadata field: from the copies beside the metadata (`facts.py`).
+        store.group_table(1, f, group_by) for f in (WINDOW, ONE_DEVICE, Filters())
+        for group_by in ("meta.line", "meta.shift")] + [
         store.totals(1, f) for f in (WINDOW, ONE_DEVICE)]
 
 
 def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The same answers from the predictions themselves."""
+    """The same answers from the predictions themselves, and the metadata joined to them."""
     with monkeypatch.context() as m:
         for module in (dashboard, store_module):
             m.setattr(module, "summed_hours", lambda *_a, **_k: None)
+        m.setattr(dashboard, "group_rows", lambda host, con, ws, filters, field, _top:
+                  host._joined_groups(con, ws, filters, f"meta.{field}", field))
         return answers(store)
 
 
@@ -88,7 +102,11 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     store = DuckDBStore(str(path))
     store.migrate()
     store.create_workspace("w", "h")
-    assert store.append(rows(1, 3000, 10, "first"), MetadataRows()) == 3000
+    # Metadata with the inferences, and for ids not seen yet ("second-…" arrive below).
+    assert store.append(rows(1, 3000, 10, "first"), meta(
+        *((f"first-{i}", "line", f"l{i % 3}") for i in range(0, 3000, 2)),
+        *((f"first-{i}", "shift", "night") for i in range(0, 3000, 5)),
+        *((f"second-{i}", "line", "l9") for i in range(0, 500, 7)))) == 3000
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
     assert sum(p["count"] for p in summed[0]) > 0 and summed[-1]["inferences"] > 0
@@ -103,6 +121,19 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     changed = answers(store)
     assert changed != summed
     same(changed, scanned(store, monkeypatch))
+
+    # Metadata written after its inferences: new fields, values replaced; then a second image
+    # of an id that has metadata, in an hour of its own.
+    store.append(InferenceRows(), meta(*((f"first-{i}", "line", "l7") for i in range(0, 3000, 6)),
+                                       *((f"third-{i}", "shift", "day") for i in range(100))))
+    late = rows(5, 1, 1, "first")
+    late.image_index[0] = 1
+    late.ts_us[0] += 8 * HOUR_US
+    assert store.append(late, MetadataRows()) == 1
+    relabelled = answers(store)
+    assert relabelled != changed
+    same(relabelled, scanned(store, monkeypatch))
+    changed = relabelled
 
     # A sweep deletes the first hours' rows: found by comparing every hour's count again.
     result = store.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None)

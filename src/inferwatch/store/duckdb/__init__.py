@@ -82,6 +82,13 @@ def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
+# Inferences (alias `i`) in the shape of the per-hour sums, one row each.
+_ROWS_AS_SUMS = (
+    "SELECT ts AS hour, model_id, device_id, 1 AS n, n_predictions, sum_confidence AS confidence_sum,"
+    " (inference_time IS NOT NULL)::BIGINT AS n_timed, coalesce(inference_time, 0) AS time_sum FROM inferences i"
+)
+
+
 class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +164,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                         new = int(result[0]) if result else 0
                     if len(meta):
                         con.execute(schema.UPSERT_METADATA)
+                        con.execute(schema.NOTE_METADATA_CHANGED)
                     if device_batch is not None:
                         con.execute(schema.UPSERT_DEVICES)
                         con.execute(schema.UPDATE_DEVICE_TAGS)
@@ -275,20 +283,22 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 out.setdefault(inference_id, {})[name] = value
         return out
 
-    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
                            ) -> tuple[str, list[Any]]:
         """A subquery of the filters' inferences as (hour, model_id, device_id, n, n_predictions,
         confidence_sum, n_timed, time_sum): the per-hour sums of the window's whole hours, and
-        one row per inference of its partial first and last hours (`rollup.py`)."""
+        one row per inference of its partial first and last hours (`rollup.py`); with no
+        summed `hours`, one row per inference."""
+        if hours is None:
+            clause, params = where(ws, filters, "i")
+            return f"({_ROWS_AS_SUMS} WHERE {clause})", params
         lo, hi = hours
         self._rollup.ready(self._cursor(), ws, lo, hi)
         sums, params = sums_where(ws, filters, lo, hi)
         edges, edge_params = edge_where(ws, filters, hours)
         return (
             "(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
-            f" FROM inference_hours WHERE {sums} UNION ALL SELECT ts, model_id, device_id, 1, n_predictions,"
-            " sum_confidence, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0)"
-            f" FROM inferences i WHERE {edges})",
+            f" FROM inference_hours WHERE {sums} UNION ALL {_ROWS_AS_SUMS} WHERE {edges})",
             [*params, *edge_params],
         )
 

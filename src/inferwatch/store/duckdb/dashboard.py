@@ -14,7 +14,8 @@ import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.rollup import BINS, Rollup, edge_where, summed_hours, sums_where
+from inferwatch.store.duckdb.meta_groups import group_rows
+from inferwatch.store.duckdb.rollup import BINS, Rollup, edge_where, rows_per_class, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
 # A class mix per group lists this many classes; the comparison table shows the top few.
@@ -25,22 +26,16 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
-def _meta_join(ws: int, group_by: str) -> tuple[str, str, list[Any]]:
-    """The expression naming an inference's group, the join it needs, and the join's params."""
-    if group_by in ("model_id", "device_id"):
-        return f"i.{group_by}", "", []
-    field = group_by.removeprefix("meta.")
-    join = (" LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
-            " ON m.id_key = i.id_key")
-    return "m.field_value", join, [ws, field]
-
-
 class DashboardReads:
     """Read queries behind the dashboard's figures; needs the host's `_cursor()`."""
 
     _rollup: Rollup
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
+                           ) -> tuple[str, list[Any]]:
         raise NotImplementedError
 
     def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
@@ -111,29 +106,47 @@ class DashboardReads:
             [*binned_params, *outer_params],
         ).fetchall()
         # As in `distributions`: a class filter counts the rows holding a matching prediction;
-        # otherwise each row's distinct classes, which leave out predictions without a class.
-        held, held_params = sums_where(ws, filters, lo, hi)
+        # otherwise each row's distinct classes.
         if filters.on_predictions:
-            edges = (f"SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions) AS p"
-                     f" FROM inferences i WHERE {clause}){outer} GROUP BY 1")
-            held_params += outer_params
+            held, held_params = sums_where(ws, filters, lo, hi)
+            with_class = con.execute(
+                f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
+                f" UNION ALL SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions) AS p"
+                f" FROM inferences i WHERE {clause}){outer} GROUP BY 1) GROUP BY 1",
+                [*held_params, *outer_params]).fetchall()
         else:
-            held += " AND class IS NOT NULL"
-            edges = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i WHERE {clause})"
-                     " GROUP BY 1")
-            held_params += params
-        with_class = con.execute(
-            f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
-            f" UNION ALL {edges}) GROUP BY 1", held_params).fetchall()
+            query, query_params = rows_per_class(ws, filters, hours)
+            with_class = con.execute(query, query_params).fetchall()
         return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,
         confidence, time, and its most predicted classes; inferences without the field are the
         `null` group."""
-        clause, params = where(ws, filters, "i")
-        expr, join, join_params = _meta_join(ws, group_by)
         con = self._cursor()
+        field = group_by.removeprefix("meta.") if group_by.startswith("meta.") else None
+        if field is not None and not filters.on_predictions:
+            rows = group_rows(self, con, ws, filters, field, MAX_GROUP_CLASSES)
+        else:
+            rows = self._joined_groups(con, ws, filters, group_by, field)
+        return [
+            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
+             "classes": classes}
+            for g, n, conf, t, p95, preds, devices, last, classes in rows
+        ]
+
+    def _joined_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, group_by: str,
+                       field: str | None) -> list[tuple[Any, ...]]:
+        """The comparison table's rows in two passes over the inferences, joined to the metadata
+        field if grouping by one."""
+        clause, params = where(ws, filters, "i")
+        expr, join, join_params = f"i.{group_by}", "", []
+        if field is not None:
+            expr, join = "m.field_value", (
+                " LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
+                " ON m.id_key = i.id_key")
+            join_params = [ws, field]
         rows = con.execute(
             f"SELECT {expr} AS g, count(*), sum(i.sum_confidence) / nullif(sum(i.n_predictions), 0),"
             " avg(i.inference_time), quantile_cont(i.inference_time, 0.95), sum(i.n_predictions),"
@@ -150,9 +163,4 @@ class DashboardReads:
         classes: dict[Any, list[dict[str, Any]]] = {}
         for g, c, n in mix:
             classes.setdefault(g, []).append({"class": c, "inferences": n})
-        return [
-            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
-             "classes": classes.get(g, [])}
-            for g, n, conf, t, p95, preds, devices, last in rows
-        ]
+        return [(*row, classes.get(row[0], [])) for row in rows]

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb import facts
 from inferwatch.store.duckdb.sql import _marks, where
 
 HOUR = timedelta(hours=1)
@@ -76,8 +77,10 @@ _REFRESH = (
           FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({{hours}}))
     GROUP BY ALL
     """,
+    # Not a sum: the hours' copies of the inferences beside their metadata (`facts.py`).
+    "INSERT INTO metadata_facts" + facts.REFRESH_HOURS,
 )
-_TABLES = ("rollup_hours", "inference_hours", "class_hours", "class_bins")
+_TABLES = ("rollup_hours", "inference_hours", "class_hours", "class_bins", "metadata_facts")
 
 # Hours whose count or key checksum differs between the inferences and the sums (either side
 # missing counts as different).
@@ -169,6 +172,13 @@ class Rollup:
                     for hour in stale:
                         self._summed[(ws, hour)] = generation
 
+    def ready_facts(self, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
+        """Brings the metadata copies (`facts.py`) of the workspace's hours in [lo, hi) up to date:
+        the hours' own, and those of every id whose metadata was written since."""
+        self.ready(con, ws, lo, hi)
+        with self._refresh_lock:
+            facts.refresh_changed(con)
+
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
         """Finds the hours whose stored sums no longer match the inferences (at start-up)."""
         with self._refresh_lock:
@@ -216,3 +226,18 @@ def sums_where(ws: int, filters: Filters, lo: datetime, hi: datetime, *, device:
             terms.append(f"{column} IN ({_marks(len(values))})")
             params.extend(values)
     return " AND ".join(terms), params
+
+
+def rows_per_class(ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> tuple[str, list[Any]]:
+    """A query of (class, inferences holding it) in filters without prediction terms: the sums'
+    whole hours, and each partial hour's rows' distinct classes (which leave out predictions
+    without a class, as the sums here do)."""
+    lo, hi = hours
+    held, params = sums_where(ws, filters, lo, hi)
+    edges, edge_params = edge_where(ws, filters, hours)
+    return (
+        f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
+        " AND class IS NOT NULL UNION ALL SELECT unnest(i.classes), 1 FROM inferences i"
+        f" WHERE {edges}) GROUP BY 1",
+        [*params, *edge_params],
+    )

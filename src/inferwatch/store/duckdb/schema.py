@@ -242,6 +242,34 @@ MIGRATIONS: list[str] = [
     DELETE FROM class_hours;
     DELETE FROM class_bins;
     """,
+    # 9: each metadata value beside a copy of its inferences' summary columns
+    # (`store/duckdb/facts.py`), so grouping by a metadata field reads no join. A cache like the
+    # per-hour sums: re-made per hour with them, and per inference id after a metadata write,
+    # which notes the id in `metadata_changed` in its own transaction. Every id with metadata is
+    # noted here, so the first read that needs the copies makes them.
+    """
+    CREATE TABLE metadata_facts (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        id_key UHUGEINT NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        tags VARCHAR[] NOT NULL,
+        inference_time DOUBLE,
+        sum_confidence DOUBLE NOT NULL,
+        n_predictions INTEGER NOT NULL,
+        classes VARCHAR[] NOT NULL,
+        key UHUGEINT NOT NULL
+    );
+    CREATE TABLE metadata_changed (
+        ws INTEGER NOT NULL,
+        id_key UHUGEINT NOT NULL
+    );
+    INSERT INTO metadata_changed SELECT DISTINCT ws, id_key FROM metadata;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
@@ -273,6 +301,10 @@ UPSERT_METADATA = """
 INSERT OR REPLACE INTO metadata
 SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inference_id) FROM meta_batch
 """
+
+# In the same transaction as UPSERT_METADATA: the ids whose copies in `metadata_facts` are now
+# out of date, for the next read that needs them to re-make.
+NOTE_METADATA_CHANGED = "INSERT INTO metadata_changed SELECT DISTINCT ws, md5_number(inference_id) FROM meta_batch"
 
 # One row per device: the span of reports grows, the facts are the latest report's; a fact the
 # latest report leaves out (NULL; tags NULL = not reported) keeps the stored one.

@@ -1,0 +1,202 @@
+"""The comparison table grouped by a metadata field, read without joining the inferences to it.
+
+The inferences that have the field are read from their copies beside the metadata
+(`facts.py`). Those without it (the `null` group, often most of them) are the window's
+inferences less the copies, figure by figure:
+
+- counts and sums: the window's, from the per-hour sums where they answer, less the copies';
+- devices: those with more inferences in the window than among the copies;
+- last seen: the newest hour with more inferences than copies, then that hour's times less the
+  copies' times;
+- the 95th percentile of times: both sides' times counted in fine logarithmic bins; the bins
+  say which one holds the percentile, and only that bin's times are read, from both sides, to
+  take the copies' away and pick the value as DuckDB's `quantile_cont` would;
+- class mix: the window's inferences per class less the copies'.
+
+Every figure equals a full join's: the copies of a window are a sub-multiset of its rows, with
+the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime
+from typing import Any, Protocol
+
+import duckdb
+
+from inferwatch.query.filters import Filters
+from inferwatch.store.duckdb.rollup import Rollup, _ceil_hour, _floor_hour, _next_hour, rows_per_class, summed_hours
+from inferwatch.store.duckdb.sql import where
+
+# A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
+# Zero (and anything not above it) has a bin of its own, below all others; no time, no bin.
+_ZERO_BIN = -1_000_000
+_BIN = f"CASE WHEN {{t}} > 0 THEN floor(log2({{t}}) * 256)::BIGINT WHEN {{t}} <= 0 THEN {_ZERO_BIN} END"
+P95 = 0.95
+
+
+class _Host(Protocol):
+    _rollup: Rollup
+
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
+                           ) -> tuple[str, list[Any]]: ...
+
+
+def _copies_where(ws: int, filters: Filters, field: str) -> tuple[str, list[Any]]:
+    """The terms selecting the field's copies (alias `f`) of the filters' inferences. The copies
+    hold every column a filter reads but the predictions: the filters have no prediction terms."""
+    clause, params = where(ws, filters, "f")
+    return f"f.field_name = ? AND {clause}", [field, *params]
+
+
+def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
+               top_classes: int) -> list[tuple[Any, ...]]:
+    """(value, inferences, avg confidence, avg time, p95 time, predictions, devices, last seen,
+    classes) per value of the field, the inferences without it last as value None. For filters
+    without prediction terms: with them, each scan of the rows here would test every prediction
+    again, and one join pass is quicker."""
+    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
+    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
+    host._rollup.ready_facts(con, ws, lo, hi)
+    copies, copy_params = _copies_where(ws, filters, field)
+    t_bin = _BIN.format(t="inference_time")
+
+    per_value = con.execute(
+        "SELECT field_value, count(*), sum(sum_confidence), sum(n_predictions), count(inference_time),"
+        " sum(inference_time), quantile_cont(inference_time, ?), count(DISTINCT device_id), max(ts)"
+        f" FROM metadata_facts f WHERE {copies} GROUP BY 1", [P95, *copy_params]).fetchall()
+    mix: dict[Any, Counter[str]] = {}
+    for value, c, n in con.execute(
+            f"SELECT field_value, c, count(*) FROM (SELECT field_value, unnest(classes) AS c FROM metadata_facts f"
+            f" WHERE {copies}) GROUP BY ALL", copy_params).fetchall():
+        mix.setdefault(value, Counter())[c] = n
+    # The copies per device, hour and time bin, in one pass.
+    copy_devices: Counter[Any] = Counter()
+    copy_hours: Counter[datetime] = Counter()
+    copy_bins: Counter[int] = Counter()
+    for grouping, device, hour, t, n in con.execute(
+            f"SELECT GROUPING(device_id, hour, b), device_id, hour, b, count(*) FROM (SELECT device_id, hour,"
+            f" {t_bin} AS b, inference_time FROM metadata_facts f WHERE {copies})"
+            " GROUP BY GROUPING SETS ((device_id), (hour), (b))", copy_params).fetchall():
+        if grouping == 0b011:
+            copy_devices[device] = n
+        elif grouping == 0b101:
+            copy_hours[hour] = n
+        else:
+            copy_bins[t] = n  # rows without a time count under None, never looked up
+
+    rows = [(value, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
+             devices, last, _top(mix.get(value, Counter()), top_classes))
+            for value, n, conf, preds, timed, t_sum, p95, devices, last in per_value]
+    rest = _without_field(host, con, ws, filters, per_value, mix, copy_devices, copy_hours, copy_bins,
+                          copies, copy_params, top_classes)
+    if rest is not None:
+        rows.append(rest)
+    rows.sort(key=lambda r: (-r[1], r[0] is None, r[0] or ""))
+    return rows
+
+
+def _without_field(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters,
+                   per_value: list[tuple[Any, ...]], mix: dict[Any, Counter[str]], copy_devices: Counter[Any],
+                   copy_hours: Counter[datetime], copy_bins: Counter[int], copies: str, copy_params: list[Any],
+                   top_classes: int) -> tuple[Any, ...] | None:
+    """The row of the inferences without the field: the window's less the copies'."""
+    hours = summed_hours(filters)
+    parts, part_params = host._summed_inferences(ws, filters, hours)
+    n = preds = timed = 0
+    conf = t_sum = 0.0
+    devices: Counter[Any] = Counter()
+    per_hour: Counter[datetime] = Counter()
+    # Per device and per hour: the two sets together are a few hundred rows, where rows per
+    # device and hour would be tens of thousands to fetch.
+    for by_device, device, hour, n_, preds_, conf_, timed_, t_sum_ in con.execute(
+            "SELECT GROUPING(hour) = 1, device_id, hour, sum(n), sum(n_predictions), sum(confidence_sum),"
+            f" sum(n_timed), sum(time_sum) FROM (SELECT device_id, date_trunc('hour', hour) AS hour, n,"
+            f" n_predictions, confidence_sum, n_timed, time_sum FROM {parts})"
+            " GROUP BY GROUPING SETS ((device_id), (hour))", part_params).fetchall():
+        if by_device:
+            n, preds, conf, timed, t_sum = n + n_, preds + preds_, conf + conf_, timed + timed_, t_sum + t_sum_
+            devices[device] = n_
+        else:
+            per_hour[hour] = n_
+    for _, n_, conf_, preds_, timed_, t_sum_, *_ in per_value:
+        n, preds, conf, timed, t_sum = n - n_, preds - preds_, conf - conf_, timed - timed_, t_sum - (t_sum_ or 0)
+    if n <= 0:
+        return None
+    clause, params = where(ws, filters, "i")
+    newest = max(h for h, k in per_hour.items() if k > copy_hours[h])
+    last = max(_less(
+        con.execute(f"SELECT ts FROM inferences i WHERE {clause} AND i.ts >= ? AND i.ts < ?",
+                    [*params, newest, _next_hour(newest)]).fetchall(),
+        con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies} AND f.hour = ?",
+                    [*copy_params, newest]).fetchall()))
+    p95 = _p95_less(con, clause, params, copies, copy_params, copy_bins, timed) if timed else None
+    if hours is None:
+        classes = con.execute(f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
+                              f" WHERE {clause}) GROUP BY 1", params).fetchall()
+    else:
+        query, query_params = rows_per_class(ws, filters, hours)
+        classes = con.execute(query, query_params).fetchall()
+    mix_less = Counter({c: int(k) for c, k in classes})
+    for counts in mix.values():
+        mix_less.subtract(counts)
+    in_devices = sum(1 for d, k in devices.items() if d is not None and k > copy_devices[d])
+    return (None, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
+            in_devices, last, _top(mix_less, top_classes))
+
+
+def _less(rows: list[tuple[Any, ...]], taken: list[tuple[Any, ...]]) -> list[Any]:
+    """The first column of `rows` less that of `taken` (a sub-multiset of it)."""
+    left = Counter(r[0] for r in rows)
+    left.subtract(r[0] for r in taken)
+    return [value for value, k in left.items() for _ in range(k)]
+
+
+def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], copies: str,
+              copy_params: list[Any], copy_bins: Counter[int], timed: int) -> float:
+    """`quantile_cont(inference_time, 0.95)` of the window's inferences less the copies."""
+    t_bin = _BIN.format(t="i.inference_time")
+    bins = con.execute(f"SELECT {t_bin} AS b, count(*) FROM inferences i WHERE {clause}"
+                       " AND i.inference_time IS NOT NULL GROUP BY 1 ORDER BY 1", params).fetchall()
+    h = (timed - 1) * P95
+    wanted = {math.floor(h), math.ceil(h)}
+    at: dict[int, tuple[int, int]] = {}  # position wanted -> (bin, its first position)
+    first = 0
+    for b, k in bins:
+        k -= copy_bins[b]
+        for position in wanted:
+            if first <= position < first + k:
+                at[position] = (b, first)
+        first += k
+    looked = {b for b, _ in at.values()}
+    # The bins' times, read by a range a hair wider than theirs (times inside it are few, and
+    # only they get a bin computed), then kept by the bin DuckDB gives them.
+    span = [_edge(min(looked)) * (1 - 1e-9), _edge(max(looked) + 1) * (1 + 1e-9)]
+
+    def times(query: str, query_params: list[Any]) -> list[tuple[float]]:
+        return [(t,) for t, b in con.execute(query, [*query_params, *span]).fetchall() if b in looked]
+
+    values = sorted(_less(
+        times(f"SELECT i.inference_time, {t_bin} FROM inferences i WHERE {clause}"
+              " AND i.inference_time BETWEEN ? AND ?", params),
+        times(f"SELECT inference_time, {_BIN.format(t='f.inference_time')} FROM metadata_facts f WHERE {copies}"
+              " AND f.inference_time BETWEEN ? AND ?", copy_params)))
+    # The looked-at bins hold consecutive positions (any bin between them is empty once the
+    # copies are taken away), so the sorted values start at the lowest bin's first position.
+    base = min(first for _, first in at.values())
+    lo, hi = values[math.floor(h) - base], values[math.ceil(h) - base]
+    return lo + (hi - lo) * (h - math.floor(h))
+
+
+def _edge(b: int) -> float:
+    """About where bin `b` starts (its first time, give or take rounding)."""
+    if b <= _ZERO_BIN:
+        return -math.inf
+    return 2.0 ** (b / 256) if b < 1024 * 256 else math.inf
+
+
+def _top(counts: Counter[str], n: int) -> list[dict[str, Any]]:
+    ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
+    return [{"class": c, "inferences": k} for c, k in ranked[:n]]
