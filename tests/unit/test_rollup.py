@@ -73,7 +73,7 @@ def answers(store: DuckDBStore) -> list[Any]:
         store.series(1, f, bucket, group_by)
         for f in (WINDOW, ONE_MODEL, ONE_DEVICE)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
-        for group_by in ("class", None, "model_id", "device_id")
+        for group_by in ("class", None, "model_id", "device_id", "meta.line")
     ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)] + [
         # Grouped by a metadata field: from the copies beside the metadata (`facts.py`).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_DEVICE, Filters())
@@ -88,6 +88,8 @@ def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
             m.setattr(module, "summed_hours", lambda *_a, **_k: None)
         m.setattr(dashboard, "group_rows", lambda host, con, ws, filters, field, _top:
                   host._joined_groups(con, ws, filters, f"meta.{field}", field))
+        m.setattr(store_module, "meta_series", lambda _host, con, ws, filters, field, bucket:
+                  store_module.joined_meta_series(con, ws, filters, field, bucket))
         return answers(store)
 
 

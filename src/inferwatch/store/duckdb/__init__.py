@@ -21,6 +21,7 @@ from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
+from inferwatch.store.duckdb.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.rollup import Rollup, edge_where, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
@@ -80,6 +81,31 @@ def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
     if extra:
         out.update(_decode_json(extra))
     return out
+
+
+# A series point's figures over the inferences (alias `i`) of its bucket and group.
+_FIGURES = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
+            " avg(inference_time) AS avg_inference_time,"
+            " sum(sum_confidence) / nullif(sum(n_predictions), 0) AS avg_confidence")
+
+
+def joined_meta_series(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
+                       bucket: timedelta) -> list[tuple[Any, ...]]:
+    """The series by a metadata field in one pass joining the inferences to it."""
+    clause, params = where(ws, filters, "i")
+    return con.execute(
+        f"SELECT time_bucket(?, ts) AS t, m.field_value AS g, {_FIGURES}"
+        " FROM inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata"
+        " WHERE ws = ? AND field_name = ?) m ON m.id_key = i.id_key"
+        f" WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST",
+        [bucket, ws, field, *params]).fetchall()
+
+
+def _series_answer(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [
+        {"time": _iso(t), "group": g, "count": n, "predictions": p, "avg_inference_time": it, "avg_confidence": c}
+        for t, g, n, p, it, c in rows
+    ]
 
 
 # Inferences (alias `i`) in the shape of the per-hour sums, one row each.
@@ -337,9 +363,6 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
     ) -> list[dict[str, Any]]:
         clause, params = where(ws, filters, "i")
-        figures = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
-                   " avg(inference_time) AS avg_inference_time,"
-                   " sum(sum_confidence) / nullif(sum(n_predictions), 0) AS avg_confidence")
         hours = summed_hours(filters, bucket)
         if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
             parts, part_params = self._summed_inferences(ws, filters, hours)
@@ -350,11 +373,11 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                    f" FROM {parts} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
             params = [bucket, *part_params]
         elif group_by is None:
-            sql = (f"SELECT time_bucket(?, ts) AS t, NULL AS g, {figures}"
+            sql = (f"SELECT time_bucket(?, ts) AS t, NULL AS g, {_FIGURES}"
                    f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1")
             params = [bucket, *params]
         elif group_by in ("model_id", "device_id"):
-            sql = (f"SELECT time_bucket(?, ts) AS t, {group_by} AS g, {figures}"
+            sql = (f"SELECT time_bucket(?, ts) AS t, {group_by} AS g, {_FIGURES}"
                    f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
             params = [bucket, *params]
         elif group_by == "class":
@@ -371,18 +394,13 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                    f"){outer} GROUP BY ALL ORDER BY 1, 2")
             params = [bucket, *params]
         else:
+            # By a metadata field: from the copies beside the metadata (`meta_groups.py`), unless
+            # prediction terms make one joined pass quicker than their scans.
             field = group_by.removeprefix("meta.")
-            sql = (f"SELECT time_bucket(?, ts) AS t, m.field_value AS g, {figures}"
-                   " FROM inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata"
-                   " WHERE ws = ? AND field_name = ?) m ON m.id_key = i.id_key"
-                   f" WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
-            params = [bucket, ws, field, *params]
-        rows = self._cursor().execute(sql, params).fetchall()
-        return [
-            {"time": _iso(t), "group": g, "count": n, "predictions": p,
-             "avg_inference_time": it, "avg_confidence": c}
-            for t, g, n, p, it, c in rows
-        ]
+            con = self._cursor()
+            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if not filters.on_predictions
+                                  else joined_meta_series(con, ws, filters, field, bucket))
+        return _series_answer(self._cursor().execute(sql, params).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
                              hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import duckdb
@@ -200,3 +200,28 @@ def _edge(b: int) -> float:
 def _top(counts: Counter[str], n: int) -> list[dict[str, Any]]:
     ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
     return [{"class": c, "inferences": k} for c, k in ranked[:n]]
+
+
+def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
+                bucket: timedelta) -> list[tuple[Any, ...]]:
+    """(bucket start, value, count, predictions, avg time, avg confidence) per time bucket and
+    value of the field, None for the inferences without it, ordered as the series are; all
+    sums, so the group without the field is each bucket's sums less its copies'."""
+    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
+    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
+    host._rollup.ready_facts(con, ws, lo, hi)
+    copies, copy_params = _copies_where(ws, filters, field)
+    parts, part_params = host._summed_inferences(ws, filters, summed_hours(filters, bucket))
+    return con.execute(
+        "WITH window_sums AS (SELECT time_bucket(?, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
+        f" sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s FROM {parts} GROUP BY 1),"
+        " copy_sums AS (SELECT time_bucket(?, ts) AS t, field_value AS g, count(*) AS n,"
+        " sum(n_predictions) AS p, sum(sum_confidence) AS c, count(inference_time) AS nt,"
+        f" coalesce(sum(inference_time), 0) AS s FROM metadata_facts f WHERE {copies} GROUP BY ALL),"
+        " rest AS (SELECT w.t, NULL AS g, any_value(w.n) - coalesce(sum(c.n), 0) AS n,"
+        " any_value(w.p) - coalesce(sum(c.p), 0) AS p, any_value(w.c) - coalesce(sum(c.c), 0) AS c,"
+        " any_value(w.nt) - coalesce(sum(c.nt), 0) AS nt, any_value(w.s) - coalesce(sum(c.s), 0) AS s"
+        " FROM window_sums w LEFT JOIN copy_sums c ON c.t = w.t GROUP BY w.t)"
+        " SELECT t, g, n, p, s / nullif(nt, 0), c / nullif(p, 0) FROM"
+        " (SELECT * FROM copy_sums UNION ALL BY NAME SELECT * FROM rest WHERE n > 0) ORDER BY 1, 2 NULLS LAST",
+        [bucket, *part_params, bucket, *copy_params]).fetchall()
