@@ -178,7 +178,6 @@ def fill(data_dir: Path, n: int) -> Fill:
             con.execute("BEGIN")
             con.execute(schema.INSERT_NEW_INFERENCES)
             con.execute(schema.UPSERT_METADATA)
-            con.execute(schema.NOTE_METADATA_CHANGED)
             con.execute("COMMIT")
             for name in ("gen", "batch", "meta_batch"):
                 con.unregister(name)

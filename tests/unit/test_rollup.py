@@ -143,6 +143,12 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     swept = answers(store)
     assert swept != changed
     same(swept, scanned(store, monkeypatch))
+
+    # Rows and metadata written, then only the sums read before the server stops: the copies
+    # are found out of date at start-up by their own checks and the noted metadata writes.
+    assert store.append(rows(6, 200, 10, "sixth"), meta(*((f"sixth-{i}", "line", "l5") for i in range(0, 200, 3)),
+                                                          ("first-10", "line", "l8"))) == 200
+    store.totals(1, WINDOW)
     store.close()
 
     # Rows deleted and added while no server held the file: found at start-up.
@@ -175,4 +181,28 @@ def test_the_last_hour_there_is(tmp_path: Path) -> None:
     inside = Filters(start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC), end=everything.end)
     assert store.totals(1, inside)["inferences"] == 0
     assert sum(p["count"] for p in store.series(1, everything, timedelta(hours=1), "class")) == sum(late.n_predictions)
+    store.close()
+
+
+def test_metadata_notes_do_not_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where nobody groups by metadata, a read of the sums makes the copies once enough metadata
+    writes are noted, and clears the notes."""
+    monkeypatch.setattr(rollup_module, "_CHANGED_AT_MOST", 3)
+    store = DuckDBStore(str(tmp_path / "notes.duckdb"))
+    store.migrate()
+    store.create_workspace("w", "h")
+    store.append(rows(1, 10, 2, "n"), meta(("n-1", "line", "a"), ("n-2", "line", "b")))
+
+    def noted() -> int:
+        found = store._cursor().execute("SELECT count(*) FROM metadata_changed").fetchone()
+        assert found is not None
+        return int(found[0])
+
+    store.totals(1, WINDOW)
+    assert noted() == 2  # below the bar: left for a read that needs the copies
+    store.append(InferenceRows(), meta(("n-3", "line", "c")))
+    store.totals(1, WINDOW)
+    assert noted() == 0
+    copies = store._cursor().execute("SELECT count(*) FROM metadata_facts").fetchone()
+    assert copies == (3,)
     store.close()

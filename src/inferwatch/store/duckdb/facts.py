@@ -52,12 +52,13 @@ _REFRESH_CHANGED = (
 )
 
 
-def refresh_changed(con: duckdb.DuckDBPyConnection) -> None:
-    """Re-makes the copies of the ids whose metadata was written since the last refresh."""
+def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int) -> None:
+    """Re-makes the copies of the ids whose metadata was written since the last refresh, if
+    `at_least` writes were noted."""
     con.execute("BEGIN")
     try:
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
-        if row and row[0]:
+        if row and row[0] >= at_least:
             for statement in _REFRESH_CHANGED:
                 con.execute(statement)
         con.execute("COMMIT")

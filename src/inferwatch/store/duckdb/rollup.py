@@ -22,6 +22,7 @@ current an hour whose latest commit it did not see.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,16 +43,28 @@ HourKey = tuple[int, datetime]
 
 _HOURS = "SELECT unnest(?::TIMESTAMP[])"
 
-# Each refresh statement re-sums the given hours of one workspace from the inferences; the
-# DELETE before it (same transaction) drops their old sums. `ts` bounds let the scan skip
-# row groups outside the hours.
-_REFRESH = (
-    """
-    INSERT INTO rollup_hours
+# Each refresh statement re-makes the given hours of one workspace from the inferences; the
+# DELETE before it (same transaction) drops what they held. `ts` bounds let the scan skip row
+# groups outside the hours. The first statement of a kind records the count and key checksum of
+# the hours' inferences it was made from, in the kind's table of checks.
+_CHECKS = """
+    INSERT INTO {table}
     SELECT ws, date_trunc('hour', ts) AS hour, count(*), sum(hash(key))
-    FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({hours})
+    FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({{hours}})
     GROUP BY ALL
-    """,
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """One cache kept per hour: its table of checks, its refresh statements and their tables."""
+
+    checks: str
+    statements: tuple[str, ...]
+    tables: tuple[str, ...]
+
+
+_SUMS = _Kind("rollup_hours", (
     """
     INSERT INTO class_hours
     SELECT ws, hour, model_id, device_id, p.class, count(*), count(DISTINCT key),
@@ -77,20 +90,26 @@ _REFRESH = (
           FROM inferences WHERE ws = ? AND ts >= ? AND ts < ? AND date_trunc('hour', ts) IN ({{hours}}))
     GROUP BY ALL
     """,
-    # Not a sum: the hours' copies of the inferences beside their metadata (`facts.py`).
-    "INSERT INTO metadata_facts" + facts.REFRESH_HOURS,
-)
-_TABLES = ("rollup_hours", "inference_hours", "class_hours", "class_bins", "metadata_facts")
+), ("inference_hours", "class_hours", "class_bins"))
+# Not sums: the hours' copies of the inferences beside their metadata (`facts.py`), made only
+# for the reads that group by a metadata field, so other reads never pay for the join.
+_FACTS = _Kind("fact_hours", ("INSERT INTO metadata_facts" + facts.REFRESH_HOURS,), ("metadata_facts",))
+_KINDS = (_SUMS, _FACTS)
 
-# Hours whose count or key checksum differs between the inferences and the sums (either side
-# missing counts as different).
-_STALE = """
-SELECT coalesce(r.ws, s.ws), coalesce(r.hour, s.hour) FROM
-    (SELECT ws, date_trunc('hour', ts) AS hour, count(*) AS n, sum(hash(key)) AS checksum
-     FROM inferences GROUP BY ALL) r
-FULL OUTER JOIN rollup_hours s ON r.ws = s.ws AND r.hour = s.hour
-WHERE r.n IS DISTINCT FROM s.n OR r.checksum IS DISTINCT FROM s.checksum
-"""
+# Per kind, the hours whose count or key checksum differs between the inferences and the
+# kind's checks (either side missing counts as different).
+_STALE = (
+    "WITH r AS MATERIALIZED (SELECT ws, date_trunc('hour', ts) AS hour, count(*) AS n,"
+    " sum(hash(key)) AS checksum FROM inferences GROUP BY ALL) "
+    + " UNION ALL ".join(
+        f"SELECT '{kind.checks}', coalesce(r.ws, s.ws), coalesce(r.hour, s.hour) FROM r"
+        f" FULL OUTER JOIN {kind.checks} s ON r.ws = s.ws AND r.hour = s.hour"
+        " WHERE r.n IS DISTINCT FROM s.n OR r.checksum IS DISTINCT FROM s.checksum" for kind in _KINDS)
+)
+
+# Metadata writes noted since the copies were last made, past which any read with the sums
+# makes them (the notes would otherwise pile up where nobody groups by metadata).
+_CHANGED_AT_MOST = 100_000
 
 
 def _floor_hour(value: datetime) -> datetime:
@@ -125,15 +144,18 @@ def summed_hours(filters: Filters, bucket: timedelta | None = None) -> tuple[dat
 
 
 class Rollup:
-    """Which hours' sums are current, and bringing the others up to date."""
+    """Which hours of the per-hour caches (the sums; the metadata copies) are current, and
+    bringing the others up to date."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # guards the fields below
         self._refresh_lock = threading.Lock()  # one refresh (or check) at a time
         self._generation = 0
-        self._written: dict[HourKey, int] = {}  # generation of the latest change of an hour
-        self._summed: dict[HourKey, int] = {}  # generation an hour's sums were made at
-        self._checked = False  # whether the stored sums were compared since the last unknown change
+        # Per kind (by its checks table): the generation of the latest change of an hour, and
+        # the generation the hour was last made at.
+        self._written: dict[str, dict[HourKey, int]] = {kind.checks: {} for kind in _KINDS}
+        self._made: dict[str, dict[HourKey, int]] = {kind.checks: {} for kind in _KINDS}
+        self._checked = False  # whether the stored caches were compared since the last unknown change
         self._unknown = 0  # counts changes the memory cannot place in hours (a sweep)
 
     def touched(self, batch: pa.Table) -> None:
@@ -147,8 +169,9 @@ class Rollup:
             keys += [(ws, hour) for hour in pc.unique(pc.floor_temporal(ts, unit="hour")).to_pylist()]
         with self._lock:
             self._generation += 1
-            for key in keys:
-                self._written[key] = self._generation
+            for written in self._written.values():
+                for key in keys:
+                    written[key] = self._generation
 
     def changed_unknown(self) -> None:
         """After a change of rows in hours not noted (a sweep): compare every hour again."""
@@ -160,29 +183,34 @@ class Rollup:
     def ready(self, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
         """Brings the sums of the workspace's hours in [lo, hi) up to date."""
         with self._refresh_lock:
-            if not self._checked:
-                self._compare(con)
-            with self._lock:
-                generation = self._generation
-                stale = sorted(h for (w, h), g in self._written.items()
-                               if w == ws and lo <= h < hi and g > self._summed.get((w, h), -1))
-            if stale:
-                self._refresh(con, ws, stale)
-                with self._lock:
-                    for hour in stale:
-                        self._summed[(ws, hour)] = generation
+            self._ready(_SUMS, con, ws, lo, hi)
+            facts.refresh_changed(con, at_least=_CHANGED_AT_MOST)
 
     def ready_facts(self, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
-        """Brings the metadata copies (`facts.py`) of the workspace's hours in [lo, hi) up to date:
-        the hours' own, and those of every id whose metadata was written since."""
-        self.ready(con, ws, lo, hi)
+        """Brings the metadata copies (`facts.py`) of the workspace's hours in [lo, hi) up to
+        date: the hours' own, and those of every id whose metadata was written since."""
         with self._refresh_lock:
-            facts.refresh_changed(con)
+            self._ready(_FACTS, con, ws, lo, hi)
+            facts.refresh_changed(con, at_least=1)
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Finds the hours whose stored sums no longer match the inferences (at start-up)."""
+        """Finds the hours whose stored caches no longer match the inferences (at start-up)."""
         with self._refresh_lock:
             self._compare(con)
+
+    def _ready(self, kind: _Kind, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
+        if not self._checked:
+            self._compare(con)
+        with self._lock:
+            generation = self._generation
+            made = self._made[kind.checks]
+            stale = sorted(h for (w, h), g in self._written[kind.checks].items()
+                           if w == ws and lo <= h < hi and g > made.get((w, h), -1))
+        if stale:
+            self._refresh(con, kind, ws, stale)
+            with self._lock:
+                for hour in stale:
+                    made[(ws, hour)] = generation
 
     def _compare(self, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:
@@ -191,17 +219,17 @@ class Rollup:
             generation = self._generation
         stale = con.execute(_STALE).fetchall()
         with self._lock:
-            for ws, hour in stale:
-                self._written[(ws, hour)] = generation
+            for checks, ws, hour in stale:
+                self._written[checks][(ws, hour)] = generation
             self._checked = unknown == self._unknown
 
-    def _refresh(self, con: duckdb.DuckDBPyConnection, ws: int, hours: list[datetime]) -> None:
+    def _refresh(self, con: duckdb.DuckDBPyConnection, kind: _Kind, ws: int, hours: list[datetime]) -> None:
         span = [hours[0], _next_hour(hours[-1])]
         con.execute("BEGIN")
         try:
-            for table in _TABLES:
+            for table in (kind.checks, *kind.tables):
                 con.execute(f"DELETE FROM {table} WHERE ws = ? AND hour IN ({_HOURS})", [ws, hours])
-            for statement in _REFRESH:
+            for statement in (_CHECKS.format(table=kind.checks), *kind.statements):
                 con.execute(statement.format(hours=_HOURS), [ws, *span, hours])
             con.execute("COMMIT")
         except BaseException:

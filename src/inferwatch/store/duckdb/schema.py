@@ -243,11 +243,17 @@ MIGRATIONS: list[str] = [
     DELETE FROM class_bins;
     """,
     # 9: each metadata value beside a copy of its inferences' summary columns
-    # (`store/duckdb/facts.py`), so grouping by a metadata field reads no join. A cache like the
-    # per-hour sums: re-made per hour with them, and per inference id after a metadata write,
-    # which notes the id in `metadata_changed` in its own transaction. Every id with metadata is
-    # noted here, so the first read that needs the copies makes them.
+    # (`store/duckdb/facts.py`), so grouping by a metadata field reads no join. A cache kept per
+    # hour like the sums (`fact_hours` records the count and key checksum each hour was made
+    # from; none yet, so the first read that needs an hour makes it), and per inference id after
+    # a metadata write, which notes the id in `metadata_changed` in its own transaction.
     """
+    CREATE TABLE fact_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        n BIGINT NOT NULL,
+        checksum HUGEINT NOT NULL
+    );
     CREATE TABLE metadata_facts (
         ws INTEGER NOT NULL,
         hour TIMESTAMP NOT NULL,
@@ -268,7 +274,6 @@ MIGRATIONS: list[str] = [
         ws INTEGER NOT NULL,
         id_key UHUGEINT NOT NULL
     );
-    INSERT INTO metadata_changed SELECT DISTINCT ws, id_key FROM metadata;
     """,
 ]
 
