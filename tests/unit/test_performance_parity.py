@@ -19,10 +19,13 @@ SETTINGS = [
     GroundTruth(label_field="line", label_map={"a": "car", "d": "truck"}, confidence_threshold=0.5,
                 no_detection_label="b", pass_field="shift", fail_values=["A", "c"]),
     GroundTruth(label_field="nothing-here"),
+    # No threshold: DuckDB reads the copies beside the metadata, pass/fail values included.
+    GroundTruth(label_field="line", label_map={"a": "car"}, no_detection_label="c", pass_field="shift",
+                fail_values=["d"]),
 ]
 
 
-@pytest.mark.parametrize("setting", SETTINGS, ids=["mapped", "threshold-and-inspection", "unlabelled"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["mapped", "threshold-and-inspection", "unlabelled", "inspection"])
 @pytest.mark.parametrize("filters", FILTERS, ids=IDS)
 def test_performance_counts(stores: tuple[Store, Store], filters: Filters, setting: GroundTruth) -> None:
     duck, chdb = stores
@@ -40,6 +43,9 @@ def test_the_compared_answers_are_not_empty(stores: tuple[Store, Store]) -> None
         assert len(body["by_group"]) == 4 and body["calibration"] and body["over_time"]
     inspected = report(duck.performance_counts(1, Filters(), SETTINGS[1], timedelta(hours=1), None, 7),
                        SETTINGS[1], 7)["inspection"]
+    assert inspected is not None and inspected["inspected"] > 50 and inspected["flagged_and_failed"] > 0
+    inspected = report(duck.performance_counts(1, Filters(), SETTINGS[3], timedelta(hours=1), None, 7),
+                       SETTINGS[3], 7)["inspection"]
     assert inspected is not None and inspected["inspected"] > 50 and inspected["flagged_and_failed"] > 0
 
 

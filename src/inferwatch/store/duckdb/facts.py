@@ -29,7 +29,8 @@ import duckdb
 # which a read skips the others of by their min/max.
 _COPY = """
 SELECT i.ws, date_trunc('hour', i.ts), m.field_name, m.field_value, i.id_key, i.ts, i.model_id,
-    i.device_id, i.tags, i.inference_time, i.sum_confidence, i.n_predictions, i.classes, i.key
+    i.device_id, i.tags, i.inference_time, i.sum_confidence, i.n_predictions, i.classes,
+    i.max_confidence, i.top_class, i.key
 """
 
 # Re-makes the copies of the given hours (after the DELETE the sums' refresh runs for every

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import duckdb
 
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.rollup import Rollup, _ceil_hour, _floor_hour, _next_hour, rows_per_class, summed_hours
+from inferwatch.store.duckdb.rollup import Rollup, _next_hour, rows_per_class, summed_hours, window_hours
 from inferwatch.store.duckdb.sql import where
 
 # A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
@@ -57,9 +57,7 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
     classes) per value of the field, the inferences without it last as value None. For filters
     without prediction terms: with them, each scan of the rows here would test every prediction
     again, and one join pass is quicker."""
-    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
-    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
-    host._rollup.ready_facts(con, ws, lo, hi)
+    host._rollup.ready_facts(con, ws, *window_hours(filters))
     copies, copy_params = _copies_where(ws, filters, field)
     t_bin = _BIN.format(t="inference_time")
 
@@ -207,9 +205,7 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     """(bucket start, value, count, predictions, avg time, avg confidence) per time bucket and
     value of the field, None for the inferences without it, ordered as the series are; all
     sums, so the group without the field is each bucket's sums less its copies'."""
-    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
-    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
-    host._rollup.ready_facts(con, ws, lo, hi)
+    host._rollup.ready_facts(con, ws, *window_hours(filters))
     copies, copy_params = _copies_where(ws, filters, field)
     parts, part_params = host._summed_inferences(ws, filters, summed_hours(filters, bucket))
     return con.execute(

@@ -1,7 +1,9 @@
 """Ground truth on DuckDB: the per-model setting, and the counts behind measured performance.
 
 Two queries: the number of inferences in the filters, and `_COUNTED`, every other figure in one
-pass over the inferences that carry a label or a pass/fail value.
+pass over the inferences that carry a label or a pass/fail value: read from their copies beside
+the metadata (`facts.py`) unless a confidence threshold needs their predictions, which only the
+inferences hold.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import msgspec
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
+from inferwatch.store.duckdb.rollup import Rollup, window_hours
 from inferwatch.store.duckdb.sql import where
 
 # One pass over the inferences that carry a label or (when asked) a pass/fail value: the verdict
@@ -22,15 +25,33 @@ from inferwatch.store.duckdb.sql import where
 # reads the window's inferences once, not once per field. With no threshold the stored
 # `classes` column answers "was it found" and the stored `top_class` names a wrong verdict, so
 # the nested predictions are read only when a threshold asks which of them clear it.
-_COUNTED = """
-WITH joined AS (
+_JOINED = """
     SELECT i.ts, i.max_confidence, {predictions} i.classes, i.top_class, {group} AS grp,
         coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected,
         {pass_value} AS pass_value
     FROM inferences i
     {label_join} metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?{pass_join}{group_join}
     WHERE {where}{either}
-),
+"""
+
+# The same rows from the copies of the inferences beside their metadata (`facts.py`), one per
+# inference key with the label, pass/fail and group fields side by side: no join of the
+# window's inferences. The copies hold no predictions, so only without a threshold.
+_COPIED = """
+    SELECT ts, max_confidence, classes, top_class, grp, pass_value,
+        coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], label)], label) AS expected
+    FROM (
+        SELECT any_value(f.ts) AS ts, any_value(f.max_confidence) AS max_confidence,
+            any_value(f.classes) AS classes, any_value(f.top_class) AS top_class,
+            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS label,
+            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS pass_value,
+            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS grp
+        FROM metadata_facts f WHERE f.field_name IN (?, ?, ?) AND {where} GROUP BY f.key)
+    WHERE label IS NOT NULL{either}
+"""
+
+_COUNTED = """
+WITH joined AS ({joined}),
 verdicts AS (
     SELECT ts, max_confidence, top_class, expected, pass_value,
         CASE WHEN expected IS NOT NULL THEN grp END AS grp,
@@ -57,6 +78,8 @@ GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged,
 class PerformanceReads:
     """Ground-truth settings and performance counts; needs the host's `_cursor()`."""
 
+    _rollup: Rollup
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
 
@@ -82,15 +105,15 @@ class PerformanceReads:
         (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {clause}", params).fetchone() or (0,)
 
         inspected = bool(setting.pass_field)
-        args: list[Any] = [list(setting.label_map.values()), list(setting.label_map), setting.label_field]
-        pass_join = group_join = ""
-        if inspected:
-            pass_join = " LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key AND pf.field_name = ?"
-            args.append(setting.pass_field)
-        if group_field:
-            group_join = " LEFT JOIN metadata g ON g.ws = i.ws AND g.id_key = i.id_key AND g.field_name = ?"
-            args.append(group_field)
-        args += [*params, none, thr]
+        if thr > 0 or filters.on_predictions:
+            joined, args = self._joined(ws, filters, setting, group_field)
+        else:
+            self._rollup.ready_facts(con, ws, *window_hours(filters))
+            copies, copy_params = where(ws, filters, "f")
+            fields = [setting.label_field, setting.pass_field, group_field]
+            joined = _COPIED.format(where=copies, either=" OR pass_value IS NOT NULL" if inspected else "")
+            args = [list(setting.label_map.values()), list(setting.label_map), *fields, *fields, *copy_params]
+        args += [none, thr]
         found = "list_contains(classes, expected)"
         if thr > 0:
             found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
@@ -106,13 +129,7 @@ class PerformanceReads:
             flagged = "CASE WHEN pass_value IS NOT NULL THEN len(classes) > list_contains(classes, ?)::INTEGER END"
             args.append(none)
         args += [thr, none, bucket, bins, bins, [v.lower() for v in setting.fail_values]]
-        sql = _COUNTED.format(
-            predictions="i.predictions," if thr > 0 else "",
-            group="g.field_value" if group_field else "NULL::VARCHAR",
-            pass_value="pf.field_value" if inspected else "NULL::VARCHAR",
-            label_join="LEFT JOIN" if inspected else "JOIN",
-            pass_join=pass_join, group_join=group_join, where=clause, found=found, flagged=flagged,
-            either=" AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else "")
+        sql = _COUNTED.format(joined=joined, found=found, flagged=flagged)
         confusion: dict[tuple[str, str], int] = {}
         over_time: list[tuple[str, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
@@ -139,6 +156,29 @@ class PerformanceReads:
         by_group.sort(key=lambda g: (-g[1], g[0]))
         calibration.sort()
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
+
+    def _joined(self, ws: int, filters: Filters, setting: GroundTruth, group_field: str | None
+                ) -> tuple[str, list[Any]]:
+        """The labelled (or inspected) inferences joined to their fields, predictions included
+        when a threshold needs them; and the statement's parameters so far."""
+        clause, params = where(ws, filters, "i")
+        inspected = bool(setting.pass_field)
+        args: list[Any] = [list(setting.label_map.values()), list(setting.label_map), setting.label_field]
+        pass_join = group_join = ""
+        if inspected:
+            pass_join = " LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key AND pf.field_name = ?"
+            args.append(setting.pass_field)
+        if group_field:
+            group_join = " LEFT JOIN metadata g ON g.ws = i.ws AND g.id_key = i.id_key AND g.field_name = ?"
+            args.append(group_field)
+        joined = _JOINED.format(
+            predictions="i.predictions," if setting.confidence_threshold > 0 else "",
+            group="g.field_value" if group_field else "NULL::VARCHAR",
+            pass_value="pf.field_value" if inspected else "NULL::VARCHAR",
+            label_join="LEFT JOIN" if inspected else "JOIN",
+            pass_join=pass_join, group_join=group_join, where=clause,
+            either=" AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else "")
+        return joined, [*args, *params]
 
 
 def _iso(value: Any) -> str:

@@ -129,6 +129,13 @@ def _ceil_hour(value: datetime) -> datetime:
     return floor if floor == value else _next_hour(floor)
 
 
+def window_hours(filters: Filters) -> tuple[datetime, datetime]:
+    """The hours [lo, hi) (naive UTC) that hold the filters' window, partial ones included."""
+    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
+    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
+    return lo, hi
+
+
 def summed_hours(filters: Filters, bucket: timedelta | None = None) -> tuple[datetime, datetime] | None:
     """The whole hours [lo, hi) (naive UTC) of the filters' window the sums can answer for, or
     None. The sums know model, device and class, not tags, metadata or a single prediction's

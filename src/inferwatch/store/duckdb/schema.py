@@ -268,6 +268,8 @@ MIGRATIONS: list[str] = [
         sum_confidence DOUBLE NOT NULL,
         n_predictions INTEGER NOT NULL,
         classes VARCHAR[] NOT NULL,
+        max_confidence DOUBLE,
+        top_class VARCHAR,
         key UHUGEINT NOT NULL
     );
     CREATE TABLE metadata_changed (
