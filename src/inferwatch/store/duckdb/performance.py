@@ -34,22 +34,6 @@ _JOINED = """
     WHERE {where}{either}
 """
 
-# The same rows from the copies of the inferences beside their metadata (`facts.py`), one per
-# inference key with the label, pass/fail and group fields side by side: no join of the
-# window's inferences. The copies hold no predictions, so only without a threshold.
-_COPIED = """
-    SELECT ts, max_confidence, classes, top_class, grp, pass_value,
-        coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], label)], label) AS expected
-    FROM (
-        SELECT any_value(f.ts) AS ts, any_value(f.max_confidence) AS max_confidence,
-            any_value(f.classes) AS classes, any_value(f.top_class) AS top_class,
-            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS label,
-            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS pass_value,
-            any_value(f.field_value) FILTER (WHERE f.field_name = ?) AS grp
-        FROM metadata_facts f WHERE f.field_name IN (?, ?, ?) AND {where} GROUP BY f.key)
-    WHERE label IS NOT NULL{either}
-"""
-
 _COUNTED = """
 WITH joined AS ({joined}),
 verdicts AS (
@@ -107,27 +91,27 @@ class PerformanceReads:
         inspected = bool(setting.pass_field)
         if thr > 0 or filters.on_predictions:
             joined, args = self._joined(ws, filters, setting, group_field)
+            args += [none, thr]
+            found = "list_contains(classes, expected)"
+            if thr > 0:
+                found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
+                         " lambda p: p.class), expected)")
+                args.append(thr)
+            # Flagged: found anything but "no detection" (above the threshold when there is one).
+            flagged = "NULL::BOOLEAN"
+            if inspected and thr > 0:
+                flagged = ("CASE WHEN pass_value IS NOT NULL THEN"
+                           " len(list_filter(predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0 END")
+                args += [thr, none]
+            elif inspected:
+                flagged = "CASE WHEN pass_value IS NOT NULL THEN len(classes) > list_contains(classes, ?)::INTEGER END"
+                args.append(none)
         else:
             self._rollup.ready_facts(con, ws, *window_hours(filters))
-            copies, copy_params = where(ws, filters, "f")
-            fields = [setting.label_field, setting.pass_field, group_field]
-            joined = _COPIED.format(where=copies, either=" OR pass_value IS NOT NULL" if inspected else "")
-            args = [list(setting.label_map.values()), list(setting.label_map), *fields, *fields, *copy_params]
-        args += [none, thr]
-        found = "list_contains(classes, expected)"
-        if thr > 0:
-            found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
-                     " lambda p: p.class), expected)")
-            args.append(thr)
-        # Flagged: found anything but "no detection" (above the threshold when there is one).
-        flagged = "NULL::BOOLEAN"
-        if inspected and thr > 0:
-            flagged = ("CASE WHEN pass_value IS NOT NULL THEN"
-                       " len(list_filter(predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0 END")
-            args += [thr, none]
-        elif inspected:
-            flagged = "CASE WHEN pass_value IS NOT NULL THEN len(classes) > list_contains(classes, ?)::INTEGER END"
-            args.append(none)
+            joined, args = _copied(ws, filters, setting, group_field)
+            args += [none, thr]
+            found = "found"
+            flagged = "CASE WHEN pass_value IS NOT NULL THEN detected END" if inspected else "NULL::BOOLEAN"
         args += [thr, none, bucket, bins, bins, [v.lower() for v in setting.fail_values]]
         sql = _COUNTED.format(joined=joined, found=found, flagged=flagged)
         confusion: dict[tuple[str, str], int] = {}
@@ -179,6 +163,37 @@ class PerformanceReads:
             pass_join=pass_join, group_join=group_join, where=clause,
             either=" AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else "")
         return joined, [*args, *params]
+
+
+def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None) -> tuple[str, list[Any]]:
+    """The rows `_JOINED` gives, from the copies of the inferences beside their metadata
+    (`facts.py`): each field's copies of the window, joined on the inference key (the label's
+    to the pass/fail value's, both kept; the group's onto them). They are far fewer than the
+    window's inferences, and whether the label was found and whether anything was detected are
+    worked out on each copy. The copies hold no predictions: only without a threshold."""
+    copies, copy_params = where(ws, filters, "f")
+    labels = [list(setting.label_map.values()), list(setting.label_map)]
+    mapped = "coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], f.field_value)], f.field_value)"
+    detected = "len(f.classes) > list_contains(f.classes, ?)::INTEGER AS detected"
+    sql = (f"SELECT f.key, f.ts, f.max_confidence, f.top_class, {detected}, {mapped} AS expected,"
+           f" list_contains(f.classes, {mapped}) AS found, NULL::VARCHAR AS pass_value"
+           f" FROM metadata_facts f WHERE f.field_name = ? AND {copies}")
+    args = [setting.no_detection_label, *labels, *labels, setting.label_field, *copy_params]
+    if setting.pass_field:
+        sql = ("SELECT coalesce(l.key, q.key) AS key, coalesce(l.ts, q.ts) AS ts,"
+               " coalesce(l.max_confidence, q.max_confidence) AS max_confidence,"
+               " coalesce(l.top_class, q.top_class) AS top_class, coalesce(l.detected, q.detected) AS detected,"
+               f" l.expected, l.found, q.pass_value FROM ({sql}) l FULL JOIN (SELECT f.key, f.ts, f.max_confidence,"
+               f" f.top_class, {detected}, f.field_value AS pass_value FROM metadata_facts f"
+               f" WHERE f.field_name = ? AND {copies}) q ON q.key = l.key")
+        args += [setting.no_detection_label, setting.pass_field, *copy_params]
+    if group_field:
+        sql = (f"SELECT b.*, g.field_value AS grp FROM ({sql}) b LEFT JOIN (SELECT f.key, f.field_value"
+               f" FROM metadata_facts f WHERE f.field_name = ? AND {copies}) g ON g.key = b.key")
+        args += [group_field, *copy_params]
+    else:
+        sql = f"SELECT *, NULL::VARCHAR AS grp FROM ({sql})"
+    return sql, args
 
 
 def _iso(value: Any) -> str:
