@@ -7,6 +7,7 @@ dashboard slices exactly as the list, stats and export do.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.meta_groups import group_rows
+from inferwatch.store.duckdb.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.rollup import BINS, Rollup, edge_where, rows_per_class, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
@@ -116,7 +117,7 @@ class DashboardReads:
                 [*held_params, *outer_params]).fetchall()
         else:
             query, query_params = rows_per_class(ws, filters, hours)
-            with_class = con.execute(query, query_params).fetchall()
+            with_class = [(c, k) for _, c, k in con.execute(query, query_params).fetchall()]
         return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
@@ -125,8 +126,11 @@ class DashboardReads:
         `null` group."""
         con = self._cursor()
         field = group_by.removeprefix("meta.") if group_by.startswith("meta.") else None
+        hours = None if filters.on_predictions else summed_hours(filters)
         if field is not None and not filters.on_predictions:
             rows = group_rows(self, con, ws, filters, field, MAX_GROUP_CLASSES)
+        elif field is None and hours is not None:
+            rows = self._summed_groups(con, ws, filters, group_by, hours)
         else:
             rows = self._joined_groups(con, ws, filters, group_by, field)
         return [
@@ -135,6 +139,28 @@ class DashboardReads:
              "classes": classes}
             for g, n, conf, t, p95, preds, devices, last, classes in rows
         ]
+
+    def _summed_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, column: str,
+                       hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
+        """The comparison table's rows by model or device: counts, sums, devices and class mix
+        from the per-hour sums (`rollup.py`); only the p95 and the latest time read the rows."""
+        parts, part_params = self._summed_inferences(ws, filters, hours)
+        sums = con.execute(
+            f"SELECT {column}, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed),"
+            f" count(DISTINCT device_id) FROM {parts} GROUP BY 1", part_params).fetchall()
+        clause, params = where(ws, filters, "i")
+        timed = {g: (p95, last) for g, p95, last in con.execute(
+            f"SELECT i.{column}, quantile_cont(i.inference_time, 0.95), max(i.ts) FROM inferences i WHERE {clause}"
+            " GROUP BY 1", params).fetchall()}
+        query, query_params = rows_per_class(ws, filters, hours, by=column)
+        mix: dict[Any, Counter[str]] = {}
+        for g, c, n in con.execute(query, query_params).fetchall():
+            mix.setdefault(g, Counter())[c] = int(n)
+        rows = [(g, n, conf / preds if preds else None, t_sum / n_timed if n_timed else None, timed[g][0], preds,
+                 devices, timed[g][1], ranked_classes(mix.get(g, Counter()), MAX_GROUP_CLASSES))
+                for g, n, conf, preds, t_sum, n_timed, devices in sums]
+        rows.sort(key=lambda r: (-r[1], r[0] is None, r[0] or ""))
+        return rows
 
     def _joined_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, group_by: str,
                        field: str | None) -> list[tuple[Any, ...]]:

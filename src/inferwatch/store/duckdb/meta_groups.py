@@ -86,7 +86,7 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
             copy_bins[t] = n  # rows without a time count under None, never looked up
 
     rows = [(value, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
-             devices, last, _top(mix.get(value, Counter()), top_classes))
+             devices, last, ranked_classes(mix.get(value, Counter()), top_classes))
             for value, n, conf, preds, timed, t_sum, p95, devices, last in per_value]
     rest = _without_field(host, con, ws, filters, per_value, mix, copy_devices, copy_hours, copy_bins,
                           copies, copy_params, top_classes)
@@ -136,13 +136,13 @@ def _without_field(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters
                               f" WHERE {clause}) GROUP BY 1", params).fetchall()
     else:
         query, query_params = rows_per_class(ws, filters, hours)
-        classes = con.execute(query, query_params).fetchall()
+        classes = [(c, k) for _, c, k in con.execute(query, query_params).fetchall()]
     mix_less = Counter({c: int(k) for c, k in classes})
     for counts in mix.values():
         mix_less.subtract(counts)
     in_devices = sum(1 for d, k in devices.items() if d is not None and k > copy_devices[d])
     return (None, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
-            in_devices, last, _top(mix_less, top_classes))
+            in_devices, last, ranked_classes(mix_less, top_classes))
 
 
 def _less(rows: list[tuple[Any, ...]], taken: list[tuple[Any, ...]]) -> list[Any]:
@@ -195,7 +195,7 @@ def _edge(b: int) -> float:
     return 2.0 ** (b / 256) if b < 1024 * 256 else math.inf
 
 
-def _top(counts: Counter[str], n: int) -> list[dict[str, Any]]:
+def ranked_classes(counts: Counter[str], n: int) -> list[dict[str, Any]]:
     ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
     return [{"class": c, "inferences": k} for c, k in ranked[:n]]
 

@@ -263,16 +263,17 @@ def sums_where(ws: int, filters: Filters, lo: datetime, hi: datetime, *, device:
     return " AND ".join(terms), params
 
 
-def rows_per_class(ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> tuple[str, list[Any]]:
-    """A query of (class, inferences holding it) in filters without prediction terms: the sums'
-    whole hours, and each partial hour's rows' distinct classes (which leave out predictions
-    without a class, as the sums here do)."""
+def rows_per_class(ws: int, filters: Filters, hours: tuple[datetime, datetime], by: str = "NULL"
+                   ) -> tuple[str, list[Any]]:
+    """A query of (`by` column, class, inferences holding it) in filters without prediction
+    terms: the sums' whole hours, and each partial hour's rows' distinct classes (which leave
+    out predictions without a class, as the sums here do)."""
     lo, hi = hours
     held, params = sums_where(ws, filters, lo, hi)
     edges, edge_params = edge_where(ws, filters, hours)
     return (
-        f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
-        " AND class IS NOT NULL UNION ALL SELECT unnest(i.classes), 1 FROM inferences i"
-        f" WHERE {edges}) GROUP BY 1",
+        f"SELECT g, c, sum(n) FROM (SELECT {by} AS g, class AS c, n_inferences AS n FROM class_hours WHERE {held}"
+        f" AND class IS NOT NULL UNION ALL SELECT {by}, unnest(i.classes), 1 FROM inferences i"
+        f" WHERE {edges}) GROUP BY ALL",
         [*params, *edge_params],
     )
