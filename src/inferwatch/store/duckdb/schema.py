@@ -311,7 +311,7 @@ SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inferen
 
 # In the same transaction as UPSERT_METADATA: the ids whose copies in `metadata_facts` are now
 # out of date, for the next read that needs them to re-make.
-NOTE_METADATA_CHANGED = "INSERT INTO metadata_changed SELECT DISTINCT ws, md5_number(inference_id) FROM meta_batch"
+NOTE_METADATA_CHANGED = "INSERT INTO metadata_changed SELECT ws, md5_number(inference_id) FROM meta_batch"
 
 # One row per device: the span of reports grows, the facts are the latest report's; a fact the
 # latest report leaves out (NULL; tags NULL = not reported) keeps the stored one.
