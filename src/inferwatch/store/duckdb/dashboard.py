@@ -156,9 +156,11 @@ class DashboardReads:
         mix: dict[Any, Counter[str]] = {}
         for g, c, n in con.execute(query, query_params).fetchall():
             mix.setdefault(g, Counter())[c] = int(n)
-        rows = [(g, n, conf / preds if preds else None, t_sum / n_timed if n_timed else None, timed[g][0], preds,
-                 devices, timed[g][1], ranked_classes(mix.get(g, Counter()), MAX_GROUP_CLASSES))
-                for g, n, conf, preds, t_sum, n_timed, devices in sums]
+        rows = []
+        for g, n, conf, preds, t_sum, n_timed, devices in sums:
+            p95, last = timed.get(g, (None, None))  # a sweep between the reads can leave a group in the sums only
+            rows.append((g, n, conf / preds if preds else None, t_sum / n_timed if n_timed else None, p95, preds,
+                         devices, last, ranked_classes(mix.get(g, Counter()), MAX_GROUP_CLASSES)))
         rows.sort(key=lambda r: (-r[1], r[0] is None, r[0] or ""))
         return rows
 

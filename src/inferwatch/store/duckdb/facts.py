@@ -6,18 +6,20 @@ than one pass. With the copies, the inferences that have the field are read from
 alone, and those without it are what the window's own figures leave once the copies' are taken
 away (`meta_groups.py`): no pass joins the two tables.
 
-The copies are a cache kept like the per-hour sums (`rollup.py`), never by the ingest path's
-inference inserts:
+The copies are a cache kept like the per-hour sums (`rollup.py`), never written by the ingest
+path:
 
-- an hour's copies are re-made from the inferences whenever that hour's sums are (in the same
-  transaction), so new inferences, late images of an id, and sweeps reach them the way they
-  reach the sums, and an hour whose sums are current has current copies;
-- a metadata write notes its ids in `metadata_changed` in its own transaction; a read that
-  needs the copies first re-makes those ids' copies and clears the notes it saw. The notes live
-  in the store, so writes by another process or before a crash are not missed.
+- per hour, as a second kind of per-hour cache beside the sums, with its own table of checks
+  (`fact_hours`): new inferences, late images of an id and sweeps make an hour's copies stale
+  the way they make its sums stale, and only the reads that need the copies re-make them;
+- per inference id: a metadata write notes its ids in `metadata_changed` in its own
+  transaction; a read that needs the copies first re-makes those ids' copies and clears the
+  notes it saw. The notes live in the store, so writes by another process or before a crash
+  are not missed.
 
-Only the reads' refresh (one at a time, under the sums' refresh lock) writes the copies, so it
-never conflicts with the writer.
+Each re-making deletes exactly the copies it makes again (an hour's, or the noted ids'), and
+only the reads write the copies, one refresh at a time under the caches' refresh lock, so they
+never conflict with the writer.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ SELECT i.ws, date_trunc('hour', i.ts), m.field_name, m.field_value, i.id_key, i.
     i.max_confidence, i.top_class, i.key
 """
 
-# Re-makes the copies of the given hours (after the DELETE the sums' refresh runs for every
-# table); bound like the sums' statements: workspace, span of the hours, the hours.
+# Re-makes the copies of the given hours (after the DELETE the caches' refresh runs for each of
+# a kind's tables); bound like the sums' statements: workspace, span of the hours, the hours.
 REFRESH_HOURS = _COPY + """
 FROM inferences i JOIN metadata m ON m.ws = i.ws AND m.id_key = i.id_key
 WHERE i.ws = ? AND i.ts >= ? AND i.ts < ? AND date_trunc('hour', i.ts) IN ({hours})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ from inferwatch.store.duckdb.sql import where
 # Zero (and anything not above it) has a bin of its own, below all others; no time, no bin.
 _ZERO_BIN = -1_000_000
 _BIN = f"CASE WHEN {{t}} > 0 THEN floor(log2({{t}}) * 256)::BIGINT WHEN {{t}} <= 0 THEN {_ZERO_BIN} END"
-P95 = 0.95
+_P95 = 0.95
 
 
 class _Host(Protocol):
@@ -51,58 +52,73 @@ def _copies_where(ws: int, filters: Filters, field: str) -> tuple[str, list[Any]
     return f"f.field_name = ? AND {clause}", [field, *params]
 
 
-def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
+@dataclass
+class _Copies:
+    """What the window's copies of the field hold, per value and in all."""
+
+    where: str  # the terms selecting them (alias `f`), and their parameters
+    params: list[Any]
+    per_value: list[tuple[Any, ...]] = field(default_factory=list)
+    mix: dict[Any, Counter[str]] = field(default_factory=dict)
+    devices: Counter[Any] = field(default_factory=Counter)
+    hours: Counter[datetime] = field(default_factory=Counter)
+    bins: Counter[int] = field(default_factory=Counter)
+
+
+def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, name: str,
                top_classes: int) -> list[tuple[Any, ...]]:
     """(value, inferences, avg confidence, avg time, p95 time, predictions, devices, last seen,
-    classes) per value of the field, the inferences without it last as value None. For filters
-    without prediction terms: with them, each scan of the rows here would test every prediction
-    again, and one join pass is quicker."""
+    classes) per value of the field `name`, the inferences without it last as value None. For
+    filters without prediction terms: with them, each scan of the rows here would test every
+    prediction again, and one join pass is quicker."""
     host._rollup.ready_facts(con, ws, *window_hours(filters))
-    copies, copy_params = _copies_where(ws, filters, field)
-    t_bin = _BIN.format(t="inference_time")
-
-    per_value = con.execute(
-        "SELECT field_value, count(*), sum(sum_confidence), sum(n_predictions), count(inference_time),"
-        " sum(inference_time), quantile_cont(inference_time, ?), count(DISTINCT device_id), max(ts)"
-        f" FROM metadata_facts f WHERE {copies} GROUP BY 1", [P95, *copy_params]).fetchall()
-    mix: dict[Any, Counter[str]] = {}
-    for value, c, n in con.execute(
-            f"SELECT field_value, c, count(*) FROM (SELECT field_value, unnest(classes) AS c FROM metadata_facts f"
-            f" WHERE {copies}) GROUP BY ALL", copy_params).fetchall():
-        mix.setdefault(value, Counter())[c] = n
-    # The copies per device, hour and time bin, in one pass.
-    copy_devices: Counter[Any] = Counter()
-    copy_hours: Counter[datetime] = Counter()
-    copy_bins: Counter[int] = Counter()
-    for grouping, device, hour, t, n in con.execute(
-            f"SELECT GROUPING(device_id, hour, b), device_id, hour, b, count(*) FROM (SELECT device_id, hour,"
-            f" {t_bin} AS b, inference_time FROM metadata_facts f WHERE {copies})"
-            " GROUP BY GROUPING SETS ((device_id), (hour), (b))", copy_params).fetchall():
-        if grouping == 0b011:
-            copy_devices[device] = n
-        elif grouping == 0b101:
-            copy_hours[hour] = n
-        else:
-            copy_bins[t] = n  # rows without a time count under None, never looked up
-
+    hours = summed_hours(filters)
+    parts = host._summed_inferences(ws, filters, hours)  # brings the sums up to date first
+    copies = _Copies(*_copies_where(ws, filters, name))
+    con.execute("BEGIN")  # one snapshot for every read below, so the two sides agree
+    try:
+        _read_copies(con, copies)
+        rest = _without_field(con, ws, filters, hours, parts, copies, top_classes)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     rows = [(value, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
-             devices, last, ranked_classes(mix.get(value, Counter()), top_classes))
-            for value, n, conf, preds, timed, t_sum, p95, devices, last in per_value]
-    rest = _without_field(host, con, ws, filters, per_value, mix, copy_devices, copy_hours, copy_bins,
-                          copies, copy_params, top_classes)
+             devices, last, ranked_classes(copies.mix.get(value, Counter()), top_classes))
+            for value, n, conf, preds, timed, t_sum, p95, devices, last in copies.per_value]
     if rest is not None:
         rows.append(rest)
     rows.sort(key=lambda r: (-r[1], r[0] is None, r[0] or ""))
     return rows
 
 
-def _without_field(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters,
-                   per_value: list[tuple[Any, ...]], mix: dict[Any, Counter[str]], copy_devices: Counter[Any],
-                   copy_hours: Counter[datetime], copy_bins: Counter[int], copies: str, copy_params: list[Any],
-                   top_classes: int) -> tuple[Any, ...] | None:
-    """The row of the inferences without the field: the window's less the copies'."""
-    hours = summed_hours(filters)
-    parts, part_params = host._summed_inferences(ws, filters, hours)
+def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
+    copies.per_value = con.execute(
+        "SELECT field_value, count(*), sum(sum_confidence), sum(n_predictions), count(inference_time),"
+        " sum(inference_time), quantile_cont(inference_time, ?), count(DISTINCT device_id), max(ts)"
+        f" FROM metadata_facts f WHERE {copies.where} GROUP BY 1", [_P95, *copies.params]).fetchall()
+    for value, c, n in con.execute(
+            f"SELECT field_value, c, count(*) FROM (SELECT field_value, unnest(classes) AS c FROM metadata_facts f"
+            f" WHERE {copies.where}) GROUP BY ALL", copies.params).fetchall():
+        copies.mix.setdefault(value, Counter())[c] = n
+    # Per device, hour and time bin, in one pass.
+    for grouping, device, hour, b, n in con.execute(
+            f"SELECT GROUPING(device_id, hour, b), device_id, hour, b, count(*) FROM (SELECT device_id, hour,"
+            f" {_BIN.format(t='inference_time')} AS b FROM metadata_facts f WHERE {copies.where})"
+            " GROUP BY GROUPING SETS ((device_id), (hour), (b))", copies.params).fetchall():
+        if grouping == 0b011:
+            copies.devices[device] = n
+        elif grouping == 0b101:
+            copies.hours[hour] = n
+        else:
+            copies.bins[b] = n  # rows without a time count under None, never looked up
+
+
+def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+                   parts: tuple[str, list[Any]], copies: _Copies, top_classes: int) -> tuple[Any, ...] | None:
+    """The row of the inferences without the field: the window's less the copies'. A sweep
+    between making the copies and reading them could leave more copies than rows somewhere;
+    a figure that cannot be found then is None rather than an error."""
     n = preds = timed = 0
     conf = t_sum = 0.0
     devices: Counter[Any] = Counter()
@@ -112,25 +128,25 @@ def _without_field(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters
     for by_device, device, hour, n_, preds_, conf_, timed_, t_sum_ in con.execute(
             "SELECT GROUPING(hour) = 1, device_id, hour, sum(n), sum(n_predictions), sum(confidence_sum),"
             f" sum(n_timed), sum(time_sum) FROM (SELECT device_id, date_trunc('hour', hour) AS hour, n,"
-            f" n_predictions, confidence_sum, n_timed, time_sum FROM {parts})"
-            " GROUP BY GROUPING SETS ((device_id), (hour))", part_params).fetchall():
+            f" n_predictions, confidence_sum, n_timed, time_sum FROM {parts[0]})"
+            " GROUP BY GROUPING SETS ((device_id), (hour))", parts[1]).fetchall():
         if by_device:
             n, preds, conf, timed, t_sum = n + n_, preds + preds_, conf + conf_, timed + timed_, t_sum + t_sum_
             devices[device] = n_
         else:
             per_hour[hour] = n_
-    for _, n_, conf_, preds_, timed_, t_sum_, *_ in per_value:
+    for _, n_, conf_, preds_, timed_, t_sum_, *_ in copies.per_value:
         n, preds, conf, timed, t_sum = n - n_, preds - preds_, conf - conf_, timed - timed_, t_sum - (t_sum_ or 0)
     if n <= 0:
         return None
     clause, params = where(ws, filters, "i")
-    newest = max(h for h, k in per_hour.items() if k > copy_hours[h])
-    last = max(_less(
+    newest = max((h for h, k in per_hour.items() if k > copies.hours[h]), default=None)
+    last = None if newest is None else max(_less(
         con.execute(f"SELECT ts FROM inferences i WHERE {clause} AND i.ts >= ? AND i.ts < ?",
                     [*params, newest, _next_hour(newest)]).fetchall(),
-        con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies} AND f.hour = ?",
-                    [*copy_params, newest]).fetchall()))
-    p95 = _p95_less(con, clause, params, copies, copy_params, copy_bins, timed) if timed else None
+        con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies.where} AND f.hour = ?",
+                    [*copies.params, newest]).fetchall()), default=None)
+    p95 = _p95_less(con, clause, params, copies, timed) if timed > 0 else None
     if hours is None:
         classes = con.execute(f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
                               f" WHERE {clause}) GROUP BY 1", params).fetchall()
@@ -138,9 +154,9 @@ def _without_field(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters
         query, query_params = rows_per_class(ws, filters, hours)
         classes = [(c, k) for _, c, k in con.execute(query, query_params).fetchall()]
     mix_less = Counter({c: int(k) for c, k in classes})
-    for counts in mix.values():
+    for counts in copies.mix.values():
         mix_less.subtract(counts)
-    in_devices = sum(1 for d, k in devices.items() if d is not None and k > copy_devices[d])
+    in_devices = sum(1 for d, k in devices.items() if d is not None and k > copies.devices[d])
     return (None, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
             in_devices, last, ranked_classes(mix_less, top_classes))
 
@@ -152,22 +168,24 @@ def _less(rows: list[tuple[Any, ...]], taken: list[tuple[Any, ...]]) -> list[Any
     return [value for value, k in left.items() for _ in range(k)]
 
 
-def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], copies: str,
-              copy_params: list[Any], copy_bins: Counter[int], timed: int) -> float:
+def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], copies: _Copies,
+              timed: int) -> float | None:
     """`quantile_cont(inference_time, 0.95)` of the window's inferences less the copies."""
     t_bin = _BIN.format(t="i.inference_time")
     bins = con.execute(f"SELECT {t_bin} AS b, count(*) FROM inferences i WHERE {clause}"
                        " AND i.inference_time IS NOT NULL GROUP BY 1 ORDER BY 1", params).fetchall()
-    h = (timed - 1) * P95
+    h = (timed - 1) * _P95
     wanted = {math.floor(h), math.ceil(h)}
     at: dict[int, tuple[int, int]] = {}  # position wanted -> (bin, its first position)
     first = 0
     for b, k in bins:
-        k -= copy_bins[b]
+        k -= copies.bins[b]
         for position in wanted:
             if first <= position < first + k:
                 at[position] = (b, first)
         first += k
+    if len(at) < len(wanted):
+        return None
     looked = {b for b, _ in at.values()}
     # The bins' times, read by a range a hair wider than theirs (times inside it are few, and
     # only they get a bin computed), then kept by the bin DuckDB gives them.
@@ -179,11 +197,13 @@ def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], co
     values = sorted(_less(
         times(f"SELECT i.inference_time, {t_bin} FROM inferences i WHERE {clause}"
               " AND i.inference_time BETWEEN ? AND ?", params),
-        times(f"SELECT inference_time, {_BIN.format(t='f.inference_time')} FROM metadata_facts f WHERE {copies}"
-              " AND f.inference_time BETWEEN ? AND ?", copy_params)))
+        times(f"SELECT inference_time, {_BIN.format(t='f.inference_time')} FROM metadata_facts f"
+              f" WHERE {copies.where} AND f.inference_time BETWEEN ? AND ?", copies.params)))
     # The looked-at bins hold consecutive positions (any bin between them is empty once the
     # copies are taken away), so the sorted values start at the lowest bin's first position.
     base = min(first for _, first in at.values())
+    if math.ceil(h) - base >= len(values):
+        return None
     lo, hi = values[math.floor(h) - base], values[math.ceil(h) - base]
     return lo + (hi - lo) * (h - math.floor(h))
 
