@@ -34,7 +34,13 @@ class Filters:
     @property
     def on_predictions(self) -> bool:
         """Class and confidence terms must hold for one and the same prediction."""
-        return bool(self.classes) or self.min_confidence is not None or self.max_confidence is not None
+        return bool(self.classes) or self.on_confidence
+
+    @property
+    def on_confidence(self) -> bool:
+        """A confidence term: only the predictions themselves can answer it (a class term alone
+        is answered by an inference's distinct classes)."""
+        return self.min_confidence is not None or self.max_confidence is not None
 
     def with_range(self, start: datetime, end: datetime) -> Filters:
         return Filters(start, end, self.model_ids, self.device_ids, self.classes, self.tags,

@@ -395,10 +395,10 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             params = [bucket, *params]
         else:
             # By a metadata field: from the copies beside the metadata (`meta_groups.py`), unless
-            # prediction terms make one joined pass quicker than their scans.
+            # confidence terms make one joined pass quicker than their scans.
             field = group_by.removeprefix("meta.")
             con = self._cursor()
-            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if not filters.on_predictions
+            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if not filters.on_confidence
                                   else joined_meta_series(con, ws, filters, field, bucket))
         return _series_answer(self._cursor().execute(sql, params).fetchall())
 

@@ -127,7 +127,7 @@ class DashboardReads:
         con = self._cursor()
         field = group_by.removeprefix("meta.") if group_by.startswith("meta.") else None
         hours = None if filters.on_predictions else summed_hours(filters)
-        if field is not None and not filters.on_predictions:
+        if field is not None and not filters.on_confidence:
             rows = group_rows(self, con, ws, filters, field, MAX_GROUP_CLASSES)
         elif field is None and hours is not None:
             rows = self._summed_groups(con, ws, filters, group_by, hours)

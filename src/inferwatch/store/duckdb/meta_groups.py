@@ -47,7 +47,7 @@ class _Host(Protocol):
 
 def _copies_where(ws: int, filters: Filters, field: str) -> tuple[str, list[Any]]:
     """The terms selecting the field's copies (alias `f`) of the filters' inferences. The copies
-    hold every column a filter reads but the predictions: the filters have no prediction terms."""
+    hold every column a filter reads but the predictions: the filters have no confidence terms."""
     clause, params = where(ws, filters, "f")
     return f"f.field_name = ? AND {clause}", [field, *params]
 
@@ -69,10 +69,11 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
                top_classes: int) -> list[tuple[Any, ...]]:
     """(value, inferences, avg confidence, avg time, p95 time, predictions, devices, last seen,
     classes) per value of the field `name`, the inferences without it last as value None. For
-    filters without prediction terms: with them, each scan of the rows here would test every
+    filters without confidence terms: with them, each scan of the rows here would test every
     prediction again, and one join pass is quicker."""
     host._rollup.ready_facts(con, ws, *window_hours(filters))
-    hours = summed_hours(filters)
+    # The sums count inferences per class, not those holding one of several classes.
+    hours = None if filters.classes else summed_hours(filters)
     parts = host._summed_inferences(ws, filters, hours)  # brings the sums up to date first
     copies = _Copies(*_copies_where(ws, filters, name))
     con.execute("BEGIN")  # one snapshot for every read below, so the two sides agree
@@ -227,7 +228,8 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     sums, so the group without the field is each bucket's sums less its copies'."""
     host._rollup.ready_facts(con, ws, *window_hours(filters))
     copies, copy_params = _copies_where(ws, filters, field)
-    parts, part_params = host._summed_inferences(ws, filters, summed_hours(filters, bucket))
+    hours = None if filters.classes else summed_hours(filters, bucket)
+    parts, part_params = host._summed_inferences(ws, filters, hours)
     return con.execute(
         "WITH window_sums AS (SELECT time_bucket(?, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
         f" sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s FROM {parts} GROUP BY 1),"

