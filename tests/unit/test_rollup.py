@@ -75,8 +75,9 @@ def answers(store: DuckDBStore) -> list[Any]:
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
     ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)] + [
-        # Grouped by a metadata field: from the copies beside the metadata (`facts.py`).
-        store.group_table(1, f, group_by) for f in (WINDOW, ONE_DEVICE, Filters())
+        # Grouped by a metadata field: from the copies beside the metadata (`facts.py`), with
+        # class terms too (the stored classes answer them there).
+        store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters())
         for group_by in ("meta.line", "meta.shift")] + [
         store.totals(1, f) for f in (WINDOW, ONE_DEVICE)]
 
