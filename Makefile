@@ -51,7 +51,13 @@ $(CHROMIUM):
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium'
 	test -x $@
 
-test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM)
+# The Prometheus tests scrape inferwatch with Debian's Prometheus server, on loopback only.
+PROMETHEUS := /usr/bin/prometheus
+$(PROMETHEUS):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus'
+	test -x $@
+
+test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

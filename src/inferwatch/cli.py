@@ -22,6 +22,7 @@ from inferwatch.config import (
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_HOST,
     DEFAULT_KEEP_ALIVE_TIMEOUT_S,
+    DEFAULT_METRICS_MAX_LABEL_VALUES,
     DEFAULT_PORT,
     DEFAULT_QUEUE_MAX_ROWS,
     DEFAULT_RATE_LIMIT,
@@ -115,6 +116,10 @@ def serve(
     retention_interval: Annotated[float, typer.Option(envvar="INFERWATCH_RETENTION_INTERVAL", min=0.05,
                                                       help="Seconds between retention sweeps.")]
     = DEFAULT_RETENTION_INTERVAL_S,
+    metrics_max_label_values: Annotated[int, typer.Option(
+        envvar="INFERWATCH_METRICS_MAX_LABEL_VALUES", min=1,
+        help="Distinct models, devices and classes (each) a workspace's Prometheus series name;"
+             " later ones count under `other`.")] = DEFAULT_METRICS_MAX_LABEL_VALUES,
 ) -> None:
     """Start the server (API and dashboard) on the chosen store."""
     import logging
@@ -131,7 +136,8 @@ def serve(
                         header_timeout_s=header_timeout, body_timeout_s=body_timeout,
                         keep_alive_timeout_s=keep_alive_timeout, proxy_upstream=proxy_upstream,
                         proxy_workspace=proxy_workspace, alert_interval_s=alert_interval, evaluator=evaluator,
-                        smtp_url=smtp_url, smtp_from=smtp_from, retention_interval_s=retention_interval)
+                        smtp_url=smtp_url, smtp_from=smtp_from, retention_interval_s=retention_interval,
+                        metrics_max_label_values=metrics_max_label_values)
     if smtp_url:
         from inferwatch.alerts.channels import Smtp
 

@@ -22,6 +22,7 @@ DEFAULT_KEEP_ALIVE_TIMEOUT_S = 30.0
 DEFAULT_ALERT_INTERVAL_S = 15.0
 DEFAULT_RETENTION_INTERVAL_S = 3600.0
 DEFAULT_SMTP_FROM = "inferwatch@localhost"
+DEFAULT_METRICS_MAX_LABEL_VALUES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class Settings:
     smtp_from: str = DEFAULT_SMTP_FROM
     # How often the retention sweeper enforces the workspaces' policies (only where `evaluator`).
     retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
+    # Distinct values each label (model, device, class) of a workspace's Prometheus series may
+    # take; later values count under `other`, so what clients send cannot grow a scrape unbounded.
+    metrics_max_label_values: int = DEFAULT_METRICS_MAX_LABEL_VALUES
 
     @property
     def resolved_store_url(self) -> str:

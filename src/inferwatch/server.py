@@ -28,6 +28,7 @@ from inferwatch.api import (
     images,
     inferences,
     metadata,
+    model_metrics,
     overview,
     performance,
     roboflow,
@@ -39,6 +40,7 @@ from inferwatch.config import Settings
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
+from inferwatch.model_metrics import ModelSeries
 from inferwatch.proxy.app import Proxy
 from inferwatch.proxy.serve import mount as mount_proxy
 from inferwatch.ratelimit import RateLimiter
@@ -88,12 +90,13 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         # become garbage: freezing them keeps every collection short.
         sys.setswitchinterval(0.0002)
         gc.freeze()
-        writer = Writer(store, settings.queue_max_rows)
+        series = ModelSeries(settings.metrics_max_label_values)
+        writer = Writer(store, settings.queue_max_rows, series)
         writer.start()
         app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version,
                                     open_image_store(settings.image_store, settings.data_dir),
                                     RateLimiter(settings.rate_limit, settings.rate_limit_burst)
-                                    if settings.rate_limit > 0 else None)
+                                    if settings.rate_limit > 0 else None, series)
         app.state.sessions = session.Sessions(settings.data_dir / "session-secret", app.state.runtime.keys)
         app.state.schedule = Schedule.start(settings, store, writer, app.state.runtime.images)
         bootstrap.write_server_file(settings, admin_token)
@@ -122,7 +125,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
     app.include_router(assets.router, prefix="/static")
     app.mount("/static", assets.static_files(), name="static")
     for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, alerts, usage,
-                   export, health, admin):
+                   export, model_metrics, health, admin):
         app.include_router(module.router)
     app.include_router(alerts.admin_router)
     app.include_router(usage.admin_router)

@@ -23,6 +23,7 @@ from inferwatch.errors import (
 from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.writer import Writer
+from inferwatch.model_metrics import ModelSeries
 from inferwatch.ratelimit import RateLimiter
 from inferwatch.store.base import Store, WorkspaceRecord
 from inferwatch.web.session import read_only_session
@@ -41,6 +42,7 @@ class Runtime:
     schema_version: int
     images: ImageStore
     limiter: RateLimiter | None = None  # per-key rate limit, None when off
+    series: ModelSeries | None = None  # the workspaces' per-model Prometheus series
 
 
 def runtime(request: Request) -> Runtime:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from inferwatch import metrics
 from inferwatch.errors import Overloaded
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
+from inferwatch.model_metrics import ModelSeries
 from inferwatch.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ class _Call:
 
 
 class Writer:
-    def __init__(self, store: Store, max_rows: int) -> None:
+    def __init__(self, store: Store, max_rows: int, series: ModelSeries | None = None) -> None:
         self._store = store
         self._max_rows = max_rows
+        # The per-model Prometheus series count what is committed, here, so no scrape reads the store.
+        self._series = series
         self._cond = threading.Condition()
         self._queue: list[_Append | _Call] = []
         self._queued_rows = 0
@@ -128,7 +131,7 @@ class Writer:
                     devices.extend(op.devices)
         started = time.perf_counter()
         try:
-            self._store.append(rows, meta, devices or None)
+            new = self._store.append(rows, meta, devices or None)
         except Exception:
             if len(group) == 1:
                 log.exception("commit failed")
@@ -142,6 +145,11 @@ class Writer:
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.INGESTED_ROWS.inc(len(rows))
         metrics.METADATA_ROWS.inc(len(meta))
+        if self._series is not None and new:
+            try:
+                self._series.observe(rows)
+            except Exception:  # a figure for dashboards must never fail a commit already made
+                log.exception("could not count committed rows for the model series")
         self._finish(group, error=False)
 
     def _finish(self, group: list[_Append], error: bool) -> None:
