@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
-import inferwatch.store.duckdb as store_module
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb import DuckDBStore, dashboard
-from inferwatch.store.duckdb import rollup as rollup_module
+from inferwatch.store.duckdb import DuckDBStore
+from inferwatch.store.duckdb.cache.sums import BINS
 from tests.unit.test_store_parity import same
 
 BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
@@ -74,24 +72,22 @@ def answers(store: DuckDBStore) -> list[Any]:
         for f in (WINDOW, ONE_MODEL, ONE_DEVICE)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
-    ] + [store.distributions(1, f, rollup_module.BINS) for f in (WINDOW, ONE_MODEL)] + [
-        # Grouped by a metadata field: from the copies beside the metadata (`facts.py`), with
+    ] + [store.distributions(1, f, BINS) for f in (WINDOW, ONE_MODEL)] + [
+        # Grouped by a metadata field: from the copies beside the metadata (`cache/meta_copies.py`), with
         # class terms too (the stored classes answer them there).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters())
         for group_by in ("meta.line", "meta.shift")] + [
         store.totals(1, f) for f in (WINDOW, ONE_DEVICE)]
 
 
-def scanned(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The same answers from the predictions themselves, and the metadata joined to them."""
-    with monkeypatch.context() as m:
-        for module in (dashboard, store_module):
-            m.setattr(module, "summed_hours", lambda *_a, **_k: None)
-        m.setattr(dashboard, "group_rows", lambda host, con, ws, filters, field, _top:
-                  host._joined_groups(con, ws, filters, f"meta.{field}", field))
-        m.setattr(store_module, "meta_series", lambda _host, con, ws, filters, field, bucket:
-                  store_module.joined_meta_series(con, ws, filters, field, bucket))
-        return answers(store)
+def scanned(path: Path) -> list[Any]:
+    """The same answers from the predictions themselves, and the metadata joined to them: the
+    store without its caches, on the same file (one database in this process)."""
+    plain = DuckDBStore(str(path), caches=False)
+    try:
+        return answers(plain)
+    finally:
+        plain.close()
 
 
 def summed_rows(store: DuckDBStore) -> int:
@@ -100,7 +96,7 @@ def summed_rows(store: DuckDBStore) -> int:
     return int(found[0])
 
 
-def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     path = tmp_path / "store.duckdb"
     store = DuckDBStore(str(path))
     store.migrate()
@@ -113,7 +109,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
     assert sum(p["count"] for p in summed[0]) > 0 and summed[-1]["inferences"] > 0
-    same(summed, scanned(store, monkeypatch))
+    same(summed, scanned(path))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).
     more = rows(2, 500, 10, "second")
@@ -123,7 +119,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert store.append(again, MetadataRows()) == 100
     changed = answers(store)
     assert changed != summed
-    same(changed, scanned(store, monkeypatch))
+    same(changed, scanned(path))
 
     # Metadata written after its inferences: new fields, values replaced; then a second image
     # of an id that has metadata, in an hour of its own.
@@ -135,7 +131,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert store.append(late, MetadataRows()) == 1
     relabelled = answers(store)
     assert relabelled != changed
-    same(relabelled, scanned(store, monkeypatch))
+    same(relabelled, scanned(path))
     changed = relabelled
 
     # A sweep deletes the first hours' rows: found by comparing every hour's count again.
@@ -143,7 +139,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     assert result.inferences > 0
     swept = answers(store)
     assert swept != changed
-    same(swept, scanned(store, monkeypatch))
+    same(swept, scanned(path))
 
     # Rows and metadata written, then only the sums read before the server stops: the copies
     # are found out of date at start-up by their own checks and the noted metadata writes.
@@ -160,9 +156,9 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path, monkeypatc
     store.migrate()
     outside = answers(store)
     assert outside != swept
-    same(outside, scanned(store, monkeypatch))
+    same(outside, scanned(path))
     assert store.append(rows(4, 300, 10, "fourth"), MetadataRows()) == 300
-    same(answers(store), scanned(store, monkeypatch))
+    same(answers(store), scanned(path))
     store.close()
 
 
@@ -185,11 +181,11 @@ def test_the_last_hour_there_is(tmp_path: Path) -> None:
     store.close()
 
 
-def test_metadata_notes_do_not_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metadata_notes_do_not_pile_up(tmp_path: Path) -> None:
     """Where nobody groups by metadata, a read of the sums makes the copies once enough metadata
     writes are noted, and clears the notes."""
-    monkeypatch.setattr(rollup_module, "_CHANGED_AT_MOST", 3)
     store = DuckDBStore(str(tmp_path / "notes.duckdb"))
+    store._caches.notes_at_most = 3
     store.migrate()
     store.create_workspace("w", "h")
     store.append(rows(1, 10, 2, "n"), meta(("n-1", "line", "a"), ("n-2", "line", "b")))

@@ -21,9 +21,10 @@ from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
-from inferwatch.store.duckdb.meta_groups import series_rows as meta_series
+from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
+from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
 from inferwatch.store.duckdb.performance import PerformanceReads
-from inferwatch.store.duckdb.rollup import Rollup, edge_where, summed_hours, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 from inferwatch.store.paging import window_starts
 
@@ -116,7 +117,10 @@ _ROWS_AS_SUMS = (
 
 
 class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
-    def __init__(self, path: str) -> None:
+    """`caches=False` reads every figure from the inferences themselves (`cache/`): the
+    reference the cached answers are tested against."""
+
+    def __init__(self, path: str, caches: bool = True) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = duckdb.connect(path, config=schema.CONFIG)
@@ -125,7 +129,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 raise StoreLocked(str(exc)) from None
             raise
         self._write_lock = threading.Lock()
-        self._rollup = Rollup()
+        self._caches = Caches(on=caches)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()
@@ -153,7 +157,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
             con.execute(ddl)
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
             con.execute("COMMIT")
-        self._rollup.check(con)
+        self._caches.check(con)
         return len(schema.MIGRATIONS)
 
     # -- writes (from the writer thread, or the CLI when no server runs) -------------------
@@ -179,7 +183,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 except duckdb.ConstraintException:
                     inserts = (schema.INSERT_INFERENCES,)
                 else:
-                    self._rollup.touched(batch)
+                    self._caches.touched(batch)
                     return len(rows)
             for insert in inserts:
                 con.execute("BEGIN")
@@ -196,7 +200,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                         con.execute(schema.UPDATE_DEVICE_TAGS)
                     con.execute("COMMIT")
                     if batch is not None and new:
-                        self._rollup.touched(batch)
+                        self._caches.touched(batch)
                     return new
                 except duckdb.ConstraintException:
                     con.execute("ROLLBACK")
@@ -313,13 +317,13 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                            ) -> tuple[str, list[Any]]:
         """A subquery of the filters' inferences as (hour, model_id, device_id, n, n_predictions,
         confidence_sum, n_timed, time_sum): the per-hour sums of the window's whole hours, and
-        one row per inference of its partial first and last hours (`rollup.py`); with no
+        one row per inference of its partial first and last hours (`cache/sums.py`); with no
         summed `hours`, one row per inference."""
         if hours is None:
             clause, params = where(ws, filters, "i")
             return f"({_ROWS_AS_SUMS} WHERE {clause})", params
         lo, hi = hours
-        self._rollup.ready(self._cursor(), ws, lo, hi)
+        self._caches.ready(self._cursor(), ws, lo, hi)
         sums, params = sums_where(ws, filters, lo, hi)
         edges, edge_params = edge_where(ws, filters, hours)
         return (
@@ -331,7 +335,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
         clause, params = where(ws, filters)
         con = self._cursor()
-        hours = None if filters.classes else summed_hours(filters)
+        hours = None if filters.classes else self._caches.summed_hours(filters)
         if hours is None:
             row = con.execute(
                 # Both percentiles from one sort: two quantile_cont calls sort the times twice.
@@ -363,7 +367,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
     ) -> list[dict[str, Any]]:
         clause, params = where(ws, filters, "i")
-        hours = summed_hours(filters, bucket)
+        hours = self._caches.summed_hours(filters, bucket)
         if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
             parts, part_params = self._summed_inferences(ws, filters, hours)
             sql = (f"SELECT time_bucket(?, hour) AS t, {group_by or 'NULL'} AS g, sum(n) AS count,"
@@ -394,21 +398,21 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                    f"){outer} GROUP BY ALL ORDER BY 1, 2")
             params = [bucket, *params]
         else:
-            # By a metadata field: from the copies beside the metadata (`meta_groups.py`), unless
-            # confidence terms make one joined pass quicker than their scans.
+            # By a metadata field: from the copies beside the metadata (`cache/meta_groups.py`)
+            # where they serve, else in one pass joining the field.
             field = group_by.removeprefix("meta.")
             con = self._cursor()
-            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if not filters.on_confidence
+            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if self._caches.copies_serve(filters)
                                   else joined_meta_series(con, ws, filters, field, bucket))
         return _series_answer(self._cursor().execute(sql, params).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
                              hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:
         """The class series from the per-hour sums of the window's whole hours, plus the
-        predictions of its partial first and last hours (`rollup.py`)."""
+        predictions of its partial first and last hours (`cache/sums.py`)."""
         lo, hi = hours
         con = self._cursor()
-        self._rollup.ready(con, ws, lo, hi)
+        self._caches.ready(con, ws, lo, hi)
         sums, sum_params = sums_where(ws, filters, lo, hi)
         edges, params = edge_where(ws, filters, hours)
         outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
-from inferwatch.store.duckdb.rollup import Rollup
+from inferwatch.store.duckdb.cache import Caches
 
 _EVENT_COLUMNS = "ws, rule_id, fired_at, state, previous, value, notified, detail"
 # Tables `usage` reports, with the column naming the workspace.
@@ -21,7 +21,7 @@ USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
 class AlertStore:
     """Needs the host's `_cursor()` and its per-hour sums (told when a sweep deletes)."""
 
-    _rollup: Rollup
+    _caches: Caches
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -128,7 +128,7 @@ class AlertStore:
             con.execute("ROLLBACK")
             raise
         if inferences:
-            self._rollup.changed_unknown()
+            self._caches.changed_unknown()
         return SweepResult(inferences, metadata, len(images), orphans)
 
     def usage(self, ws: int) -> dict[str, dict[str, int]]:

@@ -15,8 +15,9 @@ import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.meta_groups import group_rows, ranked_classes
-from inferwatch.store.duckdb.rollup import BINS, Rollup, edge_where, rows_per_class, summed_hours, sums_where
+from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
+from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
 from inferwatch.store.duckdb.sql import _prediction_terms, where
 
 # A class mix per group lists this many classes; the comparison table shows the top few.
@@ -30,7 +31,7 @@ def _iso(value: datetime | None) -> str | None:
 class DashboardReads:
     """Read queries behind the dashboard's figures; needs the host's `_cursor()`."""
 
-    _rollup: Rollup
+    _caches: Caches
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -60,7 +61,7 @@ class DashboardReads:
         Counts predictions, not inferences: with class or confidence filters only the predictions
         that meet them are counted, as in `series(group_by="class")`.
         """
-        hours = summed_hours(filters) if bins == BINS and not filters.device_ids else None
+        hours = self._caches.summed_hours(filters) if bins == BINS and not filters.device_ids else None
         if hours is not None:
             return self._distributions_summed(ws, filters, hours)
         clause, params = where(ws, filters, "i")
@@ -90,10 +91,10 @@ class DashboardReads:
     def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> dict[str, Any]:
         """The same counts from the per-hour sums of the window's whole hours (which keep the
         dashboard's bins, per model and class), plus the predictions of its partial first and
-        last hours (`rollup.py`)."""
+        last hours (`cache/sums.py`)."""
         lo, hi = hours
         con = self._cursor()
-        self._rollup.ready(con, ws, lo, hi)
+        self._caches.ready(con, ws, lo, hi)
         clause, params = edge_where(ws, filters, hours)
         outer_params = list(params)
         outer = " WHERE " + _prediction_terms(filters, outer_params) if filters.on_predictions else ""
@@ -126,8 +127,8 @@ class DashboardReads:
         `null` group."""
         con = self._cursor()
         field = group_by.removeprefix("meta.") if group_by.startswith("meta.") else None
-        hours = None if filters.on_predictions else summed_hours(filters)
-        if field is not None and not filters.on_confidence:
+        hours = None if filters.on_predictions else self._caches.summed_hours(filters)
+        if field is not None and self._caches.copies_serve(filters):
             rows = group_rows(self, con, ws, filters, field, MAX_GROUP_CLASSES)
         elif field is None and hours is not None:
             rows = self._summed_groups(con, ws, filters, group_by, hours)
@@ -143,7 +144,7 @@ class DashboardReads:
     def _summed_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, column: str,
                        hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
         """The comparison table's rows by model or device: counts, sums, devices and class mix
-        from the per-hour sums (`rollup.py`); only the p95 and the latest time read the rows."""
+        from the per-hour sums (`cache/sums.py`); only the p95 and the latest time read the rows."""
         parts, part_params = self._summed_inferences(ws, filters, hours)
         sums = con.execute(
             f"SELECT {column}, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed),"

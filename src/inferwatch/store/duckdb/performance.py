@@ -2,7 +2,7 @@
 
 Two queries: the number of inferences in the filters, and `_COUNTED`, every other figure in one
 pass over the inferences that carry a label or a pass/fail value: read from their copies beside
-the metadata (`facts.py`) unless a confidence threshold needs their predictions, which only the
+the metadata (`cache/meta_copies.py`) unless a confidence threshold needs their predictions, which only the
 inferences hold.
 """
 
@@ -16,7 +16,7 @@ import msgspec
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
-from inferwatch.store.duckdb.rollup import Rollup, window_hours
+from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import where
 
 # One pass over the inferences that carry a label or (when asked) a pass/fail value: the verdict
@@ -62,7 +62,7 @@ GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged,
 class PerformanceReads:
     """Ground-truth settings and performance counts; needs the host's `_cursor()`."""
 
-    _rollup: Rollup
+    _caches: Caches
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -89,7 +89,7 @@ class PerformanceReads:
         (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {clause}", params).fetchone() or (0,)
 
         inspected = bool(setting.pass_field)
-        if thr > 0 or filters.on_confidence:
+        if thr > 0 or not self._caches.copies_serve(filters):
             joined, args = self._joined(ws, filters, setting, group_field)
             args += [none, thr]
             found = "list_contains(classes, expected)"
@@ -107,7 +107,7 @@ class PerformanceReads:
                 flagged = "CASE WHEN pass_value IS NOT NULL THEN len(classes) > list_contains(classes, ?)::INTEGER END"
                 args.append(none)
         else:
-            self._rollup.ready_facts(con, ws, *window_hours(filters))
+            self._caches.ready_copies(con, ws, filters)
             joined, args = _copied(ws, filters, setting, group_field)
             args += [none, thr]
             found = "found"
@@ -167,7 +167,7 @@ class PerformanceReads:
 
 def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None) -> tuple[str, list[Any]]:
     """The rows `_JOINED` gives, from the copies of the inferences beside their metadata
-    (`facts.py`): each field's copies of the window, joined on the inference key (the label's
+    (`cache/meta_copies.py`): each field's copies of the window, joined on the inference key (the label's
     to the pass/fail value's, both kept; the group's onto them). They are far fewer than the
     window's inferences, and whether the label was found and whether anything was detected are
     worked out on each copy. The copies hold no predictions: only without a threshold."""

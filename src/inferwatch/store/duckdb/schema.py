@@ -152,7 +152,7 @@ MIGRATIONS: list[str] = [
         updated_at TIMESTAMP NOT NULL
     );
     """,
-    # 6: per-hour sums of the predictions (`store/duckdb/rollup.py`): a cache of the inferences,
+    # 6: per-hour sums of the predictions (`store/duckdb/cache/sums.py`): a cache of the inferences,
     # re-summed when read, checked against them at start-up. `rollup_hours` records which hours
     # are summed and the count and key checksum they were summed at; `class_hours` holds the
     # predictions per model, device and class; `class_bins` their confidence histogram.
@@ -243,7 +243,7 @@ MIGRATIONS: list[str] = [
     DELETE FROM class_bins;
     """,
     # 9: each metadata value beside a copy of its inferences' summary columns
-    # (`store/duckdb/facts.py`), so grouping by a metadata field reads no join. A cache kept per
+    # (`store/duckdb/cache/meta_copies.py`), so grouping by a metadata field reads no join. A cache kept per
     # hour like the sums (`fact_hours` records the count and key checksum each hour was made
     # from; none yet, so the first read that needs an hour makes it), and per inference id after
     # a metadata write, which notes the id in `metadata_changed` in its own transaction.

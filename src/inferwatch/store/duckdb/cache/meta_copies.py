@@ -1,25 +1,12 @@
-"""Each metadata value beside a copy of its inferences' summary columns (`metadata_facts`).
+"""The metadata copies (table `metadata_facts`): each metadata value beside a copy of its
+inference's summary columns.
 
 Grouping a month of inferences by a metadata field joined every inference to the field's
 values: over 100 ms a pass on two cores for 4 million, and the comparison table needs more
 than one pass. With the copies, the inferences that have the field are read from the copies
 alone, and those without it are what the window's own figures leave once the copies' are taken
-away (`meta_groups.py`): no pass joins the two tables.
-
-The copies are a cache kept like the per-hour sums (`rollup.py`), never written by the ingest
-path:
-
-- per hour, as a second kind of per-hour cache beside the sums, with its own table of checks
-  (`fact_hours`): new inferences, late images of an id and sweeps make an hour's copies stale
-  the way they make its sums stale, and only the reads that need the copies re-make them;
-- per inference id: a metadata write notes its ids in `metadata_changed` in its own
-  transaction; a read that needs the copies first re-makes those ids' copies and clears the
-  notes it saw. The notes live in the store, so writes by another process or before a crash
-  are not missed.
-
-Each re-making deletes exactly the copies it makes again (an hour's, or the noted ids'), and
-only the reads write the copies, one refresh at a time under the caches' refresh lock, so they
-never conflict with the writer.
+away (`meta_groups.py`): no pass joins the two tables. They are kept per hour like the sums, and
+per inference id after a metadata write (`cache/__init__.py`).
 """
 
 from __future__ import annotations
@@ -35,11 +22,10 @@ SELECT i.ws, date_trunc('hour', i.ts), m.field_name, m.field_value, i.id_key, i.
     i.max_confidence, i.top_class, i.key
 """
 
-# Re-makes the copies of the given hours (after the DELETE the caches' refresh runs for each of
-# a kind's tables); bound like the sums' statements: workspace, span of the hours, the hours.
-REFRESH_HOURS = _COPY + """
+# Re-makes the copies of the given hours, bound like the sums' (`sums.REFRESH_HOURS`).
+REFRESH_HOURS = "INSERT INTO metadata_facts" + _COPY + """
 FROM inferences i JOIN metadata m ON m.ws = i.ws AND m.id_key = i.id_key
-WHERE i.ws = ? AND i.ts >= ? AND i.ts < ? AND date_trunc('hour', i.ts) IN ({hours})
+WHERE i.ws = $ws AND i.ts >= $lo AND i.ts < $hi AND date_trunc('hour', i.ts) IN (SELECT unnest($hours::TIMESTAMP[]))
 ORDER BY m.field_name, i.ts
 """
 

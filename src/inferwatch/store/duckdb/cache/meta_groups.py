@@ -1,7 +1,7 @@
 """The comparison table grouped by a metadata field, read without joining the inferences to it.
 
 The inferences that have the field are read from their copies beside the metadata
-(`facts.py`). Those without it (the `null` group, often most of them) are the window's
+(`meta_copies.py`). Those without it (the `null` group, often most of them) are the window's
 inferences less the copies, figure by figure:
 
 - counts and sums: the window's, from the per-hour sums where they answer, less the copies';
@@ -28,7 +28,8 @@ from typing import Any, Protocol
 import duckdb
 
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.rollup import Rollup, _next_hour, rows_per_class, summed_hours, window_hours
+from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class
 from inferwatch.store.duckdb.sql import where
 
 # A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
@@ -39,7 +40,7 @@ _P95 = 0.95
 
 
 class _Host(Protocol):
-    _rollup: Rollup
+    _caches: Caches
 
     def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
                            ) -> tuple[str, list[Any]]: ...
@@ -71,9 +72,9 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
     classes) per value of the field `name`, the inferences without it last as value None. For
     filters without confidence terms: with them, each scan of the rows here would test every
     prediction again, and one join pass is quicker."""
-    host._rollup.ready_facts(con, ws, *window_hours(filters))
+    host._caches.ready_copies(con, ws, filters)
     # The sums count inferences per class, not those holding one of several classes.
-    hours = None if filters.classes else summed_hours(filters)
+    hours = None if filters.classes else host._caches.summed_hours(filters)
     parts = host._summed_inferences(ws, filters, hours)  # brings the sums up to date first
     copies = _Copies(*_copies_where(ws, filters, name))
     con.execute("BEGIN")  # one snapshot for every read below, so the two sides agree
@@ -144,7 +145,7 @@ def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, ho
     newest = max((h for h, k in per_hour.items() if k > copies.hours[h]), default=None)
     last = None if newest is None else max(_less(
         con.execute(f"SELECT ts FROM inferences i WHERE {clause} AND i.ts >= ? AND i.ts < ?",
-                    [*params, newest, _next_hour(newest)]).fetchall(),
+                    [*params, newest, next_hour(newest)]).fetchall(),
         con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies.where} AND f.hour = ?",
                     [*copies.params, newest]).fetchall()), default=None)
     p95 = _p95_less(con, clause, params, copies, timed) if timed > 0 else None
@@ -226,9 +227,9 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     """(bucket start, value, count, predictions, avg time, avg confidence) per time bucket and
     value of the field, None for the inferences without it, ordered as the series are; all
     sums, so the group without the field is each bucket's sums less its copies'."""
-    host._rollup.ready_facts(con, ws, *window_hours(filters))
+    host._caches.ready_copies(con, ws, filters)
     copies, copy_params = _copies_where(ws, filters, field)
-    hours = None if filters.classes else summed_hours(filters, bucket)
+    hours = None if filters.classes else host._caches.summed_hours(filters, bucket)
     parts, part_params = host._summed_inferences(ws, filters, hours)
     return con.execute(
         "WITH window_sums AS (SELECT time_bucket(?, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
