@@ -19,13 +19,13 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
-from inferwatch.store.duckdb.dashboard import DashboardReads
-from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
+from inferwatch.store.duckdb.dashboard import DashboardReads
+from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.performance import PerformanceReads
-from inferwatch.store.duckdb.sql import _prediction_terms, where
+from inferwatch.store.duckdb.sql import Params, prediction_terms, where
 from inferwatch.store.paging import window_starts
 
 _EPOCH = datetime(1970, 1, 1)
@@ -93,13 +93,12 @@ _FIGURES = ("count(*) AS count, coalesce(sum(n_predictions), 0) AS predictions,"
 def joined_meta_series(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
                        bucket: timedelta) -> list[tuple[Any, ...]]:
     """The series by a metadata field in one pass joining the inferences to it."""
-    clause, params = where(ws, filters, "i")
+    p = Params()
     return con.execute(
-        f"SELECT time_bucket(?, ts) AS t, m.field_value AS g, {_FIGURES}"
+        f"SELECT time_bucket({p.add(bucket)}, ts) AS t, m.field_value AS g, {_FIGURES}"
         " FROM inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata"
-        " WHERE ws = ? AND field_name = ?) m ON m.id_key = i.id_key"
-        f" WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST",
-        [bucket, ws, field, *params]).fetchall()
+        f" WHERE ws = {p.add(ws)} AND field_name = {p.add(field)}) m ON m.id_key = i.id_key"
+        f" WHERE {where(ws, filters, p, 'i')} GROUP BY ALL ORDER BY 1, 2 NULLS LAST", p).fetchall()
 
 
 def _series_answer(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -243,17 +242,15 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
     ) -> tuple[list[dict[str, Any]], Cursor | None]:
-        clause, params = where(ws, filters)
+        p = Params()
+        clause = where(ws, filters, p)
         if after is not None:
-            ts = _EPOCH + timedelta(microseconds=after.ts_us)
-            clause += (
-                " AND (ts < ? OR (ts = ? AND (inference_id < ?"
-                " OR (inference_id = ? AND image_index < ?))))"
-            )
-            params += [ts, ts, after.inference_id, after.inference_id, after.image_index]
+            ts, iid = p.add(_EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id)
+            clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
+                       f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index)}))))")
         con = self._cursor()
-        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}{{window}}"
-               " ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?")
+        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
+               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}")
         # Newest first, in widening windows (store/paging.py).
         top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
             filters.end.replace(tzinfo=None) if filters.end is not None else None)
@@ -263,9 +260,10 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         floor = filters.start.replace(tzinfo=None) if filters.start is not None else None
         for lowest in window_starts(top, floor):
             if lowest is None:
-                rows = con.execute(sql.format(window=""), [*params, limit + 1]).fetchall()
+                rows = con.execute(sql.replace("<window>", ""), p).fetchall()
                 break
-            rows = con.execute(sql.format(window=" AND ts >= ?"), [*params, lowest, limit + 1]).fetchall()
+            windowed = Params(p)
+            rows = con.execute(sql.replace("<window>", f" AND ts >= {windowed.add(lowest)}"), windowed).fetchall()
             if len(rows) > limit:
                 break
         following = None
@@ -313,27 +311,21 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 out.setdefault(inference_id, {})[name] = value
         return out
 
-    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
-                           ) -> tuple[str, list[Any]]:
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+                           p: Params) -> str:
         """A subquery of the filters' inferences as (hour, model_id, device_id, n, n_predictions,
         confidence_sum, n_timed, time_sum): the per-hour sums of the window's whole hours, and
         one row per inference of its partial first and last hours (`cache/sums.py`); with no
         summed `hours`, one row per inference."""
         if hours is None:
-            clause, params = where(ws, filters, "i")
-            return f"({_ROWS_AS_SUMS} WHERE {clause})", params
-        lo, hi = hours
-        self._caches.ready(self._cursor(), ws, lo, hi)
-        sums, params = sums_where(ws, filters, lo, hi)
-        edges, edge_params = edge_where(ws, filters, hours)
-        return (
-            "(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
-            f" FROM inference_hours WHERE {sums} UNION ALL {_ROWS_AS_SUMS} WHERE {edges})",
-            [*params, *edge_params],
-        )
+            return f"({_ROWS_AS_SUMS} WHERE {where(ws, filters, p, 'i')})"
+        self._caches.ready(self._cursor(), ws, *hours)
+        return ("(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
+                f" FROM inference_hours WHERE {sums_where(ws, filters, hours, p)}"
+                f" UNION ALL {_ROWS_AS_SUMS} WHERE {edge_where(ws, filters, hours, p)})")
 
     def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
-        clause, params = where(ws, filters)
+        p = Params()
         con = self._cursor()
         hours = None if filters.classes else self._caches.summed_hours(filters)
         if hours is None:
@@ -343,19 +335,14 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
                 " quantile_cont(inference_time, [0.5, 0.95]),"
                 " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
                 " count(DISTINCT device_id), count(DISTINCT model_id)"
-                f" FROM inferences WHERE {clause}",
-                params,
-            ).fetchone()
+                f" FROM inferences WHERE {where(ws, filters, p)}", p).fetchone()
         else:
             # Everything but the percentiles from the sums; those need every time.
-            parts, part_params = self._summed_inferences(ws, filters, hours)
             row = con.execute(
                 "SELECT coalesce(sum(n), 0), coalesce(sum(n_predictions), 0), sum(time_sum) / nullif(sum(n_timed), 0),"
-                f" (SELECT quantile_cont(inference_time, [0.5, 0.95]) FROM inferences WHERE {clause}),"
-                " sum(confidence_sum) / nullif(sum(n_predictions), 0),"
-                f" count(DISTINCT device_id), count(DISTINCT model_id) FROM {parts}",
-                [*params, *part_params],
-            ).fetchone()
+                f" (SELECT quantile_cont(inference_time, [0.5, 0.95]) FROM inferences WHERE {where(ws, filters, p)}),"
+                " sum(confidence_sum) / nullif(sum(n_predictions), 0), count(DISTINCT device_id),"
+                f" count(DISTINCT model_id) FROM {self._summed_inferences(ws, filters, hours, p)}", p).fetchone()
         assert row is not None
         n, predictions, avg_time, percentiles, confidence, devices, models = row
         p50, p95 = percentiles if percentiles is not None else (None, None)
@@ -366,66 +353,56 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
     ) -> list[dict[str, Any]]:
-        clause, params = where(ws, filters, "i")
         hours = self._caches.summed_hours(filters, bucket)
-        if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
-            parts, part_params = self._summed_inferences(ws, filters, hours)
-            sql = (f"SELECT time_bucket(?, hour) AS t, {group_by or 'NULL'} AS g, sum(n) AS count,"
+        p = Params()
+        summed = hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes
+        t = f"time_bucket({p.add(bucket)}, {'hour' if summed else 'ts'}) AS t"
+        if summed:
+            sql = (f"SELECT {t}, {group_by or 'NULL'} AS g, sum(n) AS count,"
                    " coalesce(sum(n_predictions), 0) AS predictions,"
                    " sum(time_sum) / nullif(sum(n_timed), 0) AS avg_inference_time,"
                    " sum(confidence_sum) / nullif(sum(n_predictions), 0) AS avg_confidence"
-                   f" FROM {parts} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
-            params = [bucket, *part_params]
-        elif group_by is None:
-            sql = (f"SELECT time_bucket(?, ts) AS t, NULL AS g, {_FIGURES}"
-                   f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1")
-            params = [bucket, *params]
-        elif group_by in ("model_id", "device_id"):
-            sql = (f"SELECT time_bucket(?, ts) AS t, {group_by} AS g, {_FIGURES}"
-                   f" FROM inferences i WHERE {clause} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
-            params = [bucket, *params]
+                   f" FROM {self._summed_inferences(ws, filters, hours, p)} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
+        elif group_by in (None, "model_id", "device_id"):
+            sql = (f"SELECT {t}, {group_by or 'NULL'} AS g, {_FIGURES}"
+                   f" FROM inferences i WHERE {where(ws, filters, p, 'i')} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
         elif group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
             if hours is not None:
                 return self._class_series_summed(ws, filters, bucket, hours)
-            outer = ""
-            if filters.on_predictions:
-                outer = " WHERE " + _prediction_terms(filters, params)
-            sql = ("SELECT time_bucket(?, ts) AS t, p.class AS g, count(*) AS count,"
+            clause = where(ws, filters, p, "i")
+            outer = " WHERE " + prediction_terms(filters, p) if filters.on_predictions else ""
+            sql = (f"SELECT {t}, p.class AS g, count(*) AS count,"
                    " count(*) AS predictions, avg(inference_time) AS avg_inference_time,"
                    " avg(p.confidence) AS avg_confidence FROM ("
                    f"SELECT ts, inference_time, unnest(predictions) AS p FROM inferences i WHERE {clause}"
                    f"){outer} GROUP BY ALL ORDER BY 1, 2")
-            params = [bucket, *params]
         else:
             # By a metadata field: from the copies beside the metadata (`cache/meta_groups.py`)
             # where they serve, else in one pass joining the field.
             field = group_by.removeprefix("meta.")
             con = self._cursor()
-            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if self._caches.copies_serve(filters)
+            copies = self._caches.copies_serve(filters)
+            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if copies
                                   else joined_meta_series(con, ws, filters, field, bucket))
-        return _series_answer(self._cursor().execute(sql, params).fetchall())
+        return _series_answer(self._cursor().execute(sql, p).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
                              hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:
         """The class series from the per-hour sums of the window's whole hours, plus the
         predictions of its partial first and last hours (`cache/sums.py`)."""
-        lo, hi = hours
         con = self._cursor()
-        self._caches.ready(con, ws, lo, hi)
-        sums, sum_params = sums_where(ws, filters, lo, hi)
-        edges, params = edge_where(ws, filters, hours)
-        outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
-        rows = con.execute(
-            "SELECT time_bucket(?, hour), class, sum(n), sum(time_sum) / nullif(sum(n_timed), 0),"
-            " sum(confidence_sum) / nullif(sum(n_confidence), 0) FROM ("
-            f"SELECT hour, class, n, n_timed, time_sum, n_confidence, confidence_sum FROM class_hours WHERE {sums}"
-            " UNION ALL SELECT ts, p.class, 1, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0),"
-            " (p.confidence IS NOT NULL)::BIGINT, coalesce(p.confidence, 0) FROM (SELECT ts, inference_time,"
-            f" unnest(predictions) AS p FROM inferences i WHERE {edges}){outer}"
-            ") GROUP BY ALL ORDER BY 1, 2",
-            [bucket, *sum_params, *params],
-        ).fetchall()
+        self._caches.ready(con, ws, *hours)
+        p = Params()
+        sql = (f"SELECT time_bucket({p.add(bucket)}, hour), class, sum(n), sum(time_sum) / nullif(sum(n_timed), 0),"
+               " sum(confidence_sum) / nullif(sum(n_confidence), 0) FROM (SELECT hour, class, n, n_timed, time_sum,"
+               f" n_confidence, confidence_sum FROM class_hours WHERE {sums_where(ws, filters, hours, p)}"
+               " UNION ALL SELECT ts, p.class, 1, (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0),"
+               " (p.confidence IS NOT NULL)::BIGINT, coalesce(p.confidence, 0) FROM (SELECT ts, inference_time,"
+               f" unnest(predictions) AS p FROM inferences i WHERE {edge_where(ws, filters, hours, p)})")
+        if filters.on_predictions:
+            sql += " WHERE " + prediction_terms(filters, p)
+        rows = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
         return [
             {"time": _iso(t), "group": g, "count": n, "predictions": n, "avg_inference_time": it, "avg_confidence": c}
             for t, g, n, it, c in rows
@@ -439,7 +416,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
         short `classes` column, and the server versions, parsed from `extra` only on the rows
         that carry one (parsing JSON for every prediction was most of this call's time).
         """
-        clause, params = where(ws, Filters(start=start, end=end, model_ids=model_ids))
+        params = Params()
+        clause = where(ws, Filters(start=start, end=end, model_ids=model_ids), params)
         con = self._cursor()
         per_model = con.execute(
             "SELECT model_id, count(*), sum(sum_confidence), sum(n_predictions), sum(inference_time),"

@@ -6,12 +6,12 @@ Writes come from the writer thread only, like every other write.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import duckdb
 
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.sql import Params
 
 _EVENT_COLUMNS = "ws, rule_id, fired_at, state, previous, value, notified, detail"
 # Tables `usage` reports, with the column naming the workspace.
@@ -69,10 +69,11 @@ class AlertStore:
              event.detail])
 
     def alert_events(self, ws: int, rule_id: str | None, limit: int) -> list[AlertEvent]:
-        extra, params = (" AND rule_id = ?", [rule_id]) if rule_id is not None else ("", [])
+        p = Params()
+        rule = f" AND rule_id = {p.add(rule_id)}" if rule_id is not None else ""
         rows = self._cursor().execute(
-            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE ws = ?{extra}"
-            " ORDER BY fired_at DESC, rule_id DESC, state DESC LIMIT ?", [ws, *params, limit]).fetchall()
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE ws = {p.add(ws)}{rule}"
+            f" ORDER BY fired_at DESC, rule_id DESC, state DESC LIMIT {p.add(limit)}", p).fetchall()
         return [AlertEvent(*row) for row in rows]
 
     def notifications_since(self, ws: int, rule_id: str, since: datetime) -> int:
@@ -101,7 +102,8 @@ class AlertStore:
     def sweep(self, ws: int, before: datetime | None, keep_newest: int | None,
               images_before: datetime | None) -> SweepResult:
         con = self._cursor()
-        doomed, params = _doomed(con, ws, before, keep_newest)
+        p = Params()
+        w, doomed = p.add(ws), _doomed(con, ws, before, keep_newest, p)
         con.execute("BEGIN")
         try:
             metadata = inferences = 0
@@ -109,12 +111,12 @@ class AlertStore:
                 # Metadata goes with its inference, unless another image of the same id stays;
                 # metadata of ids never seen (it may arrive first) is left alone.
                 row = con.execute(
-                    "DELETE FROM metadata WHERE ws = ? AND id_key IN"
-                    f" (SELECT id_key FROM inferences WHERE ws = ? AND ({doomed}))"
-                    f" AND id_key NOT IN (SELECT id_key FROM inferences WHERE ws = ? AND NOT ({doomed}))",
-                    [ws, ws, *params, ws, *params]).fetchone()
+                    f"DELETE FROM metadata WHERE ws = {w} AND id_key IN"
+                    f" (SELECT id_key FROM inferences WHERE ws = {w} AND ({doomed}))"
+                    f" AND id_key NOT IN (SELECT id_key FROM inferences WHERE ws = {w} AND NOT ({doomed}))",
+                    p).fetchone()
                 metadata = int(row[0]) if row else 0
-                row = con.execute(f"DELETE FROM inferences WHERE ws = ? AND ({doomed})", [ws, *params]).fetchone()
+                row = con.execute(f"DELETE FROM inferences WHERE ws = {w} AND ({doomed})", p).fetchone()
                 inferences = int(row[0]) if row else 0
             images: list[str] = []
             if images_before is not None:
@@ -149,15 +151,13 @@ class AlertStore:
         return out
 
 
-def _doomed(con: duckdb.DuckDBPyConnection, ws: int, before: datetime | None,
-            keep_newest: int | None) -> tuple[str, list[Any]]:
+def _doomed(con: duckdb.DuckDBPyConnection, ws: int, before: datetime | None, keep_newest: int | None,
+            p: Params) -> str:
     """The condition selecting the inferences a sweep deletes: older than `before`, or past the
     `keep_newest` newest in (ts, inference_id, image_index) order, the list's order."""
     terms: list[str] = []
-    params: list[Any] = []
     if before is not None:
-        terms.append("ts < ?")
-        params.append(before)
+        terms.append(f"ts < {p.add(before)}")
     if keep_newest is not None:
         row = con.execute(
             "SELECT ts, inference_id, image_index FROM inferences WHERE ws = ?"
@@ -166,6 +166,7 @@ def _doomed(con: duckdb.DuckDBPyConnection, ws: int, before: datetime | None,
         if keep_newest == 0:
             terms.append("true")
         elif row is not None:
-            terms.append("(ts < ? OR (ts = ? AND (inference_id < ? OR (inference_id = ? AND image_index < ?))))")
-            params += [row[0], row[0], row[1], row[1], row[2]]
-    return " OR ".join(terms), params
+            ts, iid = p.add(row[0]), p.add(row[1])
+            terms.append(f"(ts < {ts} OR (ts = {ts} AND (inference_id < {iid} OR (inference_id = {iid}"
+                         f" AND image_index < {p.add(row[2])}))))")
+    return " OR ".join(terms)

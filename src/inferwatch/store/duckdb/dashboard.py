@@ -18,7 +18,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
-from inferwatch.store.duckdb.sql import _prediction_terms, where
+from inferwatch.store.duckdb.sql import Params, prediction_terms, where
 
 # A class mix per group lists this many classes; the comparison table shows the top few.
 MAX_GROUP_CLASSES = 5
@@ -36,19 +36,17 @@ class DashboardReads:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
 
-    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
-                           ) -> tuple[str, list[Any]]:
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+                           p: Params) -> str:
         raise NotImplementedError
 
     def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
-        clause, params = where(ws, filters)
+        p = Params()
         rows = self._cursor().execute(
             "SELECT model_id, mode(task), count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0),"
             " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
-            f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
-            params,
-        ).fetchall()
+            f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall()
         return [
             {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
              "p95_inference_time": p95, "last_seen": _iso(last), "devices": devices}
@@ -64,61 +62,53 @@ class DashboardReads:
         hours = self._caches.summed_hours(filters) if bins == BINS and not filters.device_ids else None
         if hours is not None:
             return self._distributions_summed(ws, filters, hours)
-        clause, params = where(ws, filters, "i")
         con = self._cursor()
+
         # One pass over the predictions: per class and confidence bin (NULL: no confidence), the
         # count and the sum of confidences, from which `distributions_answer` adds up the rest.
-        preds = f"SELECT unnest(i.predictions) AS p FROM inferences i WHERE {clause}"
-        outer = " WHERE " + _prediction_terms(filters, params) if filters.on_predictions else ""
+        p = Params()
+        size = p.add(bins)
         binned = con.execute(
             # A bin's index: confidence 1.0 falls into the last bin, not one past it.
-            f"SELECT p.class, least(floor(p.confidence * ?)::INTEGER, ? - 1), count(*), sum(p.confidence)"
-            f" FROM ({preds}){outer} GROUP BY 1, 2",
-            [bins, bins, *params],
-        ).fetchall()
+            f"SELECT p.class, least(floor(p.confidence * {size})::INTEGER, {size} - 1), count(*), sum(p.confidence)"
+            f" FROM {_predictions(where(ws, filters, p, 'i'), filters, p)} GROUP BY 1, 2", p).fetchall()
         # Inferences (rows: an id's images count apart) per class: without prediction filters,
         # each row's distinct classes are stored (`classes`), which saves telling rows apart
         # among the predictions.
+        p = Params()
         if filters.on_predictions:
-            per_inference = (f"SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions)"
-                             f" AS p FROM inferences i WHERE {clause}){outer} GROUP BY 1")
+            preds = _predictions(where(ws, filters, p, "i"), filters, p, "i.key, ")
+            per_inference = f"SELECT p.class, count(DISTINCT key) FROM {preds} GROUP BY 1"
         else:
             per_inference = (f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
-                             f" WHERE {clause}) GROUP BY 1")
-        with_class = con.execute(per_inference, params).fetchall()
+                             f" WHERE {where(ws, filters, p, 'i')}) GROUP BY 1")
+        with_class = con.execute(per_inference, p).fetchall()
         return distributions_answer(binned, dict(with_class), bins)
 
     def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> dict[str, Any]:
         """The same counts from the per-hour sums of the window's whole hours (which keep the
         dashboard's bins, per model and class), plus the predictions of its partial first and
         last hours (`cache/sums.py`)."""
-        lo, hi = hours
         con = self._cursor()
-        self._caches.ready(con, ws, lo, hi)
-        clause, params = edge_where(ws, filters, hours)
-        outer_params = list(params)
-        outer = " WHERE " + _prediction_terms(filters, outer_params) if filters.on_predictions else ""
-        binned_sums, binned_params = sums_where(ws, filters, lo, hi, device=False)
+        self._caches.ready(con, ws, *hours)
+
+        p = Params()
         binned = con.execute(
-            "SELECT class, bin, sum(n), sum(confidence_sum) FROM ("
-            f"SELECT class, bin, n, confidence_sum FROM class_bins WHERE {binned_sums}"
-            f" UNION ALL SELECT p.class, least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}), 1, p.confidence"
-            f" FROM (SELECT unnest(i.predictions) AS p FROM inferences i WHERE {clause}){outer}"
-            ") GROUP BY 1, 2",
-            [*binned_params, *outer_params],
-        ).fetchall()
+            "SELECT class, bin, sum(n), sum(confidence_sum) FROM (SELECT class, bin, n, confidence_sum FROM class_bins"
+            f" WHERE {sums_where(ws, filters, hours, p, device=False)} UNION ALL SELECT p.class,"
+            f" least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}), 1, p.confidence"
+            f" FROM {_predictions(edge_where(ws, filters, hours, p), filters, p)}) GROUP BY 1, 2", p).fetchall()
         # As in `distributions`: a class filter counts the rows holding a matching prediction;
         # otherwise each row's distinct classes.
+        p = Params()
         if filters.on_predictions:
-            held, held_params = sums_where(ws, filters, lo, hi)
+            edges = _predictions(edge_where(ws, filters, hours, p), filters, p, "i.key, ")
             with_class = con.execute(
-                f"SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours WHERE {held}"
-                f" UNION ALL SELECT p.class, count(DISTINCT key) FROM (SELECT i.key, unnest(i.predictions) AS p"
-                f" FROM inferences i WHERE {clause}){outer} GROUP BY 1) GROUP BY 1",
-                [*held_params, *outer_params]).fetchall()
+                "SELECT c, sum(n) FROM (SELECT class AS c, n_inferences AS n FROM class_hours"
+                f" WHERE {sums_where(ws, filters, hours, p)} UNION ALL SELECT p.class, count(DISTINCT key)"
+                f" FROM {edges} GROUP BY 1) GROUP BY 1", p).fetchall()
         else:
-            query, query_params = rows_per_class(ws, filters, hours)
-            with_class = [(c, k) for _, c, k in con.execute(query, query_params).fetchall()]
+            with_class = [(c, k) for _, c, k in con.execute(rows_per_class(ws, filters, hours, p), p).fetchall()]
         return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
@@ -145,17 +135,18 @@ class DashboardReads:
                        hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
         """The comparison table's rows by model or device: counts, sums, devices and class mix
         from the per-hour sums (`cache/sums.py`); only the p95 and the latest time read the rows."""
-        parts, part_params = self._summed_inferences(ws, filters, hours)
+        p = Params()
         sums = con.execute(
             f"SELECT {column}, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed),"
-            f" count(DISTINCT device_id) FROM {parts} GROUP BY 1", part_params).fetchall()
-        clause, params = where(ws, filters, "i")
+            f" count(DISTINCT device_id) FROM {self._summed_inferences(ws, filters, hours, p)} GROUP BY 1",
+            p).fetchall()
+        p = Params()
         timed = {g: (p95, last) for g, p95, last in con.execute(
-            f"SELECT i.{column}, quantile_cont(i.inference_time, 0.95), max(i.ts) FROM inferences i WHERE {clause}"
-            " GROUP BY 1", params).fetchall()}
-        query, query_params = rows_per_class(ws, filters, hours, by=column)
+            f"SELECT i.{column}, quantile_cont(i.inference_time, 0.95), max(i.ts) FROM inferences i"
+            f" WHERE {where(ws, filters, p, 'i')} GROUP BY 1", p).fetchall()}
+        p = Params()
         mix: dict[Any, Counter[str]] = {}
-        for g, c, n in con.execute(query, query_params).fetchall():
+        for g, c, n in con.execute(rows_per_class(ws, filters, hours, p, by=column), p).fetchall():
             mix.setdefault(g, Counter())[c] = int(n)
         rows = []
         for g, n, conf, preds, t_sum, n_timed, devices in sums:
@@ -169,27 +160,30 @@ class DashboardReads:
                        field: str | None) -> list[tuple[Any, ...]]:
         """The comparison table's rows in two passes over the inferences, joined to the metadata
         field if grouping by one."""
-        clause, params = where(ws, filters, "i")
-        expr, join, join_params = f"i.{group_by}", "", []
+        p = Params()
+        expr, rows_ = f"i.{group_by}", "inferences i"
         if field is not None:
-            expr, join = "m.field_value", (
-                " LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = ? AND field_name = ?) m"
-                " ON m.id_key = i.id_key")
-            join_params = [ws, field]
+            expr, rows_ = "m.field_value", (
+                f"inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = {p.add(ws)}"
+                f" AND field_name = {p.add(field)}) m ON m.id_key = i.id_key")
+        rows_ += f" WHERE {where(ws, filters, p, 'i')}"
         rows = con.execute(
             f"SELECT {expr} AS g, count(*), sum(i.sum_confidence) / nullif(sum(i.n_predictions), 0),"
             " avg(i.inference_time), quantile_cont(i.inference_time, 0.95), sum(i.n_predictions),"
-            f" count(DISTINCT i.device_id), max(i.ts) FROM inferences i{join} WHERE {clause}"
-            " GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
-            [*join_params, *params],
-        ).fetchall()
+            f" count(DISTINCT i.device_id), max(i.ts) FROM {rows_} GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+            p).fetchall()
         mix = con.execute(
             f"SELECT g, c, n FROM (SELECT g, c, count(*) AS n FROM (SELECT {expr} AS g, unnest(i.classes) AS c"
-            f" FROM inferences i{join} WHERE {clause}) GROUP BY ALL)"
-            " QUALIFY row_number() OVER (PARTITION BY g ORDER BY n DESC, c) <= ? ORDER BY g, n DESC, c",
-            [*join_params, *params, MAX_GROUP_CLASSES],
-        ).fetchall()
+            f" FROM {rows_}) GROUP BY ALL) QUALIFY row_number() OVER (PARTITION BY g ORDER BY n DESC, c)"
+            f" <= {MAX_GROUP_CLASSES} ORDER BY g, n DESC, c", p).fetchall()
         classes: dict[Any, list[dict[str, Any]]] = {}
         for g, c, n in mix:
             classes.setdefault(g, []).append({"class": c, "inferences": n})
         return [(*row, classes.get(row[0], [])) for row in rows]
+
+
+def _predictions(terms: str, filters: Filters, p: Params, key: str = "") -> str:
+    """The predictions (as `p`, beside their row's `key` if asked) of the inferences (alias `i`)
+    the terms select, only those meeting the filters' prediction terms."""
+    preds = f"(SELECT {key}unnest(i.predictions) AS p FROM inferences i WHERE {terms})"
+    return preds + (f" WHERE {prediction_terms(filters, p)}" if filters.on_predictions else "")

@@ -6,7 +6,7 @@ import duckdb
 
 from inferwatch.drift import SampleRow
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.sql import where
+from inferwatch.store.duckdb.sql import Params, where
 
 
 class DriftReads:
@@ -18,12 +18,11 @@ class DriftReads:
     def drift_sample(self, ws: int, filters: Filters, limit: int) -> list[SampleRow]:
         """At most `limit` inferences in the filters, newest first (ties by id), each with its
         predictions' classes, confidences and box sizes in prediction order."""
-        clause, params = where(ws, filters)
+        p = Params()
         rows = self._cursor().execute(
             "SELECT n_predictions, inference_time, image_width, image_height,"
             " list_transform(predictions, lambda p: p.class), list_transform(predictions, lambda p: p.confidence),"
             " list_transform(predictions, lambda p: p.width), list_transform(predictions, lambda p: p.height)"
-            f" FROM inferences WHERE {clause} ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT ?",
-            [*params, limit],
-        ).fetchall()
+            f" FROM inferences WHERE {where(ws, filters, p)}"
+            f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit)}", p).fetchall()
         return [SampleRow(*row) for row in rows]

@@ -1,6 +1,6 @@
 """Ground truth on DuckDB: the per-model setting, and the counts behind measured performance.
 
-Two queries: the number of inferences in the filters, and `_COUNTED`, every other figure in one
+Two queries: the number of inferences in the filters, and `_counted`, every other figure in one
 pass over the inferences that carry a label or a pass/fail value: read from their copies beside
 the metadata (`cache/meta_copies.py`) unless a confidence threshold needs their predictions, which only the
 inferences hold.
@@ -17,29 +17,24 @@ import msgspec
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.sql import where
+from inferwatch.store.duckdb.sql import Params, where
 
-# One pass over the inferences that carry a label or (when asked) a pass/fail value: the verdict
-# of each labelled one and every figure counted in one GROUPING SETS pass, the inspection table
-# (did the model flag it, did the operation fail) among them. Joining the two fields in one scan
-# reads the window's inferences once, not once per field. With no threshold the stored
-# `classes` column answers "was it found" and the stored `top_class` names a wrong verdict, so
-# the nested predictions are read only when a threshold asks which of them clear it.
-_JOINED = """
-    SELECT i.ts, i.max_confidence, {predictions} i.classes, i.top_class, {group} AS grp,
-        coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], lab.field_value)], lab.field_value) AS expected,
-        {pass_value} AS pass_value
-    FROM inferences i
-    {label_join} metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key AND lab.field_name = ?{pass_join}{group_join}
-    WHERE {where}{either}
-"""
 
-_COUNTED = """
+def _counted(joined: str, found: str, flagged: str, setting: GroundTruth, bucket: timedelta, bins: int,
+             p: Params) -> str:
+    """Every figure in one GROUPING SETS pass over `joined`, the inferences that carry a label or
+    (when asked) a pass/fail value: the verdict of each labelled one, and the inspection table
+    (did the model flag it, did the operation fail) among the figures. Joining the two fields in
+    one scan reads the window's inferences once, not once per field. With no threshold the stored
+    `classes` column answers "was it found" (`found`) and the stored `top_class` names a wrong
+    verdict, so the nested predictions are read only when a threshold asks which of them clear it."""
+    none, thr, size = p.add(setting.no_detection_label), p.add(setting.confidence_threshold), p.add(bins)
+    return f"""
 WITH joined AS ({joined}),
 verdicts AS (
     SELECT ts, max_confidence, top_class, expected, pass_value,
         CASE WHEN expected IS NOT NULL THEN grp END AS grp,
-        CASE WHEN expected = ? THEN coalesce(max_confidence < ?, true) ELSE {found} END AS correct,
+        CASE WHEN expected = {none} THEN coalesce(max_confidence < {thr}, true) ELSE {found} END AS correct,
         {flagged} AS flagged
     FROM joined
 )
@@ -47,16 +42,23 @@ SELECT GROUPING(expected, predicted), GROUPING(bucket), GROUPING(grp), GROUPING(
     expected, predicted, bucket, grp, bin, flagged, failed, count(*), count(*) FILTER (WHERE correct),
     avg(max_confidence)
 FROM (
-    SELECT *, CASE WHEN correct THEN expected WHEN coalesce(max_confidence >= ?, false) THEN top_class
-        ELSE ? END AS predicted,
-        CASE WHEN expected IS NOT NULL THEN time_bucket(?::INTERVAL, ts, TIMESTAMP '1970-01-01') END AS bucket,
+    SELECT *, CASE WHEN correct THEN expected WHEN coalesce(max_confidence >= {thr}, false) THEN top_class
+        ELSE {none} END AS predicted,
+        CASE WHEN expected IS NOT NULL
+            THEN time_bucket({p.add(bucket)}::INTERVAL, ts, TIMESTAMP '1970-01-01') END AS bucket,
         CASE WHEN expected IS NOT NULL AND max_confidence IS NOT NULL
-            THEN least(floor(max_confidence * ?)::INTEGER, ? - 1) END AS bin,
-        list_contains(?::VARCHAR[], lower(pass_value)) AS failed
+            THEN least(floor(max_confidence * {size})::INTEGER, {size} - 1) END AS bin,
+        list_contains({p.add([v.lower() for v in setting.fail_values])}::VARCHAR[], lower(pass_value)) AS failed
     FROM verdicts
 )
 GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged, failed))
 """
+
+
+def _expected(column: str, setting: GroundTruth, p: Params) -> str:
+    """The label in `column` as the model names it (through the label map)."""
+    return (f"coalesce(({p.add(list(setting.label_map.values()))}::VARCHAR[])"
+            f"[list_position({p.add(list(setting.label_map))}::VARCHAR[], {column})], {column})")
 
 
 class PerformanceReads:
@@ -85,35 +87,32 @@ class PerformanceReads:
                            group_field: str | None, bins: int) -> Counts:
         con = self._cursor()
         thr, none = setting.confidence_threshold, setting.no_detection_label
-        clause, params = where(ws, filters, "i")
-        (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {clause}", params).fetchone() or (0,)
+        p = Params()
+        (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}",
+                               p).fetchone() or (0,)
 
         inspected = bool(setting.pass_field)
+        p = Params()
         if thr > 0 or not self._caches.copies_serve(filters):
-            joined, args = self._joined(ws, filters, setting, group_field)
-            args += [none, thr]
+            joined = _joined(ws, filters, setting, group_field, p)
             found = "list_contains(classes, expected)"
             if thr > 0:
-                found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence >= ?),"
-                         " lambda p: p.class), expected)")
-                args.append(thr)
+                found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence"
+                         f" >= {p.add(thr)}), lambda p: p.class), expected)")
             # Flagged: found anything but "no detection" (above the threshold when there is one).
             flagged = "NULL::BOOLEAN"
             if inspected and thr > 0:
-                flagged = ("CASE WHEN pass_value IS NOT NULL THEN"
-                           " len(list_filter(predictions, lambda p: p.confidence >= ? AND p.class <> ?)) > 0 END")
-                args += [thr, none]
+                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(list_filter(predictions, lambda p:"
+                           f" p.confidence >= {p.add(thr)} AND p.class <> {p.add(none)})) > 0 END")
             elif inspected:
-                flagged = "CASE WHEN pass_value IS NOT NULL THEN len(classes) > list_contains(classes, ?)::INTEGER END"
-                args.append(none)
+                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(classes)"
+                           f" > list_contains(classes, {p.add(none)})::INTEGER END")
         else:
             self._caches.ready_copies(con, ws, filters)
-            joined, args = _copied(ws, filters, setting, group_field)
-            args += [none, thr]
+            joined = _copied(ws, filters, setting, group_field, p)
             found = "found"
             flagged = "CASE WHEN pass_value IS NOT NULL THEN detected END" if inspected else "NULL::BOOLEAN"
-        args += [thr, none, bucket, bins, bins, [v.lower() for v in setting.fail_values]]
-        sql = _COUNTED.format(joined=joined, found=found, flagged=flagged)
+        sql = _counted(joined, found, flagged, setting, bucket, bins, p)
         confusion: dict[tuple[str, str], int] = {}
         over_time: list[tuple[str, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
@@ -121,7 +120,7 @@ class PerformanceReads:
         inspection: dict[tuple[bool, bool], int] = {}
         # Rows with a pass/fail value and no label fall into the NULL groups of the label's sets.
         for g_conf, g_time, g_group, g_bin, _g_flag, expected, predicted, bucket_start, grp, bin_, flag, failed, n, \
-                right, confidence in con.execute(sql, args).fetchall():
+                right, confidence in con.execute(sql, p).fetchall():
             if g_conf == 0:
                 if expected is not None:
                     confusion[(expected, predicted)] = n
@@ -141,59 +140,55 @@ class PerformanceReads:
         calibration.sort()
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
 
-    def _joined(self, ws: int, filters: Filters, setting: GroundTruth, group_field: str | None
-                ) -> tuple[str, list[Any]]:
-        """The labelled (or inspected) inferences joined to their fields, predictions included
-        when a threshold needs them; and the statement's parameters so far."""
-        clause, params = where(ws, filters, "i")
-        inspected = bool(setting.pass_field)
-        args: list[Any] = [list(setting.label_map.values()), list(setting.label_map), setting.label_field]
-        pass_join = group_join = ""
-        if inspected:
-            pass_join = " LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key AND pf.field_name = ?"
-            args.append(setting.pass_field)
-        if group_field:
-            group_join = " LEFT JOIN metadata g ON g.ws = i.ws AND g.id_key = i.id_key AND g.field_name = ?"
-            args.append(group_field)
-        joined = _JOINED.format(
-            predictions="i.predictions," if setting.confidence_threshold > 0 else "",
-            group="g.field_value" if group_field else "NULL::VARCHAR",
-            pass_value="pf.field_value" if inspected else "NULL::VARCHAR",
-            label_join="LEFT JOIN" if inspected else "JOIN",
-            pass_join=pass_join, group_join=group_join, where=clause,
-            either=" AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else "")
-        return joined, [*args, *params]
 
 
-def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None) -> tuple[str, list[Any]]:
-    """The rows `_JOINED` gives, from the copies of the inferences beside their metadata
-    (`cache/meta_copies.py`): each field's copies of the window, joined on the inference key (the label's
-    to the pass/fail value's, both kept; the group's onto them). They are far fewer than the
-    window's inferences, and whether the label was found and whether anything was detected are
-    worked out on each copy. The copies hold no predictions: only without a threshold."""
-    copies, copy_params = where(ws, filters, "f")
-    labels = [list(setting.label_map.values()), list(setting.label_map)]
-    mapped = "coalesce((?::VARCHAR[])[list_position(?::VARCHAR[], f.field_value)], f.field_value)"
-    detected = "len(f.classes) > list_contains(f.classes, ?)::INTEGER AS detected"
-    sql = (f"SELECT f.key, f.ts, f.max_confidence, f.top_class, {detected}, {mapped} AS expected,"
-           f" list_contains(f.classes, {mapped}) AS found, NULL::VARCHAR AS pass_value"
-           f" FROM metadata_facts f WHERE f.field_name = ? AND {copies}")
-    args = [setting.no_detection_label, *labels, *labels, setting.label_field, *copy_params]
+def _joined(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None, p: Params) -> str:
+    """The labelled (or inspected) inferences joined to their fields, predictions included when a
+    threshold needs them."""
+    inspected = bool(setting.pass_field)
+    joins = f"{'LEFT JOIN' if inspected else 'JOIN'} metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key"
+    joins += f" AND lab.field_name = {p.add(setting.label_field)}"
+    if inspected:
+        joins += (" LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key"
+                  f" AND pf.field_name = {p.add(setting.pass_field)}")
+    if group_field:
+        joins += f" LEFT JOIN metadata g ON g.ws = i.ws AND g.id_key = i.id_key AND g.field_name = {p.add(group_field)}"
+    either = " AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else ""
+    return (f"SELECT i.ts, i.max_confidence, {'i.predictions,' if setting.confidence_threshold > 0 else ''}"
+            f" i.classes, i.top_class, {'g.field_value' if group_field else 'NULL::VARCHAR'} AS grp,"
+            f" {_expected('lab.field_value', setting, p)} AS expected,"
+            f" {'pf.field_value' if inspected else 'NULL::VARCHAR'} AS pass_value"
+            f" FROM inferences i {joins} WHERE {where(ws, filters, p, 'i')}{either}")
+
+
+def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None, p: Params) -> str:
+    """The rows `_joined` gives, from the copies of the inferences beside their metadata
+    (`cache/meta_copies.py`): each field's copies of the window, joined on the inference key (the
+    label's to the pass/fail value's, both kept; the group's onto them). They are far fewer than
+    the window's inferences, and whether the label was found and whether anything was detected
+    are worked out on each copy. The copies hold no predictions: only without a threshold."""
+
+    def copies(field: str) -> str:
+        return f"metadata_facts f WHERE f.field_name = {p.add(field)} AND {where(ws, filters, p, 'f')}"
+
+    def detected() -> str:
+        return f"len(f.classes) > list_contains(f.classes, {p.add(setting.no_detection_label)})::INTEGER AS detected"
+
+    sql = (f"SELECT f.key, f.ts, f.max_confidence, f.top_class, {detected()},"
+           f" {_expected('f.field_value', setting, p)} AS expected,"
+           f" list_contains(f.classes, {_expected('f.field_value', setting, p)}) AS found,"
+           f" NULL::VARCHAR AS pass_value FROM {copies(setting.label_field)}")
     if setting.pass_field:
         sql = ("SELECT coalesce(l.key, q.key) AS key, coalesce(l.ts, q.ts) AS ts,"
                " coalesce(l.max_confidence, q.max_confidence) AS max_confidence,"
                " coalesce(l.top_class, q.top_class) AS top_class, coalesce(l.detected, q.detected) AS detected,"
                f" l.expected, l.found, q.pass_value FROM ({sql}) l FULL JOIN (SELECT f.key, f.ts, f.max_confidence,"
-               f" f.top_class, {detected}, f.field_value AS pass_value FROM metadata_facts f"
-               f" WHERE f.field_name = ? AND {copies}) q ON q.key = l.key")
-        args += [setting.no_detection_label, setting.pass_field, *copy_params]
+               f" f.top_class, {detected()}, f.field_value AS pass_value FROM {copies(setting.pass_field)})"
+               " q ON q.key = l.key")
     if group_field:
-        sql = (f"SELECT b.*, g.field_value AS grp FROM ({sql}) b LEFT JOIN (SELECT f.key, f.field_value"
-               f" FROM metadata_facts f WHERE f.field_name = ? AND {copies}) g ON g.key = b.key")
-        args += [group_field, *copy_params]
-    else:
-        sql = f"SELECT *, NULL::VARCHAR AS grp FROM ({sql})"
-    return sql, args
+        return (f"SELECT b.*, g.field_value AS grp FROM ({sql}) b LEFT JOIN (SELECT f.key, f.field_value"
+                f" FROM {copies(group_field)}) g ON g.key = b.key")
+    return f"SELECT *, NULL::VARCHAR AS grp FROM ({sql})"
 
 
 def _iso(value: Any) -> str:

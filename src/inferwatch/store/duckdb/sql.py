@@ -1,62 +1,69 @@
-"""Filters compiled to DuckDB SQL. User input only ever travels as bound parameters."""
+"""Filters compiled to DuckDB SQL. User input only ever travels as bound parameters.
+
+`Params` hands out a named placeholder (`$p0`, `$p1`, ...) for every value and remembers it, so
+fragments compose in any order with no positional list to keep in step, and a value used twice
+is bound once. DuckDB refuses parameters a statement does not name: each statement gets its
+own `Params`. Each function mirrors its ClickHouse twin in `store/clickhouse/sql.py` term for
+term, so both backends select the same rows.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from inferwatch.query.filters import Filters
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
+class Params(dict[str, Any]):
+    """Bound parameters of one statement; `add` returns the placeholder to put in the SQL."""
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f"${name}"
+
+    def each(self, values: Iterable[Any]) -> str:
+        """A placeholder per value, comma-separated: the inside of an `IN (...)`."""
+        return ", ".join(self.add(value) for value in values)
 
 
-def where(ws: int, f: Filters, alias: str = "") -> tuple[str, list[Any]]:
+def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
     a = f"{alias}." if alias else ""
-    terms = [f"{a}ws = ?"]
-    params: list[Any] = [ws]
+    terms = [f"{a}ws = {p.add(ws)}"]
     if f.start is not None:
-        terms.append(f"{a}ts >= ?")
-        params.append(f.start.replace(tzinfo=None))
+        terms.append(f"{a}ts >= {p.add(f.start.replace(tzinfo=None))}")
     if f.end is not None:
-        terms.append(f"{a}ts < ?")
-        params.append(f.end.replace(tzinfo=None))
+        terms.append(f"{a}ts < {p.add(f.end.replace(tzinfo=None))}")
     if f.model_ids:
-        terms.append(f"{a}model_id IN ({_marks(len(f.model_ids))})")
-        params.extend(f.model_ids)
+        terms.append(f"{a}model_id IN ({p.each(f.model_ids)})")
     if f.device_ids:
-        terms.append(f"{a}device_id IN ({_marks(len(f.device_ids))})")
-        params.extend(f.device_ids)
+        terms.append(f"{a}device_id IN ({p.each(f.device_ids)})")
     if f.tags:
-        terms.append(f"list_has_any({a}tags, [{_marks(len(f.tags))}]::VARCHAR[])")
-        params.extend(f.tags)
+        terms.append(f"list_has_any({a}tags, [{p.each(f.tags)}]::VARCHAR[])")
     if f.on_confidence:
-        terms.append(f"len(list_filter({a}predictions, lambda p: {_prediction_terms(f, params)})) > 0")
+        terms.append(f"len(list_filter({a}predictions, lambda p: {prediction_terms(f, p)})) > 0")
     elif f.classes:
         # Without a confidence term, the stored distinct classes answer without a lambda over
         # every prediction (NULL classes match no term either way): one list_contains a class,
         # five times quicker than list_has_any, which hashes every row's list.
-        terms.append("(" + " OR ".join(f"list_contains({a}classes, ?)" for _ in f.classes) + ")")
-        params.extend(f.classes)
+        terms.append("(" + " OR ".join(f"list_contains({a}classes, {p.add(c)})" for c in f.classes) + ")")
     for name, values in f.meta:
         terms.append(
             f"{a}id_key IN (SELECT id_key FROM metadata"
-            f" WHERE ws = ? AND field_name = ? AND field_value IN ({_marks(len(values))}))"
+            f" WHERE ws = {p.add(ws)} AND field_name = {p.add(name)} AND field_value IN ({p.each(values)}))"
         )
-        params.extend([ws, name, *values])
-    return " AND ".join(terms), params
+    return " AND ".join(terms)
 
 
-def _prediction_terms(f: Filters, params: list[Any]) -> str:
+def prediction_terms(f: Filters, p: Params, var: str = "p") -> str:
+    """The class and confidence terms, on one prediction named `var`."""
     terms = []
     if f.classes:
-        terms.append(f"p.class IN ({_marks(len(f.classes))})")
-        params.extend(f.classes)
+        terms.append(f"{var}.class IN ({p.each(f.classes)})")
     if f.min_confidence is not None:
-        terms.append("p.confidence >= ?")
-        params.append(f.min_confidence)
+        terms.append(f"{var}.confidence >= {p.add(f.min_confidence)}")
     if f.max_confidence is not None:
-        terms.append("p.confidence <= ?")
-        params.append(f.max_confidence)
+        terms.append(f"{var}.confidence <= {p.add(f.max_confidence)}")
     return " AND ".join(terms)

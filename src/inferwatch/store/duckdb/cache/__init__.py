@@ -66,7 +66,7 @@ _KINDS = (_SUMS, _COPIES)
 _CHECKS = """
     INSERT INTO {table}
     SELECT ws, date_trunc('hour', ts) AS hour, count(*), sum(hash(key))
-    FROM inferences WHERE ws = $ws AND ts >= $lo AND ts < $hi AND date_trunc('hour', ts) IN (SELECT unnest($hours::TIMESTAMP[]))
+    FROM inferences WHERE {where}
     GROUP BY ALL
 """
 
@@ -190,7 +190,7 @@ class Caches:
             for table in (kind.checks, *kind.tables):
                 con.execute(f"DELETE FROM {table} WHERE ws = $ws AND hour IN (SELECT unnest($hours::TIMESTAMP[]))",
                             {"ws": ws, "hours": hours})
-            for statement in (_CHECKS.format(table=kind.checks), *kind.statements):
+            for statement in (_CHECKS.format(table=kind.checks, where=sums.IN_HOURS), *kind.statements):
                 con.execute(statement, bound)
             con.execute("COMMIT")
         except BaseException:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -30,40 +31,43 @@ import duckdb
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class
-from inferwatch.store.duckdb.sql import where
+from inferwatch.store.duckdb.sql import Params, where
 
 # A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
 # Zero (and anything not above it) has a bin of its own, below all others; no time, no bin.
 _ZERO_BIN = -1_000_000
-_BIN = f"CASE WHEN {{t}} > 0 THEN floor(log2({{t}}) * 256)::BIGINT WHEN {{t}} <= 0 THEN {_ZERO_BIN} END"
 _P95 = 0.95
+
+
+def _bin(t: str) -> str:
+    """The bin of the time column `t`."""
+    return f"CASE WHEN {t} > 0 THEN floor(log2({t}) * 256)::BIGINT WHEN {t} <= 0 THEN {_ZERO_BIN} END"
 
 
 class _Host(Protocol):
     _caches: Caches
 
-    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None
-                           ) -> tuple[str, list[Any]]: ...
-
-
-def _copies_where(ws: int, filters: Filters, field: str) -> tuple[str, list[Any]]:
-    """The terms selecting the field's copies (alias `f`) of the filters' inferences. The copies
-    hold every column a filter reads but the predictions: the filters have no confidence terms."""
-    clause, params = where(ws, filters, "f")
-    return f"f.field_name = ? AND {clause}", [field, *params]
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+                           p: Params) -> str: ...
 
 
 @dataclass
 class _Copies:
-    """What the window's copies of the field hold, per value and in all."""
+    """The field's copies of the filters' inferences: what they hold, per value and in all."""
 
-    where: str  # the terms selecting them (alias `f`), and their parameters
-    params: list[Any]
+    ws: int
+    filters: Filters
+    name: str
     per_value: list[tuple[Any, ...]] = field(default_factory=list)
     mix: dict[Any, Counter[str]] = field(default_factory=dict)
     devices: Counter[Any] = field(default_factory=Counter)
     hours: Counter[datetime] = field(default_factory=Counter)
     bins: Counter[int] = field(default_factory=Counter)
+
+    def where(self, p: Params) -> str:
+        """The terms selecting them (alias `f`). The copies hold every column a filter reads but
+        the predictions: the filters have no confidence terms."""
+        return f"f.field_name = {p.add(self.name)} AND {where(self.ws, self.filters, p, 'f')}"
 
 
 def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, name: str,
@@ -75,12 +79,13 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
     host._caches.ready_copies(con, ws, filters)
     # The sums count inferences per class, not those holding one of several classes.
     hours = None if filters.classes else host._caches.summed_hours(filters)
-    parts = host._summed_inferences(ws, filters, hours)  # brings the sums up to date first
-    copies = _Copies(*_copies_where(ws, filters, name))
+    window = Params()
+    parts = host._summed_inferences(ws, filters, hours, window)  # brings the sums up to date first
+    copies = _Copies(ws, filters, name)
     con.execute("BEGIN")  # one snapshot for every read below, so the two sides agree
     try:
         _read_copies(con, copies)
-        rest = _without_field(con, ws, filters, hours, parts, copies, top_classes)
+        rest = _without_field(con, ws, filters, hours, (parts, window), copies, top_classes)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -95,19 +100,22 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
 
 
 def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
+    p = Params()
     copies.per_value = con.execute(
         "SELECT field_value, count(*), sum(sum_confidence), sum(n_predictions), count(inference_time),"
-        " sum(inference_time), quantile_cont(inference_time, ?), count(DISTINCT device_id), max(ts)"
-        f" FROM metadata_facts f WHERE {copies.where} GROUP BY 1", [_P95, *copies.params]).fetchall()
+        f" sum(inference_time), quantile_cont(inference_time, {p.add(_P95)}), count(DISTINCT device_id), max(ts)"
+        f" FROM metadata_facts f WHERE {copies.where(p)} GROUP BY 1", p).fetchall()
+    p = Params()
     for value, c, n in con.execute(
             f"SELECT field_value, c, count(*) FROM (SELECT field_value, unnest(classes) AS c FROM metadata_facts f"
-            f" WHERE {copies.where}) GROUP BY ALL", copies.params).fetchall():
+            f" WHERE {copies.where(p)}) GROUP BY ALL", p).fetchall():
         copies.mix.setdefault(value, Counter())[c] = n
     # Per device, hour and time bin, in one pass.
+    p = Params()
     for grouping, device, hour, b, n in con.execute(
             f"SELECT GROUPING(device_id, hour, b), device_id, hour, b, count(*) FROM (SELECT device_id, hour,"
-            f" {_BIN.format(t='inference_time')} AS b FROM metadata_facts f WHERE {copies.where})"
-            " GROUP BY GROUPING SETS ((device_id), (hour), (b))", copies.params).fetchall():
+            f" {_bin('inference_time')} AS b FROM metadata_facts f WHERE {copies.where(p)})"
+            " GROUP BY GROUPING SETS ((device_id), (hour), (b))", p).fetchall():
         if grouping == 0b011:
             copies.devices[device] = n
         elif grouping == 0b101:
@@ -117,7 +125,7 @@ def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
 
 
 def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
-                   parts: tuple[str, list[Any]], copies: _Copies, top_classes: int) -> tuple[Any, ...] | None:
+                   parts: tuple[str, Params], copies: _Copies, top_classes: int) -> tuple[Any, ...] | None:
     """The row of the inferences without the field: the window's less the copies'. A sweep
     between making the copies and reading them could leave more copies than rows somewhere;
     a figure that cannot be found then is None rather than an error."""
@@ -141,20 +149,22 @@ def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, ho
         n, preds, conf, timed, t_sum = n - n_, preds - preds_, conf - conf_, timed - timed_, t_sum - (t_sum_ or 0)
     if n <= 0:
         return None
-    clause, params = where(ws, filters, "i")
     newest = max((h for h, k in per_hour.items() if k > copies.hours[h]), default=None)
-    last = None if newest is None else max(_less(
-        con.execute(f"SELECT ts FROM inferences i WHERE {clause} AND i.ts >= ? AND i.ts < ?",
-                    [*params, newest, next_hour(newest)]).fetchall(),
-        con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies.where} AND f.hour = ?",
-                    [*copies.params, newest]).fetchall()), default=None)
-    p95 = _p95_less(con, clause, params, copies, timed) if timed > 0 else None
+    last = None
+    if newest is not None:
+        p, q = Params(), Params()
+        last = max(_less(
+            con.execute(f"SELECT ts FROM inferences i WHERE {where(ws, filters, p, 'i')} AND i.ts >= {p.add(newest)}"
+                        f" AND i.ts < {p.add(next_hour(newest))}", p).fetchall(),
+            con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies.where(q)} AND f.hour = {q.add(newest)}",
+                        q).fetchall()), default=None)
+    p95 = _p95_less(con, ws, filters, copies, timed) if timed > 0 else None
+    p = Params()
     if hours is None:
         classes = con.execute(f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
-                              f" WHERE {clause}) GROUP BY 1", params).fetchall()
+                              f" WHERE {where(ws, filters, p, 'i')}) GROUP BY 1", p).fetchall()
     else:
-        query, query_params = rows_per_class(ws, filters, hours)
-        classes = [(c, k) for _, c, k in con.execute(query, query_params).fetchall()]
+        classes = [(c, k) for _, c, k in con.execute(rows_per_class(ws, filters, hours, p), p).fetchall()]
     mix_less = Counter({c: int(k) for c, k in classes})
     for counts in copies.mix.values():
         mix_less.subtract(counts)
@@ -170,12 +180,12 @@ def _less(rows: list[tuple[Any, ...]], taken: list[tuple[Any, ...]]) -> list[Any
     return [value for value, k in left.items() for _ in range(k)]
 
 
-def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], copies: _Copies,
-              timed: int) -> float | None:
+def _p95_less(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, copies: _Copies, timed: int) -> float | None:
     """`quantile_cont(inference_time, 0.95)` of the window's inferences less the copies."""
-    t_bin = _BIN.format(t="i.inference_time")
-    bins = con.execute(f"SELECT {t_bin} AS b, count(*) FROM inferences i WHERE {clause}"
-                       " AND i.inference_time IS NOT NULL GROUP BY 1 ORDER BY 1", params).fetchall()
+    t_bin = _bin("i.inference_time")
+    p = Params()
+    bins = con.execute(f"SELECT {t_bin} AS b, count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}"
+                       " AND i.inference_time IS NOT NULL GROUP BY 1 ORDER BY 1", p).fetchall()
     h = (timed - 1) * _P95
     wanted = {math.floor(h), math.ceil(h)}
     at: dict[int, tuple[int, int]] = {}  # position wanted -> (bin, its first position)
@@ -191,16 +201,16 @@ def _p95_less(con: duckdb.DuckDBPyConnection, clause: str, params: list[Any], co
     looked = {b for b, _ in at.values()}
     # The bins' times, read by a range a hair wider than theirs (times inside it are few, and
     # only they get a bin computed), then kept by the bin DuckDB gives them.
-    span = [_edge(min(looked)) * (1 - 1e-9), _edge(max(looked) + 1) * (1 + 1e-9)]
+    span = (_edge(min(looked)) * (1 - 1e-9), _edge(max(looked) + 1) * (1 + 1e-9))
 
-    def times(query: str, query_params: list[Any]) -> list[tuple[float]]:
-        return [(t,) for t, b in con.execute(query, [*query_params, *span]).fetchall() if b in looked]
+    def times(table: str, alias: str, terms: Callable[[Params], str]) -> list[tuple[float]]:
+        p = Params()
+        query = (f"SELECT {alias}.inference_time, {_bin(f'{alias}.inference_time')} FROM {table} {alias}"
+                 f" WHERE {terms(p)} AND {alias}.inference_time BETWEEN {p.add(span[0])} AND {p.add(span[1])}")
+        return [(t,) for t, b in con.execute(query, p).fetchall() if b in looked]
 
-    values = sorted(_less(
-        times(f"SELECT i.inference_time, {t_bin} FROM inferences i WHERE {clause}"
-              " AND i.inference_time BETWEEN ? AND ?", params),
-        times(f"SELECT inference_time, {_BIN.format(t='f.inference_time')} FROM metadata_facts f"
-              f" WHERE {copies.where} AND f.inference_time BETWEEN ? AND ?", copies.params)))
+    values = sorted(_less(times("inferences", "i", lambda p: where(ws, filters, p, "i")),
+                          times("metadata_facts", "f", copies.where)))
     # The looked-at bins hold consecutive positions (any bin between them is empty once the
     # copies are taken away), so the sorted values start at the lowest bin's first position.
     base = min(first for _, first in at.values())
@@ -228,19 +238,21 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     value of the field, None for the inferences without it, ordered as the series are; all
     sums, so the group without the field is each bucket's sums less its copies'."""
     host._caches.ready_copies(con, ws, filters)
-    copies, copy_params = _copies_where(ws, filters, field)
     hours = None if filters.classes else host._caches.summed_hours(filters, bucket)
-    parts, part_params = host._summed_inferences(ws, filters, hours)
+    p = Params()
+    size = p.add(bucket)
     return con.execute(
-        "WITH window_sums AS (SELECT time_bucket(?, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
-        f" sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s FROM {parts} GROUP BY 1),"
-        " copy_sums AS (SELECT time_bucket(?, ts) AS t, field_value AS g, count(*) AS n,"
+        f"WITH window_sums AS (SELECT time_bucket({size}, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
+        " sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s"
+        f" FROM {host._summed_inferences(ws, filters, hours, p)} GROUP BY 1),"
+        f" copy_sums AS (SELECT time_bucket({size}, ts) AS t, field_value AS g, count(*) AS n,"
         " sum(n_predictions) AS p, sum(sum_confidence) AS c, count(inference_time) AS nt,"
-        f" coalesce(sum(inference_time), 0) AS s FROM metadata_facts f WHERE {copies} GROUP BY ALL),"
+        f" coalesce(sum(inference_time), 0) AS s FROM metadata_facts f WHERE {_Copies(ws, filters, field).where(p)}"
+        " GROUP BY ALL),"
         " rest AS (SELECT w.t, NULL AS g, any_value(w.n) - coalesce(sum(c.n), 0) AS n,"
         " any_value(w.p) - coalesce(sum(c.p), 0) AS p, any_value(w.c) - coalesce(sum(c.c), 0) AS c,"
         " any_value(w.nt) - coalesce(sum(c.nt), 0) AS nt, any_value(w.s) - coalesce(sum(c.s), 0) AS s"
         " FROM window_sums w LEFT JOIN copy_sums c ON c.t = w.t GROUP BY w.t)"
         " SELECT t, g, n, p, s / nullif(nt, 0), c / nullif(p, 0) FROM"
         " (SELECT * FROM copy_sums UNION ALL BY NAME SELECT * FROM rest WHERE n > 0) ORDER BY 1, 2 NULLS LAST",
-        [bucket, *part_params, bucket, *copy_params]).fetchall()
+        p).fetchall()

@@ -12,10 +12,9 @@ are what they hold and the terms reading them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from inferwatch.query.filters import Filters
-from inferwatch.store.duckdb.sql import _marks, where
+from inferwatch.store.duckdb.sql import Params, where
 
 HOUR = timedelta(hours=1)
 # The confidence histogram the sums keep: the dashboard's; other bin counts read the inferences.
@@ -23,7 +22,8 @@ BINS = 20
 
 # Re-make the given hours of one workspace from the inferences (`Caches` deletes them first, in
 # the same transaction), bound as $ws, the span [$lo, $hi) of the hours, and $hours themselves.
-_IN_HOURS = "ws = $ws AND ts >= $lo AND ts < $hi AND date_trunc('hour', ts) IN (SELECT unnest($hours::TIMESTAMP[]))"
+IN_HOURS = ("ws = $ws AND ts >= $lo AND ts < $hi"
+            " AND date_trunc('hour', ts) IN (SELECT unnest($hours::TIMESTAMP[]))")
 REFRESH_HOURS = (
     f"""
     INSERT INTO class_hours
@@ -32,14 +32,14 @@ REFRESH_HOURS = (
         count(inference_time), coalesce(sum(inference_time), 0)
     FROM (SELECT ws, date_trunc('hour', ts) AS hour, model_id, device_id, key, inference_time,
               unnest(predictions) AS p
-          FROM inferences WHERE {_IN_HOURS})
+          FROM inferences WHERE {IN_HOURS})
     GROUP BY ALL
     """,
     f"""
     INSERT INTO inference_hours
     SELECT ws, date_trunc('hour', ts) AS hour, model_id, device_id, count(*), sum(n_predictions),
         sum(sum_confidence), count(inference_time), coalesce(sum(inference_time), 0)
-    FROM inferences WHERE {_IN_HOURS}
+    FROM inferences WHERE {IN_HOURS}
     GROUP BY ALL
     """,
     f"""
@@ -47,7 +47,7 @@ REFRESH_HOURS = (
     SELECT ws, hour, model_id, p.class, least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}),
         count(*), sum(p.confidence)
     FROM (SELECT ws, date_trunc('hour', ts) AS hour, model_id, unnest(predictions) AS p
-          FROM inferences WHERE {_IN_HOURS})
+          FROM inferences WHERE {IN_HOURS})
     GROUP BY ALL
     """,
 )
@@ -92,36 +92,31 @@ def summed_hours(filters: Filters, bucket: timedelta | None = None) -> tuple[dat
     return (lo, hi) if lo < hi else None
 
 
-def edge_where(ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> tuple[str, list[Any]]:
+def edge_where(ws: int, filters: Filters, hours: tuple[datetime, datetime], p: Params) -> str:
     """The terms selecting the filters' inferences (alias `i`) outside the summed hours: those of
     the window's partial first and last hours, which the sums leave to the rows."""
-    clause, params = where(ws, filters, "i")
-    return f"{clause} AND (i.ts < ? OR i.ts >= ?)", [*params, *hours]
+    lo, hi = hours
+    return f"{where(ws, filters, p, 'i')} AND (i.ts < {p.add(lo)} OR i.ts >= {p.add(hi)})"
 
 
-def sums_where(ws: int, filters: Filters, lo: datetime, hi: datetime, *, device: bool = True) -> tuple[str, list[Any]]:
-    """The terms selecting a summed table's rows of [lo, hi) in the filters."""
-    terms = ["ws = ?", "hour >= ?", "hour < ?"]
-    params: list[Any] = [ws, lo, hi]
+def sums_where(ws: int, filters: Filters, hours: tuple[datetime, datetime], p: Params, *, device: bool = True) -> str:
+    """The terms selecting a summed table's rows of the whole `hours` in the filters."""
+    lo, hi = hours
+    terms = [f"ws = {p.add(ws)}", f"hour >= {p.add(lo)}", f"hour < {p.add(hi)}"]
     for column, values in (("model_id", filters.model_ids), ("device_id", filters.device_ids if device else ()),
                            ("class", filters.classes)):
         if values:
-            terms.append(f"{column} IN ({_marks(len(values))})")
-            params.extend(values)
-    return " AND ".join(terms), params
+            terms.append(f"{column} IN ({p.each(values)})")
+    return " AND ".join(terms)
 
 
-def rows_per_class(ws: int, filters: Filters, hours: tuple[datetime, datetime], by: str = "NULL"
-                   ) -> tuple[str, list[Any]]:
+def rows_per_class(ws: int, filters: Filters, hours: tuple[datetime, datetime], p: Params, by: str = "NULL") -> str:
     """A query of (`by` column, class, inferences holding it) in filters without prediction
     terms: the sums' whole hours, and each partial hour's rows' distinct classes (which leave
     out predictions without a class, as the sums here do)."""
-    lo, hi = hours
-    held, params = sums_where(ws, filters, lo, hi)
-    edges, edge_params = edge_where(ws, filters, hours)
     return (
-        f"SELECT g, c, sum(n) FROM (SELECT {by} AS g, class AS c, n_inferences AS n FROM class_hours WHERE {held}"
-        f" AND class IS NOT NULL UNION ALL SELECT {by}, unnest(i.classes), 1 FROM inferences i"
-        f" WHERE {edges}) GROUP BY ALL",
-        [*params, *edge_params],
+        f"SELECT g, c, sum(n) FROM (SELECT {by} AS g, class AS c, n_inferences AS n FROM class_hours"
+        f" WHERE {sums_where(ws, filters, hours, p)} AND class IS NOT NULL"
+        f" UNION ALL SELECT {by}, unnest(i.classes), 1 FROM inferences i WHERE {edge_where(ws, filters, hours, p)})"
+        " GROUP BY ALL"
     )
