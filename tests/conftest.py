@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import tests.server
-from tests.server import TLS, Server
+from tests.server import InProcess, Server
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "roboflow"
 
@@ -24,6 +24,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     tests.server.STORE = config.getoption("--store")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`process` marks the tests that start a server process (their own, or the session's through
+    `server`), `browser` those that drive Chromium, `chdb` those that open a chdb store; so
+    `-m "not process"` is the quick in-process run."""
+    for test in items:
+        names = getattr(test, "fixturenames", ())
+        if {"server", "own_server"} & set(names) or test.get_closest_marker("browser"):
+            test.add_marker(pytest.mark.process)
+        if "chdb_url" in names:
+            test.add_marker(pytest.mark.chdb)
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +53,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("shared") / "data").start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, chdb_url: Callable[[str], str]) -> Iterator[InProcess]:
+    """The app in this process for the session, on the backend of --store; tests isolate
+    themselves with their own workspace, as on `server`."""
+    data_dir = tmp_path_factory.mktemp("in-process") / "data"
+    app = InProcess(data_dir, chdb_url("app") if tests.server.STORE == "chdb" else None).start()
+    yield app
+    app.stop()
 
 
 @pytest.fixture
@@ -63,23 +85,32 @@ class Workspace:
 
 
 @contextmanager
-def open_workspace(server: Server, prefix: str = "ws") -> Iterator[Workspace]:
+def open_workspace(server: Server | InProcess, prefix: str = "ws") -> Iterator[Workspace]:
     slug, key = server.new_workspace(prefix)
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30,
-                      verify=TLS) as client:
+    with server.client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         yield Workspace(slug, key, client)
 
 
+def _serving(request: pytest.FixtureRequest) -> Server | InProcess:
+    """Where `ws` and `other` live: the session's server process when the test also asks for
+    `server` (it talks to the process itself), else the app in this process."""
+    if "server" in request.fixturenames:
+        served: Server = request.getfixturevalue("server")
+        return served
+    app: InProcess = request.getfixturevalue("app_server")
+    return app
+
+
 @pytest.fixture
-def ws(server: Server) -> Iterator[Workspace]:
-    with open_workspace(server) as workspace:
+def ws(request: pytest.FixtureRequest) -> Iterator[Workspace]:
+    with open_workspace(_serving(request)) as workspace:
         yield workspace
 
 
 @pytest.fixture
-def other(server: Server) -> Iterator[Workspace]:
+def other(request: pytest.FixtureRequest) -> Iterator[Workspace]:
     """A second fresh workspace, for isolation tests."""
-    with open_workspace(server, "other") as workspace:
+    with open_workspace(_serving(request), "other") as workspace:
         yield workspace
 
 

@@ -1,9 +1,11 @@
-"""A real inferwatch server in a subprocess, on a free loopback port, for tests and benchmarks."""
+"""A real inferwatch server in a subprocess, on a free loopback port, for tests and benchmarks;
+and the same app in the test's own process, for tests about the HTTP contract alone."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -11,9 +13,17 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from inferwatch import bootstrap
+from inferwatch.config import Settings
+from inferwatch.server import create_app
+from inferwatch.store import open_store
 
 # httpx builds a TLS context for every client (~25 ms, certificates loaded from disk) even for
 # plain-http loopback calls; tests make hundreds of clients, so they share this one.
@@ -86,6 +96,9 @@ class Server:
     def initial_key(self) -> str:
         return (self.data_dir / "initial-api-key").read_text().strip()
 
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=TLS, **options)
+
     def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
         info = json.loads((self.data_dir / "server.json").read_text())
         return httpx.request(method, f"{self.url}/admin{path}", json=body, verify=TLS,
@@ -93,6 +106,70 @@ class Server:
 
     def new_workspace(self, prefix: str = "ws") -> tuple[str, str]:
         """A fresh workspace (slug, key), so tests sharing one server never see each other's data."""
+        slug = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        reply = self.admin("POST", "/workspaces", {"slug": slug})
+        reply.raise_for_status()
+        return slug, reply.json()["api_key"]
+
+
+class _PortalTransport(httpx.BaseTransport):
+    """A synchronous transport into an ASGI app whose event loop runs in a blocking portal's
+    thread: the tests' plain `httpx.Client` calls reach the app without a socket."""
+
+    def __init__(self, app: Any, portal: BlockingPortal) -> None:
+        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self._portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # a generator body becomes bytes here, where sync iteration is allowed
+
+        async def send() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            content = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
+            return httpx.Response(response.status_code, headers=response.headers, content=content,
+                                  extensions=response.extensions)
+
+        return self._portal.call(send)
+
+
+class InProcess:
+    """The app of `create_app` in this process, its lifespan run once, reached through
+    `httpx.ASGITransport`: for the tests about the HTTP contract, where a process and a socket
+    prove nothing more. Same surface as `Server` (workspaces, admin calls, clients)."""
+
+    url = "http://inferwatch.test"
+
+    def __init__(self, data_dir: Path, store_url: str | None = None, **settings: Any) -> None:
+        self.data_dir = data_dir
+        self.settings = Settings(data_dir=data_dir, store_url=store_url, **settings)
+        self.admin_token = secrets.token_urlsafe(32)
+        self._stack = ExitStack()
+
+    def start(self) -> InProcess:
+        store = open_store(self.settings.resolved_store_url)
+        self._stack.callback(store.close)
+        version = store.migrate()
+        bootstrap.ensure_workspace(self.settings, store)
+        self.app = create_app(self.settings, store, version, self.admin_token)
+        self.portal = self._stack.enter_context(start_blocking_portal())
+        self._stack.enter_context(self.portal.wrap_async_context_manager(self.app.router.lifespan_context(self.app)))
+        return self
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, transport=_PortalTransport(self.app, self.portal), **options)
+
+    @property
+    def initial_key(self) -> str:
+        return (self.data_dir / "initial-api-key").read_text().strip()
+
+    def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
+        with self.client(headers={"Authorization": f"Bearer {self.admin_token}"}) as client:
+            return client.request(method, f"/admin{path}", json=body)
+
+    def new_workspace(self, prefix: str = "ws") -> tuple[str, str]:
         slug = f"{prefix}-{uuid.uuid4().hex[:10]}"
         reply = self.admin("POST", "/workspaces", {"slug": slug})
         reply.raise_for_status()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 from urllib.parse import quote
 
 import httpx
@@ -14,23 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inferwatch import bootstrap, workspaces
-from inferwatch.config import (
-    DEFAULT_ALERT_INTERVAL_S,
-    DEFAULT_BODY_TIMEOUT_S,
-    DEFAULT_DATA_DIR,
-    DEFAULT_DEVICE_OFFLINE_AFTER_S,
-    DEFAULT_HEADER_TIMEOUT_S,
-    DEFAULT_HOST,
-    DEFAULT_KEEP_ALIVE_TIMEOUT_S,
-    DEFAULT_METRICS_MAX_LABEL_VALUES,
-    DEFAULT_PORT,
-    DEFAULT_QUEUE_MAX_ROWS,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RATE_LIMIT_BURST,
-    DEFAULT_RETENTION_INTERVAL_S,
-    DEFAULT_SMTP_FROM,
-    Settings,
-)
+from inferwatch.config import SETTINGS, Settings, env_of, flag_of
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.store import open_store
@@ -42,10 +28,19 @@ app.add_typer(workspace_app, name="workspace")
 console = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", envvar="INFERWATCH_DATA_DIR",
-                                       help="Holds the embedded store, images and server files.")]
-StoreUrl = Annotated[str | None, typer.Option("--store", envvar="INFERWATCH_STORE",
-                                              help="Store URL; default duckdb:///<data-dir>/inferwatch.duckdb")]
+_FIELDS = {f.name: f for f in SETTINGS}
+_TYPES = get_type_hints(Settings)
+
+
+def _option(name: str) -> Any:
+    """A setting as a Typer option: its flag, environment variable, help and minimum."""
+    f = _FIELDS[name]
+    return typer.Option(flag_of(f), envvar=env_of(f), help=f.metadata["help"], min=f.metadata["low"])
+
+
+DataDir = Annotated[Path, _option("data_dir")]
+StoreUrl = Annotated[str | None, _option("store_url")]
+DEFAULT_DATA_DIR = Settings().data_dir
 
 
 def _fail(message: str) -> typer.Exit:
@@ -63,65 +58,9 @@ def _open(settings: Settings) -> tuple[Store, int]:
     return store, store.migrate()
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(envvar="INFERWATCH_HOST")] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option(envvar="INFERWATCH_PORT")] = DEFAULT_PORT,
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-    store: StoreUrl = None,
-    queue_max_rows: Annotated[int, typer.Option(envvar="INFERWATCH_QUEUE_MAX_ROWS",
-                                                help="Rows waiting to be written before ingest answers 503.")]
-    = DEFAULT_QUEUE_MAX_ROWS,
-    device_offline_after: Annotated[float, typer.Option(envvar="INFERWATCH_DEVICE_OFFLINE_AFTER", min=1,
-                                                        help="Seconds of silence after which a device is offline.")]
-    = DEFAULT_DEVICE_OFFLINE_AFTER_S,
-    image_store: Annotated[str | None, typer.Option(
-        "--image-store", envvar="INFERWATCH_IMAGE_STORE",
-        help="Object store URL for uploaded images (s3://bucket/prefix, gs://, az://, file://);"
-             " default <data-dir>/images.")] = None,
-    rate_limit: Annotated[float, typer.Option(envvar="INFERWATCH_RATE_LIMIT", min=0,
-                                              help="Requests a second per API key, past which 429; 0: no limit.")]
-    = DEFAULT_RATE_LIMIT,
-    rate_limit_burst: Annotated[int, typer.Option(envvar="INFERWATCH_RATE_LIMIT_BURST", min=1,
-                                                  help="Requests one key may send at once before the rate applies.")]
-    = DEFAULT_RATE_LIMIT_BURST,
-    header_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_HEADER_TIMEOUT", min=0.1,
-                                                  help="Seconds for a request's headers to arrive, else 408.")]
-    = DEFAULT_HEADER_TIMEOUT_S,
-    body_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_BODY_TIMEOUT", min=0.1,
-                                                help="Seconds for a request's body to arrive after its headers,"
-                                                     " else 408.")]
-    = DEFAULT_BODY_TIMEOUT_S,
-    keep_alive_timeout: Annotated[float, typer.Option(envvar="INFERWATCH_KEEP_ALIVE_TIMEOUT", min=0.1,
-                                                      help="Seconds an idle kept-alive connection stays open.")]
-    = DEFAULT_KEEP_ALIVE_TIMEOUT_S,
-    proxy_upstream: Annotated[str | None, typer.Option(
-        envvar="INFERWATCH_PROXY_UPSTREAM",
-        help="An inference server to proxy at /proxy, recording every inference it answers.")] = None,
-    proxy_workspace: Annotated[str | None, typer.Option(
-        envvar="INFERWATCH_PROXY_WORKSPACE",
-        help="Where the proxy records a request whose API key is no inferwatch key.")] = None,
-    alert_interval: Annotated[float, typer.Option(envvar="INFERWATCH_ALERT_INTERVAL", min=0.05,
-                                                  help="Seconds between the alert evaluator's looks for due rules.")]
-    = DEFAULT_ALERT_INTERVAL_S,
-    evaluator: Annotated[bool, typer.Option(
-        "--evaluator/--no-evaluator", envvar="INFERWATCH_EVALUATOR",
-        help="Evaluate alerts and sweep retention in this process; with several replicas of one"
-             " ClickHouse store, exactly one runs with --evaluator.")] = True,
-    smtp_url: Annotated[str | None, typer.Option(
-        envvar="INFERWATCH_SMTP_URL",
-        help="Mail relay for email alerts: smtp://[user:pass@]host:port[?starttls=1] or smtps://...")] = None,
-    smtp_from: Annotated[str, typer.Option(envvar="INFERWATCH_SMTP_FROM", help="Sender of alert emails.")]
-    = DEFAULT_SMTP_FROM,
-    retention_interval: Annotated[float, typer.Option(envvar="INFERWATCH_RETENTION_INTERVAL", min=0.05,
-                                                      help="Seconds between retention sweeps.")]
-    = DEFAULT_RETENTION_INTERVAL_S,
-    metrics_max_label_values: Annotated[int, typer.Option(
-        envvar="INFERWATCH_METRICS_MAX_LABEL_VALUES", min=1,
-        help="Distinct models, devices and classes (each) a workspace's Prometheus series name;"
-             " later ones count under `other`.")] = DEFAULT_METRICS_MAX_LABEL_VALUES,
-) -> None:
+def serve(**options: Any) -> None:
     """Start the server (API and dashboard) on the chosen store."""
+    import gc
     import logging
 
     import uvicorn
@@ -130,33 +69,27 @@ def serve(
     from inferwatch.server import create_app
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(data_dir=data_dir, store_url=store, host=host, port=port,
-                        queue_max_rows=queue_max_rows, device_offline_after_s=device_offline_after,
-                        image_store=image_store, rate_limit=rate_limit, rate_limit_burst=rate_limit_burst,
-                        header_timeout_s=header_timeout, body_timeout_s=body_timeout,
-                        keep_alive_timeout_s=keep_alive_timeout, proxy_upstream=proxy_upstream,
-                        proxy_workspace=proxy_workspace, alert_interval_s=alert_interval, evaluator=evaluator,
-                        smtp_url=smtp_url, smtp_from=smtp_from, retention_interval_s=retention_interval,
-                        metrics_max_label_values=metrics_max_label_values)
-    if smtp_url:
+    settings = Settings(**options)
+    host, port = settings.host, settings.port
+    if settings.smtp_url:
         from inferwatch.alerts.channels import Smtp
 
         try:
-            Smtp.from_url(smtp_url, smtp_from)
+            Smtp.from_url(settings.smtp_url, settings.smtp_from)
         except ValueError as exc:
             raise _fail(str(exc)) from None
     try:
         open_image_store(settings.image_store, settings.data_dir)
     except Exception as exc:  # obstore raises its own error types for a URL it cannot use
-        raise _fail(f"cannot use the image store {image_store!r}: {exc}") from None
+        raise _fail(f"cannot use the image store {settings.image_store!r}: {exc}") from None
     opened, version = _open(settings)
     slug, key = bootstrap.ensure_workspace(settings, opened)
     base = f"http://{bootstrap.connect_host(host)}:{port}"
     console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}", highlight=False)
     console.print(f"  dashboard: {base}/", highlight=False)
     console.print(f"  API docs:  {base}/docs", highlight=False)
-    if proxy_upstream:
-        console.print(f"  proxy:     {base}/proxy -> {proxy_upstream}", highlight=False)
+    if settings.proxy_upstream:
+        console.print(f"  proxy:     {base}/proxy -> {settings.proxy_upstream}", highlight=False)
     console.print(f"  workspace: {slug}", highlight=False)
     if key:
         console.print(f"  API key:   {key}", highlight=False)
@@ -166,12 +99,30 @@ def serve(
         console.print("  API key:   (rotated since first start; `inferwatch workspace rotate-key` makes a new one)",
                       highlight=False)
     sys.stdout.flush()
+    # Every DuckDB call gives up the GIL and takes it back a few times; at the default 5 ms switch
+    # interval each take waits behind the event loop's decoding, which starved the writer (a 1 ms
+    # commit took 20 ms under load). Objects alive after start-up never become garbage: freezing
+    # them keeps every collection short. Both concern the whole process, so they are made here.
+    sys.setswitchinterval(0.0002)
+    admin_token = secrets.token_urlsafe(32)
+    served = create_app(settings, opened, version, admin_token)
+    gc.freeze()
+    bootstrap.write_server_file(settings, admin_token)
     try:
-        uvicorn.run(create_app(settings, opened, version), host=host, port=port, log_level="warning",
+        uvicorn.run(served, host=host, port=port, log_level="warning",
                     access_log=False, loop="uvloop", timeout_keep_alive=int(settings.keep_alive_timeout_s),
                     http=with_deadlines(settings.header_timeout_s, settings.body_timeout_s))
     finally:
+        bootstrap.remove_server_file(settings, admin_token)
         opened.close()
+
+
+# `serve` takes every setting as an option, made from its declaration in config.py.
+serve.__annotations__ = {f.name: Annotated[_TYPES[f.name], _option(f.name)] for f in SETTINGS}
+serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_FIELDS[name].default, annotation=hint)
+     for name, hint in serve.__annotations__.items()])
+app.command()(serve)
 
 
 def _server(settings: Settings) -> tuple[str, str] | None:

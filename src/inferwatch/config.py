@@ -1,71 +1,75 @@
-"""Settings shared by the CLI and the server.
+"""Settings shared by the CLI and the server, each declared once.
 
-Every setting is a flag of `inferwatch serve` and an `INFERWATCH_*` environment variable (Typer
-reads both); this module only holds the resolved values and the defaults derived from others.
+A setting is a field of `Settings` whose metadata (from `setting()`) gives its help, its flag of
+`inferwatch serve` and its `INFERWATCH_*` environment variable, and its bounds: the CLI makes its
+options from these (`cli.py`), the README's "Configuration" table lists them (a test holds the two
+together), and everything else receives the resolved `Settings`, never reading the environment.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8420
-DEFAULT_DATA_DIR = Path("./inferwatch-data")
-DEFAULT_QUEUE_MAX_ROWS = 500_000
-DEFAULT_DEVICE_OFFLINE_AFTER_S = 300.0
-DEFAULT_RATE_LIMIT = 0.0  # requests a second per API key; 0: no limit
-DEFAULT_RATE_LIMIT_BURST = 100
-DEFAULT_HEADER_TIMEOUT_S = 10.0
-DEFAULT_BODY_TIMEOUT_S = 120.0
-DEFAULT_KEEP_ALIVE_TIMEOUT_S = 30.0
-DEFAULT_ALERT_INTERVAL_S = 15.0
-DEFAULT_RETENTION_INTERVAL_S = 3600.0
-DEFAULT_SMTP_FROM = "inferwatch@localhost"
-DEFAULT_METRICS_MAX_LABEL_VALUES = 100
+
+def setting(default: Any, help: str, *, flag: str | None = None, low: float | None = None) -> Any:
+    """A field's default and what the CLI says of it; `flag` defaults to the field's name as a
+    flag without a trailing `_s` (`header_timeout_s` is `--header-timeout`), `low` is a minimum."""
+    return field(default=default, metadata={"help": help, "flag": flag, "low": low})
+
+
+def flag_of(f: Field[Any]) -> str:
+    return f.metadata["flag"] or "--" + f.name.removesuffix("_s").replace("_", "-")
+
+
+def env_of(f: Field[Any]) -> str:
+    return "INFERWATCH_" + flag_of(f).removeprefix("--").partition("/")[0].replace("-", "_").upper()
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    data_dir: Path = DEFAULT_DATA_DIR
-    store_url: str | None = None
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    # Rows waiting for the writer before ingest answers 503: bounds memory under overload.
-    queue_max_rows: int = DEFAULT_QUEUE_MAX_ROWS
-    # A slow writer must not make every client wait forever for its acknowledgement.
-    commit_timeout_s: float = 30.0
-    # Name of the workspace created on first start, so `make run` has a key to print.
-    default_workspace: str = "default"
-    # A device silent this long is offline (the inference server reports every 60 s by default).
-    device_offline_after_s: float = DEFAULT_DEVICE_OFFLINE_AFTER_S
-    # Requests a second per API key (a token bucket holding up to rate_limit_burst), 0 for none:
-    # one runaway client must not take the whole server; the queue's 503 covers all clients.
-    rate_limit: float = DEFAULT_RATE_LIMIT
-    rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
-    # A request's headers, then its body, must arrive within these (slow-loris clients); an idle
-    # kept-alive connection is closed after keep_alive_timeout_s.
-    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
-    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
-    keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S
-    # Where uploaded images are kept: an object store URL, or None for `<data_dir>/images`.
-    image_store: str | None = None
-    # An inference server to proxy at /proxy (recording its answers), and the workspace for
-    # requests whose key is not an inferwatch key; None: no proxy.
-    proxy_upstream: str | None = None
-    proxy_workspace: str | None = None
-    # How often the alert evaluator wakes to look for due rules (each rule has its own every_s);
-    # `evaluator` False: this process never evaluates (all replicas of a ClickHouse store but one).
-    alert_interval_s: float = DEFAULT_ALERT_INTERVAL_S
-    evaluator: bool = True
-    # The mail relay for email channels (smtp://[user:pass@]host:port[?starttls=1], smtps://...).
-    smtp_url: str | None = None
-    smtp_from: str = DEFAULT_SMTP_FROM
-    # How often the retention sweeper enforces the workspaces' policies (only where `evaluator`).
-    retention_interval_s: float = DEFAULT_RETENTION_INTERVAL_S
-    # Distinct values each label (model, device, class) of a workspace's Prometheus series may
-    # take; later values count under `other`, so what clients send cannot grow a scrape unbounded.
-    metrics_max_label_values: int = DEFAULT_METRICS_MAX_LABEL_VALUES
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8420, "Port to listen on.")
+    data_dir: Path = setting(Path("./inferwatch-data"), "Holds the embedded store, images and server files.")
+    store_url: str | None = setting(None, "Store URL; default duckdb:///<data-dir>/inferwatch.duckdb.",
+                                    flag="--store")
+    # Bounds memory under overload.
+    queue_max_rows: int = setting(500_000, "Rows waiting to be written before ingest answers 503.", low=1)
+    # A slow writer must not make every client wait forever: a request still queued after this is
+    # withdrawn and answered 503 (ingest/writer.py says why only queued ones).
+    commit_timeout_s: float = setting(30.0, "Seconds a request's rows may wait for the writer before"
+                                            " ingest answers 503 (nothing written).", low=0.01)
+    # So `make run` has a key to print.
+    default_workspace: str = setting("default", "Name of the workspace created on first start.")
+    # The inference server reports every 60 s by default.
+    device_offline_after_s: float = setting(300.0, "Seconds of silence after which a device is offline.", low=1)
+    # One runaway client must not take the whole server; the queue's 503 covers all clients.
+    rate_limit: float = setting(0.0, "Requests a second per API key, past which 429; 0: no limit.", low=0)
+    rate_limit_burst: int = setting(100, "Requests one key may send at once before the rate applies.", low=1)
+    # Slow-loris clients.
+    header_timeout_s: float = setting(10.0, "Seconds for a request's headers to arrive, else 408.", low=0.1)
+    body_timeout_s: float = setting(120.0, "Seconds for a request's body to arrive after its headers, else 408.",
+                                    low=0.1)
+    keep_alive_timeout_s: float = setting(30.0, "Seconds an idle kept-alive connection stays open.", low=0.1)
+    image_store: str | None = setting(None, "Object store URL for uploaded images (s3://bucket/prefix, gs://,"
+                                            " az://, file://); default <data-dir>/images.")
+    proxy_upstream: str | None = setting(None, "An inference server to proxy at /proxy, recording every"
+                                               " inference it answers.")
+    proxy_workspace: str | None = setting(None, "Where the proxy records a request whose API key is no"
+                                                " inferwatch key.")
+    # Each rule has its own every_s; this is how often the evaluator looks for due ones.
+    alert_interval_s: float = setting(15.0, "Seconds between the alert evaluator's looks for due rules.", low=0.05)
+    evaluator: bool = setting(True, "Evaluate alerts and sweep retention in this process; with several replicas"
+                                    " of one ClickHouse store, exactly one runs with --evaluator.",
+                              flag="--evaluator/--no-evaluator")
+    smtp_url: str | None = setting(None, "Mail relay for email alerts: smtp://[user:pass@]host:port[?starttls=1]"
+                                         " or smtps://...")
+    smtp_from: str = setting("inferwatch@localhost", "Sender of alert emails.")
+    retention_interval_s: float = setting(3600.0, "Seconds between retention sweeps.", low=0.05)
+    # Later values count under `other`, so what clients send cannot grow a scrape unbounded.
+    metrics_max_label_values: int = setting(100, "Distinct models, devices and classes (each) a workspace's"
+                                                 " Prometheus series name; later ones count under `other`.", low=1)
 
     @property
     def resolved_store_url(self) -> str:
@@ -82,3 +86,6 @@ class Settings:
     def initial_key_file(self) -> Path:
         """The first workspace's key, kept (0600) until rotated so `make run` can show it again."""
         return self.data_dir / "initial-api-key"
+
+
+SETTINGS: tuple[Field[Any], ...] = fields(Settings)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
+import importlib
 import logging
-import secrets
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferwatch import __version__, bootstrap, metrics
+from inferwatch import __version__, metrics
 from inferwatch.api import (
     admin,
     alerts,
@@ -35,7 +33,7 @@ from inferwatch.api import (
     stats,
     usage,
 )
-from inferwatch.api.common import JSON, SCHEMA_TYPES, Runtime, schema_ref_placeholder
+from inferwatch.api.common import JSON, SCHEMA_REF_PREFIX, Runtime
 from inferwatch.config import Settings
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
@@ -78,35 +76,30 @@ class RequestMetrics:
             metrics.REQUESTS.labels(scope["method"], path, str(status)).inc()
 
 
-def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI:
-    admin_token = secrets.token_urlsafe(32)
+def create_app(settings: Settings, store: Store, schema_version: int, admin_token: str) -> FastAPI:
+    """The whole service on an open store, changing nothing outside itself: what concerns the
+    process (the interpreter's tuning, the `server.json` the CLI finds it by) is `inferwatch
+    serve`'s, so tests can run the app in-process."""
     proxy: Proxy | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Every DuckDB call gives up the GIL and takes it back a few times; at the default 5 ms
-        # switch interval each take waits behind the event loop's decoding, which starved the
-        # writer (a 1 ms commit took 20 ms under load). Objects alive after start-up never
-        # become garbage: freezing them keeps every collection short.
-        sys.setswitchinterval(0.0002)
-        gc.freeze()
         series = ModelSeries(settings.metrics_max_label_values)
-        writer = Writer(store, settings.queue_max_rows, series)
+        writer = Writer(store, settings.queue_max_rows, settings.commit_timeout_s, series)
         writer.start()
-        app.state.runtime = Runtime(settings, store, writer, KeyRing(store), admin_token, schema_version,
-                                    open_image_store(settings.image_store, settings.data_dir),
-                                    RateLimiter(settings.rate_limit, settings.rate_limit_burst)
-                                    if settings.rate_limit > 0 else None, series)
-        app.state.sessions = session.Sessions(settings.data_dir / "session-secret", app.state.runtime.keys)
-        app.state.schedule = Schedule.start(settings, store, writer, app.state.runtime.images)
-        bootstrap.write_server_file(settings, admin_token)
+        keys = KeyRing(store)
+        images = open_image_store(settings.image_store, settings.data_dir)
+        app.state.runtime = Runtime(
+            settings, store, writer, keys, admin_token, schema_version, images,
+            session.Sessions(settings.data_dir / "session-secret", keys),
+            Schedule.start(settings, store, writer, images),
+            RateLimiter(settings.rate_limit, settings.rate_limit_burst) if settings.rate_limit > 0 else None, series)
         try:
             yield
         finally:
-            bootstrap.remove_server_file(settings, admin_token)
             if proxy is not None:  # before the writer stops, so its last records are committed
                 await proxy.aclose()
-            app.state.schedule.stop()
+            app.state.runtime.schedule.stop()
             writer.stop()
 
     # The API reference's assets are served by inferwatch itself: no CDN in an air-gapped plant.
@@ -123,6 +116,7 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
     # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")
+    app.add_api_route("/favicon.ico", assets.favicon, include_in_schema=False)
     app.mount("/static", assets.static_files(), name="static")
     for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, alerts, usage,
                    export, model_metrics, health, admin):
@@ -157,19 +151,28 @@ def create_app(settings: Settings, store: Store, schema_version: int) -> FastAPI
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description,
                                routes=app.routes)
-            refs, components = msgspec.json.schema_components(
-                SCHEMA_TYPES, ref_template="#/components/schemas/{name}"
-            )
+            bodies = [media["schema"] for path in spec.get("paths", {}).values() for op in path.values()
+                      for media in op.get("requestBody", {}).get("content", {}).values()
+                      if media.get("schema", {}).get("$ref", "").startswith(SCHEMA_REF_PREFIX)]
+            types = list(dict.fromkeys(_struct_named(body["$ref"]) for body in bodies))
+            refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
             spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            chosen = {schema_ref_placeholder(t): ref["$ref"] for t, ref in zip(SCHEMA_TYPES, refs, strict=True)}
-            for operation in (op for path in spec.get("paths", {}).values() for op in path.values()):
-                for media in operation.get("requestBody", {}).get("content", {}).values():
-                    schema = media.get("schema", {})
-                    if schema.get("$ref") in chosen:
-                        media["schema"] = {"$ref": chosen[schema["$ref"]]}
+            chosen = {t: ref["$ref"] for t, ref in zip(types, refs, strict=True)}
+            for body in bodies:
+                body["$ref"] = chosen[_struct_named(body["$ref"])]
             app.openapi_schema = spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestMetrics)
     return app
+
+
+def _struct_named(ref: str) -> type:
+    """The msgspec Struct behind a body's stand-in `$ref` (see `api.common.body_schema`)."""
+    module, _, qualname = ref.removeprefix(SCHEMA_REF_PREFIX).partition(":")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    struct: type = found
+    return struct

@@ -142,5 +142,5 @@ async def delete_rule(workspace: str, rule_id: str, request: Request) -> JSON:
 @admin_router.post("/alerts/evaluate")
 async def evaluate_now(request: Request) -> JSON:
     """Evaluates every enabled rule now, due or not (operators, and tests that must not wait)."""
-    evaluator: Evaluator = scheduled(request, request.app.state.schedule.evaluator)
+    evaluator: Evaluator = scheduled(request, runtime(request).schedule.evaluator)
     return JSON(await run_in_threadpool(evaluator.evaluate_now))

@@ -25,8 +25,9 @@ from inferwatch.ingest import limits
 from inferwatch.ingest.writer import Writer
 from inferwatch.model_metrics import ModelSeries
 from inferwatch.ratelimit import RateLimiter
+from inferwatch.schedule import Schedule
 from inferwatch.store.base import Store, WorkspaceRecord
-from inferwatch.web.session import read_only_session
+from inferwatch.web.session import Sessions, read_only_session
 from inferwatch.workspaces import KeyRing
 
 _encode = msgspec.json.Encoder().encode
@@ -41,6 +42,8 @@ class Runtime:
     admin_token: str
     schema_version: int
     images: ImageStore
+    sessions: Sessions
+    schedule: Schedule
     limiter: RateLimiter | None = None  # per-key rate limit, None when off
     series: ModelSeries | None = None  # the workspaces' per-model Prometheus series
 
@@ -178,10 +181,9 @@ def body_schema(struct: type, description: str, content_types: tuple[str, ...] =
                 ) -> dict[str, Any]:
     """OpenAPI for a body decoded by msgspec (so FastAPI never parses it with pydantic)."""
     # msgspec names a component by its class name, or by its full path when two share a name
-    # (both Roboflow report formats have a `Report`): the app's `openapi()` swaps this stand-in
-    # for the name msgspec chose, so every `$ref` resolves.
-    schema = {"$ref": schema_ref_placeholder(struct)}
-    SCHEMA_TYPES.append(struct)
+    # (both Roboflow report formats have a `Report`): the app's `openapi()` finds the struct by
+    # this stand-in and swaps it for the name msgspec chose, so every `$ref` resolves.
+    schema = {"$ref": f"{SCHEMA_REF_PREFIX}{struct.__module__}:{struct.__qualname__}"}
     return {
         "requestBody": {
             "required": True,
@@ -191,11 +193,7 @@ def body_schema(struct: type, description: str, content_types: tuple[str, ...] =
     }
 
 
-def schema_ref_placeholder(struct: type) -> str:
-    return f"msgspec:{struct.__module__}.{struct.__qualname__}"
-
-
-SCHEMA_TYPES: list[type] = []
+SCHEMA_REF_PREFIX = "msgspec:"
 
 
 def whole_number(text: str | None, name: str, default: int, high: int, low: int = 1) -> int:

@@ -132,7 +132,7 @@ async def server_report(request: Request) -> JSON:
             workspaces.append(found.id)
     now_us = time.time_ns() // 1000
     rows, devices = pingback.to_rows(report, workspaces, now_us, report_ws)
-    new = await runtime(request).writer.append(rows, MetadataRows(), devices)
+    new = await runtime(request).writer.append_counted(rows, devices)
     return JSON({"status": "ok", "accepted": len(rows), "new": new})
 
 
@@ -145,7 +145,7 @@ async def aggregator_report(workspace: str, request: Request) -> JSON:
     ws, body = await _authorized_body(request, workspace)
     report = aggregator.decode(body)
     rows, devices = aggregator.to_rows(report, ws.id, time.time_ns() // 1000)
-    new = await runtime(request).writer.append(rows, MetadataRows(), devices)
+    new = await runtime(request).writer.append_counted(rows, devices)
     return JSON({"status": "ok", "accepted": len(rows), "new": new})
 
 

@@ -68,5 +68,5 @@ async def put_policy(workspace: str, request: Request) -> JSON:
 @admin_router.post("/retention/sweep")
 async def sweep_now(request: Request) -> JSON:
     """Enforces every workspace's policy now."""
-    sweeper: Sweeper = scheduled(request, request.app.state.schedule.sweeper)
+    sweeper: Sweeper = scheduled(request, runtime(request).schedule.sweeper)
     return JSON({"swept": await run_in_threadpool(sweeper.sweep_all)})

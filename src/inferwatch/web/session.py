@@ -91,14 +91,13 @@ class Sessions:
 
 
 def sessions(request: Request) -> Sessions:
-    found: Sessions = request.app.state.sessions
+    found: Sessions = request.app.state.runtime.sessions
     return found
 
 
 def signed_in(request: Request) -> WorkspaceRecord | None:
     """The workspace of the request's session cookie, if any (for pages and read-only API calls)."""
-    state = getattr(request.app.state, "sessions", None)
-    if state is None:
+    if getattr(request.app.state, "runtime", None) is None:
         return None
     return sessions(request).workspace(request.cookies.get(COOKIE))
 
