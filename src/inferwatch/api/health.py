@@ -14,8 +14,11 @@ router = APIRouter()
 
 @router.get("/healthz", summary="Liveness")
 def healthz(request: Request) -> JSON:
+    """`schema_version` is a migration number of one backend's own list (DuckDB and ClickHouse
+    number theirs apart), so it comes with `store`, the backend it counts for."""
     rt = runtime(request)
-    return JSON({"status": "ok", "version": __version__, "schema_version": rt.schema_version,
+    store = "duckdb" if rt.settings.resolved_store_url.startswith("duckdb:") else "clickhouse"
+    return JSON({"status": "ok", "version": __version__, "store": store, "schema_version": rt.schema_version,
                  "queue_rows": rt.writer.queued_rows})
 
 

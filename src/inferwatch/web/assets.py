@@ -38,6 +38,15 @@ def _plotly_bundle() -> tuple[bytes, bytes, str]:
         return _plotly
 
 
+_ICON = (STATIC_DIR / "favicon.ico").read_bytes()
+
+
+def favicon() -> Response:
+    """`/favicon.ico`, which browsers ask for on every page whatever the page links: a 404 there
+    filled every log and console. The same picture as `favicon.svg`, as a 16 and 32 px icon."""
+    return Response(_ICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
 @router.get("/vendor/plotly.min.js")
 def plotly_js(request: Request) -> Response:
     plain, packed, etag = _plotly_bundle()
