@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVER, Workspace, attach, box, ingest, list_all, open_workspace, stats
-from tests.server import Server
+from tests.server import InProcess
 
 PAYLOADS = [
     "' OR '1'='1",
@@ -37,9 +37,9 @@ TIME_FILTERS = ["from", "to"]
 
 
 @pytest.fixture(scope="module")
-def target(server: Server) -> Iterator[Workspace]:
+def target(app_server: InProcess) -> Iterator[Workspace]:
     """Three inferences with metadata, and one whose metadata value is itself an injection payload."""
-    with open_workspace(server, "inj") as ws:
+    with open_workspace(app_server, "inj") as ws:
         ingest(ws, [
             {"model_id": "m/1", "inference_id": f"i{n}", "device_id": "cam", "tags": ["lineA"],
              "timestamp": 1_780_000_000 + n, "result": {"predictions": [box("scratch", 0.9)]}} for n in range(3)])
@@ -49,9 +49,9 @@ def target(server: Server) -> Iterator[Workspace]:
 
 
 @pytest.fixture(scope="module")
-def bystander(server: Server) -> Iterator[Workspace]:
+def bystander(app_server: InProcess) -> Iterator[Workspace]:
     """Another workspace's data, which no payload may reach or change."""
-    with open_workspace(server, "bystander") as ws:
+    with open_workspace(app_server, "bystander") as ws:
         ingest(ws, [{"model_id": "m/1", "inference_id": "theirs", "timestamp": 1_780_000_000, "result": {}}])
         yield ws
 

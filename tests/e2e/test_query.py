@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace, attach, box, ingest, item, list_all, open_workspace, pages
-from tests.server import Server
+from tests.server import InProcess
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -21,10 +21,10 @@ def _ids(rows: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def small(server: Server) -> Iterator[Workspace]:
+def small(app_server: InProcess) -> Iterator[Workspace]:
     """Five inferences a minute apart, with models, devices, tags, predictions and metadata.
     Shared by the read-only tests of this module."""
-    with open_workspace(server) as ws:
+    with open_workspace(app_server) as ws:
         _fill_small(ws)
         yield ws
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace, attach, box, ingest, item, open_workspace, stats
-from tests.server import Server
+from tests.server import InProcess
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
@@ -20,9 +20,9 @@ def _ts(minutes: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def known(server: Server) -> Iterator[Workspace]:
+def known(app_server: InProcess) -> Iterator[Workspace]:
     """Six inferences over three hours; shared by the read-only tests of this module."""
-    with open_workspace(server) as ws:
+    with open_workspace(app_server) as ws:
         _fill_known(ws)
         yield ws
 
