@@ -336,6 +336,50 @@ def demo(
     inspections attached as metadata, and one camera whose confidence drifts down."""
     from inferwatch import demo as demo_traffic
 
+    url, api_key = _server_and_key(url, api_key, data_dir)
+    try:
+        demo_traffic.run(url, api_key, rate=rate, hours_back=hours_back, duration=duration, count=count,
+                         seed=seed, say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    except demo_traffic.DemoError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("export-dataset")
+def export_dataset(
+    out: Annotated[Path, typer.Argument(help="The zip to write.")],
+    format: Annotated[str, typer.Option("--format", help="coco or yolo.")] = "coco",
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", "-f", help="A filter of the inference list, NAME=VALUE (repeatable): model_id, device_id,"
+                               " class, tag, min_confidence, max_confidence, from, to, meta.<field>.")] = None,
+    url: Annotated[str | None, typer.Option(envvar="INFERWATCH_URL",
+                                            help="The server; default: the one running on --data-dir.")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="INFERWATCH_API_KEY",
+                                                help="Workspace key; default: the first start's key.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Write the filtered inferences' images, with the model's predictions as pre-annotations,
+    as a COCO or YOLO dataset zip for a labelling tool."""
+    from inferwatch.sdk.client import Client, InferwatchError
+
+    params: list[tuple[str, str]] = []
+    for term in filter_ or []:
+        name, sep, value = term.partition("=")
+        if not sep or not name:
+            raise _fail(f"a filter is NAME=VALUE, got {term!r}")
+        params.append((name, value))
+    url, api_key = _server_and_key(url, api_key, data_dir)
+    client = Client(url, api_key)
+    try:
+        written = client.export_dataset(out, format=format, params=params)
+    except InferwatchError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        client.close()
+    console.print(f"wrote {written:,} bytes to {out}", highlight=False, markup=False)
+
+
+def _server_and_key(url: str | None, api_key: str | None, data_dir: Path) -> tuple[str, str]:
+    """The URL and key given, else the running server of the data dir and its first key."""
     settings = Settings(data_dir=data_dir)
     if url is None:
         server = _server(settings)
@@ -349,11 +393,7 @@ def demo(
         except OSError:
             raise _fail(f"no API key: {settings.initial_key_file} is gone (the first key was rotated);"
                         " give --api-key") from None
-    try:
-        demo_traffic.run(url, api_key, rate=rate, hours_back=hours_back, duration=duration, count=count,
-                         seed=seed, say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
-    except demo_traffic.DemoError as exc:
-        raise _fail(str(exc)) from None
+    return url, api_key
 
 
 @app.command()

@@ -1,12 +1,16 @@
 """The inferences table: newest first, filters typed or picked and kept in the URL, a metadata
-value that filters by itself, metadata columns, pages, and the CSV export of the filtered rows."""
+value that filters by itself, metadata columns, pages, the CSV export of the filtered rows, and
+their images with predictions as a dataset for labelling."""
 
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
+from pathlib import Path
 
-from tests.browser.conftest import CANADA, IMAGE_ID, MEXICO, PCB, TOTAL, Tab
+from tests.browser.conftest import CANADA, IMAGE_BOXES, IMAGE_ID, MEXICO, PCB, TOTAL, Tab
+from tests.e2e.test_dataset_export import class_ids, sv
 
 
 def cells(tab: Tab, column: int) -> list[str]:
@@ -106,3 +110,29 @@ def test_csv_export_holds_the_filtered_rows_with_their_metadata(tab: Tab) -> Non
     assert sum(1 for r in rows if r["meta.line"] == "3") == MEXICO // 4
     assert list(rows[0])[:4] == ["inference_id", "image_index", "timestamp", "model_id"]
     assert IMAGE_ID not in {r["inference_id"] for r in rows}
+
+
+def test_export_for_labelling_gives_the_filtered_images_with_their_boxes(tab: Tab, tmp_path: Path) -> None:
+    page = tab.open("/inferences?class=scratch&device_id=cam-0")
+    for fmt in ("coco", "yolo"):
+        page.select_option("#dataset-format", fmt)
+        with page.expect_download() as info:
+            page.click("#export-dataset")
+        download = info.value
+        assert f"-{fmt}-" in download.suggested_filename and download.suggested_filename.endswith(".zip")
+        folder = tmp_path / fmt
+        with zipfile.ZipFile(download.path()) as archive:
+            archive.extractall(folder)
+        if fmt == "coco":
+            dataset = sv.DetectionDataset.from_coco(str(folder / "images"), str(folder / "annotations.json"))
+        else:
+            dataset = sv.DetectionDataset.from_yolo(str(folder / "images" / "train"), str(folder / "labels" / "train"),
+                                                    str(folder / "data.yaml"))
+        # Of the scratch inferences of cam-0, only IMAGE_ID has an image: it alone, with both its boxes.
+        assert len(dataset) == 1
+        [(path, detections)] = dataset.annotations.items()
+        assert Path(path).stem.endswith(IMAGE_ID)
+        got = sorted((dataset.classes[int(c)], [round(float(v), 2) for v in box])
+                     for c, box in zip(class_ids(detections), detections.xyxy, strict=True))
+        assert got == sorted((b["class"], [b["x"] - b["width"] / 2, b["y"] - b["height"] / 2,
+                                           b["x"] + b["width"] / 2, b["y"] + b["height"] / 2]) for b in IMAGE_BOXES)

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from inferwatch import labelling
 from inferwatch.api.common import authorize, runtime
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import META_PREFIX, Filters, parse_filters
@@ -94,4 +95,20 @@ def export_csv(workspace: str, request: Request) -> StreamingResponse:
         rows(store, ws.id, filters, fields), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="inferences-{ws.slug}-{stamp}.csv"',
                  "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/export/dataset", summary="The filtered inferences' images with their predictions as pre-annotations,"
+            " a zip in COCO or YOLO layout (`format=coco|yolo`), for relabelling")
+def export_dataset(workspace: str, request: Request) -> StreamingResponse:
+    ws = authorize(request, workspace)
+    filters = parse_filters(request.query_params.multi_items(), extra_keys=("format",))
+    fmt = request.query_params.get("format", "coco")
+    if fmt not in labelling.FORMATS:
+        raise InvalidRequest(f"format must be one of {', '.join(labelling.FORMATS)}")
+    rt = runtime(request)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        labelling.dataset_zip(rt.store, rt.images, ws.id, filters, fmt), media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="dataset-{ws.slug}-{fmt}-{stamp}.zip"'},
     )

@@ -112,6 +112,19 @@
     link.href = IW.API + "/export.csv?" + p.toString();
   }
 
+  // The same filters, as a COCO or YOLO zip of the images with their predictions.
+  function datasetLink() {
+    const format = document.getElementById("dataset-format");
+    const link = document.getElementById("export-dataset");
+    const update = () => {
+      const p = apiTerms();
+      p.set("format", format.value);
+      link.href = IW.API + "/export/dataset?" + p.toString();
+    };
+    format.addEventListener("change", update);
+    update();
+  }
+
   IW.run(async () => {
     wireForm();
     const fieldsReply = await get("/metadata/fields", new URLSearchParams({ top: "50" }));
@@ -121,6 +134,7 @@
     const head = document.getElementById("table-head");
     for (const c of columns) head.append(el("th", { scope: "col", text: c }));
     exportLink(columns);
+    datasetLink();
 
     const list = apiTerms();
     list.set("limit", "50");
