@@ -8,6 +8,7 @@ import io
 import json
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from inferwatch import cli
-from tests.conftest import Workspace, attach, ingest
-from tests.server import Server
+from tests.conftest import Workspace, attach, ingest, open_workspace
+from tests.server import InProcess, Server
 
 with warnings.catch_warnings():  # supervision says it runs without OpenCV, which it may here
     warnings.simplefilter("ignore")
@@ -50,21 +51,23 @@ SEEN = {  # inference id: (the size the model saw, its detections); every image 
 }
 
 
-@pytest.fixture(scope="module")
-def loaded(server: Server) -> Any:
-    from tests.conftest import open_workspace
+def seed(ws: Workspace) -> None:
+    items = [{"model_id": "parts/3", "inference_id": iid, "device_id": "cam-1",
+              "result": {"image": {"width": size[0], "height": size[1]}, "predictions": preds}}
+             for iid, (size, preds) in SEEN.items()]
+    # One without an image: there is nothing to label, so it is not exported.
+    items.append({"model_id": "parts/3", "inference_id": "no-image",
+                  "result": {"predictions": [det("dent", 0.9, 10, 10, 5, 5)]}})
+    ingest(ws, items)
+    for n, iid in enumerate(SEEN):
+        upload(ws, iid, jpeg(640, 480, 40 * n))
+    attach(ws, [{"inference_ids": ["frame-b", "frame-c"], "field_name": "line", "field_value": "3"}])
 
-    with open_workspace(server, "export") as ws:
-        items = [{"model_id": "parts/3", "inference_id": iid, "device_id": "cam-1",
-                  "result": {"image": {"width": size[0], "height": size[1]}, "predictions": preds}}
-                 for iid, (size, preds) in SEEN.items()]
-        # One without an image: there is nothing to label, so it is not exported.
-        items.append({"model_id": "parts/3", "inference_id": "no-image",
-                      "result": {"predictions": [det("dent", 0.9, 10, 10, 5, 5)]}})
-        ingest(ws, items)
-        for n, iid in enumerate(SEEN):
-            upload(ws, iid, jpeg(640, 480, 40 * n))
-        attach(ws, [{"inference_ids": ["frame-b", "frame-c"], "field_name": "line", "field_value": "3"}])
+
+@pytest.fixture(scope="module")
+def loaded(app_server: InProcess) -> Iterator[Workspace]:
+    with open_workspace(app_server, "export") as ws:
+        seed(ws)
         yield ws
 
 
@@ -163,21 +166,23 @@ def test_another_workspace_key_is_refused(loaded: Workspace, other: Workspace) -
     assert reply.json()["error"]
 
 
-def test_cli_writes_the_zip(server: Server, loaded: Workspace, tmp_path: Path) -> None:
-    out = tmp_path / "dataset.zip"
-    runner = CliRunner()
-    done = runner.invoke(cli.app, ["export-dataset", str(out), "--url", server.url, "--api-key", loaded.key,
-                                   "--format", "yolo", "-f", "class=scratch"])
-    assert done.exit_code == 0, done.output
-    assert "wrote" in done.output
-    folder = unpack(out.read_bytes(), tmp_path / "unzipped")
-    dataset = sv.DetectionDataset.from_yolo(str(folder / "images" / "train"), str(folder / "labels" / "train"),
-                                            str(folder / "data.yaml"))
-    assert_same(found(dataset), ["frame-a"], 1e-3)
-    refused = runner.invoke(cli.app, ["export-dataset", str(tmp_path / "x.zip"), "--url", server.url,
-                                      "--api-key", loaded.key, "-f", "colour=red"])
-    assert refused.exit_code == 1 and "colour" in refused.output
-    assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
+def test_cli_writes_the_zip(server: Server, tmp_path: Path) -> None:
+    with open_workspace(server, "cli-export") as loaded:
+        seed(loaded)
+        out = tmp_path / "dataset.zip"
+        runner = CliRunner()
+        done = runner.invoke(cli.app, ["export-dataset", str(out), "--url", server.url, "--api-key", loaded.key,
+                                       "--format", "yolo", "-f", "class=scratch"])
+        assert done.exit_code == 0, done.output
+        assert "wrote" in done.output
+        folder = unpack(out.read_bytes(), tmp_path / "unzipped")
+        dataset = sv.DetectionDataset.from_yolo(str(folder / "images" / "train"), str(folder / "labels" / "train"),
+                                                str(folder / "data.yaml"))
+        assert_same(found(dataset), ["frame-a"], 1e-3)
+        refused = runner.invoke(cli.app, ["export-dataset", str(tmp_path / "x.zip"), "--url", server.url,
+                                          "--api-key", loaded.key, "-f", "colour=red"])
+        assert refused.exit_code == 1 and "colour" in refused.output
+        assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
 
 
 def test_images_are_the_export_s_pixels(loaded: Workspace, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from tests.conftest import Workspace, ingest, open_workspace
 from tests.server import TLS, Server, free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+pytestmark = pytest.mark.process  # an inferwatch process of its own, scraped by Prometheus
+
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "inferwatch-models.json"
 
 
