@@ -25,6 +25,8 @@ from inferwatch.store.base import Store, StoreLocked, WorkspaceRecord
 app = typer.Typer(help="Self-hosted model monitoring for computer-vision inference.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Create and list workspaces, rotate their API keys.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+key_app = typer.Typer(help="Named API keys with scopes: create, list, revoke, set an expiry.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 console = Console()
 err = Console(stderr=True)
 
@@ -180,13 +182,16 @@ def workspace_create(
     name: str,
     api_key: Annotated[str | None, typer.Option("--api-key", help="Use this key (e.g. an existing Roboflow key).")]
     = None,
+    scopes: Annotated[str, typer.Option("--scopes", help="The first key's scopes, comma separated.")]
+    = ",".join(workspaces.SCOPES),
     data_dir: DataDir = DEFAULT_DATA_DIR,
     store: StoreUrl = None,
 ) -> None:
-    """Create a workspace and print its API key."""
+    """Create a workspace and print its API key (named `default`, every scope unless told)."""
     settings = Settings(data_dir=data_dir, store_url=store)
-    reply = _change(settings, "/workspaces", {"slug": name, "api_key": api_key},
-                    lambda opened: workspaces.create(opened, name, api_key))
+    chosen = _scopes(scopes)
+    reply = _change(settings, "/workspaces", {"slug": name, "api_key": api_key, "scopes": list(chosen)},
+                    lambda opened: workspaces.create(opened, name, api_key, chosen))
     console.print(f"workspace {reply['slug']} created; API key:", highlight=False)
     print(reply["api_key"])
 
@@ -434,3 +439,106 @@ def proxy(
     sys.stdout.flush()
     run_proxy(upstream, server, api_key, host=host.strip("[]"), port=int(port), workspace=workspace,
               spool_dir=spool_dir)
+
+
+# -- named keys ------------------------------------------------------------------------------------
+
+def _scopes(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _on_store(settings: Settings, slug: str, fn: Callable[[Store, int], Any]) -> Any:
+    """Runs a key command on the store opened here (no server runs), with the workspace's id."""
+    opened, _ = _open(settings)
+    try:
+        ws = next((w for w in opened.workspaces() if w.slug == slug), None)
+        if ws is None:
+            raise _fail(f"no workspace {slug!r}")
+        return fn(opened, ws.id)
+    except ApiError as exc:
+        raise _fail(str(exc.detail)) from None
+    finally:
+        opened.close()
+
+
+def _expiry_text(text: str | None) -> str | None:
+    return None if text is None or text.lower() in ("", "never", "none") else text
+
+
+Workspace = Annotated[str, typer.Argument(help="The workspace.")]
+KeyRef = Annotated[str, typer.Argument(help="The key's id or name.")]
+
+
+@key_app.command("create")
+def key_create(
+    workspace: Workspace,
+    name: Annotated[str, typer.Argument(help="A name saying where the key lives, e.g. `line-3-camera`.")],
+    scopes: Annotated[str, typer.Option("--scopes", help="Comma separated: ingest, read, manage.")] = "ingest",
+    expires: Annotated[str | None, typer.Option("--expires", help="When it stops working (ISO 8601).")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+) -> None:
+    """Create a named key and print it: it is shown this once, and stored only hashed."""
+    from inferwatch.query.filters import parse_time
+
+    settings = Settings(data_dir=data_dir, store_url=store)
+    body = {"name": name, "scopes": list(_scopes(scopes)), "expires_at": _expiry_text(expires)}
+    reply = _admin(settings, "POST", f"/workspaces/{quote(workspace, safe='')}/keys", body)
+    if reply is None:
+        def direct(opened: Store, ws: int) -> dict[str, Any]:
+            at = body["expires_at"]
+            when = parse_time(at, "expires").replace(tzinfo=None) if isinstance(at, str) else None
+            record, key = workspaces.add_key(opened, ws, name, _scopes(scopes), when, workspaces.CLI_ACTOR)
+            return {**workspaces.describe_key(record), "api_key": key}
+        reply = _on_store(settings, workspace, direct)
+    console.print(f"key {reply['name']} ({', '.join(reply['scopes'])}) of {workspace}:", highlight=False)
+    print(reply["api_key"])
+
+
+@key_app.command("list")
+def key_list(workspace: Workspace, data_dir: DataDir = DEFAULT_DATA_DIR, store: StoreUrl = None) -> None:
+    """List a workspace's keys: name, scopes, created, last used, expiry, revoked."""
+    settings = Settings(data_dir=data_dir, store_url=store)
+    reply = _admin(settings, "GET", f"/workspaces/{quote(workspace, safe='')}/keys")
+    rows = reply["keys"] if reply is not None else _on_store(
+        settings, workspace, lambda opened, ws: [workspaces.describe_key(k) for k in opened.api_keys(ws)])
+    table = Table("id", "name", "scopes", "created", "last used", "expires", "revoked")
+    for row in rows:
+        table.add_row(row["id"], row["name"], ",".join(row["scopes"]), row["created_at"], row["last_used_at"] or "",
+                      row["expires_at"] or "", row["revoked_at"] or "")
+    console.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(workspace: Workspace, key: KeyRef, data_dir: DataDir = DEFAULT_DATA_DIR,
+               store: StoreUrl = None) -> None:
+    """Revoke a key: refused from the next request on, and its dashboard sessions end."""
+    settings = Settings(data_dir=data_dir, store_url=store)
+    reply = _admin(settings, "DELETE", f"/workspaces/{quote(workspace, safe='')}/keys/{quote(key, safe='')}")
+    if reply is None:
+        reply = _on_store(settings, workspace, lambda opened, ws: workspaces.describe_key(
+            workspaces.revoke_key(opened, ws, key, workspaces.CLI_ACTOR)))
+    console.print(f"key {reply['name']} of {workspace} revoked", highlight=False)
+
+
+@key_app.command("expire")
+def key_expire(
+    workspace: Workspace,
+    key: KeyRef,
+    at: Annotated[str, typer.Option("--at", help="When it stops working (ISO 8601), or `never`.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+) -> None:
+    """Set (or clear, with `--at never`) when a key stops working."""
+    from inferwatch.query.filters import parse_time
+
+    settings = Settings(data_dir=data_dir, store_url=store)
+    text = _expiry_text(at)
+    reply = _admin(settings, "PATCH", f"/workspaces/{quote(workspace, safe='')}/keys/{quote(key, safe='')}",
+                   {"expires_at": text})
+    if reply is None:
+        def direct(opened: Store, ws: int) -> dict[str, Any]:
+            when = parse_time(text, "at").replace(tzinfo=None) if text else None
+            return workspaces.describe_key(workspaces.set_expiry(opened, ws, key, when, workspaces.CLI_ACTOR))
+        reply = _on_store(settings, workspace, direct)
+    console.print(f"key {reply['name']} of {workspace} expires {reply['expires_at'] or 'never'}", highlight=False)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
@@ -25,6 +25,7 @@ from inferwatch.api import (
     health,
     images,
     inferences,
+    keys,
     metadata,
     model_metrics,
     overview,
@@ -34,20 +35,24 @@ from inferwatch.api import (
     usage,
 )
 from inferwatch.api.common import JSON, SCHEMA_REF_PREFIX, Runtime
+from inferwatch.auth import StaleForm, public
 from inferwatch.config import Settings
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
 from inferwatch.model_metrics import ModelSeries
+from inferwatch.periodic import Periodic
 from inferwatch.proxy.app import Proxy
 from inferwatch.proxy.serve import mount as mount_proxy
 from inferwatch.ratelimit import RateLimiter
 from inferwatch.schedule import Schedule
+from inferwatch.sessions import Sessions
 from inferwatch.store.base import Store
-from inferwatch.web import assets, pages, session
+from inferwatch.web import assets, pages
 from inferwatch.workspaces import KeyRing
 
 log = logging.getLogger(__name__)
+KEY_USE_FLUSH_S = 60.0
 
 
 class RequestMetrics:
@@ -91,15 +96,23 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
         images = open_image_store(settings.image_store, settings.data_dir)
         app.state.runtime = Runtime(
             settings, store, writer, keys, admin_token, schema_version, images,
-            session.Sessions(settings.data_dir / "session-secret", keys),
+            Sessions(settings.data_dir / "session-secret", keys),
             Schedule.start(settings, store, writer, images),
             RateLimiter(settings.rate_limit, settings.rate_limit_burst) if settings.rate_limit > 0 else None, series)
+        # Keys' last use, noted in memory per request, written (and expiries noted) once a minute.
+        key_use = Periodic("key-use", KEY_USE_FLUSH_S, lambda: writer.call(keys.flush))
+        key_use.start()
         try:
             yield
         finally:
             if proxy is not None:  # before the writer stops, so its last records are committed
                 await proxy.aclose()
             app.state.runtime.schedule.stop()
+            key_use.stop()
+            try:
+                writer.call(keys.flush)
+            except Exception:  # the last uses are a courtesy; shutting down must not fail on them
+                log.warning("writing the keys' last use failed", exc_info=True)
             writer.stop()
 
     # The API reference's assets are served by inferwatch itself: no CDN in an air-gapped plant.
@@ -116,13 +129,15 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
     app.include_router(pages.router)
     app.include_router(assets.router, prefix="/static")
-    app.add_api_route("/favicon.ico", assets.favicon, include_in_schema=False)
+    app.add_api_route("/favicon.ico", assets.favicon, include_in_schema=False, dependencies=[Depends(public)])
     app.mount("/static", assets.static_files(), name="static")
     for module in (roboflow, images, inferences, stats, metadata, overview, performance, drift, alerts, usage,
-                   export, model_metrics, health, admin):
+                   export, model_metrics, health, admin, keys):
         app.include_router(module.router)
     app.include_router(alerts.admin_router)
     app.include_router(usage.admin_router)
+    app.include_router(keys.admin_router)
+    app.add_exception_handler(StaleForm, pages.stale_form)  # type: ignore[arg-type]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSON:

@@ -7,28 +7,29 @@ the file. These routes take only the server's admin token, which exists only in 
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from inferwatch import backup, bootstrap, workspaces
 from inferwatch.api.common import JSON, read_body, runtime
-from inferwatch.errors import InvalidRequest, Unauthorized
+from inferwatch.auth import admin
+from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import fields
 from inferwatch.store.base import WorkspaceRecord
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(admin)])
 
 
 class CreateWorkspace(msgspec.Struct):
     slug: str
     api_key: str | None = None
+    scopes: list[str] = msgspec.field(default_factory=lambda: list(workspaces.SCOPES))
 
 
 _decode_spec = msgspec.json.Decoder(CreateWorkspace)
@@ -41,17 +42,9 @@ class Backup(msgspec.Struct):
 _decode_backup = msgspec.json.Decoder(Backup)
 
 
-def _check_admin(request: Request) -> None:
-    header = request.headers.get("authorization", "")
-    token = header.removeprefix("Bearer ").strip()
-    if not token or not hmac.compare_digest(token, runtime(request).admin_token):
-        raise Unauthorized("admin token required")
-
-
-def scheduled(request: Request, part: T | None) -> T:
-    """For an admin, a part of what runs beside ingest (the alert evaluator, the retention
-    sweeper); a server started with --no-evaluator runs neither."""
-    _check_admin(request)
+def scheduled(part: T | None) -> T:
+    """A part of what runs beside ingest (the alert evaluator, the retention sweeper); a server
+    started with --no-evaluator runs neither."""
     if part is None:
         raise InvalidRequest("this server runs with --no-evaluator")
     return part
@@ -63,16 +56,15 @@ def _describe(ws: WorkspaceRecord) -> dict[str, object]:
 
 @router.get("/workspaces")
 def list_workspaces(request: Request) -> JSON:
-    _check_admin(request)
     return JSON({"workspaces": [_describe(ws) for ws in runtime(request).keys.all()]})
 
 
 @router.post("/workspaces")
 async def create_workspace(request: Request) -> JSON:
-    _check_admin(request)
     spec = fields.decode(_decode_spec, await read_body(request))
     rt = runtime(request)
-    ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.create(s, spec.slug, spec.api_key))
+    ws, key = await run_in_threadpool(
+        rt.writer.call, lambda s: workspaces.create(s, spec.slug, spec.api_key, tuple(spec.scopes)))
     rt.keys.reload()
     return JSON({**_describe(ws), "api_key": key})
 
@@ -81,7 +73,6 @@ async def create_workspace(request: Request) -> JSON:
 async def make_backup(request: Request) -> JSON:
     """`inferwatch backup` while this server holds the store: the copy is made in the writer
     thread, between commits, so it is one committed state; images are copied after it."""
-    _check_admin(request)
     spec = fields.decode(_decode_backup, await read_body(request))
     target = Path(spec.to)
     if not target.is_absolute():
@@ -100,7 +91,6 @@ async def make_backup(request: Request) -> JSON:
 
 @router.post("/workspaces/{slug}/rotate-key")
 async def rotate_key(slug: str, request: Request) -> JSON:
-    _check_admin(request)
     rt = runtime(request)
     ws, key = await run_in_threadpool(rt.writer.call, lambda s: workspaces.rotate(s, slug))
     rt.keys.reload()

@@ -1,4 +1,4 @@
-"""What every route needs: the server's runtime, bounded body reading, auth, JSON answers."""
+"""What every route needs: the server's runtime, bounded body reading, the request's key, JSON answers."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from starlette.requests import ClientDisconnect
 
 from inferwatch.config import Settings
 from inferwatch.errors import (
-    Forbidden,
     InvalidRequest,
     PayloadTooLarge,
     RateLimited,
     RequestTimeout,
-    Unauthorized,
 )
 from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
@@ -26,8 +24,8 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.model_metrics import ModelSeries
 from inferwatch.ratelimit import RateLimiter
 from inferwatch.schedule import Schedule
-from inferwatch.store.base import Store, WorkspaceRecord
-from inferwatch.web.session import Sessions, read_only_session
+from inferwatch.sessions import Sessions
+from inferwatch.store.base import Store
 from inferwatch.workspaces import KeyRing
 
 _encode = msgspec.json.Encoder().encode
@@ -139,22 +137,7 @@ def request_key(request: Request, body_key: str | None = None) -> str | None:
     return request.query_params.get("api_key") or body_key or None
 
 
-def workspace_of_key(request: Request, body_key: str | None = None) -> WorkspaceRecord:
-    key = request_key(request, body_key)
-    if not key:
-        # The dashboard's pages read the API with their session cookie (never to write).
-        signed_in = read_only_session(request)
-        if signed_in is not None:
-            return signed_in
-        raise Unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
-    ws = runtime(request).keys.by_key(key)
-    if ws is None:
-        raise Unauthorized("invalid API key")
-    limit_rate(request, ws)
-    return ws
-
-
-def limit_rate(request: Request, ws: WorkspaceRecord) -> None:
+def limit_rate(request: Request, key_hash: str) -> None:
     """Spends one of the key's tokens, or answers 429 with the seconds until the next one.
 
     Keyed by the key's hash, as stored: only valid keys have a bucket, so invented keys cannot
@@ -163,18 +146,10 @@ def limit_rate(request: Request, ws: WorkspaceRecord) -> None:
     limiter = runtime(request).limiter
     if limiter is None:
         return
-    wait = limiter.take(ws.key_hash)
+    wait = limiter.take(key_hash)
     if wait > 0:
         raise RateLimited(f"rate limit of {limiter.rate:g} requests a second for this API key",
                           retry_after_s=limiter.retry_after(wait))
-
-
-def authorize(request: Request, slug: str, body_key: str | None = None) -> WorkspaceRecord:
-    """The workspace in the path, if the request's key belongs to it (else 401 or 403)."""
-    ws = workspace_of_key(request, body_key)
-    if ws.slug != slug:
-        raise Forbidden("this API key does not belong to that workspace")
-    return ws
 
 
 def body_schema(struct: type, description: str, content_types: tuple[str, ...] = ("application/json",)

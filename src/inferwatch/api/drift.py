@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 
 from inferwatch import drift
-from inferwatch.api.common import JSON, authorize, runtime, whole_number
+from inferwatch.api.common import JSON, runtime, whole_number
+from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import parse_filters, parse_time
 
@@ -63,11 +64,11 @@ def _iso(value: datetime) -> str:
 
 
 @router.get("/drift", summary="Drift of a model: current window against a reference window, per feature")
-def get_drift(workspace: str, request: Request) -> JSON:
+def get_drift(who: Reader, request: Request) -> JSON:
     """`model_id` (one) is required; `current` and `reference` choose the windows; any other
     filter of the inference list (device, tag, `meta.<field>=`) narrows both to a slice.
     Each window is read as its newest `limit` inferences (default 5,000)."""
-    ws = authorize(request, workspace)
+    ws = who.ws
     params = request.query_params
     filters = parse_filters(params.multi_items(), extra_keys=("current", "reference", "limit"))
     if len(filters.model_ids) != 1:

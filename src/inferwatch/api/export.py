@@ -18,7 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from inferwatch import labelling
-from inferwatch.api.common import authorize, runtime
+from inferwatch.api.common import runtime
+from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import META_PREFIX, Filters, parse_filters
 from inferwatch.store.base import Store
@@ -85,8 +86,8 @@ def rows(store: Store, ws: int, filters: Filters, fields: list[str]) -> Iterator
 
 @router.get("/export.csv", summary="The filtered inferences as CSV (every page; `columns=meta.<field>` picks"
             " metadata columns, default all)")
-def export_csv(workspace: str, request: Request) -> StreamingResponse:
-    ws = authorize(request, workspace)
+def export_csv(who: Reader, request: Request) -> StreamingResponse:
+    ws = who.ws
     filters = parse_filters(request.query_params.multi_items(), extra_keys=("columns",))
     store = runtime(request).store
     fields = _columns(request, store, ws.id)
@@ -100,8 +101,8 @@ def export_csv(workspace: str, request: Request) -> StreamingResponse:
 
 @router.get("/export/dataset", summary="The filtered inferences' images with their predictions as pre-annotations,"
             " a zip in COCO or YOLO layout (`format=coco|yolo`), for relabelling")
-def export_dataset(workspace: str, request: Request) -> StreamingResponse:
-    ws = authorize(request, workspace)
+def export_dataset(who: Reader, request: Request) -> StreamingResponse:
+    ws = who.ws
     filters = parse_filters(request.query_params.multi_items(), extra_keys=("format",))
     fmt = request.query_params.get("format", "coco")
     if fmt not in labelling.FORMATS:

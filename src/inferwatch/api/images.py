@@ -20,24 +20,26 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from inferwatch import images
-from inferwatch.api.common import JSON, authorize, read_raw, runtime, workspace_of_key
+from inferwatch.api.common import JSON, read_raw, runtime
+from inferwatch.auth import Reader, Scope, require_key
 from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
 from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, metadata_value
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.store.base import ImageRecord, Store
+from inferwatch.workspaces import Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -165,8 +167,8 @@ def _text(value: str | None, what: str, limit: int) -> str | None:
         }
     },
 )
-async def upload(project: str, request: Request) -> JSON:
-    ws = workspace_of_key(request)
+async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], project: str, request: Request) -> JSON:
+    ws = who.ws
     params = request.query_params
     inference_id = _text(params.get("inference_id"), "inference_id", limits.MAX_ID_LEN)
     batch = _text(params.get("batch") or params.get("batch_name"), "batch", limits.MAX_ID_LEN)
@@ -260,8 +262,8 @@ def _lookup(store: Store, ws: int, inference_id: str) -> ImageRecord:
     summary="The inference's uploaded image (`?size=thumb` or `?max=N` for a thumbnail)",
     response_class=Response,
 )
-def inference_image(workspace: str, inference_id: str, request: Request) -> Response:
-    ws = authorize(request, workspace)
+def inference_image(who: Reader, inference_id: str, request: Request) -> Response:
+    ws = who.ws
     image = _lookup(runtime(request).store, ws.id, inference_id)
     return _serve(request, _files(request), image, _REVALIDATE)
 
@@ -271,8 +273,8 @@ def inference_image(workspace: str, inference_id: str, request: Request) -> Resp
     summary="An uploaded image by the id its upload answered (`?size=thumb` or `?max=N`)",
     response_class=Response,
 )
-def image_by_id(workspace: str, image_id: str, request: Request) -> Response:
-    ws = authorize(request, workspace)
+def image_by_id(who: Reader, image_id: str, request: Request) -> Response:
+    ws = who.ws
     image = runtime(request).store.image(ws.id, image_id.lower()) if images.is_sha256(image_id.lower()) else None
     if image is None:
         raise NotFound("no image with this id")

@@ -9,8 +9,9 @@ import time
 import msgspec
 from fastapi import APIRouter, Request
 
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime, whole_number
+from inferwatch.api.common import JSON, body_schema, read_body, runtime, whole_number
 from inferwatch.api.images import image_path
+from inferwatch.auth import Ingester, Reader
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest import native
 from inferwatch.query.filters import parse_filters
@@ -35,8 +36,8 @@ _MAX_CURSOR_US = 253_402_300_799_999_999
         ("application/json", "application/x-ndjson"),
     ),
 )
-async def ingest(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+async def ingest(who: Ingester, request: Request) -> JSON:
+    ws = who.ws
     body = await read_body(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/x-ndjson", "application/jsonl", "application/jsonlines"):
@@ -66,8 +67,8 @@ def _decode_cursor(text: str) -> Cursor:
 
 
 @router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
-def list_inferences(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def list_inferences(who: Reader, request: Request) -> JSON:
+    ws = who.ws
     params = request.query_params
     filters = parse_filters(params.multi_items(), extra_keys=("limit", "cursor"))
     limit = whole_number(params.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE)
@@ -82,8 +83,8 @@ def list_inferences(workspace: str, request: Request) -> JSON:
 
 
 @router.get("/inferences/{inference_id:path}", summary="One inference with its predictions and metadata")
-def get_inference(workspace: str, inference_id: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def get_inference(who: Reader, inference_id: str, request: Request) -> JSON:
+    ws = who.ws
     store = runtime(request).store
     images = store.get_inference(ws.id, inference_id)
     metadata = store.metadata_of(ws.id, [inference_id]).get(inference_id, {})
@@ -102,6 +103,6 @@ def get_inference(workspace: str, inference_id: str, request: Request) -> JSON:
     chosen["metadata"] = metadata
     chosen["image_count"] = len(images)
     uploaded = store.image_of_inference(ws.id, inference_id)
-    chosen["image_url"] = image_path(workspace, inference_id) if uploaded else None
+    chosen["image_url"] = image_path(ws.slug, inference_id) if uploaded else None
     return JSON(chosen)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from inferwatch.api.common import JSON, authorize, runtime
+from inferwatch.api.common import JSON, runtime
+from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
 
 @router.get("/metadata/fields", summary="Metadata field names with distinct value counts and top values")
-def fields(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def fields(who: Reader, request: Request) -> JSON:
+    ws = who.ws
     top_text = request.query_params.get("top", "10")
     # isdigit() alone admits characters int() refuses, such as "²".
     top = int(top_text) if top_text.isascii() and top_text.isdigit() else -1

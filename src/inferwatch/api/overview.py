@@ -7,13 +7,14 @@ Each route takes the same filters as `/inferences` and `/stats` (a window defaul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from inferwatch.api.common import JSON, authorize, runtime
+from inferwatch.api.common import JSON, runtime
+from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.filters import META_PREFIX, Filters, default_range, parse_filters
+from inferwatch.query.filters import META_PREFIX
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
@@ -27,14 +28,6 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def window(request: Request, extra_keys: tuple[str, ...] = ()) -> Filters:
-    """The request's filters with a bounded window (the last 24 h unless `from`/`to` say)."""
-    filters = parse_filters(request.query_params.multi_items(), extra_keys=extra_keys)
-    filters = default_range(filters, datetime.now(UTC))
-    assert filters.start is not None and filters.end is not None
-    return filters
-
-
 def change(current: Any, previous: Any) -> float | None:
     """Relative change, None when there is nothing to compare with (no figure, or zero before)."""
     if current is None or previous is None or previous == 0:
@@ -43,56 +36,50 @@ def change(current: Any, previous: Any) -> float | None:
 
 
 @router.get("/overview", summary="Totals of a period with the previous equal period and the change")
-def overview(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
-    filters = window(request)
-    assert filters.start is not None and filters.end is not None
-    span = filters.end - filters.start
+def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
+    ws = who.ws
+    filters = win.filters
     try:
-        previous_start = filters.start - span
+        previous_start = win.start - (win.end - win.start)
     except OverflowError:  # a window reaching back to year 1 has no equal period before it
         previous_start = datetime.min.replace(tzinfo=UTC)
-    before = filters.with_range(previous_start, filters.start)
-    assert before.start is not None
+    before = filters.with_range(previous_start, win.start)
     store = runtime(request).store
     now, then = store.totals(ws.id, filters), store.totals(ws.id, before)
     return JSON({
-        "from": _iso(filters.start), "to": _iso(filters.end),
-        "previous": {"from": _iso(before.start), "to": _iso(filters.start)},
+        "from": _iso(win.start), "to": _iso(win.end),
+        "previous": {"from": _iso(previous_start), "to": _iso(win.start)},
         "totals": now, "previous_totals": then,
         "change": {key: change(now.get(key), then.get(key)) for key in COMPARED},
     })
 
 
 @router.get("/models", summary="One row per model: inferences, confidence, time, latest inference")
-def models(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
-    filters = window(request)
-    assert filters.start is not None and filters.end is not None
-    return JSON({"from": _iso(filters.start), "to": _iso(filters.end),
+def models(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
+    ws = who.ws
+    filters = win.filters
+    return JSON({"from": _iso(win.start), "to": _iso(win.end),
                  "models": runtime(request).store.models(ws.id, filters)})
 
 
 @router.get("/distributions", summary="Predictions per class and confidence histograms (`bins`, default 20)")
-def distributions(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
-    filters = window(request, ("bins",))
-    assert filters.start is not None and filters.end is not None
+def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], request: Request) -> JSON:
+    ws = who.ws
+    filters = win.filters
     text = request.query_params.get("bins", "20")
     bins = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= bins <= MAX_BINS:
         raise InvalidRequest(f"bins must be a whole number from 1 to {MAX_BINS}")
-    return JSON({"from": _iso(filters.start), "to": _iso(filters.end),
+    return JSON({"from": _iso(win.start), "to": _iso(win.end),
                  **runtime(request).store.distributions(ws.id, filters, bins)})
 
 
 @router.get("/groups", summary="One row per value of `group_by` (model_id, device_id, meta.<field>) to compare")
-def groups(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
-    filters = window(request, ("group_by",))
-    assert filters.start is not None and filters.end is not None
+def groups(who: Reader, win: Annotated[Window, Depends(window("group_by"))], request: Request) -> JSON:
+    ws = who.ws
+    filters = win.filters
     group_by = request.query_params.get("group_by") or ""
     if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
-    return JSON({"from": _iso(filters.start), "to": _iso(filters.end), "group_by": group_by,
+    return JSON({"from": _iso(win.start), "to": _iso(win.end), "group_by": group_by,
                  "groups": runtime(request).store.group_table(ws.id, filters, group_by)})

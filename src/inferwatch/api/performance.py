@@ -4,24 +4,29 @@ the figures computed from it at query time."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime, whole_number
+from inferwatch.api.common import JSON, body_schema, read_body, runtime, whole_number
+from inferwatch.auth import Manager, Reader, Window, window
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
-from inferwatch.query.filters import META_PREFIX, default_range, parse_filters
+from inferwatch.query.filters import META_PREFIX
 from inferwatch.query.performance import GroundTruth, report
+from inferwatch.store.base import Store
+from inferwatch.workspaces import audit
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
 _SETTING = msgspec.json.Decoder(GroundTruth)
 DEFAULT_BINS = 10
+SETTING_KEYS = ("label_field", "no_detection_label", "confidence_threshold", "pass_field", "fail_value",
+                "label_map")  # the setting, given in the query string over the stored one
 MAX_BINS = 100
 
 
@@ -35,9 +40,9 @@ def _model(request: Request) -> str:
 
 
 @router.get("/ground-truth", summary="A model's ground-truth setting (`?model_id=`); `setting` null if none")
-def get_setting(workspace: str, request: Request) -> JSON:
+def get_setting(who: Reader, request: Request) -> JSON:
     # null rather than 404: a model without a setting is a normal state, and the dashboard asks.
-    ws = authorize(request, workspace)
+    ws = who.ws
     model_id = _model(request)
     return JSON({"model_id": model_id, "setting": runtime(request).store.ground_truth(ws.id, model_id)})
 
@@ -47,28 +52,26 @@ def get_setting(workspace: str, request: Request) -> JSON:
     summary="Set a model's ground-truth setting (`?model_id=`)",
     openapi_extra=body_schema(GroundTruth, "Which metadata field holds the expected label, and how to read it."),
 )
-async def put_setting(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+async def put_setting(who: Manager, request: Request) -> JSON:
+    ws = who.ws
     model_id = _model(request)
     setting = decode(_SETTING, await read_body(request))
-    await run_in_threadpool(runtime(request).writer.call,
-                            lambda store: store.set_ground_truth(ws.id, model_id, setting))
+    def put(store: Store) -> None:
+        store.set_ground_truth(ws.id, model_id, setting)
+        audit(store, ws.id, who.key.name, "ground_truth.set", model_id, setting=msgspec.to_builtins(setting))
+
+    await run_in_threadpool(runtime(request).writer.call, put)
     return JSON({"model_id": model_id, "setting": setting})
 
 
 @router.get("/performance", summary="Accuracy, confusion matrix and per-class figures from ground truth")
-def performance(workspace: str, request: Request) -> JSON:
+def performance(who: Reader, win: Annotated[Window, Depends(window("bucket", "by", "bins", besides=SETTING_KEYS))],
+                request: Request) -> JSON:
     """`model_id` is required; `label_field` (and the other setting fields) default to the
     model's setting; any filter of the inference list narrows the inferences counted."""
-    ws = authorize(request, workspace)
+    ws = who.ws
     params = request.query_params
-    setting_keys = ("label_field", "no_detection_label", "confidence_threshold", "pass_field", "fail_value")
-    filters = parse_filters(
-        [(k, v) for k, v in params.multi_items() if k not in (*setting_keys, "label_map")],
-        extra_keys=("bucket", "by", "bins"),
-    )
-    filters = default_range(filters, datetime.now(UTC))
-    assert filters.start is not None and filters.end is not None
+    filters = win.filters
     if len(filters.model_ids) != 1:
         raise InvalidRequest("name exactly one model_id: performance is a model's")
     store = runtime(request).store
@@ -78,13 +81,13 @@ def performance(workspace: str, request: Request) -> JSON:
     if by is not None and not (by.startswith(META_PREFIX) and len(by) > len(META_PREFIX)):
         raise InvalidRequest("by must be meta.<field>")
     bins = whole_number(params.get("bins"), "bins", DEFAULT_BINS, MAX_BINS)
-    bucket_name, bucket = choose_bucket(params.get("bucket"), filters.end - filters.start)
+    bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     counts = store.performance_counts(ws.id, filters, setting, bucket,
                                       by.removeprefix(META_PREFIX) if by else None, bins)
     answer = report(counts, setting, bins)
     answer.update(model_id=filters.model_ids[0], bucket=bucket_name, by=by,
-                  **{"from": filters.start.isoformat().replace("+00:00", "Z"),
-                     "to": filters.end.isoformat().replace("+00:00", "Z")})
+                  **{"from": win.start.isoformat().replace("+00:00", "Z"),
+                     "to": win.end.isoformat().replace("+00:00", "Z")})
     return JSON(answer)
 
 

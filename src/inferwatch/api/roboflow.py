@@ -8,26 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from inferwatch.api.common import (
-    JSON,
-    authorize,
-    body_schema,
-    limit_rate,
-    read_body,
-    request_key,
-    runtime,
-    workspace_of_key,
-)
+from inferwatch.api.common import JSON, body_schema, limit_rate, read_body, request_key, runtime
+from inferwatch.auth import Authorized, Reader, Scope, check, declare, principal, require_body
 from inferwatch.errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from inferwatch.ingest import aggregator, fields, limits, pingback
 from inferwatch.ingest.fields import FieldName, Name, metadata_value
 from inferwatch.ingest.native import MetaValue
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
-from inferwatch.store.base import WorkspaceRecord
+from inferwatch.workspaces import Principal
 
 router = APIRouter()
 
@@ -65,22 +57,17 @@ _LANDING = """<!doctype html><meta charset="utf-8"><title>inferwatch</title>
 API reference: <a href="/docs">/docs</a> (<a href="/openapi.json">OpenAPI</a>).</p>"""
 
 
-async def _authorized_body(request: Request, workspace: str) -> tuple[WorkspaceRecord, bytes]:
-    """The workspace and the body. A header or query key is checked before the body is read (and
-    inflated); a key that can only be in the body is looked for there, even in a malformed one."""
-    if request_key(request) is not None:
-        ws = authorize(request, workspace)
-        return ws, await read_body(request)
-    body = await read_body(request)
-    return authorize(request, workspace, _body_key(body)), body
+# The Roboflow clients may send their key in the JSON body.
+IngestBody = Annotated[Authorized, Depends(require_body(Scope.INGEST, _body_key))]
 
 
 @router.get("/", summary="Workspace of an API key (Roboflow's `GET /?api_key=`)", response_model=None)
-def workspace_lookup(request: Request) -> JSON | HTMLResponse:
+def workspace_lookup(request: Request, _: Annotated[None, Depends(declare(None))]) -> JSON | HTMLResponse:
+    """Any valid key, whatever its scopes: an edge device with an `ingest` key resolves its
+    workspace here before it reports."""
     if request_key(request) is None:
         return HTMLResponse(_LANDING)  # a browser, not a client resolving its workspace
-    ws = workspace_of_key(request)
-    return JSON({"workspace": ws.slug})
+    return JSON({"workspace": principal(request).ws.slug})
 
 
 @router.post(
@@ -88,8 +75,8 @@ def workspace_lookup(request: Request) -> JSON | HTMLResponse:
     summary="Attach custom metadata to inferences (Roboflow-compatible)",
     openapi_extra=body_schema(MetadataCall, "Entries naming inference ids, a field and its value"),
 )
-async def attach_metadata(workspace: str, request: Request) -> JSON:
-    ws, body = await _authorized_body(request, workspace)
+async def attach_metadata(auth: IngestBody, request: Request) -> JSON:
+    ws, body = auth.who.ws, auth.body
     call = fields.decode(_decode_call, body)
     if len(call.data) > limits.MAX_METADATA_ENTRIES:
         raise PayloadTooLarge(f"at most {limits.MAX_METADATA_ENTRIES} entries per call")
@@ -112,7 +99,10 @@ async def attach_metadata(workspace: str, request: Request) -> JSON:
     summary="Model-monitoring report of Roboflow's `inference` server (its METRICS_URL)",
     openapi_extra=body_schema(pingback.Report, "What the server's PingbackInfo posts every METRICS_INTERVAL"),
 )
-async def server_report(request: Request) -> JSON:
+async def server_report(request: Request, _: Annotated[None, Depends(declare(Scope.INGEST))]) -> JSON:
+    """The key is the report's (header, query or body), else each result's own; every one must
+    hold `ingest`. A body that is no report at all (no `inference_results`: a client pointed at
+    the wrong URL) is a 400, not a 200 that stored nothing."""
     body = await read_body(request)
     report = pingback.decode(body)
     keys = runtime(request).keys
@@ -120,16 +110,20 @@ async def server_report(request: Request) -> JSON:
     workspaces: list[int] = []
     report_ws = None
     if outer is not None:
-        report_ws = workspace_of_key(request, report.api_key).id
+        report_ws = check(principal(request, report.api_key), Scope.INGEST).ws.id
         workspaces = [report_ws] * len(report.inference_results)
     else:
+        seen: set[str] = set()
         for index, key in enumerate(pingback.result_keys(report)):
-            found = keys.by_key(key) if key else None
+            found: Principal | None = keys.principal(key) if key else None
             if found is None:
-                raise Unauthorized(f"result {index}: missing or invalid API key")
-            if found.id not in workspaces:  # each key pays once for the report
-                limit_rate(request, found)
-            workspaces.append(found.id)
+                raise Unauthorized(f"result {index}: missing, invalid, revoked or expired API key")
+            check(found, Scope.INGEST)
+            if found.key.key_id not in seen:  # each key pays once for the report
+                seen.add(found.key.key_id)
+                limit_rate(request, found.key.key_hash)
+                keys.note_use(found)
+            workspaces.append(found.ws.id)
     now_us = time.time_ns() // 1000
     rows, devices = pingback.to_rows(report, workspaces, now_us, report_ws)
     new = await runtime(request).writer.append_counted(rows, devices)
@@ -141,8 +135,8 @@ async def server_report(request: Request) -> JSON:
     summary="Report of the workflow block model_monitoring_inference_aggregator",
     openapi_extra=body_schema(aggregator.Report, "The most confident prediction per class of a window"),
 )
-async def aggregator_report(workspace: str, request: Request) -> JSON:
-    ws, body = await _authorized_body(request, workspace)
+async def aggregator_report(auth: IngestBody, request: Request) -> JSON:
+    ws, body = auth.who.ws, auth.body
     report = aggregator.decode(body)
     rows, devices = aggregator.to_rows(report, ws.id, time.time_ns() // 1000)
     new = await runtime(request).writer.append_counted(rows, devices)
@@ -163,8 +157,8 @@ def _stats_time(value: str, name: str) -> datetime:
 
 
 @router.get("/{workspace}/inference-stats", summary="Inference stats per model and class (Roboflow-compatible)")
-def inference_stats(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def inference_stats(who: Reader, request: Request) -> JSON:
+    ws = who.ws
     params = request.query_params
     end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
     start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)

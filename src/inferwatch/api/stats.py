@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from inferwatch.api.common import JSON, authorize, runtime
+from inferwatch.api.common import JSON, runtime
+from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.buckets import choose_bucket
-from inferwatch.query.filters import META_PREFIX, Filters, default_range, parse_filters
+from inferwatch.query.filters import META_PREFIX, Filters
 from inferwatch.store.base import GROUPS
 
 router = APIRouter(prefix="/api/v1/{workspace}")
@@ -20,23 +22,21 @@ def _iso(value: datetime) -> str:
 
 
 @router.get("/stats", summary="Totals and a time series, optionally one series per group")
-def stats(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by"))], request: Request) -> JSON:
+    ws = who.ws
     params = request.query_params
-    filters = parse_filters(params.multi_items(), extra_keys=("bucket", "group_by"))
-    filters = default_range(filters, datetime.now(UTC))
-    assert filters.start is not None and filters.end is not None
+    filters = win.filters
     group_by = params.get("group_by") or None
     if group_by is not None and group_by not in GROUPS and not (
         group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)
     ):
         raise InvalidRequest(f"group_by must be one of {', '.join(GROUPS)} or meta.<field>")
-    bucket_name, bucket = choose_bucket(params.get("bucket"), filters.end - filters.start)
+    bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     store = runtime(request).store
     return JSON(
         {
-            "from": _iso(filters.start),
-            "to": _iso(filters.end),
+            "from": _iso(win.start),
+            "to": _iso(win.end),
             "bucket": bucket_name,
             "group_by": group_by,
             "totals": store.totals(ws.id, filters),
@@ -46,12 +46,11 @@ def stats(workspace: str, request: Request) -> JSON:
 
 
 @router.get("/devices", summary="Every device: facts, last seen, online or not, inferences in the period")
-def devices(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def devices(who: Reader, win: Annotated[Window, Depends(window("silence_s"))], request: Request) -> JSON:
+    ws = who.ws
     params = request.query_params
-    filters = default_range(parse_filters(params.multi_items(), extra_keys=("silence_s",)), datetime.now(UTC))
-    assert filters.start is not None and filters.end is not None
-    if filters != Filters(start=filters.start, end=filters.end):
+    filters = win.filters
+    if filters != Filters(start=win.start, end=win.end):
         raise InvalidRequest("devices take only from, to and silence_s")
     rt = runtime(request)
     silence_s = rt.settings.device_offline_after_s
@@ -63,9 +62,9 @@ def devices(workspace: str, request: Request) -> JSON:
         if not 0 < silence_s < 1e9:
             raise InvalidRequest("silence_s must be a positive number of seconds")
     now = datetime.now(UTC)
-    found = rt.store.devices(ws.id, filters.start, filters.end)
+    found = rt.store.devices(ws.id, win.start, win.end)
     for device in found:
         last = datetime.fromisoformat(device["last_seen"]) if device["last_seen"] else None
         device["online"] = last is not None and (now - last).total_seconds() <= silence_s
-    return JSON({"from": _iso(filters.start), "to": _iso(filters.end), "offline_after_s": silence_s,
+    return JSON({"from": _iso(win.start), "to": _iso(win.end), "offline_after_s": silence_s,
                  "devices": found})

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch.api.admin import scheduled
-from inferwatch.api.common import JSON, authorize, body_schema, read_body, runtime
+from inferwatch.api.common import JSON, body_schema, read_body, runtime
+from inferwatch.auth import Manager, Reader, admin
 from inferwatch.ingest.fields import decode
 from inferwatch.retention import Sweeper
-from inferwatch.store.base import RetentionPolicy
+from inferwatch.store.base import RetentionPolicy, Store
+from inferwatch.workspaces import audit
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 admin_router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -38,10 +40,10 @@ def _describe(policy: RetentionPolicy | None) -> dict[str, int | None]:
 
 
 @router.get("/usage", summary="Rows and bytes per table, and image files, of the workspace")
-def usage(workspace: str, request: Request) -> JSON:
+def usage(who: Reader, request: Request) -> JSON:
     """Bytes of a table are its size on disk shared out in proportion to the workspace's rows;
     `image_files` are the uploaded images' own sizes."""
-    ws = authorize(request, workspace)
+    ws = who.ws
     store = runtime(request).store
     tables = store.usage(ws.id)
     return JSON({"tables": tables, "total_bytes": sum(t["bytes"] for t in tables.values()),
@@ -49,24 +51,28 @@ def usage(workspace: str, request: Request) -> JSON:
 
 
 @router.get("/retention", summary="The workspace's retention policy")
-def get_policy(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+def get_policy(who: Reader, request: Request) -> JSON:
+    ws = who.ws
     return JSON(_describe(runtime(request).store.retention_policy(ws.id)))
 
 
 @router.put("/retention", summary="Set the workspace's retention policy (enforced by the sweeper)",
             openapi_extra=body_schema(Policy, "How long, or how many, inferences and images to keep."))
-async def put_policy(workspace: str, request: Request) -> JSON:
-    ws = authorize(request, workspace)
+async def put_policy(who: Manager, request: Request) -> JSON:
+    ws = who.ws
     spec = decode(_POLICY, await read_body(request))
     policy = RetentionPolicy(spec.max_days, spec.max_inferences, spec.image_max_days)
     kept = None if policy == RetentionPolicy() else policy
-    await run_in_threadpool(runtime(request).writer.call, lambda s: s.set_retention_policy(ws.id, kept))
+    def put(store: Store) -> None:
+        store.set_retention_policy(ws.id, kept)
+        audit(store, ws.id, who.key.name, "retention.set", ws.slug, **_describe(kept))
+
+    await run_in_threadpool(runtime(request).writer.call, put)
     return JSON(_describe(kept))
 
 
-@admin_router.post("/retention/sweep")
+@admin_router.post("/retention/sweep", dependencies=[Depends(admin)])
 async def sweep_now(request: Request) -> JSON:
     """Enforces every workspace's policy now."""
-    sweeper: Sweeper = scheduled(request, runtime(request).schedule.sweeper)
+    sweeper: Sweeper = scheduled(runtime(request).schedule.sweeper)
     return JSON({"swept": await run_in_threadpool(sweeper.sweep_all)})

@@ -88,8 +88,19 @@ def decode_report(decoder: msgspec.json.Decoder[R], body: bytes) -> R:
     return report
 
 
+class _Presence(msgspec.Struct):
+    inference_results: msgspec.Raw = msgspec.Raw(b"")  # empty when the field is missing
+
+
+_presence = msgspec.json.Decoder(_Presence)
+
+
 def decode(body: bytes) -> Report:
+    """A report; a body without `inference_results` is none (a client sent to the wrong URL
+    must hear so, not get a 200 that stored nothing)."""
     report = decode_report(_decode, body)
+    if bytes(_presence.decode(body).inference_results) in (b"", b"null"):
+        raise InvalidRequest("not an inference server report: `inference_results` is missing")
     if report.tags and len(report.tags) > limits.MAX_TAGS_PER_ITEM:
         raise InvalidRequest(f"at most {limits.MAX_TAGS_PER_ITEM} tags")
     return report

@@ -25,6 +25,35 @@ class WorkspaceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One named key of a workspace: what it may do (`scopes`) and its life. The key itself is
+    never stored, only its SHA-256. `last_used_at` is kept to the minute, not per request."""
+
+    ws: int
+    key_id: str  # public, names the key in the API and the audit (the secret never appears)
+    name: str
+    key_hash: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    expiry_noted: bool = False  # its expiry is in the audit trail
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """Who (a key's name, or `cli` for the command line) did what to which thing, when."""
+
+    ws: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str  # JSON of what changed
+
+
+@dataclass(frozen=True, slots=True)
 class Cursor:
     """Where a page ended, in the list's order (time, inference id, image index; newest first)."""
 
@@ -245,4 +274,22 @@ class Store(Protocol):
 
     def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
         """The latest image uploaded for the inference."""
+        ...
+
+    def api_keys(self, ws: int | None) -> list[ApiKeyRecord]:
+        """The workspace's keys (every workspace's for None), revoked ones included."""
+        ...
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Stores a key, or replaces it whole (revocation, expiry); its last use is kept."""
+        ...
+
+    def note_key_use(self, used: dict[tuple[int, str], datetime]) -> None:
+        """Moves the keys' (workspace, key id) last use forward to the times given."""
+        ...
+
+    def add_audit(self, record: AuditRecord) -> None: ...
+
+    def audit(self, ws: int, limit: int) -> list[AuditRecord]:
+        """The workspace's audit trail, newest first."""
         ...

@@ -13,9 +13,11 @@ import threading
 from importlib import metadata, resources
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.staticfiles import StaticFiles
+
+from inferwatch.auth import public
 
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(include_in_schema=False)
@@ -47,7 +49,7 @@ def favicon() -> Response:
     return Response(_ICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
 
-@router.get("/vendor/plotly.min.js")
+@router.get("/vendor/plotly.min.js", dependencies=[Depends(public)])
 def plotly_js(request: Request) -> Response:
     plain, packed, etag = _plotly_bundle()
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding",

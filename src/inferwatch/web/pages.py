@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import jinja2
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
 
 from inferwatch import __version__
+from inferwatch.alerts import service
 from inferwatch.alerts.rules import METRICS, RULE_DECODER, Rule
-from inferwatch.api import alerts as alerts_api
 from inferwatch.api.common import runtime
+from inferwatch.auth import Form, Scope, StaleForm, csrf_form, page, public, signed_in
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import decode
-from inferwatch.store.base import WorkspaceRecord
 from inferwatch.web import session
-from inferwatch.workspaces import hash_key
+from inferwatch.workspaces import Principal, audit, hash_key
+
+Viewer = Annotated[Principal | None, Depends(page)]
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,13 +77,14 @@ def _safe_next(target: str | None) -> str:
     return "/overview"
 
 
-def _initial_key(request: Request, ws: WorkspaceRecord) -> str | None:
-    """The workspace's key for the empty state's examples, when it is the one `make run` printed."""
+def _initial_key(request: Request, who: Principal) -> str | None:
+    """The key for the empty state's examples, when the session signed in with the one `make run`
+    printed."""
     try:
         key = runtime(request).settings.initial_key_file.read_text().strip()
     except OSError:
         return None
-    return key if key and hmac.compare_digest(hash_key(key), ws.key_hash) else None
+    return key if key and hmac.compare_digest(hash_key(key), who.key.key_hash) else None
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -90,16 +94,18 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return response
 
 
-def _page(request: Request, page: str, title: str, **context: Any) -> Response:
-    """A signed-in page, or a redirect to sign in that comes back here."""
-    ws = session.signed_in(request)
-    if ws is None:
+def _page(request: Request, who: Principal | None, name: str, title: str, **context: Any) -> Response:
+    """A signed-in page, or a redirect to sign in that comes back here. A viewer (a session of a
+    key without `manage`) gets the page without any form that changes something."""
+    if who is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/signin?" + urlencode({"next": here}), status_code=303)
+    ws = who.ws
     base = str(request.base_url).rstrip("/")
-    return _render(request, f"{page}.html", {
-        "page": page, "title": title, "slug": ws.slug, "api": f"/api/v1/{ws.slug}",
-        "base_url": base, "example_key": _initial_key(request, ws),
+    return _render(request, f"{name}.html", {
+        "page": name, "title": title, "slug": ws.slug, "api": f"/api/v1/{ws.slug}",
+        "key_name": who.key.name, "can_manage": who.can(Scope.MANAGE),
+        "base_url": base, "example_key": _initial_key(request, who),
         "csrf": session.csrf_token(request), "params": request.query_params, "presets": PRESETS,
         "metrics": METRICS,
         **context,
@@ -119,87 +125,108 @@ def _signin_form(request: Request, error: str | None = None, status: int = 200, 
     }, status)
 
 
-def _signed_in_redirect(request: Request, ws: WorkspaceRecord, target: str) -> Response:
+async def _signed_in_redirect(request: Request, who: Principal, target: str) -> Response:
+    """Signs in (recorded in the audit trail) and goes on to `target`."""
+    await run_in_threadpool(runtime(request).writer.call,
+                            lambda store: audit(store, who.ws.id, who.key.name, "signin", who.ws.slug))
     response = RedirectResponse(_safe_next(target), status_code=303, headers={"Referrer-Policy": "no-referrer"})
-    session.set_session(response, request, ws)
+    session.set_session(response, request, who)
     return response
 
 
-@router.get("/signin")
-def signin_page(request: Request) -> Response:
+_NO_READ = "That API key cannot read this workspace (it lacks the `read` scope), so it cannot sign in."
+
+
+@router.get("/signin", dependencies=[Depends(public)])
+async def signin_page(request: Request) -> Response:
     """The form; `?api_key=KEY` (the link `make run` prints) signs in straight away."""
     key = request.query_params.get("api_key")
     if key:
-        ws = runtime(request).keys.by_key(key)
-        if ws is None:
+        who = runtime(request).keys.principal(key)
+        if who is None:
             return _signin_form(request, "That API key is not valid (rotated?). Paste a current one.")
+        if not who.can(Scope.READ):
+            return _signin_form(request, _NO_READ)
         if request.headers.get("sec-fetch-site") == "cross-site":
             # A link on another site must not sign this browser in to a workspace of its choosing:
             # the user confirms (a terminal, a bookmark or the address bar are not cross-site).
-            return _signin_form(request, confirm=(ws.slug, key))
-        return _signed_in_redirect(request, ws, request.query_params.get("next") or "/overview")
-    if session.signed_in(request) is not None:
+            return _signin_form(request, confirm=(who.ws.slug, key))
+        return await _signed_in_redirect(request, who, request.query_params.get("next") or "/overview")
+    if signed_in(request) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
     return _signin_form(request)
 
 
 @router.post("/signin")
-async def signin(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=8)
-    key, token, target = (form.get(k) for k in ("api_key", "csrf", "next"))
+async def signin(request: Request, form: Annotated[Form, Depends(csrf_form(None, max_fields=8))]) -> Response:
+    key, target = form.data.get("api_key"), form.data.get("next")
     target = target if isinstance(target, str) else None
-    if not isinstance(token, str) or not session.csrf_ok(request, token):
-        return _signin_form(request, "The form expired; please sign in again.", 403, target)
-    ws = runtime(request).keys.by_key(key.strip()) if isinstance(key, str) and key.strip() else None
-    if ws is None:
+    who = runtime(request).keys.principal(key.strip()) if isinstance(key, str) and key.strip() else None
+    if who is None:
         return _signin_form(request, "That API key is not valid.", target=target)
-    return _signed_in_redirect(request, ws, target or "/overview")
+    if not who.can(Scope.READ):
+        return _signin_form(request, _NO_READ, target=target)
+    return await _signed_in_redirect(request, who, target or "/overview")
 
 
-@router.post("/signout")
+@router.post("/signout", dependencies=[Depends(csrf_form(None, max_fields=4))])
 async def signout(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=4)
-    token = form.get("csrf")
-    if not isinstance(token, str) or not session.csrf_ok(request, token):
-        return _signin_form(request, "The form expired; sign out again.", 403)
     response = RedirectResponse("/signin", status_code=303)
     session.clear_session(response, request)
     return response
 
 
+def stale_form(request: Request, exc: StaleForm) -> Response:
+    """A form post without its CSRF token or session: the sign-in form again, with a 403."""
+    target = "/alerts" if request.url.path.startswith("/alerts") else None
+    if request.url.path == "/signin":
+        message = "The form expired; please sign in again."
+    elif request.url.path == "/signout":
+        message = "The form expired; sign out again."
+    else:
+        message = "The form expired; sign in and try again."
+    return _signin_form(request, message, 403, target)
+
+
 # -- pages -------------------------------------------------------------------------------------------
 
 @router.get("/overview")
-def overview_page(request: Request) -> Response:
-    return _page(request, "overview", "Overview", model_id=None)
+def overview_page(request: Request, who: Viewer) -> Response:
+    return _page(request, who, "overview", "Overview", model_id=None)
 
 
 @router.get("/models/{model_id:path}")
-def model_page(model_id: str, request: Request) -> Response:
-    return _page(request, "overview", f"Model {model_id}", model_id=model_id)
+def model_page(model_id: str, request: Request, who: Viewer) -> Response:
+    return _page(request, who, "overview", f"Model {model_id}", model_id=model_id)
 
 
 @router.get("/inferences")
-def inferences_page(request: Request) -> Response:
+def inferences_page(request: Request, who: Viewer) -> Response:
     meta = [(k[len("meta."):], v) for k, v in request.query_params.multi_items() if k.startswith("meta.")]
     columns = [c[len("meta."):] for c in request.query_params.getlist("columns") if c.startswith("meta.")]
-    return _page(request, "inferences", "Inferences", meta_filters=meta, columns=columns)
+    return _page(request, who, "inferences", "Inferences", meta_filters=meta, columns=columns)
 
 
 @router.get("/inferences/{inference_id:path}")
-def inference_page(inference_id: str, request: Request) -> Response:
-    return _page(request, "inference", "Inference", inference_id=inference_id,
+def inference_page(inference_id: str, request: Request, who: Viewer) -> Response:
+    return _page(request, who, "inference", "Inference", inference_id=inference_id,
                  inference_path=quote(inference_id, safe=""))
 
 
 @router.get("/devices")
-def devices_page(request: Request) -> Response:
-    return _page(request, "devices", "Devices")
+def devices_page(request: Request, who: Viewer) -> Response:
+    return _page(request, who, "devices", "Devices")
 
 
 @router.get("/alerts")
-def alerts_page(request: Request) -> Response:
-    return _page(request, "alerts", "Alerts", form_error=None, form_values={})
+def alerts_page(request: Request, who: Viewer) -> Response:
+    return _page(request, who, "alerts", "Alerts", form_error=None, form_values={})
+
+
+@router.get("/audit")
+def audit_page(request: Request, who: Viewer) -> Response:
+    """The audit trail; its figures come from `GET /audit`, which needs `manage`."""
+    return _page(request, who, "audit", "Audit trail")
 
 
 # -- alert rules from the dashboard (forms with the session's CSRF token) ----------------------------
@@ -231,28 +258,24 @@ def _rule_from_form(form: FormData) -> Rule:
     return decode(RULE_DECODER, msgspec.json.encode(spec))
 
 
+ManageForm = Annotated[Form, Depends(csrf_form(Scope.MANAGE))]
+
+
 @router.post("/alerts/new")
-async def create_alert(request: Request) -> Response:
-    ws = session.signed_in(request)
-    form = await request.form(max_files=0, max_fields=16)
-    token = form.get("csrf")
-    if ws is None or not isinstance(token, str) or not session.csrf_ok(request, token):
-        return _signin_form(request, "The form expired; sign in and try again.", 403, "/alerts")
+async def create_alert(request: Request, form: ManageForm) -> Response:
+    assert form.who is not None  # a scope was asked, so a session holds it
     try:
-        rule = _rule_from_form(form)
-        await alerts_api.create(runtime(request), ws.id, rule)
+        rule = _rule_from_form(form.data)
+        await service.create(runtime(request).writer, form.who, rule)
     except InvalidRequest as exc:
         detail = exc.detail if isinstance(exc.detail, str) else msgspec.json.encode(exc.detail).decode()
-        return _page(request, "alerts", "Alerts", form_error=detail, form_values=dict(form.items()))
+        return _page(request, form.who, "alerts", "Alerts", form_error=detail, form_values=dict(form.data.items()))
     return RedirectResponse("/alerts", status_code=303)
 
 
 @router.post("/alerts/{rule_id}/delete")
-async def delete_alert(rule_id: str, request: Request) -> Response:
-    ws = session.signed_in(request)
-    form = await request.form(max_files=0, max_fields=4)
-    token = form.get("csrf")
-    if ws is None or not isinstance(token, str) or not session.csrf_ok(request, token):
-        return _signin_form(request, "The form expired; sign in and try again.", 403, "/alerts")
-    await alerts_api.delete(runtime(request), ws.id, rule_id)
+async def delete_alert(rule_id: str, request: Request, form: Annotated[Form, Depends(csrf_form(Scope.MANAGE, 4))]
+                       ) -> Response:
+    assert form.who is not None
+    await service.delete(runtime(request).writer, form.who, rule_id)
     return RedirectResponse("/alerts", status_code=303)

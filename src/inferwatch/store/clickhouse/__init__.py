@@ -46,6 +46,7 @@ from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
+from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
 from inferwatch.store.duckdb import (
@@ -84,7 +85,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore):
+class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True

@@ -297,6 +297,47 @@ MIGRATIONS: list[list[str]] = [
         f"ALTER TABLE identity_keys MODIFY TTL {_expiry('ts')} {_TTL_SETTINGS}",
         f"ALTER TABLE metadata MODIFY TTL {_expiry('updated_at')} {_TTL_SETTINGS}",
     ],
+    # 7: many named keys per workspace with their scopes (`store/clickhouse/keys.py`); the one key
+    # a workspace had becomes its key `default` with every scope (a rerun inserts the same row,
+    # which the engine folds). Last use in a table of its own, so a replica noting a use never
+    # writes back a key another replica just revoked. And the audit trail.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS api_keys (
+            ws Int32,
+            key_id String,
+            name String,
+            key_hash String,
+            scopes Array(String),
+            created_at {UTC_TIME},
+            expires_at Nullable({UTC_TIME}),
+            revoked_at Nullable({UTC_TIME}),
+            expiry_noted UInt8,
+            updated_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(updated_at) ORDER BY (ws, key_id)
+        """,
+        """
+        INSERT INTO api_keys SELECT id, substring(lower(hex(MD5(key_hash))), 1, 12), 'default', key_hash,
+            ['ingest', 'read', 'manage'], created_at, NULL, NULL, 0, created_at FROM workspaces FINAL
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS api_key_use (
+            ws Int32,
+            key_id String,
+            last_used_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(last_used_at) ORDER BY (ws, key_id)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS audit_log (
+            ws Int32,
+            recorded_at {UTC_TIME},
+            actor String,
+            action String,
+            target String,
+            detail String
+        ) ENGINE = MergeTree ORDER BY (ws, recorded_at)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

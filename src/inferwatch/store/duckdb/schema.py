@@ -277,6 +277,33 @@ MIGRATIONS: list[str] = [
         id_key UHUGEINT NOT NULL
     );
     """,
+    # 10: many named keys per workspace, each with its scopes (`store/duckdb/keys.py`); the one key
+    # a workspace had becomes its key `default` with every scope. And the audit trail.
+    """
+    CREATE TABLE api_keys (
+        ws INTEGER NOT NULL,
+        key_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        key_hash VARCHAR NOT NULL,
+        scopes VARCHAR[] NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP,
+        revoked_at TIMESTAMP,
+        last_used_at TIMESTAMP,
+        expiry_noted BOOLEAN NOT NULL,
+        PRIMARY KEY (ws, key_id)
+    );
+    INSERT INTO api_keys SELECT id, substr(md5(key_hash), 1, 12), 'default', key_hash,
+        ['ingest', 'read', 'manage'], created_at, NULL, NULL, NULL, false FROM workspaces;
+    CREATE TABLE audit_log (
+        ws INTEGER NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -29,8 +29,10 @@
     return el("span", { class: "state " + state, text: state });
   }
 
-  /** A delete button: a form posting the session's CSRF token (never a GET that changes state). */
+  /** A delete button: a form posting the session's CSRF token (never a GET that changes state).
+   * None for a viewer (a session of a key without `manage`): the table then carries no token. */
   function deleteForm(alert) {
+    if (!document.getElementById("rules-table").dataset.csrf) return "";
     const form = el("form", { method: "post", action: `/alerts/${encodeURIComponent(alert.id)}/delete` },
       el("input", { type: "hidden", name: "csrf", value: document.getElementById("rules-table").dataset.csrf }),
       el("button", { type: "submit", class: "secondary small", text: "Delete",
