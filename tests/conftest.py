@@ -27,11 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`process` marks the tests that start a server process (their own, or the session's through
-    `server`), `browser` those that drive Chromium, `chdb` those that open a chdb store; so
-    `-m "not process"` is the quick in-process run."""
+    """`process` marks the tests that need a server process (the session's `server`, their own, or
+    their module's: those modules say so with `pytestmark`), `browser` those that drive Chromium,
+    `chdb` those that open a chdb store themselves; `-m "not process"` is the quick in-process run."""
     for test in items:
         names = getattr(test, "fixturenames", ())
+        if "tests/browser/" in test.nodeid:
+            test.add_marker(pytest.mark.browser)
         if {"server", "own_server"} & set(names) or test.get_closest_marker("browser"):
             test.add_marker(pytest.mark.process)
         if "chdb_url" in names:

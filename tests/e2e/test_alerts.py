@@ -27,6 +27,8 @@ from aiosmtpd.controller import Controller
 from tests.conftest import Workspace, box, ingest, item, open_workspace
 from tests.server import Server, free_port
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 SECRET = "s3cret-for-tests"
 
 

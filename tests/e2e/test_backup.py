@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import EVER, Workspace, attach, ingest, item, list_all, load, open_workspace
 from tests.e2e.test_cli import cli
 from tests.e2e.test_images import picture, sha, upload
 from tests.server import TLS, Server
+
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
 
 BATCH = 20
 

@@ -8,8 +8,11 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server import Server
+
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import Workspace, list_all, open_workspace, stats
 from tests.server import TLS, Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 DRIFTING = "mexico-line2-cam1"
 LIVE = 60
 

@@ -27,6 +27,8 @@ import pytest
 from tests.conftest import Workspace, list_all
 from tests.server import TLS, Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 # -- acknowledged means durable ------------------------------------------------------------------
 
 CLIENTS = 3

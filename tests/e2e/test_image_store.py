@@ -22,6 +22,8 @@ from tests.conftest import ingest, item, open_workspace
 from tests.e2e.test_images import picture, upload
 from tests.server import Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 BUCKET = "plant-images"
 
 

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import EVER, Workspace, item, load, open_workspace
 from tests.server import TLS, Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 # -- rate limit -------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,8 @@ from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore
 from tests.unit.test_store_parity import BASE, FILTERS, _all_pages, same, seed
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 
 class Stop(Exception):
     """Stands for whatever stops a copy halfway (Ctrl-C, a lost connection)."""

@@ -13,6 +13,8 @@ import pytest
 
 from tests.server import Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 
 @pytest.fixture
 def small_queue(tmp_path: Path) -> Iterator[Server]:

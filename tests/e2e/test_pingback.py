@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import EVER, Workspace, box, ingest, item, list_all, load, total
-from tests.server import TLS, Server
+from tests.server import InProcess
 
 
 def _report(name: str, key: str | None) -> dict[str, Any]:
@@ -29,12 +29,12 @@ def _swap_key(value: Any, key: str | None) -> Any:
     return value
 
 
-def _anonymous(server: Server) -> httpx.Client:
+def _anonymous(server: InProcess) -> httpx.Client:
     """A client without an Authorization header: the key travels in the body, as the server sends it."""
-    return httpx.Client(base_url=server.url, timeout=30, verify=TLS)
+    return server.client(timeout=30)
 
 
-def _pingback(server: Server, body: Any) -> httpx.Response:
+def _pingback(server: InProcess, body: Any) -> httpx.Response:
     with _anonymous(server) as client:
         return client.post("/inference-stats", json=body)
 
@@ -71,9 +71,9 @@ def _stored_classes(rows: list[dict[str, Any]]) -> Counter[str]:
 # -- POST /inference-stats ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["pingback-tiny", "pingback-full"])
-def test_report_stores_every_inference_and_prediction(server: Server, ws: Workspace, name: str) -> None:
+def test_report_stores_every_inference_and_prediction(app_server: InProcess, ws: Workspace, name: str) -> None:
     body = _report(name, ws.key)
-    reply = _pingback(server, body)
+    reply = _pingback(app_server, body)
     assert reply.status_code == 200, reply.text
     assert reply.json()["status"] == "ok"
     n, classes = _expected(body)
@@ -96,9 +96,9 @@ def test_report_stores_every_inference_and_prediction(server: Server, ws: Worksp
     assert "model_type" not in by_model["pcb-defects/7"]  # detection requests leave it null
 
 
-def test_full_form_keeps_geometry(server: Server, ws: Workspace) -> None:
+def test_full_form_keeps_geometry(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-full", ws.key)
-    assert _pingback(server, body).status_code == 200
+    assert _pingback(app_server, body).status_code == 200
     rows = list_all(ws, model_id="pcb-defects/7")
     boxes = [p for r in rows for p in r["predictions"]]
     assert boxes and all({"x", "y", "width", "height", "class_id", "detection_id"} <= p.keys() for p in boxes)
@@ -110,9 +110,9 @@ def test_full_form_keeps_geometry(server: Server, ws: Workspace) -> None:
 
 
 def test_batch_gives_one_inference_per_image_and_empty_response_one_without_predictions(
-        server: Server, ws: Workspace) -> None:
+        app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
-    assert _pingback(server, body).status_code == 200
+    assert _pingback(app_server, body).status_code == 200
     batch = next(r["inference"] for r in body["inference_results"] if len(r["inference"]["response"]) == 2)
     reply = ws.client.get(f"{ws.api}/inferences/{batch['inference_id']}")
     assert reply.json()["image_count"] == 2
@@ -121,21 +121,21 @@ def test_batch_gives_one_inference_per_image_and_empty_response_one_without_pred
     assert row["predictions"] == [] and row["n_predictions"] == 0
 
 
-def test_resent_report_counts_once(server: Server, ws: Workspace) -> None:
+def test_resent_report_counts_once(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
     n, _ = _expected(body)
     for _ in range(3):
-        assert _pingback(server, body).status_code == 200
+        assert _pingback(app_server, body).status_code == 200
     assert total(ws) == n
 
 
-def test_null_top_key_uses_each_results_key(server: Server, ws: Workspace, other: Workspace) -> None:
+def test_null_top_key_uses_each_results_key(app_server: InProcess, ws: Workspace, other: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
     body["api_key"] = None
     results = body["inference_results"]
     for result in results[:2]:
         result["inference"]["request"]["api_key"] = other.key
-    reply = _pingback(server, body)
+    reply = _pingback(app_server, body)
     assert reply.status_code == 200, reply.text
     mine = sum(max(1, len(r["inference"]["response"])) for r in results[2:])
     theirs = sum(max(1, len(r["inference"]["response"])) for r in results[:2])
@@ -143,23 +143,23 @@ def test_null_top_key_uses_each_results_key(server: Server, ws: Workspace, other
     assert total(other) == theirs
 
 
-def test_unknown_result_key_rejects_the_whole_report(server: Server, ws: Workspace) -> None:
+def test_unknown_result_key_rejects_the_whole_report(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
     body["api_key"] = None
     body["inference_results"][3]["inference"]["request"]["api_key"] = "not-a-known-key"
-    reply = _pingback(server, body)
+    reply = _pingback(app_server, body)
     assert reply.status_code == 401
     assert total(ws) == 0
     assert ws.client.get(f"{ws.api}/devices").json()["devices"] == []
 
 
-def test_wrong_top_key_is_401(server: Server, ws: Workspace) -> None:
-    reply = _pingback(server, _report("pingback-tiny", "wrong-key-123"))
+def test_wrong_top_key_is_401(app_server: InProcess, ws: Workspace) -> None:
+    reply = _pingback(app_server, _report("pingback-tiny", "wrong-key-123"))
     assert reply.status_code == 401
     body = _report("pingback-tiny", None)
     for result in body["inference_results"]:
         result["inference"]["request"].pop("api_key")
-    assert _pingback(server, body).status_code == 401
+    assert _pingback(app_server, body).status_code == 401
 
 
 @pytest.mark.parametrize("change", [
@@ -170,39 +170,39 @@ def test_wrong_top_key_is_401(server: Server, ws: Workspace) -> None:
     lambda b: b.update(inference_results={"not": "a list"}),
     lambda b: b["inference_results"][0]["inference"].pop("request"),
 ])
-def test_malformed_report_is_400_and_writes_nothing(server: Server, ws: Workspace, change: Any) -> None:
+def test_malformed_report_is_400_and_writes_nothing(app_server: InProcess, ws: Workspace, change: Any) -> None:
     body = _report("pingback-tiny", ws.key)
     change(body)
-    reply = _pingback(server, body)
+    reply = _pingback(app_server, body)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "Invalid request"
     assert total(ws) == 0
     assert ws.client.get(f"{ws.api}/devices").json()["devices"] == []
 
 
-def test_not_json_is_400(server: Server) -> None:
-    with _anonymous(server) as client:
+def test_not_json_is_400(app_server: InProcess) -> None:
+    with _anonymous(app_server) as client:
         reply = client.post("/inference-stats", content=b"{nope", headers={"Content-Type": "application/json"})
     assert reply.status_code == 400
     assert reply.json()["error"] == "Invalid request"
 
 
-def test_unknown_fields_and_confidence_words_are_accepted(server: Server, ws: Workspace) -> None:
+def test_unknown_fields_and_confidence_words_are_accepted(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
     body["something_new"] = {"a": 1}
     body["inference_results"][0]["inference"]["request"]["confidence"] = "best"
     body["inference_results"][1]["inference"]["request"]["confidence"] = "default"
     body["inference_results"][0]["inference"]["new_field"] = [1, 2]
-    assert _pingback(server, body).status_code == 200
+    assert _pingback(app_server, body).status_code == 200
     thresholds = {r["confidence_threshold"] for r in list_all(ws) if r["model_id"] == "pcb-defects/7"}
     assert {"best", "default"} <= thresholds
 
 
 # -- devices --------------------------------------------------------------------------------------
 
-def test_report_makes_a_device_with_its_facts(server: Server, ws: Workspace) -> None:
+def test_report_makes_a_device_with_its_facts(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
-    assert _pingback(server, body).status_code == 200
+    assert _pingback(app_server, body).status_code == 200
     reply = ws.client.get(f"{ws.api}/devices", params=EVER)
     assert reply.status_code == 200, reply.text
     (device,) = reply.json()["devices"]
@@ -215,14 +215,14 @@ def test_report_makes_a_device_with_its_facts(server: Server, ws: Workspace) -> 
     assert device["online"] is True
 
 
-def test_later_report_wins_for_facts_and_silence_makes_offline(server: Server, ws: Workspace) -> None:
+def test_later_report_wins_for_facts_and_silence_makes_offline(app_server: InProcess, ws: Workspace) -> None:
     first = _report("pingback-tiny", ws.key)
-    assert _pingback(server, first).status_code == 200
+    assert _pingback(app_server, first).status_code == 200
     later = copy.deepcopy(first)
     later["inference_server_version"] = "1.9.0"
     later["tags"] = ["lineB"]
     later["inference_results"] = []
-    assert _pingback(server, later).status_code == 200
+    assert _pingback(app_server, later).status_code == 200
     (device,) = ws.client.get(f"{ws.api}/devices", params=EVER).json()["devices"]
     assert device["server_version"] == "1.9.0" and device["tags"] == ["lineB"]
     assert device["first_seen"] <= device["last_seen"]
@@ -271,8 +271,8 @@ def _aggregated(device: str | None = "edge-box-7") -> dict[str, Any]:
     }
 
 
-def test_aggregator_report_is_stored_and_resent_once(server: Server, ws: Workspace) -> None:
-    with _anonymous(server) as client:
+def test_aggregator_report_is_stored_and_resent_once(app_server: InProcess, ws: Workspace) -> None:
+    with _anonymous(app_server) as client:
         for _ in range(2):
             reply = client.post(f"/{ws.slug}/inference-stats", params={"api_key": ws.key}, json=_aggregated())
             assert reply.status_code == 200, reply.text
@@ -286,8 +286,8 @@ def test_aggregator_report_is_stored_and_resent_once(server: Server, ws: Workspa
     assert device["device_id"] == "edge-box-7" and device["server_version"] == "1.8.3"
 
 
-def test_aggregator_auth_and_validation(server: Server, ws: Workspace, other: Workspace) -> None:
-    with _anonymous(server) as client:
+def test_aggregator_auth_and_validation(app_server: InProcess, ws: Workspace, other: Workspace) -> None:
+    with _anonymous(app_server) as client:
         assert client.post(f"/{ws.slug}/inference-stats", json=_aggregated()).status_code == 401
         assert client.post(f"/{ws.slug}/inference-stats", params={"api_key": other.key},
                            json=_aggregated()).status_code == 403
@@ -349,9 +349,9 @@ def test_stats_without_data_are_null(ws: Workspace) -> None:
                     "prev_avg_response_time": None, "inference_stats": []}
 
 
-def test_stats_name_server_versions_of_pingback_data(server: Server, ws: Workspace) -> None:
+def test_stats_name_server_versions_of_pingback_data(app_server: InProcess, ws: Workspace) -> None:
     body = _report("pingback-tiny", ws.key)
-    assert _pingback(server, body).status_code == 200
+    assert _pingback(app_server, body).status_code == 200
     stats = _roboflow_stats(ws, startTime="2000-01-01 00:00:00", endTime="2099-01-01 00:00:00")
     assert stats["num_inferences"] == _expected(body)[0]
     assert {r["inference_server_versions"] for r in stats["inference_stats"]} == {"1.8.3"}

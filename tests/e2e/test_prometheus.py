@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import Workspace, ingest, open_workspace
 from tests.server import TLS, Server, free_port
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 pytestmark = pytest.mark.process  # an inferwatch process of its own, scraped by Prometheus
 

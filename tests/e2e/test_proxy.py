@@ -26,6 +26,8 @@ from tests.clients.fake_upstream import FakeUpstream
 from tests.conftest import Workspace, open_workspace
 from tests.server import TLS, Server, free_port
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = Path(os.environ.get("INFERWATCH_INFERENCE_CLIENT", ROOT / ".venv" / "roboflow-inference"))
 

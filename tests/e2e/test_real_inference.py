@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import FIXTURES, Workspace, list_all
 from tests.server import TLS, Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = Path(os.environ.get("INFERWATCH_INFERENCE_CLIENT", ROOT / ".venv" / "roboflow-inference"))
 CLIENTS = ROOT / "tests" / "clients"

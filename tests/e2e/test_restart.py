@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import Workspace, attach, ingest, item, list_all, stats
 from tests.server import Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 
 def _client(srv: Server, key: str) -> httpx.Client:
     return httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)

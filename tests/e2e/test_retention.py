@@ -18,6 +18,8 @@ from tests.conftest import EVER, Workspace, attach, box, ingest, item, list_all,
 from tests.e2e.test_images import picture, sha, upload
 from tests.server import Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 
 @pytest.fixture(scope="module")
 def keeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

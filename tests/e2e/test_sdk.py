@@ -29,6 +29,8 @@ from tests.conftest import Workspace, load
 from tests.e2e.test_proxy import http_client
 from tests.server import Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import pytest
 
 from inferwatch.store.duckdb import schema
 from tests.conftest import EVER, Workspace, item, list_all, stats
 from tests.server import TLS, Server
+
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own
 
 KEY = "old-store-key-123456"
 T0 = 1_780_000_000  # 2026-05-28
