@@ -18,7 +18,9 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 DEFAULT_CURRENT = timedelta(hours=24)
 DEFAULT_LIMIT = 5000
 MAX_LIMIT = 50_000
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(r"^(\d{1,9})([smhd])$")
+# A window longer than this reaches before any timestamp either store holds.
+MAX_DURATION = timedelta(days=100 * 366)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -27,7 +29,10 @@ def parse_duration(text: str, name: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise InvalidRequest(f"{name}: expected a duration such as 30m, 6h or 7d, or FROM/TO")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    span = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if span > MAX_DURATION:
+        raise InvalidRequest(f"{name}: at most {MAX_DURATION.days} days")
+    return span
 
 
 def _span(text: str, name: str) -> tuple[datetime, datetime]:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from inferwatch.api.admin import scheduled
 from inferwatch.api.common import JSON, body_schema, read_body, runtime
 from inferwatch.auth import Manager, Reader, admin
-from inferwatch.ingest.fields import decode
+from inferwatch.ingest.fields import MAX_INT64, decode
 from inferwatch.retention import Sweeper
 from inferwatch.store.base import RetentionPolicy, Store
 from inferwatch.workspaces import audit
@@ -27,7 +27,7 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True):
     `image_max_days`. Null (or left out): no limit of that kind."""
 
     max_days: Days | None = None
-    max_inferences: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_inferences: Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)] | None = None
     image_max_days: Days | None = None
 
 

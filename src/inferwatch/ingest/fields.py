@@ -33,6 +33,12 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
 Pixels = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 ClassId = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 ImageIndex = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+# The largest whole numbers both stores hold: 64-bit (DuckDB's BIGINT, ClickHouse's Int64) and
+# 32-bit (INTEGER, Int32). Every integer the API takes is bounded by one, so a larger one is a 400
+# naming its field rather than an overflow in the engine.
+MAX_INT64 = 2**63 - 1
+MAX_INT32 = 2**31 - 1
+SmallCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)]
 
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest, PayloadTooLarge
 from inferwatch.ingest import fields, limits
-from inferwatch.ingest.fields import ModelId, Name
+from inferwatch.ingest.fields import ModelId, Name, SmallCount
 from inferwatch.ingest.native import Result, add_detections, add_result
 from inferwatch.ingest.rows import DeviceRows, InferenceRows
 
@@ -36,7 +36,7 @@ class Request(msgspec.Struct):
     source: Text | None = None
     source_info: Text | None = None
     iou_threshold: Threshold | None = None
-    max_detections: int | None = None
+    max_detections: SmallCount | None = None
 
 
 class Inference(msgspec.Struct):
