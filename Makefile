@@ -13,7 +13,7 @@ PORT ?= 8420
 # stores the same questions) cannot show: a smoke run, ingest over HTTP, durability under SIGKILL,
 # restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy).
 E2E := tests/e2e
-CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,smoke ingest durability restart sdk real_inference \
+CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,smoke ingest disk durability restart sdk real_inference \
 	pingback proxy))
 
 .PHONY: run test client-deps lint bench clean

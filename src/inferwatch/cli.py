@@ -17,6 +17,7 @@ from rich.table import Table
 
 from inferwatch import bootstrap, workspaces
 from inferwatch.config import SETTINGS, Settings, env_of, flag_of
+from inferwatch.diskspace import Floor
 from inferwatch.errors import ApiError
 from inferwatch.image_store import open_image_store
 from inferwatch.store import open_store
@@ -72,6 +73,10 @@ def serve(**options: Any) -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(**options)
+    try:
+        Floor.parse(settings.min_free_space)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     host, port = settings.host, settings.port
     if settings.smtp_url:
         from inferwatch.alerts.channels import Smtp

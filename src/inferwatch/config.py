@@ -70,6 +70,10 @@ class Settings:
     # Later values count under `other`, so what clients send cannot grow a scrape unbounded.
     metrics_max_label_values: int = setting(100, "Distinct models, devices and classes (each) a workspace's"
                                                  " Prometheus series name; later ones count under `other`.", low=1)
+    # The store must never meet a full disk (diskspace.py): writes are refused below this.
+    min_free_space: str = setting("1GiB,5%", "Free space kept on the data volume, below which every write answers"
+                                             " 507: a size (500MiB), a share (5%), or both (the larger counts);"
+                                             " 0 for none.")
 
     @property
     def resolved_store_url(self) -> str:

@@ -70,3 +70,37 @@ class Overloaded(ApiError):
 
     def __init__(self, detail: Any = None, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+class RetryLater(ApiError):
+    """A refusal that is the server's state, not the request's: the same request may succeed
+    after `Retry-After` seconds."""
+
+    default_retry_after_s = 1
+
+    def __init__(self, detail: Any = None, retry_after_s: int | None = None) -> None:
+        self.retry_after_s = self.default_retry_after_s if retry_after_s is None else retry_after_s
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after_s)})
+
+    def again(self) -> RetryLater:
+        """The same refusal, a new exception (one instance raised in several requests would share
+        its traceback)."""
+        return type(self)(self.detail, self.retry_after_s)
+
+
+class InsufficientStorage(RetryLater):
+    """The data volume is below its free-space floor (or full): nothing was accepted, and the
+    client should retry after `Retry-After`, once someone has made room. Reads still work."""
+
+    status = 507
+    error = "Insufficient storage"
+    default_retry_after_s = 30
+
+
+class StoreUnavailable(RetryLater):
+    """A write failed in the storage engine (an I/O error): nothing of the request was kept, the
+    server reopens the store by itself, and the client should retry after `Retry-After`."""
+
+    status = 503
+    error = "Store unavailable"
+    default_retry_after_s = 5

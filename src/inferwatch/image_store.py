@@ -14,6 +14,7 @@ through obstore instead, whose PUT is atomic, so several replicas of the server 
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from abc import ABC, abstractmethod
@@ -23,6 +24,8 @@ import obstore
 from obstore.store import ObjectStore, from_url
 
 from inferwatch import images
+
+log = logging.getLogger(__name__)
 
 
 def open_image_store(url: str | None, data_dir: Path) -> ImageStore:
@@ -76,7 +79,10 @@ class ImageStore(ABC):
             except FileNotFoundError:
                 continue
         data, ext, content_type = images.make_thumbnail(self._get(key), size)
-        self._put(f"{key}.t{size}.{ext}", data)
+        try:
+            self._put(f"{key}.t{size}.{ext}", data)
+        except OSError as exc:  # a full disk: served all the same, made again next time
+            log.warning("thumbnail of %s not kept: %s", sha256, exc)
         return data, content_type
 
 

@@ -19,3 +19,9 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+DISK_FREE_BYTES = Gauge("inferwatch_disk_free_bytes", "Bytes free on the data volume (as last looked at)",
+                        registry=REGISTRY)
+DISK_FLOOR_BYTES = Gauge("inferwatch_disk_floor_bytes", "The data volume's free-space floor: writes are refused"
+                         " below it", registry=REGISTRY)
+WRITES_REFUSED = Gauge("inferwatch_writes_refused", "1 while writes are refused (below the free-space floor,"
+                       " or the store being reopened after a failure), else 0", registry=REGISTRY)

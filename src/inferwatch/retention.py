@@ -67,11 +67,11 @@ class Sweeper:
             out: dict[str, Any] = {}
             deleted = False
             for ws, policy in self._store.retention_policies().items():
-                result = self._writer.call(partial(sweep_workspace, ws=ws, policy=policy, now=moment))
+                result = self._writer.maintain(partial(sweep_workspace, ws=ws, policy=policy, now=moment))
                 files = delete_image_files(self._images, result.orphan_images)
                 out[str(ws)] = {"inferences": result.inferences, "metadata": result.metadata,
                                 "images": result.images, "image_files": files}
                 deleted = deleted or bool(result.inferences or result.metadata or result.images)
             if deleted:
-                self._writer.call(lambda s: s.checkpoint())
+                self._writer.maintain(lambda s: s.checkpoint())
             return out

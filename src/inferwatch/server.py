@@ -37,7 +37,8 @@ from inferwatch.api import (
 from inferwatch.api.common import JSON, SCHEMA_REF_PREFIX, Runtime
 from inferwatch.auth import StaleForm, public
 from inferwatch.config import Settings
-from inferwatch.errors import ApiError
+from inferwatch.diskspace import DiskGuard, Floor
+from inferwatch.errors import ApiError, StoreUnavailable
 from inferwatch.image_store import open_image_store
 from inferwatch.ingest.writer import Writer
 from inferwatch.model_metrics import ModelSeries
@@ -90,7 +91,8 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         series = ModelSeries(settings.metrics_max_label_values)
-        writer = Writer(store, settings.queue_max_rows, settings.commit_timeout_s, series)
+        disk = DiskGuard(settings.data_dir, Floor.parse(settings.min_free_space))
+        writer = Writer(store, settings.queue_max_rows, settings.commit_timeout_s, series, disk)
         writer.start()
         keys = KeyRing(store)
         images = open_image_store(settings.image_store, settings.data_dir)
@@ -159,6 +161,10 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSON:
+        if store.storage_failed(exc):  # a read that met a failing disk: the server's state, not a bug
+            log.warning("%s %s: the store failed: %s", request.method, request.url.path, exc)
+            refused = StoreUnavailable("the store could not be read or written; retry shortly")
+            return JSON(refused.body(), status_code=refused.status, headers=refused.headers)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSON({"error": "Internal error"}, status_code=500)
 

@@ -29,6 +29,7 @@ import msgspec
 from inferwatch import drift
 from inferwatch.alerts.channels import TIMEOUT_S, Smtp, deliver
 from inferwatch.alerts.rules import RULE_DECODER, Rule, masked
+from inferwatch.diskspace import DiskGuard
 from inferwatch.ingest.writer import Writer
 from inferwatch.periodic import Periodic
 from inferwatch.query.filters import Filters
@@ -58,10 +59,12 @@ def scope(rule: Rule, start: datetime, end: datetime, with_class: bool = True) -
     )
 
 
-def measure(store: Store, ws: int, rule: Rule, now: datetime) -> float | None:
+def measure(store: Store, ws: int, rule: Rule, now: datetime, disk: DiskGuard | None = None) -> float | None:
     """The rule's metric over the window ending now; None when the window has no data for it."""
     start = now - timedelta(seconds=rule.window_s)
     metric = rule.metric
+    if metric == "disk_free_bytes":  # the server's, not the window's: what is free now
+        return None if disk is None else float(disk.space().free)
     if metric in ("inference_count", "avg_inference_time", "p95_inference_time", "avg_confidence"):
         totals = store.totals(ws, scope(rule, start, now))
         key = "inferences" if metric == "inference_count" else metric
@@ -149,7 +152,7 @@ class Evaluator:
     def _evaluate(self, record: AlertRuleRecord, rule: Rule, state: AlertState | None, slug: str,
                   now: datetime) -> tuple[bool, bool]:
         ws, rule_id = record.ws, record.rule_id
-        value = measure(self._store, ws, rule, now)
+        value = measure(self._store, ws, rule, now, self._writer.disk)
         old = state.state if state is not None else "ok"
         if value is not None:
             new: str = rule.level(value)
@@ -157,7 +160,7 @@ class Evaluator:
             new = old if rule.no_data == "keep" else rule.no_data
         if new == old:
             since = state.since if state is not None else now
-            self._writer.call(lambda s: s.set_alert_state(ws, rule_id, AlertState(old, since, value, now)))
+            self._writer.maintain(lambda s: s.set_alert_state(ws, rule_id, AlertState(old, since, value, now)))
             return False, False
         kind = "recovered" if new == "ok" else "firing"
         sent_hour = self._store.notifications_since(ws, rule_id, now - timedelta(hours=1))
@@ -180,7 +183,7 @@ class Evaluator:
             s.set_alert_state(ws, rule_id, AlertState(new, now, value, now))
             s.add_alert_event(AlertEvent(ws, rule_id, now, new, old, value, notified, text))
 
-        self._writer.call(write)
+        self._writer.maintain(write)
         return True, notified
 
     @staticmethod

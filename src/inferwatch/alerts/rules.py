@@ -24,6 +24,7 @@ Metric = Literal[
     "devices_silent",  # devices known to the workspace with no inference in the window
     "drift_score",  # PSI of `drift_feature`: the window against the window before it
     "accuracy",  # from ground truth (the model's setting), over labelled inferences
+    "disk_free_bytes",  # free on the server's data volume now (the same for every workspace)
 ]
 METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 State = Literal["ok", "warning", "critical"]

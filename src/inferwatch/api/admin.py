@@ -81,7 +81,7 @@ async def make_backup(request: Request) -> JSON:
     try:
         source = backup.store_path(rt.settings)
         backup.check_target(target)
-        await run_in_threadpool(rt.writer.call,
+        await run_in_threadpool(rt.writer.maintain,
                                 lambda s: backup.copy_store(s, source, target, rt.schema_version))
         images = await run_in_threadpool(backup.copy_images, rt.settings, target)
     except (backup.BackupError, OSError) as exc:

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from inferwatch import images
+from inferwatch import diskspace, images
 from inferwatch.api.common import JSON, read_raw, runtime
 from inferwatch.auth import Reader, Scope, require_key
 from inferwatch.errors import InvalidRequest, NotFound, PayloadTooLarge
@@ -198,9 +198,15 @@ async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], 
     writer = runtime(request).writer
 
     def keep() -> bool:
+        # Below the free-space floor nothing is written; looked at now, since an image is large.
+        writer.refuse(fresh=True)
         # The file first, then its row: a row never names a missing file. A file left by a failed
-        # insert is harmless (content-addressed: the next upload of these bytes reuses it).
-        files.save(checked.sha256, data)
+        # insert is harmless (content-addressed: the next upload of these bytes reuses it); a file
+        # that could not be written whole is removed (image_store.py).
+        try:
+            files.save(checked.sha256, data)
+        except OSError as exc:
+            raise diskspace.refusal(exc, writer.disk) from None
         return writer.call(lambda store: store.insert_image(record))
 
     new = await run_in_threadpool(keep)

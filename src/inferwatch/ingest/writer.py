@@ -10,11 +10,19 @@ A request whose rows the writer has not taken within `commit_timeout_s` is withd
 queue and answered 503 with Retry-After: nothing of it is written, so the client's retry is the
 only copy. Rows the writer has taken are always waited for (one commit's time): answering an
 error for rows that then commit anyway would make the answer a lie.
+
+Below the data volume's free-space floor every write is refused with 507 before it is queued
+(`diskspace.py`). If a commit fails in the storage anyway (a disk that filled faster than the floor
+was looked at, an I/O error), its requests get 507 or 503, never an acknowledgement; the writer
+then refuses writes, waits (with backoff) until a small file can be written on the volume again,
+reopens the store (DuckDB may invalidate its database after a failed write) and carries on: ingest
+resumes without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import threading
 import time
@@ -24,13 +32,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from inferwatch import metrics
-from inferwatch.errors import Overloaded
+from inferwatch.diskspace import RETRY_AFTER_S, DiskGuard
+from inferwatch.errors import InsufficientStorage, Overloaded, RetryLater, StoreUnavailable
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.model_metrics import ModelSeries
 from inferwatch.store.base import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Waits between two probes of a store that failed: from the first to the last, doubling.
+_FIRST_PROBE_S = 0.1
+_LAST_PROBE_S = 2.0
+# How the engines say the disk is full: the system's message (DuckDB), ClickHouse's error name.
+_NO_SPACE = ("No space left on device", "Disk quota exceeded", "NOT_ENOUGH_SPACE")
 
 
 @dataclass(slots=True, eq=False)  # found in the queue by identity
@@ -52,13 +66,16 @@ class _Call:
 
 
 class Writer:
-    def __init__(self, store: Store, max_rows: int, commit_timeout_s: float, series: ModelSeries | None = None
-                 ) -> None:
+    def __init__(self, store: Store, max_rows: int, commit_timeout_s: float, series: ModelSeries | None = None,
+                 disk: DiskGuard | None = None) -> None:
         self._store = store
         self._max_rows = max_rows
         self._commit_timeout_s = commit_timeout_s
         # The per-model Prometheus series count what is committed, here, so no scrape reads the store.
         self._series = series
+        self.disk = disk
+        # While the store is being reopened after a failed write: what every write is answered.
+        self._failure: RetryLater | None = None
         self._cond = threading.Condition()
         self._queue: list[_Append | _Call] = []
         self._queued_rows = 0
@@ -78,6 +95,28 @@ class Writer:
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    def problem(self) -> str | None:
+        """Why writes are refused now (the store is being reopened after a failure, or the data
+        volume is below its free-space floor), None while they are taken."""
+        failure = self._failure
+        if failure is not None:
+            return str(failure.detail)
+        if self.disk is not None and (space := self.disk.space()).low:
+            return space.describe()
+        return None
+
+    def refuse(self, fresh: bool = False) -> None:
+        """Raises what a write gets now, if it is refused: 503/507 while the store is reopened
+        after a failure, 507 below the free-space floor (`fresh`: looked at now, for a write as
+        large as an image, rather than within the last second)."""
+        failure = self._failure
+        if failure is not None:
+            raise failure.again()
+        if self.disk is not None:
+            if fresh:
+                self.disk.refresh()
+            self.disk.check()
 
     async def append(self, rows: InferenceRows, meta: MetadataRows, devices: DeviceRows | None = None) -> None:
         """Returns once the rows are committed."""
@@ -110,6 +149,7 @@ class Writer:
             return await done  # taken by the writer: its commit decides
 
     def _enqueue(self, op: _Append) -> _Append:
+        self.refuse()
         op.size = len(op.rows) + len(op.meta) + (len(op.devices) if op.devices else 0)
         with self._cond:
             if self._closed:
@@ -125,7 +165,14 @@ class Writer:
         return op
 
     def call(self, fn: Callable[[Store], T]) -> T:
-        """Runs a write other than an append (workspace changes) in queue order, and waits."""
+        """Runs a write other than an append (workspace changes) in queue order, and waits;
+        refused like an append below the free-space floor."""
+        self.refuse()
+        return self.maintain(fn)
+
+    def maintain(self, fn: Callable[[Store], T]) -> T:
+        """`call` for the server's own upkeep (retention sweeps, which free space; alert states;
+        backups): run below the free-space floor too, which is the headroom kept for them."""
         done: Future[T] = Future()
         with self._cond:
             if self._closed:
@@ -144,10 +191,12 @@ class Writer:
                 ops, self._queue = self._queue, []
             group: list[_Append] = []
             for op in ops:
-                if isinstance(op, _Call):
+                if self._failure is not None:  # accepted before the store failed: refused too
+                    self._refuse_queued(op, self._failure)
+                elif isinstance(op, _Call):
                     self._commit(group)
                     group = []
-                    _settle(op.done, op.fn, self._store)
+                    self._settle(op)
                 elif op.counted:
                     self._commit(group)
                     self._commit([op])
@@ -155,6 +204,62 @@ class Writer:
                 else:
                     group.append(op)
             self._commit(group)
+            if self._failure is not None:
+                self._recover()
+
+    def _refuse_queued(self, op: _Append | _Call, failure: RetryLater) -> None:
+        if isinstance(op, _Append):
+            self._finish([op], failure.again())
+        else:
+            op.done.set_exception(failure.again())
+
+    def _settle(self, op: _Call) -> None:
+        try:
+            op.done.set_result(op.fn(self._store))
+        except Exception as exc:
+            failure = self._storage_failure(exc)
+            op.done.set_exception(exc if failure is None else failure.again())
+
+    def _storage_failure(self, exc: Exception) -> RetryLater | None:
+        """The answer for a write the storage failed (the disk is full, or an I/O error), after
+        which the store is reopened; None for any other error (the data's, or a bug)."""
+        if not self._store.storage_failed(exc):
+            return None
+        space = self.disk.refresh() if self.disk is not None else None
+        if _no_space(exc) or (space is not None and space.low):
+            where = space.describe() if space is not None else "the data volume is full"
+            failure: RetryLater = InsufficientStorage(f"the store could not write: {where}",
+                                                    retry_after_s=RETRY_AFTER_S)
+        else:
+            failure = StoreUnavailable(f"the store failed to write ({exc}); it is being reopened")
+        if self._failure is None:
+            log.error("the store failed to write; refusing writes until it is reopened: %s", exc)
+        self._failure = failure
+        return failure
+
+    def _recover(self) -> None:
+        """Waits, with backoff, until the volume takes a small write again, then reopens the store."""
+        wait = _FIRST_PROBE_S
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                self._cond.wait(wait)
+                stale, self._queue = [op for op in self._queue], []
+            for op in stale:  # refused as a new write would be, not kept waiting
+                assert self._failure is not None
+                self._refuse_queued(op, self._failure)
+            wait = min(wait * 2, _LAST_PROBE_S)
+            if self.disk is not None and not self.disk.writable():
+                continue
+            try:
+                self._store.reopen()
+            except Exception as exc:
+                log.warning("the store could not be reopened yet: %s", exc)
+                continue
+            log.warning("the store was reopened; writes are taken again")
+            self._failure = None
+            return
 
     def _commit(self, group: list[_Append]) -> None:
         if not group:
@@ -171,10 +276,15 @@ class Writer:
         started = time.perf_counter()
         try:
             new = self._store.append(rows, meta, devices or None)
-        except Exception:
+        except Exception as exc:
+            failure = self._storage_failure(exc)
+            if failure is not None:
+                for op in group:
+                    self._finish([op], failure.again())
+                return
             if len(group) == 1:
                 log.exception("commit failed")
-                self._finish(group, error=True)
+                self._finish(group, RuntimeError("the store refused this batch"))
                 return
             # One bad request must not fail the others: commit each on its own.
             log.warning("group commit failed; committing its %d requests one by one", len(group))
@@ -189,21 +299,26 @@ class Writer:
                 self._series.observe(rows)
             except Exception:  # a figure for dashboards must never fail a commit already made
                 log.exception("could not count committed rows for the model series")
-        self._finish(group, error=False, new=new)
+        self._finish(group, None, new=new)
 
-    def _finish(self, group: list[_Append], error: bool, new: int = 0) -> None:
+    def _finish(self, group: list[_Append], error: Exception | None, new: int = 0) -> None:
         with self._cond:
             self._queued_rows -= sum(op.size for op in group)
             metrics.QUEUE_ROWS.set(self._queued_rows)
         for op in group:
-            if error:
-                op.done.set_exception(RuntimeError("the store refused this batch"))
+            if error is not None:
+                op.done.set_exception(error)
             else:  # the store's count is the answer of a group of one (see `counted`)
                 op.done.set_result(new if len(group) == 1 else len(op.rows))
 
 
-def _settle(done: Future[Any], fn: Callable[[Store], Any], store: Store) -> None:
-    try:
-        done.set_result(fn(store))
-    except Exception as exc:
-        done.set_exception(exc)
+def _no_space(exc: BaseException) -> bool:
+    """Whether the error, or one it came from, is the operating system's "no space left"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(seen) for text in _NO_SPACE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -145,6 +145,17 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def storage_failed(self, exc: BaseException) -> bool:
+        """Whether `exc`, raised by a write, is the storage failing (a full disk, an I/O error)
+        rather than the data: the writer then refuses writes and calls `reopen` once the volume
+        takes writes again."""
+        ...
+
+    def reopen(self) -> None:
+        """Makes the store usable again after a storage failure (DuckDB invalidates its database
+        after a failed write; a new one reads the file and its log back)."""
+        ...
+
     def checkpoint(self) -> None:
         """Folds the write-ahead log into the store's file (before a backup copies it)."""
         ...

@@ -88,7 +88,10 @@ def _initial_key(request: Request, who: Principal) -> str | None:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    response = templates.TemplateResponse(request, name, {"version": __version__, **context},
+    # Every page says so while writes are refused (a full disk): ingest is failing, not quiet.
+    problem = runtime(request).writer.problem()
+    response = templates.TemplateResponse(request, name, {"version": __version__, "write_problem": problem,
+                                                          **context},
                                           status_code=status, headers=HEADERS)
     session.keep_csrf(response, request)
     return response

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
@@ -67,6 +68,10 @@ _LIST_COLUMNS = (
 _LOOKUP_CHUNK = 5000
 # Every statement: joins give NULL, not a type's default, where a side has no row (as in SQL).
 _SETTINGS: dict[str, Any] = {"join_use_nulls": 1}
+# ClickHouse's names of the errors a full or failing disk gives (in its messages as `(NAME)`).
+_STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_OPEN_FILE", "CANNOT_READ",
+                   "CANNOT_CREATE_DIRECTORY", "CANNOT_RENAME", "SYSTEM_ERROR", "No space left on device",
+                   "Input/output error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,18 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             clients, self._clients = self._clients, []
         for client in clients:
             client.close()
+
+    def storage_failed(self, exc: BaseException) -> bool:
+        # The server (or chdb's engine) failing to write or being unreachable, as opposed to a
+        # query the data made fail.
+        if isinstance(exc, (OperationalError, OSError)):
+            return True
+        return isinstance(exc, DatabaseError) and any(code in str(exc) for code in _STORAGE_ERRORS)
+
+    def reopen(self) -> None:
+        """The engine heals by itself once it can write again (a failed insert leaves no part):
+        this only proves it answers."""
+        self._rows("SELECT 1", {})
 
     def checkpoint(self) -> None:
         """Nothing to fold: every insert is a durable part of its own. (A ClickHouse store is backed

@@ -6,6 +6,7 @@ parallel in the server's thread pool while the writer thread appends.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,9 @@ _IMAGE_COLUMNS = (
     "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
 )
 _decode_json = msgspec.json.decode
+# What DuckDB's messages say when the disk, not the data, made a statement fail.
+_STORAGE_ERRORS = ("Could not write", "Could not read", "Could not fsync", "No space left", "Input/output error",
+                   "invalidated")
 # Images of one inference id looked up by their identity keys before any scan (see get_inference).
 _PROBED_IMAGES = 16
 
@@ -122,6 +126,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
 
     def __init__(self, path: str, caches: bool = True) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         try:
             self._db = duckdb.connect(path, config=schema.CONFIG)
         except duckdb.IOException as exc:
@@ -130,6 +135,23 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             raise
         self._write_lock = threading.Lock()
         self._caches = Caches(on=caches)
+
+    def storage_failed(self, exc: BaseException) -> bool:
+        # An I/O error, a commit whose log could not be written ("Failed to commit: Could not
+        # write file ...wal"), or a fatal error (after which DuckDB refuses every statement until
+        # the database is opened again); a constraint or a conversion is the data's.
+        if isinstance(exc, (duckdb.IOException, duckdb.FatalException, OSError)):
+            return True
+        return isinstance(exc, duckdb.Error) and any(text in str(exc) for text in _STORAGE_ERRORS)
+
+    def reopen(self) -> None:
+        """Opens the file again: DuckDB replays its log, so every committed row is back, and a
+        commit that failed midway is not. Reads under way on the old database fail once."""
+        with self._write_lock:
+            with contextlib.suppress(duckdb.Error):
+                self._db.close()
+            # The per-hour sums' notes stay right: a commit is noted only once it succeeded.
+            self._db = duckdb.connect(self._path, config=schema.CONFIG)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()

@@ -1,0 +1,225 @@
+"""A full or failing disk, on a real server whose data dir is a small tmpfs mounted for the test.
+
+Below the free-space floor every write is refused with 507 before the store meets a full disk;
+with no floor the store meets it, and the writer refuses, waits and reopens the store by itself.
+Either way: no 500, nothing acknowledged is lost or doubled, reads still answer, and ingest
+resumes without a restart once space is freed. The tests mount tmpfs, so they run as root (as
+they do in CI); nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import tests.server
+from tests.conftest import Workspace, list_all, open_workspace
+from tests.server import TLS, Server
+
+MiB = 2**20
+BATCH = 20
+FLOOR = "8MiB"
+BOX = {"x": 10.0, "y": 20.0, "width": 4.0, "height": 6.0, "class": "part", "confidence": 0.5}
+
+
+def serve(volume: Path, floor: str) -> Server:
+    server = Server(volume / "data", "--min-free-space", floor)
+    server.log_path = volume.parent / "server.log"  # off the volume: kept, and not filling it
+    return server.start()
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Iterator[Path]:
+    """A 160 MiB tmpfs of the test's own, unmounted afterwards."""
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(volume: Path, leave: int) -> Path:
+    """Writes a file that leaves `leave` bytes free on the volume (or fills it, at 0)."""
+    filler = volume / "filler"
+    st = os.statvfs(volume)
+    size = max(st.f_bavail * st.f_frsize - leave, 0)
+    with open(filler, "ab") as f:
+        chunk = b"\0" * MiB
+        try:
+            while size > 0:
+                size -= f.write(chunk[:min(size, MiB)])
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError:  # full: that was the aim
+            pass
+    return filler
+
+
+class Load:
+    """A thread posting batches of unique inferences, keeping every answer's status and the
+    acknowledged ids."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.statuses: list[int] = []
+        self.acked: list[str] = []
+        self.sent: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._n = 0
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.ws.client.base_url, headers=self.ws.client.headers, timeout=30,
+                          verify=TLS) as http:
+            while not self._stop.is_set():
+                ids = [f"b{self._n}-{i}" for i in range(BATCH)]
+                self._n += 1
+                self.sent.update(ids)
+                reply = http.post(f"{self.ws.api}/inferences", json={"inferences": [
+                    {"model_id": "m/1", "inference_id": i, "result": {"predictions": [BOX] * 20}} for i in ids]})
+                self.statuses.append(reply.status_code)
+                if reply.status_code == 200:
+                    self.acked.extend(ids)
+                elif reply.status_code in (503, 507):
+                    assert "Retry-After" in reply.headers
+                    time.sleep(0.05)
+
+    def wait_for(self, status: int, after: int = 0, timeout: float = 30) -> int:
+        """The index of the first answer with `status` from answer `after` on."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i in range(after, len(self.statuses)):
+                if self.statuses[i] == status:
+                    return i
+            time.sleep(0.05)
+        raise AssertionError(f"no {status} after answer {after} within {timeout} s: {Counter(self.statuses)}")
+
+
+def check_exactly_once(ws: Workspace, load: Load) -> None:
+    stored = Counter(row["inference_id"] for row in list_all(ws))
+    assert [i for i, n in stored.items() if n > 1] == [], "an inference stored twice"
+    assert set(load.acked) <= set(stored), f"{len(set(load.acked) - set(stored))} acknowledged inferences lost"
+    assert set(stored) <= load.sent, "an inference nobody sent"
+
+
+# With no floor the engine itself meets the full disk: on DuckDB a failed commit, healed by
+# reopening. ClickHouse's engine is not run out of space here: a background merge on a full disk
+# once left a part with an empty marks file (docs/reliability.md), so on ClickHouse the floor is
+# the protection, and it is what this test proves there.
+FLOORS = {FLOOR: "below-the-floor"} if tests.server.STORE == "chdb" else {
+    FLOOR: "below-the-floor", "0": "engine-meets-a-full-disk"}
+
+
+@pytest.mark.parametrize("floor", list(FLOORS), ids=list(FLOORS.values()))
+def test_a_full_volume_refuses_writes_keeps_reads_and_heals_without_a_restart(volume: Path, floor: str) -> None:
+    server = serve(volume, floor)
+    try:
+        with open_workspace(server) as ws, Load(ws) as load:
+            first = load.wait_for(200)
+            filler = fill(volume, 4 * MiB if floor != "0" else 0)
+            refused = load.wait_for(507, after=first)
+            time.sleep(1)  # the disk stays full under load for a while
+            full_answers = len(load.statuses)
+            after_full = load.statuses[refused:full_answers]
+            assert set(after_full) <= {503, 507}, f"with the disk full: {Counter(after_full)}"
+
+            # Every kind of write is refused alike; the answer says which volume and why.
+            for method, path, body in (
+                ("POST", f"{ws.api}/inferences", {"inferences": [{"model_id": "m/1", "inference_id": "x",
+                                                                  "result": {"predictions": []}}]}),
+                ("POST", f"/{ws.slug}/inference-stats/metadata",
+                 {"data": [{"inference_ids": ["b0-0"], "field_name": "f", "field_value": "v"}]}),
+                ("PUT", f"{ws.api}/retention", {"max_days": 30}),
+            ):
+                reply = ws.client.request(method, path, json=body)
+                assert reply.status_code in (503, 507), (path, reply.status_code, reply.text)
+                assert reply.headers["Retry-After"].isdigit()
+                assert reply.json()["error"] in ("Insufficient storage", "Store unavailable")
+            reply = ws.client.post(f"{ws.api}/inferences", json={"inferences": []})
+            if reply.status_code == 507:
+                assert str(volume) in reply.json()["detail"], reply.text
+
+            # Reads answer; health and metrics say what is wrong.
+            assert ws.client.get(f"{ws.api}/inferences", params={"limit": 5}).status_code == 200
+            assert ws.client.get(f"{ws.api}/inferences/b0-0").status_code == 200
+            health = ws.client.get("/healthz").json()
+            assert health["status"] == "degraded" and health["problem"], health
+            assert health["disk"]["free_bytes"] < 5 * MiB
+            metrics = ws.client.get("/metrics").text
+            assert "inferwatch_disk_free_bytes" in metrics and "inferwatch_writes_refused 1.0" in metrics
+
+            filler.unlink()
+            healed = load.wait_for(200, after=full_answers)
+            load.wait_for(200, after=healed + 1)  # and keeps taking writes
+            assert ws.client.get("/healthz").json()["status"] == "ok"
+        assert 500 not in load.statuses
+        server.stop()
+        server.start()
+        with httpx.Client(base_url=server.url, headers=ws.client.headers, timeout=30, verify=TLS) as client:
+            check_exactly_once(Workspace(ws.slug, ws.key, client), load)
+    finally:
+        server.stop()
+
+
+def _png(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (256, 256), bytes((seed + i) % 251 for i in range(256 * 256 * 3))).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_an_upload_in_flight_when_the_floor_is_crossed_is_refused_whole(volume: Path) -> None:
+    server = serve(volume, FLOOR)
+    try:
+        with open_workspace(server) as ws:
+            image = _png(1)
+            crossed = threading.Event()
+
+            def body() -> Iterator[bytes]:
+                yield image[: len(image) // 2]
+                crossed.wait(10)
+                yield image[len(image) // 2:]
+
+            filler: dict[str, Path] = {}
+
+            def cross() -> None:
+                time.sleep(0.3)  # the upload's first half is in
+                filler["path"] = fill(volume, 4 * MiB)
+                crossed.set()
+
+            threading.Thread(target=cross).start()
+            reply = ws.client.post("/dataset/line1/upload", params={"name": "a.png"}, content=body(),
+                                   headers={"Content-Type": "image/png"})
+            assert reply.status_code == 507, reply.text
+            assert reply.json()["error"] == "Insufficient storage" and "floor" in reply.json()["detail"]
+            images = volume / "data" / "images"
+            assert not images.exists() or [p for p in images.rglob("*") if p.is_file()] == []
+
+            filler["path"].unlink()
+            reply = ws.client.post("/dataset/line1/upload", params={"name": "a.png"}, content=image,
+                                   headers={"Content-Type": "image/png"})
+            assert reply.status_code == 200, reply.text
+            assert ws.client.get(f"{ws.api}/images/{reply.json()['id']}").content == image
+    finally:
+        server.stop()
