@@ -56,11 +56,17 @@ $(PROMETHEUS):
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus'
 	test -x $@
 
+# The durability-point test traces the server's fdatasync calls with Debian's strace.
+STRACE := /usr/bin/strace
+$(STRACE):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace'
+	test -x $@
+
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS) lint
+test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q --store=chdb $(CHDB_TESTS)
 

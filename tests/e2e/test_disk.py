@@ -24,6 +24,8 @@ import tests.server
 from tests.conftest import Workspace, list_all, open_workspace
 from tests.server import TLS, Server
 
+pytestmark = pytest.mark.process  # starts inferwatch processes of its own on a volume of their own
+
 MiB = 2**20
 BATCH = 20
 FLOOR = "8MiB"
