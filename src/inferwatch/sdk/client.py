@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
+import numpy as np
 
+from inferwatch.sdk import vision
 from inferwatch.sdk.spool import Spool
 
 log = logging.getLogger("inferwatch.sdk")
@@ -56,6 +59,24 @@ class Counters:
     retried: int = 0
     spilled: int = 0
     dropped: int = 0
+    images_sent: int = 0
+    images_dropped: int = 0
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """A `log` call whose result is made in the background thread: a supervision object's
+    snapshot, and/or a frame to measure, encode and upload."""
+
+    inference_id: str
+    model_id: str
+    item: dict[str, Any]  # everything of the ingest item but `result`
+    result: dict[str, Any] | None  # a plain result, else made from `snap`
+    snap: vision.Snapshot | None
+    class_names: list[str] | None
+    inference_time: float | None
+    image: Any
+    bgr: bool
 
 
 class _Transient(Exception):
@@ -88,6 +109,7 @@ class Client:
         spool_max_bytes: int = 512 * 1024 * 1024,
         timeout_s: float = 10.0,
         max_backoff_s: float = 30.0,
+        image_quality: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
@@ -96,11 +118,13 @@ class Client:
         self.linger_s = linger_s
         self.max_queue = max_queue
         self.max_backoff_s = max_backoff_s
+        self.image_quality = image_quality
         self.counters = Counters()
         self.spool = Spool(Path(spool_dir) if spool_dir else default_spool_dir(self.url, api_key), spool_max_bytes)
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s,
                                   headers={"Authorization": f"Bearer {api_key}"})
         self._queue: deque[bytes] = deque()
+        self._deferred: deque[_Deferred] = deque()
         self._cond = threading.Condition()
         self._busy = False  # the sender holds a batch it has taken from the queue
         self._closing = False
@@ -108,6 +132,7 @@ class Client:
         self._down_until = 0.0  # while inferwatch fails, new batches go straight to the spool
         self._first_at = 0.0  # when the oldest queued item was logged
         self._last_from_queue = False
+        self._rendered_last = False
         self._failures = 0
         self._thread = threading.Thread(target=self._run, name="inferwatch-sdk", daemon=True)
         self._thread.start()
@@ -118,21 +143,39 @@ class Client:
     # -- logging (the hot path) ------------------------------------------------------------------
     def log(
         self,
-        result: dict[str, Any] | list[dict[str, Any]],
+        result: Any,
         model_id: str,
         device_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
         timestamp: float | datetime | None = None,
         source: str | None = None,
-    ) -> None:
-        """Queues the result of one inference request (a list: one result per image of a batch)
-        and returns at once. Never raises; a result without `inference_id` gets one, set in the
-        dict itself so the caller can attach metadata to it later."""
+        *,
+        image: Any = None,
+        class_names: list[str] | None = None,
+        keypoints: Any = None,
+        inference_time: float | None = None,
+        bgr: bool = True,
+    ) -> str | None:
+        """Queues the result of one inference request and returns at once with its inference id
+        (None if it could not be logged). Never raises.
+
+        `result` is what `InferenceHTTPClient.infer` returns (a list: one result per image of a
+        batch; a result without `inference_id` gets one, set in the dict itself), or a
+        `supervision.Detections` (with `keypoints=` a `supervision.KeyPoints` of the same
+        objects) or `supervision.KeyPoints`: class names from `data["class_name"]`, else
+        `class_names[class_id]`. `image=` (a numpy frame, BGR as OpenCV reads it unless
+        `bgr=False`) is measured (`vision.QUALITY_FIELDS`, sent as metadata), JPEG-encoded and
+        uploaded as the inference's image by the background thread, never here: do not draw on
+        that array afterwards (annotate a copy)."""
         try:
-            results = result if isinstance(result, list) else [result]
+            kind = vision.kind_of(result)
             when = time.time() if timestamp is None else (
                 timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp)
+            if kind is not None or image is not None:
+                return self._defer(result, kind, model_id, device_id, metadata, tags, when, source, image,
+                                   class_names, keypoints, inference_time, bgr)
+            results = result if isinstance(result, list) else [result]
             ids = [r.get("inference_id") for r in results]
             # Images of one batched request share its id and are told apart by their index.
             shared = len(results) > 1 and len(set(ids)) == 1
@@ -142,31 +185,51 @@ class Client:
                     r["inference_id"] = fresh or str(uuid.uuid4())
             lines = []
             for index, r in enumerate(results):
-                item: dict[str, Any] = {"model_id": model_id, "result": r, "inference_id": r["inference_id"],
-                                        "image_index": index if shared else 0, "timestamp": when}
-                if device_id is not None:
-                    item["device_id"] = device_id
-                if metadata:
-                    item["metadata"] = metadata
-                if tags:
-                    item["tags"] = tags
-                if source is not None:
-                    item["source"] = source
+                item = _item(model_id, device_id, metadata, tags, when, source)
+                item.update(result=r, inference_id=r["inference_id"], image_index=index if shared else 0)
                 lines.append(_encode(item))
         except Exception:  # a result we cannot encode must not break the caller's loop
             log.warning("inferwatch: could not log a result", exc_info=True)
             self.counters.dropped += 1
-            return
+            return None
         with self._cond:
             self.counters.logged += len(lines)
             if len(self._queue) + len(lines) > self.max_queue:
                 self.counters.dropped += len(lines)
-                return
+                return None
             if not self._queue:
                 self._first_at = time.monotonic()
             self._queue.extend(lines)
             if len(self._queue) >= self.batch_size:
                 self._cond.notify()
+        return str(results[0]["inference_id"])
+
+    def _defer(self, result: Any, kind: str | None, model_id: str, device_id: str | None,
+               metadata: dict[str, Any] | None, tags: list[str] | None, when: float | str, source: str | None,
+               image: Any, class_names: list[str] | None, keypoints: Any, inference_time: float | None,
+               bgr: bool) -> str | None:
+        """The caller's half of a supervision object or a frame: a snapshot, queued for the
+        background thread."""
+        if kind is None:
+            if not isinstance(result, dict):
+                raise TypeError("with image=, result is one result dict or a supervision object")
+            if result.get("inference_id") is None:
+                result["inference_id"] = str(uuid.uuid4())
+            inference_id = str(result["inference_id"])
+            snap, plain = None, msgspec.json.decode(_encode(result))  # a snapshot of the caller's dict
+        else:
+            inference_id = str(uuid.uuid4())
+            snap, plain = vision.snapshot(result, kind, keypoints), None
+        deferred = _Deferred(inference_id, model_id, _item(model_id, device_id, metadata, tags, when, source),
+                             plain, snap, class_names, inference_time, image, bgr)
+        with self._cond:
+            self.counters.logged += 1
+            if len(self._queue) + len(self._deferred) >= self.max_queue:
+                self.counters.dropped += 1
+                return None
+            self._deferred.append(deferred)
+            self._cond.notify()
+        return inference_id
 
     def flush(self, timeout: float | None = None) -> bool:
         """Waits until everything logged so far is acknowledged by inferwatch (True), or the
@@ -176,7 +239,7 @@ class Client:
             self._flushing += 1
             self._cond.notify_all()
             try:
-                while self._queue or self._busy or self.spool.waiting_items():
+                while self._queue or self._deferred or self._busy or self.spool.waiting_items():
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
@@ -214,7 +277,9 @@ class Client:
                     return
                 self._busy = True
             try:
-                if lines:
+                if lines is _RENDER:
+                    self._render()
+                elif lines:
                     self._send_or_spool(lines)
                 else:
                     self._send_spooled()
@@ -229,15 +294,21 @@ class Client:
         backlog drains even under steady traffic.
         """
         while True:
+            now = time.monotonic()
+            down = now < self._down_until
+            due = self._queue and (down or self._flushing or self._closing or len(self._queue) >= self.batch_size
+                                   or now - self._first_at >= self.linger_s)
+            # Deferred calls are made into items between batches: a stream of frames to encode
+            # must not hold back the items waiting to be sent, nor the other way round.
+            if self._deferred and (self._closing or not (due and self._rendered_last)):
+                self._rendered_last = True
+                return _RENDER
+            self._rendered_last = False
             if self._closing:
                 lines = self._take(len(self._queue))
                 if lines:
                     self._spill(lines)
                 return None
-            now = time.monotonic()
-            down = now < self._down_until
-            due = self._queue and (down or self._flushing or len(self._queue) >= self.batch_size
-                                   or now - self._first_at >= self.linger_s)
             if not down and (not due or self._last_from_queue) and self.spool.waiting_items():
                 self._last_from_queue = False
                 return []
@@ -246,6 +317,68 @@ class Client:
                 return self._take(self.batch_size)
             wait = self._first_at + self.linger_s - now if self._queue else self.linger_s
             self._cond.wait(max(0.001, min(wait, self.linger_s)))
+
+    def _render(self) -> None:
+        """The background half of deferred calls: results made from snapshots, frames measured,
+        encoded and uploaded; the items then join the queue like any other. A turn lasts at most
+        a linger, so queued items still leave on time."""
+        until = time.monotonic() + self.linger_s
+        while time.monotonic() < until:
+            with self._cond:
+                if not self._deferred:
+                    return
+                deferred = self._deferred.popleft()
+            try:
+                line = self._render_one(deferred)
+            except Exception:
+                log.warning("inferwatch: could not log a result", exc_info=True)
+                self.counters.dropped += 1
+                continue
+            with self._cond:
+                if not self._queue:
+                    self._first_at = time.monotonic()
+                self._queue.append(line)
+
+    def _render_one(self, d: _Deferred) -> bytes:
+        size = vision.image_size(d.image) if d.image is not None else None
+        if d.snap is not None:
+            result = vision.to_result(d.snap, d.inference_id, d.class_names, size, d.inference_time)
+        else:
+            result = d.result or {}
+            if size is not None and not result.get("image"):
+                result["image"] = {"width": size[0], "height": size[1]}
+        item = d.item
+        if d.image is not None:
+            frame = np.asarray(d.image)
+            if self.image_quality:
+                figures = vision.quality(frame, d.bgr)
+                # Metadata values are text today: the figures go as their shortest exact-enough form.
+                meta = {name: f"{value:.6g}" for name, value in figures.items()}
+                meta.update(item.get("metadata") or {})
+                item["metadata"] = meta
+            self._upload(d.inference_id, d.model_id, vision.encode_jpeg(frame, d.bgr))
+        item.update(result=result, inference_id=d.inference_id, image_index=0)
+        return _encode(item)
+
+    def _upload(self, inference_id: str, model_id: str, jpeg: bytes) -> None:
+        """The frame as the inference's image (the dataset upload route). Images are not spooled:
+        while inferwatch is down they are dropped (and counted), the inference itself is not."""
+        if time.monotonic() < self._down_until:
+            self.counters.images_dropped += 1
+            return
+        project = quote(model_id.split("/")[0] or "images", safe="")
+        try:
+            reply = self._http.post(f"/dataset/{project}/upload", params={"inference_id": inference_id},
+                                    files={"file": (f"{inference_id}.jpg", jpeg, "image/jpeg")})
+        except httpx.HTTPError as exc:
+            log.info("inferwatch: image upload failed: %s", exc)
+            self.counters.images_dropped += 1
+            return
+        if reply.status_code == 200:
+            self.counters.images_sent += 1
+        else:
+            log.warning("inferwatch refused an image (HTTP %d): %s", reply.status_code, reply.text[:300])
+            self.counters.images_dropped += 1
 
     def _take(self, n: int) -> list[bytes]:
         return [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
@@ -438,6 +571,24 @@ class Client:
         if reply.status_code != 200:
             raise InferwatchError(f"HTTP {reply.status_code} from {method} {path}: {reply.text[:500]}")
         return reply.json()
+
+
+# Tells the sender to render deferred calls rather than send a batch.
+_RENDER: list[bytes] = []
+
+
+def _item(model_id: str, device_id: str | None, metadata: dict[str, Any] | None, tags: list[str] | None,
+          when: float | str, source: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"model_id": model_id, "timestamp": when}
+    if device_id is not None:
+        item["device_id"] = device_id
+    if metadata:
+        item["metadata"] = dict(metadata)
+    if tags:
+        item["tags"] = list(tags)
+    if source is not None:
+        item["source"] = source
+    return item
 
 
 def _close_at_exit(ref: weakref.ref[Client]) -> None:
