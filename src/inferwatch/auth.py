@@ -2,7 +2,7 @@
 through FastAPI dependencies that each route declares once, in its signature.
 
 Every route names exactly one of these, and that is the table of who may call what
-(`access_table`, walked by the tests and printed in docs/security.md):
+(`access_table`, walked by the tests; docs/security.md lists it):
 
 - `require(Scope.X)`: a key of the workspace in the path, holding scope X (else 403);
 - `require_body(Scope.X)`: the same, for the Roboflow routes whose key may be in the JSON body;
@@ -20,13 +20,14 @@ Nothing here imports `web/`; the dashboard imports this.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.routing import BaseRoute
@@ -245,27 +246,36 @@ def window(*extra_keys: str, besides: tuple[str, ...] = ()) -> Callable[[Request
 
 # -- the table ---------------------------------------------------------------------------------
 
-def access_of(route: APIRoute) -> list[Access]:
-    """The declarations among the route's dependencies (exactly one, on a well-made route)."""
+@dataclass(frozen=True, slots=True)
+class RouteAccess:
+    """An API route and what it declares (exactly one `Access`, on a well-made route)."""
+
+    methods: frozenset[str]
+    path: str
+    declared: tuple[Access, ...]
+
+
+def _declared(dependant: Dependant | None) -> tuple[Access, ...]:
     found: list[Access] = []
-    pending = list(route.dependant.dependencies)
+    pending = list(dependant.dependencies) if dependant is not None else []
     while pending:
         dep = pending.pop()
         access = getattr(dep.call, "access", None)
         if isinstance(access, Access):
             found.append(access)
         pending.extend(dep.dependencies)
-    return found
+    return tuple(found)
 
 
-def access_table(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Access | None]]:
-    """(methods, path, declaration) of every API route, None where a route declares nothing."""
-    table = []
+def access_table(routes: Iterable[BaseRoute]) -> Iterator[RouteAccess]:
+    """Every API route of an app (`app.routes`), its router's prefix and dependencies included."""
     for route in routes:
-        if isinstance(route, APIRoute):
-            found = access_of(route)
-            table.append((",".join(sorted(route.methods or ())), route.path, found[0] if len(found) == 1 else None))
-    return table
+        contexts = getattr(route, "effective_route_contexts", None)  # an included router
+        if contexts is not None:
+            for context in contexts():
+                yield RouteAccess(frozenset(context.methods), context.path, _declared(context.dependant))
+        elif isinstance(route, APIRoute):
+            yield RouteAccess(frozenset(route.methods or ()), route.path, _declared(route.dependant))
 
 
 # The usual declarations, as handler parameter types.
