@@ -134,7 +134,9 @@ _NAMES = ["from", "to", "model_id", "device_id", "class", "tag", "min_confidence
           "size", "max", "bins", "columns", "meta.site", "meta.", "meta.' OR 1=1 --", "api_key"]
 _HOSTILE = ["' OR '1'='1", "1; DROP TABLE inferences; --", "\") UNION SELECT * FROM workspaces --", "%00",
             "\u0000", "<script>alert(1)</script>", "NaN", "-Infinity", "1e309", "-1e20", "9999999999999",
-            "0001-01-01", "9999-12-31T23:59:59+23:59", "\udcff", "\ud800", "a" * 5000, "../../etc/passwd"]
+            "0001-01-01", "9999-12-31T23:59:59+23:59", "\udcff", "\ud800", "a" * 5000, "../../etc/passwd",
+            # Past what the stores hold: 32 and 64 bits, signed and not, and far beyond.
+            *(str(n) for n in (2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 2**64, 10**30))]
 _VALUES = st.one_of(st.sampled_from(_HOSTILE), st.text(max_size=40), st.integers().map(str),
                     st.floats(allow_nan=True, allow_infinity=True).map(str))
 _KEYS = st.one_of(st.sampled_from(_NAMES), st.text(min_size=1, max_size=20),
@@ -180,3 +182,79 @@ def test_read_routes_answer_any_query_string_below_500(server: Server, fuzzed: W
     print("\nquery strings per read route:", dict(seen))
     assert all(seen[url] == QUERY_EXAMPLES for url in routes)
     assert snapshot(fuzzed) == before, "a read changed the workspace"
+
+
+# -- integers past what the stores hold, in every body that takes one ---------------------------------
+
+INT64 = (-(2**63), 2**63 - 1)
+PAST_INT64 = (2**63, 2**64, -(2**63) - 1, 10**30)
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _integers(spec: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...] = (),
+              seen: frozenset[str] = frozenset()) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any], bool]]:
+    """Every integer in a body schema: (its path, where an int is an array's item as 0; its schema;
+    whether text is accepted in its place, as for metadata values, which are kept as text)."""
+    ref = schema.get("$ref")
+    if ref in seen:
+        return
+    schema = _resolve(spec, schema)
+    seen = seen | {ref} if ref else seen
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        text = any(_resolve(spec, b).get("type") == "string" for b in branches)
+        for branch in branches:
+            for found, int_schema, as_text in _integers(spec, branch, path, seen):
+                yield found, int_schema, as_text or (text and found == path)
+    if schema.get("type") == "integer":
+        yield path, schema, False
+    for name, sub in schema.get("properties", {}).items():
+        yield from _integers(spec, sub, (*path, name), seen)
+    if isinstance(schema.get("items"), dict):
+        yield from _integers(spec, schema["items"], (*path, 0), seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _integers(spec, schema["additionalProperties"], (*path, "k"), seen)
+
+
+def _body(path: tuple[str | int, ...], value: int) -> Any:
+    """A JSON body holding only `value` at `path` (msgspec meets it before any field it lacks)."""
+    body: Any = value
+    for step in reversed(path):
+        body = [body] if isinstance(step, int) else {step: body}
+    return body
+
+
+def test_every_integer_a_body_takes_is_bounded_by_what_both_stores_hold(server: Server, fuzzed: Workspace) -> None:
+    """Every integer of every JSON body in the schema declares bounds within 64 bits, and a value
+    past them (or past 64 bits) is a 400 that names the field, never a 500 from the engine."""
+    spec = httpx.get(f"{server.url}/openapi.json", verify=TLS).json()
+    checked: list[str] = []
+    for route, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if media is None:
+                continue
+            url = route.replace("{workspace}", fuzzed.slug)
+            for path, schema, as_text in _integers(spec, media["schema"]):
+                name = ".".join(str(p) for p in path)
+                label = f"{method.upper()} {route} {name}"
+                checked.append(label)
+                if as_text:
+                    continue  # kept as text (a metadata value): any number is a string of digits
+                low, high = schema.get("minimum"), schema.get("maximum")
+                assert low is not None and high is not None and INT64[0] <= low <= high <= INT64[1], (
+                    f"{label}: unbounded integer ({low}, {high})")
+                for value in (*PAST_INT64, high + 1, low - 1):
+                    before = snapshot(fuzzed)
+                    reply = fuzzed.client.request(method, url, json=_body(path, value), timeout=TIMEOUT_S)
+                    assert reply.status_code == 400, (label, value, reply.status_code, reply.text)
+                    leaf = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+                    assert leaf in json.dumps(reply.json()["detail"]), (label, value, reply.text)
+                    assert snapshot(fuzzed) == before, f"{label}: a refused request changed the workspace"
+    print("\nintegers checked:", checked)
+    assert any("max_inferences" in c for c in checked), "the retention policy's count is in the schema"
