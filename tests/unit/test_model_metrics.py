@@ -68,3 +68,14 @@ def test_values_past_the_cap_are_other_per_workspace() -> None:
     assert got[("inferwatch_model_confidence_count", (("model_id", "other"),))] == 2
     # Another workspace has a cap of its own.
     assert {dict(labels).get("model_id") for (name, labels) in scrape(series, 2)} == {"m/9"}
+
+
+def test_label_values_survive_the_text_format() -> None:
+    """Model, device and class names are the clients' text: quotes, backslashes, newlines and
+    non-ASCII come back from Prometheus' parser as they were sent."""
+    odd = 'pcb "v2"\\7\nnight ÿ'
+    series = ModelSeries(100)
+    series.observe(rows((1, odd, odd, 0.01, [(odd, 0.5)])))
+    got = scrape(series, 1)
+    assert got[("inferwatch_model_predictions_total", (("class", odd), ("device_id", odd), ("model_id", odd)))] == 1
+    assert got[("inferwatch_model_confidence_count", (("model_id", odd),))] == 1
