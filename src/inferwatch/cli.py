@@ -511,7 +511,7 @@ def key_list(workspace: Workspace, data_dir: DataDir = DEFAULT_DATA_DIR, store: 
     for row in rows:
         table.add_row(row["id"], row["name"], ",".join(row["scopes"]), row["created_at"], row["last_used_at"] or "",
                       row["expires_at"] or "", row["revoked_at"] or "")
-    console.print(table)
+    Console(width=200).print(table)  # whole times, even in a narrow terminal or a pipe
 
 
 @key_app.command("revoke")
