@@ -22,6 +22,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.store.base import ApiKeyRecord, AuditRecord, Store, WorkspaceRecord
+from inferwatch.store.rows import iso
 
 log = logging.getLogger(__name__)
 _STOP = threading.Event()  # never set: the refresh threads are daemons that end with the process
@@ -117,7 +118,7 @@ def add_key(store: Store, ws: int, name: str, scopes: tuple[str, ...] | list[str
     record = ApiKeyRecord(ws, secrets.token_hex(6), name, hashed, scopes, at, expires_at)
     store.put_api_key(record)
     audit(store, ws, actor, "key.created", name, key_id=record.key_id, scopes=list(scopes),
-          expires_at=_iso(expires_at))
+          expires_at=iso(expires_at))
     return record, key
 
 
@@ -147,8 +148,8 @@ def set_expiry(store: Store, ws: int, key: str, expires_at: datetime | None, act
         raise InvalidRequest("that key is revoked")
     record = replace(found, expires_at=expires_at, expiry_noted=False)
     store.put_api_key(record)
-    audit(store, ws, actor, "key.expiry_set", found.name, key_id=found.key_id, expires_at=_iso(expires_at),
-          previous=_iso(found.expires_at))
+    audit(store, ws, actor, "key.expiry_set", found.name, key_id=found.key_id, expires_at=iso(expires_at),
+          previous=iso(found.expires_at))
     return record
 
 
@@ -177,20 +178,16 @@ def note_expired(store: Store, keys: list[ApiKeyRecord], at: datetime) -> int:
                 and record.revoked_at is None:
             store.put_api_key(replace(record, expiry_noted=True))
             audit(store, record.ws, "system", "key.expired", record.name, key_id=record.key_id,
-                  expires_at=_iso(record.expires_at))
+                  expires_at=iso(record.expires_at))
             done += 1
     return done
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat() + "Z"
 
 
 def describe_key(record: ApiKeyRecord) -> dict[str, object]:
     """A key as the API and the CLI list it: never its secret nor its hash."""
     return {"id": record.key_id, "name": record.name, "scopes": list(record.scopes),
-            "created_at": _iso(record.created_at), "last_used_at": _iso(record.last_used_at),
-            "expires_at": _iso(record.expires_at), "revoked_at": _iso(record.revoked_at)}
+            "created_at": iso(record.created_at), "last_used_at": iso(record.last_used_at),
+            "expires_at": iso(record.expires_at), "revoked_at": iso(record.revoked_at)}
 
 
 @dataclass(frozen=True, slots=True)

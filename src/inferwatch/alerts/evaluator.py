@@ -34,6 +34,7 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.periodic import Periodic
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, Store
+from inferwatch.store.rows import iso
 
 log = logging.getLogger(__name__)
 DRIFT_SAMPLE = 5000
@@ -42,10 +43,6 @@ DRIFT_SAMPLE = 5000
 def now_utc() -> datetime:
     """Naive UTC, as the store keeps times."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def iso(value: datetime) -> str:
-    return value.isoformat() + "Z"
 
 
 def scope(rule: Rule, start: datetime, end: datetime, with_class: bool = True) -> Filters:

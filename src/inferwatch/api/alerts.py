@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -18,6 +17,7 @@ from inferwatch.auth import Manager, Reader, admin
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest.fields import decode
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState
+from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 admin_router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -28,26 +28,22 @@ _RULE_DOC = ("A metric over a rolling window, on a scope, against warning and cr
              " channels to notify and caps per hour and day.")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=None).isoformat() + "Z"
-
-
 def describe(record: AlertRuleRecord, state: AlertState | None) -> dict[str, Any]:
     rule = RULE_DECODER.decode(record.spec)
     return {
         "id": record.rule_id,
         "rule": msgspec.to_builtins(masked(rule)),
         "state": state.state if state else "ok",
-        "since": _iso(state.since) if state else None,
+        "since": iso(state.since) if state else None,
         "value": state.value if state else None,
-        "evaluated_at": _iso(state.evaluated_at) if state else None,
-        "created_at": _iso(record.created_at),
-        "updated_at": _iso(record.updated_at),
+        "evaluated_at": iso(state.evaluated_at) if state else None,
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
     }
 
 
 def _event(event: AlertEvent) -> dict[str, Any]:
-    return {"rule_id": event.rule_id, "at": _iso(event.at), "state": event.state, "previous": event.previous,
+    return {"rule_id": event.rule_id, "at": iso(event.at), "state": event.state, "previous": event.previous,
             "value": event.value, "notified": event.notified, **msgspec.json.decode(event.detail)}
 
 

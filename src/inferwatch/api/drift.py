@@ -12,6 +12,7 @@ from inferwatch.api.common import JSON, runtime, whole_number
 from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import parse_filters, parse_time
+from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
@@ -64,10 +65,6 @@ def windows(current: str | None, reference: str | None, now: datetime
     return cur, ref
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 @router.get("/drift", summary="Drift of a model: current window against a reference window, per feature")
 def get_drift(who: Reader, request: Request) -> JSON:
     """`model_id` (one) is required; `current` and `reference` choose the windows; any other
@@ -87,6 +84,6 @@ def get_drift(who: Reader, request: Request) -> JSON:
     reference_rows = store.drift_sample(ws.id, filters.with_range(*ref), limit)
     answer = drift.compare(reference_rows, current_rows)
     answer.update(model_id=filters.model_ids[0],
-                  current={"from": _iso(cur[0]), "to": _iso(cur[1])},
-                  reference={"from": _iso(ref[0]), "to": _iso(ref[1])}, limit=limit)
+                  current={"from": iso(cur[0]), "to": iso(cur[1])},
+                  reference={"from": iso(ref[0]), "to": iso(ref[1])}, limit=limit)
     return JSON(answer)

@@ -15,6 +15,7 @@ from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import META_PREFIX
+from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
@@ -22,10 +23,6 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 COMPARED = ("inferences", "predictions", "avg_confidence", "avg_inference_time", "p95_inference_time", "devices")
 MAX_BINS = 100
 GROUPABLE = ("model_id", "device_id")
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def change(current: Any, previous: Any) -> float | None:
@@ -47,8 +44,8 @@ def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Re
     store = runtime(request).store
     now, then = store.totals(ws.id, filters), store.totals(ws.id, before)
     return JSON({
-        "from": _iso(win.start), "to": _iso(win.end),
-        "previous": {"from": _iso(previous_start), "to": _iso(win.start)},
+        "from": iso(win.start), "to": iso(win.end),
+        "previous": {"from": iso(previous_start), "to": iso(win.start)},
         "totals": now, "previous_totals": then,
         "change": {key: change(now.get(key), then.get(key)) for key in COMPARED},
     })
@@ -58,7 +55,7 @@ def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Re
 def models(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
     ws = who.ws
     filters = win.filters
-    return JSON({"from": _iso(win.start), "to": _iso(win.end),
+    return JSON({"from": iso(win.start), "to": iso(win.end),
                  "models": runtime(request).store.models(ws.id, filters)})
 
 
@@ -70,7 +67,7 @@ def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], 
     bins = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= bins <= MAX_BINS:
         raise InvalidRequest(f"bins must be a whole number from 1 to {MAX_BINS}")
-    return JSON({"from": _iso(win.start), "to": _iso(win.end),
+    return JSON({"from": iso(win.start), "to": iso(win.end),
                  **runtime(request).store.distributions(ws.id, filters, bins)})
 
 
@@ -81,5 +78,5 @@ def groups(who: Reader, win: Annotated[Window, Depends(window("group_by"))], req
     group_by = request.query_params.get("group_by") or ""
     if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
-    return JSON({"from": _iso(win.start), "to": _iso(win.end), "group_by": group_by,
+    return JSON({"from": iso(win.start), "to": iso(win.end), "group_by": group_by,
                  "groups": runtime(request).store.group_table(ws.id, filters, group_by)})

@@ -19,6 +19,7 @@ from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import META_PREFIX
 from inferwatch.query.performance import GroundTruth, report
 from inferwatch.store.base import Store
+from inferwatch.store.rows import iso
 from inferwatch.workspaces import audit
 
 router = APIRouter(prefix="/api/v1/{workspace}")
@@ -86,8 +87,7 @@ def performance(who: Reader, win: Annotated[Window, Depends(window("bucket", "by
                                       by.removeprefix(META_PREFIX) if by else None, bins)
     answer = report(counts, setting, bins)
     answer.update(model_id=filters.model_ids[0], bucket=bucket_name, by=by,
-                  **{"from": win.start.isoformat().replace("+00:00", "Z"),
-                     "to": win.end.isoformat().replace("+00:00", "Z")})
+                  **{"from": iso(win.start), "to": iso(win.end)})
     return JSON(answer)
 
 

@@ -13,12 +13,9 @@ from inferwatch.errors import InvalidRequest
 from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import META_PREFIX, Filters
 from inferwatch.store.base import GROUPS
+from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get("/stats", summary="Totals and a time series, optionally one series per group")
@@ -35,8 +32,8 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
     store = runtime(request).store
     return JSON(
         {
-            "from": _iso(win.start),
-            "to": _iso(win.end),
+            "from": iso(win.start),
+            "to": iso(win.end),
             "bucket": bucket_name,
             "group_by": group_by,
             "totals": store.totals(ws.id, filters),
@@ -66,5 +63,5 @@ def devices(who: Reader, win: Annotated[Window, Depends(window("silence_s"))], r
     for device in found:
         last = datetime.fromisoformat(device["last_seen"]) if device["last_seen"] else None
         device["online"] = last is not None and (now - last).total_seconds() <= silence_s
-    return JSON({"from": _iso(win.start), "to": _iso(win.end), "offline_after_s": silence_s,
+    return JSON({"from": iso(win.start), "to": iso(win.end), "offline_after_s": silence_s,
                  "devices": found})

@@ -9,8 +9,13 @@ about one full read, as without windows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
+
+from inferwatch.query.filters import Filters
+from inferwatch.store.base import Cursor
+from inferwatch.store.rows import EPOCH, naive_utc, to_us
 
 FIRST_WINDOW = timedelta(hours=1)
 WIDEN = 16
@@ -32,3 +37,23 @@ def window_starts(top: datetime | None, floor: datetime | None) -> Iterator[date
         yield lowest
         span *= WIDEN
     yield None
+
+
+def page(filters: Filters, after: Cursor | None, limit: int, newest: Callable[[], datetime | None],
+         fetch: Callable[[datetime | None], list[tuple[Any, ...]]]) -> tuple[list[tuple[Any, ...]], Cursor | None]:
+    """A page of rows in `LIST_COLUMNS` order, newest first, and where the next one starts (None
+    on the last). `fetch(lowest)` gives at most `limit + 1` rows of the page at or after `lowest`
+    (None: no lower bound); `newest()` the store's newest time, the top when neither the cursor
+    nor the filters set one."""
+    top = (EPOCH + timedelta(microseconds=after.ts_us) if after is not None
+           else naive_utc(filters.end) if filters.end is not None else newest())
+    floor = naive_utc(filters.start) if filters.start is not None else None
+    for lowest in window_starts(top, floor):
+        rows = fetch(lowest)
+        if lowest is None or len(rows) > limit:
+            break
+    following = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        following = Cursor(to_us(last[2]), last[0], last[1])
+    return rows[:limit], following

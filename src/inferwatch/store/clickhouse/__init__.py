@@ -42,6 +42,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
+from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
@@ -49,21 +50,10 @@ from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.performance import PerformanceReads
-from inferwatch.store.clickhouse.sql import Params, bucket, naive_utc, prediction_terms, quantile, where
-from inferwatch.store.duckdb import (
-    _EPOCH,
-    _IMAGE_COLUMNS,
-    _inference,
-    _iso,
-    to_us,
-)
-from inferwatch.store.paging import window_starts
+from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
+from inferwatch.store.paging import page
+from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, to_us
 
-_LIST_COLUMNS = (
-    "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
-    " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
-    " predictions, extra"
-)
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
 _LOOKUP_CHUNK = 5000
 # Every statement: joins give NULL, not a type's default, where a side has no row (as in SQL).
@@ -319,7 +309,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         with self._write_lock:
             self._client().insert(
                 "import_progress",
-                [[source, step, _EPOCH + timedelta(microseconds=ts_us), ws, inference_id, image_index, copied,
+                [[source, step, EPOCH + timedelta(microseconds=ts_us), ws, inference_id, image_index, copied,
                   _now()]],
                 column_names=["source", "step", "ts", "ws", "inference_id", "image_index", "copied", "updated_at"])
 
@@ -330,44 +320,38 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         p = Params()
         clause = where(ws, filters, p)
         if after is not None:
-            ts = p.time(_EPOCH + timedelta(microseconds=after.ts_us))
+            ts = p.time(EPOCH + timedelta(microseconds=after.ts_us))
             iid = p.add(after.inference_id, "String")
             clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
                        f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index, 'Int32')}))))")
         # In widening windows (store/paging.py). The sort key leads with the model, not the
         # time, so without a window a page would read and sort every row of the workspace; a
         # window lets the monthly partitions and the key's time column skip most of them.
-        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
+        sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
                f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}")
-        top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
-            naive_utc(filters.end) if filters.end is not None else None)
-        if top is None:
+
+        def newest() -> datetime | None:
             q = Params()
             found = self._rows(f"SELECT max(ts), count() FROM inferences WHERE ws = {q.add(ws, 'Int32')}", q)
-            top = found[0][0] if found and found[0][1] else None
-        floor = naive_utc(filters.start) if filters.start is not None else None
-        for lowest in window_starts(top, floor):
+            return found[0][0] if found and found[0][1] else None
+
+        def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
             if lowest is None:
-                rows = self._rows(sql.replace("<window>", ""), p)
-                break
+                return self._rows(sql.replace("<window>", ""), p)
             windowed = Params(p)
-            rows = self._rows(sql.replace("<window>", f" AND ts >= {windowed.time(lowest)}"), windowed)
-            if len(rows) > limit:
-                break
-        following = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            following = Cursor(to_us(last[2]), last[0], last[1])
-        return [_inference(row) for row in rows[:limit]], following
+            return self._rows(sql.replace("<window>", f" AND ts >= {windowed.time(lowest)}"), windowed)
+
+        found, following = page(filters, after, limit, newest, fetch)
+        return [answer.inference(row) for row in found], following
 
     def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
         p = Params()
         rows = self._rows(
-            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE ws = {p.add(ws, 'Int32')}"
+            f"SELECT {LIST_COLUMNS} FROM inferences WHERE ws = {p.add(ws, 'Int32')}"
             f" AND inference_id = {p.add(inference_id, 'String')} ORDER BY image_index",
             p,
         )
-        return [_inference(row) for row in rows]
+        return [answer.inference(row) for row in rows]
 
     def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
         if not inference_ids:
@@ -396,9 +380,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             f" uniqExact(device_id), uniqExact(model_id) FROM inferences WHERE {clause}",
             p,
         )
-        keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
-                "p95_inference_time", "avg_confidence", "devices", "models")
-        return dict(zip(keys, row, strict=True))
+        return answer.totals(row)
 
     def series(
         self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
@@ -431,11 +413,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             clause = where(ws, filters, p, "i")
             sql = (f"SELECT {t} AS t, m.field_value AS g, {figures}"
                    f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
-        return [
-            {"time": _iso(t), "group": g, "count": n, "predictions": k,
-             "avg_inference_time": it, "avg_confidence": c}
-            for t, g, n, k, it, c in self._rows(sql, p)
-        ]
+        return answer.series(self._rows(sql, p))
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
@@ -458,24 +436,8 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             " if(position(ifNull(extra, ''), '\"inference_server_version\"') > 0,"
             " JSONExtract(ifNull(extra, ''), 'inference_server_version', 'Nullable(String)'), NULL) AS v"
             f" FROM inferences WHERE {clause}) GROUP BY model_id, c", p)
-        n = sum(row[1] for row in per_model)
-        confidence_sum = sum(row[2] or 0.0 for row in per_model)
-        n_predictions = sum(row[3] or 0 for row in per_model)
-        time_sum = sum(row[4] or 0.0 for row in per_model)
-        n_timed = sum(row[5] for row in per_model)
-        inferences = {(m, c): (k, list(versions)) for m, c, k, versions in per_class}
-        return {
-            "num_inferences": n,
-            "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
-            "avg_response_time": time_sum / n_timed if n_timed else None,
-            "models": {row[0]: row[1] for row in per_model},
-            "classes": {
-                (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
-                         "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
-                         "versions": inferences.get((m, c), (0, []))[1]}
-                for m, c, k, ac, mc, rt in sorted(predictions)
-            },
-        }
+        return answer.class_stats(per_model, predictions,
+                                  {(m, c): (k, list(versions)) for m, c, k, versions in per_class})
 
     def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
@@ -484,7 +446,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         lo, hi = p.time(naive_utc(start)), p.time(naive_utc(end))
         # Aliases differ from column names: in ClickHouse an alias shadows the column everywhere
         # in its SELECT, the WHERE included.
-        rows = self._rows(
+        return answer.devices(self._rows(
             "SELECT coalesce(d.did, s.did) AS id, coalesce(d.first, s.first_received),"
             "  if(d.last IS NULL, s.last_received, if(s.last_received IS NULL, d.last,"
             "   greatest(d.last, s.last_received))),"
@@ -499,13 +461,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             f"   FROM inferences WHERE ws = {w} AND device_id IS NOT NULL GROUP BY device_id) s"
             " ON s.did = d.did ORDER BY id",
             p,
-        )
-        return [
-            {"device_id": device_id, "first_seen": _iso(first), "last_seen": _iso(last),
-             "last_inference_at": _iso(last_ts), "server_id": server_id, "server_version": version,
-             "hostname": hostname, "platform": platform, "tags": list(tags), "inferences": n}
-            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
-        ]
+        ))
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
         p = Params()
@@ -521,13 +477,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             f" LIMIT {int(top):d} BY field_name",
             p,
         )
-        tops: dict[str, list[dict[str, Any]]] = {}
-        for name, value, n in values:
-            tops.setdefault(name, []).append({"value": value, "count": n})
-        return [
-            {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
-            for name, distinct, n in fields
-        ]
+        return answer.metadata_fields(fields, values)
 
     # -- images ---------------------------------------------------------------------------
     def insert_image(self, image: ImageRecord) -> bool:
@@ -540,13 +490,13 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
                 "images",
                 [[row.ws, row.sha256, row.inference_id, row.content_type, row.width, row.height, row.size_bytes,
                   row.name, row.project, row.batch, row.tags, naive_utc(row.uploaded_at), to_us(_now())]],
-                column_names=[*_IMAGE_COLUMNS.split(", "), "version"])
+                column_names=[*IMAGE_COLUMNS.split(", "), "version"])
             return stored is None
 
     def _image(self, ws: int, term: str, value: str) -> ImageRecord | None:
         p = Params()
         rows = self._rows(
-            f"SELECT {_IMAGE_COLUMNS} FROM images FINAL WHERE ws = {p.add(ws, 'Int32')}"
+            f"SELECT {IMAGE_COLUMNS} FROM images FINAL WHERE ws = {p.add(ws, 'Int32')}"
             f" AND {term} = {p.add(value, 'String')} ORDER BY uploaded_at DESC, sha256 LIMIT 1",
             p,
         )

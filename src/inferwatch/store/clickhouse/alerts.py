@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.clickhouse.schema import TTL_TABLES
 from inferwatch.store.clickhouse.sql import Params
-from inferwatch.store.duckdb.alerts import USAGE_TABLES
+from inferwatch.store.rows import USAGE_TABLES
 
 _EVENT_COLUMNS = ["ws", "rule_id", "fired_at", "state", "previous", "value", "notified", "detail"]
 

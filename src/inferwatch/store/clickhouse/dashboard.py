@@ -11,8 +11,9 @@ from typing import Any
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
+from inferwatch.store import rows as answer
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
-from inferwatch.store.duckdb.dashboard import MAX_GROUP_CLASSES, _iso
+from inferwatch.store.rows import MAX_GROUP_CLASSES
 
 
 def _group_join(ws: int, group_by: str, p: Params) -> tuple[str, str]:
@@ -36,17 +37,12 @@ class DashboardReads:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
         clause = where(ws, filters, p)
-        rows = self._rows(
+        return answer.models(self._rows(
             "SELECT model_id, topK(1)(task)[1], count(), sum(sum_confidence) / nullIf(sum(n_predictions), 0),"
             f" avg(inference_time), {quantile('inference_time', 0.95, 'q95')}, max(ts), uniqExact(device_id)"
             f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
             p,
-        )
-        return [
-            {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-             "p95_inference_time": p95, "last_seen": _iso(last), "devices": devices}
-            for m, task, n, conf, t, p95, last, devices in rows
-        ]
+        ))
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
         """Predictions per class and confidence histograms (all predictions and per top class)."""
@@ -89,12 +85,5 @@ class DashboardReads:
             f" ORDER BY g, n DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
             p,
         )
-        classes: dict[Any, list[dict[str, Any]]] = {}
-        for g, c, k in mix:
-            classes.setdefault(g, []).append({"class": c, "inferences": k})
-        return [
-            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
-             "classes": classes.get(g, [])}
-            for g, n, conf, t, p95, preds, devices, last in rows
-        ]
+        classes = answer.class_mix(mix)
+        return answer.groups([(*row, classes.get(row[0], [])) for row in rows])

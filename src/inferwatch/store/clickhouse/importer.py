@@ -27,7 +27,8 @@ import duckdb
 import pyarrow as pa
 
 from inferwatch.store.base import StoreLocked, WorkspaceRecord
-from inferwatch.store.clickhouse import _EPOCH, ClickHouseStore, schema
+from inferwatch.store.clickhouse import ClickHouseStore, schema
+from inferwatch.store.rows import EPOCH
 
 DEFAULT_CHUNK_ROWS = 50_000
 _STEP = "inferences"
@@ -105,7 +106,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
     sql, params = _INFERENCES + _ORDER, []
     copied = 0
     if position is not None:
-        ts = _EPOCH + timedelta(microseconds=position.ts_us)
+        ts = EPOCH + timedelta(microseconds=position.ts_us)
         sql = _INFERENCES + _AFTER + _ORDER
         params = [ts, ts, position.ws, position.ws, position.inference_id, position.inference_id,
                   position.image_index]

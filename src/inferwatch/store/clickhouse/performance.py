@@ -16,7 +16,7 @@ import msgspec
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.clickhouse.sql import Params, bucket, where
-from inferwatch.store.duckdb.dashboard import _iso
+from inferwatch.store.rows import iso
 
 
 def _field(alias: str, ws: int, name: str, p: Params, kind: str = "LEFT JOIN") -> str:
@@ -103,7 +103,7 @@ class PerformanceReads:
         p = Params()
         (total,), = self._rows(f"SELECT count() FROM inferences i WHERE {where(ws, filters, p, 'i')}", p)
         confusion = {(e, pr): n for e, pr, n in run("expected, predicted, count()", "GROUP BY expected, predicted")}
-        over_time = [(str(_iso(t)), n, c) for t, n, c in run(
+        over_time = [(iso(t), n, c) for t, n, c in run(
             "bucket, count(), countIf(correct)", "GROUP BY bucket ORDER BY bucket")]
         by_group = [(g, n, c) for g, n, c in run(
             "grp, count(), countIf(correct)", "WHERE isNotNull(grp) GROUP BY grp")] if group_field else []

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from inferwatch.query.filters import Filters
+from inferwatch.store.rows import naive_utc
 
 # What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
 # bound into this range changes no answer, where an unclamped year-1 bound would not bind.
@@ -30,13 +31,6 @@ class Params(dict[str, Any]):
     def time(self, value: datetime) -> str:
         naive = value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(None).replace(tzinfo=None)
         return self.add(min(max(naive, _MIN_TIME), _MAX_TIME), "DateTime64(6, 'UTC')")
-
-
-def naive_utc(value: datetime) -> datetime:
-    """A filter time as the naive UTC value the tables hold."""
-    from datetime import UTC
-
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import msgspec
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
+from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
@@ -28,65 +28,14 @@ from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
-from inferwatch.store.paging import window_starts
+from inferwatch.store.paging import page
+from inferwatch.store.rows import IMAGE_COLUMNS, LIST_COLUMNS
 
-_EPOCH = datetime(1970, 1, 1)
-_LIST_COLUMNS = (
-    "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
-    " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
-    " predictions, extra"
-)
-_IMAGE_COLUMNS = (
-    "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
-)
-_decode_json = msgspec.json.decode
 # What DuckDB's messages say when the disk, not the data, made a statement fail.
 _STORAGE_ERRORS = ("Could not write", "Could not read", "Could not fsync", "No space left", "Input/output error",
                    "invalidated")
 # Images of one inference id looked up by their identity keys before any scan (see get_inference).
 _PROBED_IMAGES = 16
-
-
-def to_us(value: datetime) -> int:
-    return (value.replace(tzinfo=None) - _EPOCH) // timedelta(microseconds=1)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _prediction(p: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in p.items() if v is not None and k not in ("points", "keypoints")}
-    if p.get("points") is not None:
-        out["points"] = _decode_json(p["points"])
-    if p.get("keypoints") is not None:
-        out["keypoints"] = _decode_json(p["keypoints"])
-    return out
-
-
-def _inference(row: tuple[Any, ...]) -> dict[str, Any]:
-    (inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
-     inference_time, width, height, n_predictions, max_confidence, classes, predictions, extra) = row
-    out: dict[str, Any] = {
-        "inference_id": inference_id,
-        "image_index": image_index,
-        "timestamp": _iso(ts),
-        "received_at": _iso(received_at),
-        "model_id": model_id,
-        "task": task,
-        "device_id": device_id,
-        "tags": tags,
-        "source": source,
-        "inference_time": inference_time,
-        "image": {"width": width, "height": height},
-        "n_predictions": n_predictions,
-        "max_confidence": max_confidence,
-        "classes": classes,
-        "predictions": [_prediction(p) for p in predictions],
-    }
-    if extra:
-        out.update(_decode_json(extra))
-    return out
 
 
 # A series point's figures over the inferences (alias `i`) of its bucket and group.
@@ -104,13 +53,6 @@ def joined_meta_series(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters
         " FROM inferences i LEFT JOIN (SELECT id_key, field_value FROM metadata"
         f" WHERE ws = {p.add(ws)} AND field_name = {p.add(field)}) m ON m.id_key = i.id_key"
         f" WHERE {where(ws, filters, p, 'i')} GROUP BY ALL ORDER BY 1, 2 NULLS LAST", p).fetchall()
-
-
-def _series_answer(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    return [
-        {"time": _iso(t), "group": g, "count": n, "predictions": p, "avg_inference_time": it, "avg_confidence": c}
-        for t, g, n, p, it, c in rows
-    ]
 
 
 # Inferences (alias `i`) in the shape of the per-hour sums, one row each.
@@ -268,32 +210,26 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         p = Params()
         clause = where(ws, filters, p)
         if after is not None:
-            ts, iid = p.add(_EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id)
+            ts, iid = p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id)
             clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
                        f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index)}))))")
         con = self._cursor()
-        sql = (f"SELECT {_LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
+        sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
                f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}")
-        # Newest first, in widening windows (store/paging.py).
-        top = _EPOCH + timedelta(microseconds=after.ts_us) if after is not None else (
-            filters.end.replace(tzinfo=None) if filters.end is not None else None)
-        if top is None:
+
+        def newest() -> datetime | None:
             found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
-            top = found[0] if found else None
-        floor = filters.start.replace(tzinfo=None) if filters.start is not None else None
-        for lowest in window_starts(top, floor):
+            return found[0] if found else None
+
+        def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
+            # Newest first, in widening windows (store/paging.py).
             if lowest is None:
-                rows = con.execute(sql.replace("<window>", ""), p).fetchall()
-                break
+                return con.execute(sql.replace("<window>", ""), p).fetchall()
             windowed = Params(p)
-            rows = con.execute(sql.replace("<window>", f" AND ts >= {windowed.add(lowest)}"), windowed).fetchall()
-            if len(rows) > limit:
-                break
-        following = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            following = Cursor(to_us(last[2]), last[0], last[1])
-        return [_inference(row) for row in rows[:limit]], following
+            return con.execute(sql.replace("<window>", f" AND ts >= {windowed.add(lowest)}"), windowed).fetchall()
+
+        found, following = page(filters, after, limit, newest, fetch)
+        return [answer.inference(row) for row in found], following
 
     def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
         """Every image of the id. Images 0 to _PROBED_IMAGES - 1 are looked up through the primary
@@ -304,18 +240,18 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         identities = [f"{ws}\x01{inference_id}\x01{n}" for n in range(_PROBED_IMAGES)]
         # Only the key in the WHERE clause: another term there makes DuckDB scan instead of
         # using the index. The key holds the workspace and the id; the id is checked here anyway.
-        rows = [row for row in con.execute(
-            f"SELECT {_LIST_COLUMNS} FROM inferences WHERE key IN ({', '.join(['md5_number(?)'] * _PROBED_IMAGES)})"
+        found = [row for row in con.execute(
+            f"SELECT {LIST_COLUMNS} FROM inferences WHERE key IN ({', '.join(['md5_number(?)'] * _PROBED_IMAGES)})"
             " ORDER BY image_index",
             identities,
         ).fetchall() if row[0] == inference_id]
-        if not rows or rows[-1][1] == _PROBED_IMAGES - 1:
-            rows = con.execute(
-                f"SELECT {_LIST_COLUMNS} FROM inferences WHERE ws = ? AND id_key = md5_number(?)"
+        if not found or found[-1][1] == _PROBED_IMAGES - 1:
+            found = con.execute(
+                f"SELECT {LIST_COLUMNS} FROM inferences WHERE ws = ? AND id_key = md5_number(?)"
                 " AND inference_id = ? ORDER BY image_index",
                 [ws, inference_id, inference_id],
             ).fetchall()
-        return [_inference(row) for row in rows]
+        return [answer.inference(row) for row in found]
 
     def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
         if not inference_ids:
@@ -369,9 +305,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         assert row is not None
         n, predictions, avg_time, percentiles, confidence, devices, models = row
         p50, p95 = percentiles if percentiles is not None else (None, None)
-        return {"inferences": n, "predictions": predictions, "avg_inference_time": avg_time,
-                "p50_inference_time": p50, "p95_inference_time": p95, "avg_confidence": confidence,
-                "devices": devices, "models": models}
+        return answer.totals((n, predictions, avg_time, p50, p95, confidence, devices, models))
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
@@ -406,9 +340,9 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             field = group_by.removeprefix("meta.")
             con = self._cursor()
             copies = self._caches.copies_serve(filters)
-            return _series_answer(meta_series(self, con, ws, filters, field, bucket) if copies
+            return answer.series(meta_series(self, con, ws, filters, field, bucket) if copies
                                   else joined_meta_series(con, ws, filters, field, bucket))
-        return _series_answer(self._cursor().execute(sql, p).fetchall())
+        return answer.series(self._cursor().execute(sql, p).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
                              hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:
@@ -425,11 +359,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
                f" unnest(predictions) AS p FROM inferences i WHERE {edge_where(ws, filters, hours, p)})")
         if filters.on_predictions:
             sql += " WHERE " + prediction_terms(filters, p)
-        rows = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
-        return [
-            {"time": _iso(t), "group": g, "count": n, "predictions": n, "avg_inference_time": it, "avg_confidence": c}
-            for t, g, n, it, c in rows
-        ]
+        found = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
+        return answer.series([(t, g, n, n, it, c) for t, g, n, it, c in found])
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
@@ -452,33 +383,17 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         per_class = con.execute(
             "SELECT model_id, c, count(*) FROM (SELECT model_id, unnest(classes) AS c"
             f" FROM inferences WHERE {clause}) GROUP BY ALL", params).fetchall()
-        versions = dict(con.execute(
+        versions: dict[tuple[str, str], list[str]] = dict(con.execute(
             "SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM (SELECT model_id, unnest(classes) AS c,"
             " json_extract_string(extra, '$.inference_server_version') AS v FROM inferences"
             f" WHERE {clause} AND contains(extra, '\"inference_server_version\"')) WHERE v IS NOT NULL"
             " GROUP BY ALL", params).fetchall())
-        n = sum(row[1] for row in per_model)
-        confidence_sum = sum(row[2] or 0.0 for row in per_model)
-        n_predictions = sum(row[3] or 0 for row in per_model)
-        time_sum = sum(row[4] or 0.0 for row in per_model)
-        n_timed = sum(row[5] for row in per_model)
-        inferences = {(m, c): k for m, c, k in per_class}
-        return {
-            "num_inferences": n,
-            "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
-            "avg_response_time": time_sum / n_timed if n_timed else None,
-            "models": {row[0]: row[1] for row in per_model},
-            "classes": {
-                (m, c): {"num_inferences": inferences.get((m, c), 0), "class_count": k,
-                         "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
-                         "versions": versions.get((m, c), [])}
-                for m, c, k, ac, mc, rt in sorted(predictions)
-            },
-        }
+        return answer.class_stats(per_model, predictions,
+                                  {(m, c): (k, versions.get((m, c), [])) for m, c, k in per_class})
 
     def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
-        rows = self._cursor().execute(
+        return answer.devices(self._cursor().execute(
             "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
             "  min(received_at) AS first_received, count(*) FILTER (WHERE ts >= ? AND ts < ?) AS n"
             "  FROM inferences WHERE ws = ? AND device_id IS NOT NULL GROUP BY device_id)"
@@ -488,13 +403,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             " FROM (SELECT * FROM devices WHERE ws = ?) d FULL OUTER JOIN seen s ON s.device_id = d.device_id"
             " ORDER BY 1",
             [start.replace(tzinfo=None), end.replace(tzinfo=None), ws, ws],
-        ).fetchall()
-        return [
-            {"device_id": device_id, "first_seen": _iso(first), "last_seen": _iso(last),
-             "last_inference_at": _iso(last_ts), "server_id": server_id, "server_version": version,
-             "hostname": hostname, "platform": platform, "tags": tags, "inferences": n}
-            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
-        ]
+        ).fetchall())
 
     def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
         con = self._cursor()
@@ -509,13 +418,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             " field_value) <= ? ORDER BY field_name, n DESC, field_value",
             [ws, top],
         ).fetchall()
-        tops: dict[str, list[dict[str, Any]]] = {}
-        for name, value, n in values:
-            tops.setdefault(name, []).append({"value": value, "count": n})
-        return [
-            {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
-            for name, distinct, n in fields
-        ]
+        return answer.metadata_fields(fields, values)
 
     # -- images ---------------------------------------------------------------------------
     def insert_image(self, image: ImageRecord) -> bool:
@@ -524,7 +427,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             con.execute("BEGIN")
             try:
                 row = con.execute(
-                    f"INSERT OR IGNORE INTO images ({_IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [image.ws, image.sha256, image.inference_id, image.content_type, image.width,
                      image.height, image.size_bytes, image.name, image.project, image.batch,
                      image.tags, image.uploaded_at],
@@ -543,13 +446,13 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
 
     def image(self, ws: int, sha256: str) -> ImageRecord | None:
         row = self._cursor().execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE ws = ? AND sha256 = ?", [ws, sha256]
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE ws = ? AND sha256 = ?", [ws, sha256]
         ).fetchone()
         return None if row is None else ImageRecord(*row)
 
     def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
         row = self._cursor().execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE ws = ? AND inference_id = ?"
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE ws = ? AND inference_id = ?"
             " ORDER BY uploaded_at DESC, sha256 LIMIT 1",
             [ws, inference_id],
         ).fetchone()

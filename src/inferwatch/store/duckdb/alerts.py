@@ -12,10 +12,9 @@ import duckdb
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params
+from inferwatch.store.rows import USAGE_TABLES
 
 _EVENT_COLUMNS = "ws, rule_id, fired_at, state, previous, value, notified, detail"
-# Tables `usage` reports, with the column naming the workspace.
-USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
 
 
 class AlertStore:

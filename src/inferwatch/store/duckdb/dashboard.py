@@ -8,24 +8,19 @@ dashboard slices exactly as the list, stats and export do.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
+from inferwatch.store import rows as answer
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
-
-# A class mix per group lists this many classes; the comparison table shows the top few.
-MAX_GROUP_CLASSES = 5
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+from inferwatch.store.rows import MAX_GROUP_CLASSES
 
 
 class DashboardReads:
@@ -43,15 +38,10 @@ class DashboardReads:
     def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
-        rows = self._cursor().execute(
+        return answer.models(self._cursor().execute(
             "SELECT model_id, mode(task), count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0),"
             " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
-            f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall()
-        return [
-            {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-             "p95_inference_time": p95, "last_seen": _iso(last), "devices": devices}
-            for m, task, n, conf, t, p95, last, devices in rows
-        ]
+            f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall())
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
         """Predictions per class and confidence histograms (all predictions and per top class).
@@ -124,12 +114,7 @@ class DashboardReads:
             rows = self._summed_groups(con, ws, filters, group_by, hours)
         else:
             rows = self._joined_groups(con, ws, filters, group_by, field)
-        return [
-            {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-             "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": _iso(last),
-             "classes": classes}
-            for g, n, conf, t, p95, preds, devices, last, classes in rows
-        ]
+        return answer.groups(rows)
 
     def _summed_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, column: str,
                        hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
@@ -176,9 +161,7 @@ class DashboardReads:
             f"SELECT g, c, n FROM (SELECT g, c, count(*) AS n FROM (SELECT {expr} AS g, unnest(i.classes) AS c"
             f" FROM {rows_}) GROUP BY ALL) QUALIFY row_number() OVER (PARTITION BY g ORDER BY n DESC, c)"
             f" <= {MAX_GROUP_CLASSES} ORDER BY g, n DESC, c", p).fetchall()
-        classes: dict[Any, list[dict[str, Any]]] = {}
-        for g, c, n in mix:
-            classes.setdefault(g, []).append({"class": c, "inferences": n})
+        classes = answer.class_mix(mix)
         return [(*row, classes.get(row[0], [])) for row in rows]
 
 

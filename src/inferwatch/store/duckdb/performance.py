@@ -9,7 +9,6 @@ inferences hold.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import duckdb
 import msgspec
@@ -18,6 +17,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params, where
+from inferwatch.store.rows import iso
 
 
 def _counted(joined: str, found: str, flagged: str, setting: GroundTruth, bucket: timedelta, bins: int,
@@ -126,7 +126,7 @@ class PerformanceReads:
                     confusion[(expected, predicted)] = n
             elif g_time == 0:
                 if bucket_start is not None:
-                    over_time.append((_iso(bucket_start), n, right))
+                    over_time.append((iso(bucket_start), n, right))
             elif g_group == 0:
                 if grp is not None:
                     by_group.append((grp, n, right))
@@ -190,6 +190,3 @@ def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | 
                 f" FROM {copies(group_field)}) g ON g.key = b.key")
     return f"SELECT *, NULL::VARCHAR AS grp FROM ({sql})"
 
-
-def _iso(value: Any) -> str:
-    return str(value.isoformat()) + "Z"

@@ -1,0 +1,175 @@
+"""The Python both stores share around their SQL, so that neither imports the other: the columns
+their tables are read by, times as the API writes them, and result rows shaped into answers.
+The SQL stays each backend's own (the dialects differ); what a row becomes does not.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
+
+import msgspec
+
+EPOCH = datetime(1970, 1, 1)
+# An inference as the list and the detail page read it, in `inference()`'s order.
+LIST_COLUMNS = (
+    "inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,"
+    " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
+    " predictions, extra"
+)
+IMAGE_COLUMNS = (
+    "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
+)
+# Tables `usage` reports, each with a column naming the workspace.
+USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
+# A class mix per group lists this many classes; the comparison table shows the top few.
+MAX_GROUP_CLASSES = 5
+
+_decode_json = msgspec.json.decode
+
+
+def naive_utc(value: datetime) -> datetime:
+    """A time as the naive UTC value the tables hold."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of a time the tables hold (naive UTC)."""
+    return (naive_utc(value) - EPOCH) // timedelta(microseconds=1)
+
+
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
+def iso(value: datetime | None) -> str | None:
+    """A time as every answer writes it: ISO 8601 in UTC with a `Z`. Naive times are UTC (as
+    the stores keep them); others are converted."""
+    return None if value is None else naive_utc(value).isoformat() + "Z"
+
+
+def _prediction(p: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in p.items() if v is not None and k not in ("points", "keypoints")}
+    if p.get("points") is not None:
+        out["points"] = _decode_json(p["points"])
+    if p.get("keypoints") is not None:
+        out["keypoints"] = _decode_json(p["keypoints"])
+    return out
+
+
+def inference(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of `LIST_COLUMNS` as the list and the detail page answer it."""
+    (inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
+     inference_time, width, height, n_predictions, max_confidence, classes, predictions, extra) = row
+    out: dict[str, Any] = {
+        "inference_id": inference_id,
+        "image_index": image_index,
+        "timestamp": iso(ts),
+        "received_at": iso(received_at),
+        "model_id": model_id,
+        "task": task,
+        "device_id": device_id,
+        "tags": tags,
+        "source": source,
+        "inference_time": inference_time,
+        "image": {"width": width, "height": height},
+        "n_predictions": n_predictions,
+        "max_confidence": max_confidence,
+        "classes": classes,
+        "predictions": [_prediction(p) for p in predictions],
+    }
+    if extra:
+        out.update(_decode_json(extra))
+    return out
+
+
+def series(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (bucket start, group, count, predictions, avg time, avg confidence)."""
+    return [
+        {"time": iso(t), "group": g, "count": n, "predictions": p, "avg_inference_time": it, "avg_confidence": c}
+        for t, g, n, p, it, c in rows
+    ]
+
+
+def totals(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of (inferences, predictions, avg time, p50, p95, avg confidence, devices, models)."""
+    keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
+            "p95_inference_time", "avg_confidence", "devices", "models")
+    return dict(zip(keys, row, strict=True))
+
+
+def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, ...]],
+                inferences: dict[tuple[str, str], tuple[int, list[str]]]) -> dict[str, Any]:
+    """Roboflow's stats figures from (model, inferences, confidence sum, predictions, time sum,
+    timed) per model; (model, class, predictions, avg and median confidence, avg time) per class;
+    and per (model, class) the inferences holding it and their server versions. The totals are
+    summed from the per-model sums, the same way on both stores, so the floating-point figures
+    agree."""
+    n = sum(row[1] for row in per_model)
+    confidence_sum = sum(row[2] or 0.0 for row in per_model)
+    n_predictions = sum(row[3] or 0 for row in per_model)
+    time_sum = sum(row[4] or 0.0 for row in per_model)
+    n_timed = sum(row[5] for row in per_model)
+    return {
+        "num_inferences": n,
+        "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
+        "avg_response_time": time_sum / n_timed if n_timed else None,
+        "models": {row[0]: row[1] for row in per_model},
+        "classes": {
+            (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
+                     "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
+                     "versions": inferences.get((m, c), (0, []))[1]}
+            for m, c, k, ac, mc, rt in sorted(predictions)
+        },
+    }
+
+
+def devices(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (device, first seen, last seen, last inference, server id and version, host,
+    platform, tags, inferences in the period)."""
+    return [
+        {"device_id": device_id, "first_seen": iso(first), "last_seen": iso(last),
+         "last_inference_at": iso(last_ts), "server_id": server_id, "server_version": version,
+         "hostname": hostname, "platform": platform, "tags": list(tags), "inferences": n}
+        for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
+    ]
+
+
+def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (field, distinct values, rows) and of (field, value, rows), the top values of each
+    field in order."""
+    tops: dict[str, list[dict[str, Any]]] = {}
+    for name, value, n in values:
+        tops.setdefault(name, []).append({"value": value, "count": n})
+    return [
+        {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
+        for name, distinct, n in fields
+    ]
+
+
+def models(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (model, task, inferences, avg confidence, avg time, p95 time, last seen, devices)."""
+    return [
+        {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+         "p95_inference_time": p95, "last_seen": iso(last), "devices": devices}
+        for m, task, n, conf, t, p95, last, devices in rows
+    ]
+
+
+def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[dict[str, Any]]]:
+    """Rows of (group, class, inferences), each group's classes in order, as lists per group."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for g, c, n in rows:
+        out.setdefault(g, []).append({"class": c, "inferences": n})
+    return out
+
+
+def groups(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (value, inferences, avg confidence, avg time, p95 time, predictions, devices, last
+    seen, class mix): the comparison table."""
+    return [
+        {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
+         "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": iso(last),
+         "classes": classes}
+        for g, n, conf, t, p95, preds, devices, last, classes in rows
+    ]
