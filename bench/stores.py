@@ -30,7 +30,7 @@ if str(ROOT / "src") not in sys.path:
 from inferwatch.query.filters import Filters  # noqa: E402
 from inferwatch.store.base import Store  # noqa: E402
 from inferwatch.store.clickhouse import ClickHouseStore  # noqa: E402
-from inferwatch.store.clickhouse.importer import copy_store, open_source  # noqa: E402
+from inferwatch.store.clickhouse.importer import ImportTarget, copy_store, open_source  # noqa: E402
 from inferwatch.store.duckdb import DuckDBStore  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def _size(path: Path) -> int:
 def copy_once(source: Path, target: Path) -> ClickHouseStore:
     store = ClickHouseStore.from_url(f"chdb://{target}")
     store.migrate()
-    if store.import_position(str(source), "done") is None:
+    if ImportTarget(store).position(str(source), "done") is None:
         con = open_source(str(source))
         try:
             started = time.perf_counter()

@@ -229,12 +229,12 @@ class KeyRing:
         self._by_hash: dict[str, Principal] = {}
         self._used: dict[tuple[int, str], float] = {}
         self.reload()
-        if getattr(store, "shared", False):
+        if store.shared:
             threading.Thread(target=self._refresh, args=(refresh_s,), name="inferwatch-keyring",
                              daemon=True).start()
 
     def _refresh(self, every_s: float) -> None:
-        while not _STOP.wait(every_s) and not getattr(self._store, "closed", False):
+        while not _STOP.wait(every_s) and not self._store.closed:
             try:
                 self.reload()
             except Exception:  # a closed store at shutdown, a replica of the store briefly away

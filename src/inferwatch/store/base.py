@@ -139,6 +139,12 @@ GROUPS = ("model_id", "device_id", "class")
 
 
 class Store(Protocol):
+    # Whether other servers may write the same store (replicas behind a load balancer): their
+    # workspace changes are then read again now and then (workspaces.KeyRing).
+    shared: bool
+    # Set by close(): what still runs beside the server (the key ring's refresh) stops reading.
+    closed: bool
+
     def migrate(self) -> int:
         """Brings the schema to the current version; returns that version."""
         ...

@@ -33,6 +33,11 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
+def now_utc() -> datetime:
+    """Now, as the tables hold times (naive UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def to_us(value: datetime) -> int:
     """Microseconds since the epoch of a time the tables hold (naive UTC)."""
     return (naive_utc(value) - EPOCH) // timedelta(microseconds=1)

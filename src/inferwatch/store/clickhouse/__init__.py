@@ -30,8 +30,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -52,7 +51,7 @@ from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
 from inferwatch.store.paging import page
-from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, to_us
+from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
 
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
 _LOOKUP_CHUNK = 5000
@@ -62,22 +61,6 @@ _SETTINGS: dict[str, Any] = {"join_use_nulls": 1}
 _STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_OPEN_FILE", "CANNOT_READ",
                    "CANNOT_CREATE_DIRECTORY", "CANNOT_RENAME", "SYSTEM_ERROR", "No space left on device",
                    "Input/output error")
-
-
-@dataclass(frozen=True, slots=True)
-class ImportPosition:
-    """The last row a migration copied, in the source's (ts, ws, inference_id, image_index) order,
-    and how many rows it had copied by then."""
-
-    ts_us: int
-    ws: int
-    inference_id: str
-    image_index: int
-    copied: int
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
@@ -194,7 +177,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             # Each statement is IF NOT EXISTS: a migration cut short is simply run again.
             for statement in statements:
                 client.command(statement.replace("{db}", self._database).replace("{auth}", self._source_auth))
-            client.insert("schema_version", [[version, _now()]], column_names=["version", "applied_at"])
+            client.insert("schema_version", [[version, now_utc()]], column_names=["version", "applied_at"])
         return len(schema.MIGRATIONS)
 
     # -- writes ---------------------------------------------------------------------------
@@ -208,19 +191,6 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             if devices:
                 self._insert("device_reports", _device_reports(devices.to_arrow()))
             return new
-
-    def append_inferences(self, batch: pa.Table, *, check: bool = True) -> int:
-        """Inserts an Arrow table shaped as `InferenceRows.to_arrow()`, skipping the identities
-        already stored; returns how many rows were new (the migration from DuckDB uses this).
-        `check=False` inserts all: for rows the caller knows are not stored (and unique)."""
-        with self._write_lock:
-            if not check:
-                self._insert("inferences", batch)
-                return batch.num_rows
-            return self._append_inferences(batch)
-
-    def has_inferences(self) -> bool:
-        return bool(self._rows("SELECT 1 FROM identity_keys LIMIT 1", {}))
 
     def _append_inferences(self, batch: pa.Table) -> int:
         keep = self._new_rows(batch.column("ws").to_pylist(), batch.column("inference_id").to_pylist(),
@@ -253,11 +223,6 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
                 keep.append(i)
         return keep
 
-    def insert_table(self, table: str, data: pa.Table) -> None:
-        """Appends Arrow rows to one of the tables as they are (the migration from DuckDB)."""
-        with self._write_lock:
-            self._insert(table, data)
-
     def workspaces(self) -> list[WorkspaceRecord]:
         rows = self._rows("SELECT id, slug, key_hash, created_at FROM workspaces FINAL ORDER BY id", {})
         return [WorkspaceRecord(*row) for row in rows]
@@ -265,19 +230,12 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
     def create_workspace(self, slug: str, key_hash: str) -> WorkspaceRecord:
         with self._write_lock:
             (top,) = self._rows("SELECT max(id) FROM workspaces FINAL", {})[0]
-            now = _now()
+            now = now_utc()
             record = WorkspaceRecord(int(top or 0) + 1, slug, key_hash, now)
             self._client().insert(
                 "workspaces", [[record.id, slug, key_hash, now, now]],
                 column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
         return record
-
-    def put_workspace(self, record: WorkspaceRecord) -> None:
-        """Stores a workspace under its own id (the migration keeps every id, which rows refer to)."""
-        with self._write_lock:
-            self._client().insert(
-                "workspaces", [[record.id, record.slug, record.key_hash, record.created_at, _now()]],
-                column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
 
     def set_key_hash(self, slug: str, key_hash: str) -> WorkspaceRecord:
         with self._write_lock:
@@ -288,30 +246,9 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
                 raise KeyError(slug)
             old = WorkspaceRecord(*rows[0])
             self._client().insert(
-                "workspaces", [[old.id, slug, key_hash, old.created_at, _now()]],
+                "workspaces", [[old.id, slug, key_hash, old.created_at, now_utc()]],
                 column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
         return WorkspaceRecord(old.id, slug, key_hash, old.created_at)
-
-    # -- the migration's bookmarks -------------------------------------------------------
-    def import_position(self, source: str, step: str) -> ImportPosition | None:
-        """Where copying `source` stopped in `step`, if it started."""
-        p = Params()
-        rows = self._rows(
-            "SELECT ts, ws, inference_id, image_index, copied FROM import_progress FINAL"
-            f" WHERE source = {p.add(source, 'String')} AND step = {p.add(step, 'String')}", p)
-        if not rows:
-            return None
-        ts, ws, inference_id, image_index, copied = rows[0]
-        return ImportPosition(to_us(ts), ws, inference_id, image_index, int(copied))
-
-    def record_import(self, source: str, step: str, ts_us: int, ws: int, inference_id: str, image_index: int,
-                      copied: int) -> None:
-        with self._write_lock:
-            self._client().insert(
-                "import_progress",
-                [[source, step, EPOCH + timedelta(microseconds=ts_us), ws, inference_id, image_index, copied,
-                  _now()]],
-                column_names=["source", "step", "ts", "ws", "inference_id", "image_index", "copied", "updated_at"])
 
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(
@@ -489,7 +426,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             self._client().insert(
                 "images",
                 [[row.ws, row.sha256, row.inference_id, row.content_type, row.width, row.height, row.size_bytes,
-                  row.name, row.project, row.batch, row.tags, naive_utc(row.uploaded_at), to_us(_now())]],
+                  row.name, row.project, row.batch, row.tags, naive_utc(row.uploaded_at), to_us(now_utc())]],
                 column_names=[*IMAGE_COLUMNS.split(", "), "version"])
             return stored is None
 

@@ -12,7 +12,7 @@ again, as on DuckDB.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -20,17 +20,9 @@ from clickhouse_connect.driver.client import Client
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.clickhouse.schema import TTL_TABLES
 from inferwatch.store.clickhouse.sql import Params
-from inferwatch.store.rows import USAGE_TABLES
+from inferwatch.store.rows import USAGE_TABLES, naive_utc, now_utc
 
 _EVENT_COLUMNS = ["ws", "rule_id", "fired_at", "state", "previous", "value", "notified", "detail"]
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class AlertStore:
@@ -51,14 +43,14 @@ class AlertStore:
         rows = self._rows(
             f"SELECT ws, rule_id, spec, created_at, updated_at FROM alert_rules FINAL WHERE deleted = 0{where}"
             " ORDER BY ws, rule_id", p)
-        return [AlertRuleRecord(w, r, s, _naive(c), _naive(u)) for w, r, s, c, u in rows]
+        return [AlertRuleRecord(w, r, s, naive_utc(c), naive_utc(u)) for w, r, s, c, u in rows]
 
     def put_alert_rule(self, record: AlertRuleRecord) -> None:
         p = Params()
         stored = self._rows(
             f"SELECT created_at FROM alert_rules FINAL WHERE ws = {p.add(record.ws, 'Int32')}"
             f" AND rule_id = {p.add(record.rule_id, 'String')} AND deleted = 0", p)
-        created = _naive(stored[0][0]) if stored else record.created_at
+        created = naive_utc(stored[0][0]) if stored else record.created_at
         self._client().insert(
             "alert_rules", [[record.ws, record.rule_id, record.spec, 0, created, record.updated_at]],
             column_names=["ws", "rule_id", "spec", "deleted", "created_at", "updated_at"])
@@ -67,7 +59,7 @@ class AlertStore:
         found = [r for r in self.alert_rules(ws) if r.rule_id == rule_id]
         if not found:
             return False
-        now = max(_now(), found[0].updated_at)
+        now = max(now_utc(), found[0].updated_at)
         self._client().insert(
             "alert_rules", [[ws, rule_id, "", 1, found[0].created_at, now]],
             column_names=["ws", "rule_id", "spec", "deleted", "created_at", "updated_at"])
@@ -82,7 +74,7 @@ class AlertStore:
         rows = self._rows(
             "SELECT rule_id, state, since, value, evaluated_at FROM alert_state FINAL"
             f" WHERE ws = {p.add(ws, 'Int32')}", p)
-        return {r: AlertState(s, _naive(since), v, _naive(at)) for r, s, since, v, at in rows}
+        return {r: AlertState(s, naive_utc(since), v, naive_utc(at)) for r, s, since, v, at in rows}
 
     def set_alert_state(self, ws: int, rule_id: str, state: AlertState) -> None:
         self._client().insert(
@@ -100,12 +92,7 @@ class AlertStore:
         rows = self._rows(
             f"SELECT {', '.join(_EVENT_COLUMNS)} FROM alert_events WHERE ws = {p.add(ws, 'Int32')}{extra}"
             f" ORDER BY fired_at DESC, rule_id DESC, state DESC LIMIT {int(limit):d}", p)
-        return [AlertEvent(w, r, _naive(at), s, prev, v, bool(n), d) for w, r, at, s, prev, v, n, d in rows]
-
-    def alert_event_keys(self) -> set[tuple[int, str, datetime, str]]:
-        """Every event's (ws, rule, time, state): what a copy into this store must not repeat."""
-        rows = self._rows("SELECT ws, rule_id, fired_at, state FROM alert_events", {})
-        return {(ws, rule, _naive(at), state) for ws, rule, at, state in rows}
+        return [AlertEvent(w, r, naive_utc(at), s, prev, v, bool(n), d) for w, r, at, s, prev, v, n, d in rows]
 
     def notifications_since(self, ws: int, rule_id: str, since: datetime) -> int:
         p = Params()
@@ -125,7 +112,7 @@ class AlertStore:
             self.reload_policies()
             return
         self._client().insert(
-            "retention", [[ws, policy.max_days, policy.max_inferences, policy.image_max_days, _now()]],
+            "retention", [[ws, policy.max_days, policy.max_inferences, policy.image_max_days, now_utc()]],
             column_names=["ws", "max_days", "max_inferences", "image_max_days", "updated_at"])
         self.reload_policies()
 
@@ -194,7 +181,7 @@ class AlertStore:
                 f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT 1 OFFSET {int(keep_newest) - 1:d}", q)
             if rows:
                 ts, iid, index = rows[0]
-                t, i = p.time(_naive(ts)), p.add(iid, "String")
+                t, i = p.time(naive_utc(ts)), p.add(iid, "String")
                 terms.append(f"(ts < {t} OR (ts = {t} AND (inference_id < {i}"
                              f" OR (inference_id = {i} AND image_index < {p.add(index, 'Int32')}))))")
         return " OR ".join(terms)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import pyarrow as pa
 
 from inferwatch.store.base import StoreLocked, WorkspaceRecord
 from inferwatch.store.clickhouse import ClickHouseStore, schema
-from inferwatch.store.rows import EPOCH
+from inferwatch.store.clickhouse.sql import Params
+from inferwatch.store.rows import EPOCH, naive_utc, now_utc, to_us
 
 DEFAULT_CHUNK_ROWS = 50_000
 _STEP = "inferences"
@@ -55,6 +56,77 @@ _SETTINGS = {
 }
 _EVENTS = ("SELECT ws, rule_id, fired_at, state, previous, value, notified::UTINYINT AS notified, detail"
            " FROM alert_events ORDER BY ws, rule_id, fired_at")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPosition:
+    """The last row a migration copied, in the source's (ts, ws, inference_id, image_index) order,
+    and how many rows it had copied by then."""
+
+    ts_us: int
+    ws: int
+    inference_id: str
+    image_index: int
+    copied: int
+
+
+class ImportTarget:
+    """A ClickHouse store as a copy writes it: rows as the source holds them (workspaces under
+    their own ids, whole tables), and bookmarks of how far the copy got. Only `inferwatch migrate`
+    writes this way, so these live here rather than on the store."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    def put_workspace(self, record: WorkspaceRecord) -> None:
+        """Stores a workspace under its own id (every row refers to it)."""
+        with self.store._write_lock:
+            self.store._client().insert(
+                "workspaces", [[record.id, record.slug, record.key_hash, record.created_at, now_utc()]],
+                column_names=["id", "slug", "key_hash", "created_at", "updated_at"])
+
+    def has_inferences(self) -> bool:
+        return bool(self.store._rows("SELECT 1 FROM identity_keys LIMIT 1", {}))
+
+    def append_inferences(self, batch: pa.Table, *, check: bool = True) -> int:
+        """Inserts an Arrow table shaped as `InferenceRows.to_arrow()`, skipping the identities
+        already stored; returns how many rows were new. `check=False` inserts all: for rows known
+        not to be stored (and unique)."""
+        with self.store._write_lock:
+            if not check:
+                self.store._insert("inferences", batch)
+                return batch.num_rows
+            return self.store._append_inferences(batch)
+
+    def insert_table(self, table: str, data: pa.Table) -> None:
+        """Appends Arrow rows to one of the tables as they are."""
+        with self.store._write_lock:
+            self.store._insert(table, data)
+
+    def position(self, source: str, step: str) -> ImportPosition | None:
+        """Where copying `source` stopped in `step`, if it started."""
+        p = Params()
+        rows = self.store._rows(
+            "SELECT ts, ws, inference_id, image_index, copied FROM import_progress FINAL"
+            f" WHERE source = {p.add(source, 'String')} AND step = {p.add(step, 'String')}", p)
+        if not rows:
+            return None
+        ts, ws, inference_id, image_index, copied = rows[0]
+        return ImportPosition(to_us(ts), ws, inference_id, image_index, int(copied))
+
+    def record(self, source: str, step: str, ts_us: int, ws: int, inference_id: str, image_index: int,
+               copied: int) -> None:
+        with self.store._write_lock:
+            self.store._client().insert(
+                "import_progress",
+                [[source, step, EPOCH + timedelta(microseconds=ts_us), ws, inference_id, image_index, copied,
+                  now_utc()]],
+                column_names=["source", "step", "ts", "ws", "inference_id", "image_index", "copied", "updated_at"])
+
+    def alert_event_keys(self) -> set[tuple[int, str, datetime, str]]:
+        """Every event's (ws, rule, time, state): what the copy must not repeat."""
+        rows = self.store._rows("SELECT ws, rule_id, fired_at, state FROM alert_events", {})
+        return {(ws, rule, naive_utc(at), state) for ws, rule, at, state in rows}
 
 
 @dataclass(slots=True)
@@ -90,19 +162,20 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], size: 
     return reader
 
 
-def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: ClickHouseStore,
+def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: ClickHouseStore,
                chunk_rows: int = DEFAULT_CHUNK_ROWS,
                progress: Callable[[int, int], None] = lambda done, total: None) -> Copied:
     """Copies everything; `progress(copied, total)` after each chunk of inferences."""
     out = Copied()
-    target.migrate()
+    store.migrate()
+    target = ImportTarget(store)
     for ws_id, slug, key_hash, created_at in source.cursor().execute(
             "SELECT id, slug, key_hash, created_at FROM workspaces ORDER BY id").fetchall():
         target.put_workspace(WorkspaceRecord(ws_id, slug, key_hash, created_at))
         out.workspaces += 1
 
     (total,) = source.cursor().execute("SELECT count(*) FROM inferences").fetchone() or (0,)
-    position = target.import_position(source_name, _STEP)
+    position = target.position(source_name, _STEP)
     sql, params = _INFERENCES + _ORDER, []
     copied = 0
     if position is not None:
@@ -125,7 +198,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
         out.inferences += batch.num_rows
         last = batch.num_rows - 1
         ts_us = batch.column("ts")[last].value
-        target.record_import(source_name, _STEP, ts_us, batch.column("ws")[last].as_py(),
+        target.record(source_name, _STEP, ts_us, batch.column("ws")[last].as_py(),
                              batch.column("inference_id")[last].as_py(),
                              batch.column("image_index")[last].as_py(), copied)
         progress(copied, total)
@@ -148,13 +221,13 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, target: Clic
             target.insert_table(table_name, rows)
             out.settings += rows.num_rows
             if table_name == "retention":  # the TTLs read the policies (schema migration 6)
-                target.reload_policies()
+                store.reload_policies()
     out.alert_events = _copy_events(source, target)
-    target.record_import(source_name, _DONE, 0, 0, "", 0, copied)
+    target.record(source_name, _DONE, 0, 0, "", 0, copied)
     return out
 
 
-def _copy_events(source: duckdb.DuckDBPyConnection, target: ClickHouseStore) -> int:
+def _copy_events(source: duckdb.DuckDBPyConnection, target: ImportTarget) -> int:
     """The alert history the target does not hold yet, told apart by (ws, rule, time, state)."""
     events = _batches(source, _EVENTS, [], DEFAULT_CHUNK_ROWS).read_all()
     held = target.alert_event_keys()

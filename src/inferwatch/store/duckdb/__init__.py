@@ -66,6 +66,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
     """`caches=False` reads every figure from the inferences themselves (`cache/`): the
     reference the cached answers are tested against."""
 
+    shared = False  # one process holds the file
+
     def __init__(self, path: str, caches: bool = True) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
@@ -77,6 +79,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             raise
         self._write_lock = threading.Lock()
         self._caches = Caches(on=caches)
+        self.closed = False
 
     def storage_failed(self, exc: BaseException) -> bool:
         # An I/O error, a commit whose log could not be written ("Failed to commit: Could not
@@ -99,6 +102,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         return self._db.cursor()
 
     def close(self) -> None:
+        self.closed = True
         self._db.close()
 
     def checkpoint(self) -> None:
