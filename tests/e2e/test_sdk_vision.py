@@ -42,6 +42,13 @@ def frame(seed: int = 0, size: tuple[int, int] = (96, 64)) -> np.ndarray:
     return rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
 
 
+class Unreadable:
+    """An `image=` that fails when read as an array."""
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise RuntimeError("camera buffer gone")
+
+
 def blocks() -> np.ndarray:
     """A BGR frame: blue left half, red right half."""
     out = np.zeros((64, 96, 3), dtype=np.uint8)
@@ -82,6 +89,9 @@ def logged(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         dark = np.zeros((64, 96, 3), dtype=np.uint8)
         dark[:, 48:] = (40, 40, 200)  # right half red (BGR), left half black
         ids["dark"] = iw.log({"predictions": []}, model_id="yard/1", image=dark)
+        # Not a frame: found out in the background thread (log answered with an id regardless), which
+        # drops the image and still sends the inference.
+        ids["not-a-frame"] = iw.log(boxes(), model_id="yard/1", image=Unreadable())
         ids["sharp-frame"] = sharp
         assert iw.flush(60)
         ids["counters"] = iw.counters
@@ -149,7 +159,16 @@ def test_the_frame_is_uploaded_with_its_figures(logged: tuple[Workspace, dict[st
         stored = np.asarray(img.convert("RGB"), dtype=np.float64)
     assert np.abs(stored[:, :40] - (0, 0, 255)).max() < 40
     assert np.abs(stored[:, 56:] - (255, 0, 0)).max() < 40
-    assert ids["counters"].images_sent == 4 and ids["counters"].images_dropped == 0
+    assert ids["counters"].images_sent == 4 and ids["counters"].images_dropped == 1
+
+
+def test_a_bad_frame_costs_its_image_not_its_inference(logged: tuple[Workspace, dict[str, Any]]) -> None:
+    ws, ids = logged
+    assert isinstance(ids["not-a-frame"], str)
+    got = one(ws, ids["not-a-frame"])
+    assert len(got["predictions"]) == 2
+    assert not set(vision.QUALITY_FIELDS) & set(got["metadata"])
+    assert ws.client.get(f"{ws.api}/inferences/{ids['not-a-frame']}/image").status_code == 404
 
 
 def test_figures_say_what_happened_to_the_camera(logged: tuple[Workspace, dict[str, Any]]) -> None:

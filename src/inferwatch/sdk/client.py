@@ -340,7 +340,8 @@ class Client:
                 self._queue.append(line)
 
     def _render_one(self, d: _Deferred) -> bytes:
-        size = vision.image_size(d.image) if d.image is not None else None
+        frame = self._frame(d)
+        size = vision.image_size(frame) if frame is not None else None
         if d.snap is not None:
             result = vision.to_result(d.snap, d.inference_id, d.class_names, size, d.inference_time)
         else:
@@ -348,17 +349,34 @@ class Client:
             if size is not None and not result.get("image"):
                 result["image"] = {"width": size[0], "height": size[1]}
         item = d.item
-        if d.image is not None:
-            frame = np.asarray(d.image)
-            if self.image_quality:
-                figures = vision.quality(frame, d.bgr)
-                # Metadata values are text today: the figures go as their shortest exact-enough form.
-                meta = {name: f"{value:.6g}" for name, value in figures.items()}
-                meta.update(item.get("metadata") or {})
-                item["metadata"] = meta
-            self._upload(d.inference_id, d.model_id, vision.encode_jpeg(frame, d.bgr))
+        if frame is not None:
+            try:
+                if self.image_quality:
+                    figures = vision.quality(frame, d.bgr)
+                    # Metadata values are text today: the figures go as their shortest exact-enough form.
+                    meta = {name: f"{value:.6g}" for name, value in figures.items()}
+                    meta.update(item.get("metadata") or {})
+                    item["metadata"] = meta
+                self._upload(d.inference_id, d.model_id, vision.encode_jpeg(frame, d.bgr))
+            except Exception:  # a frame we cannot read costs its image, never its inference
+                log.warning("inferwatch: could not measure or encode a frame", exc_info=True)
+                self.counters.images_dropped += 1
         item.update(result=result, inference_id=d.inference_id, image_index=0)
         return _encode(item)
+
+    def _frame(self, d: _Deferred) -> np.ndarray | None:
+        """The frame as an image array (height, width[, channels]), or None (counted) if it is none."""
+        if d.image is None:
+            return None
+        try:
+            frame = np.asarray(d.image)
+        except Exception:
+            frame = None
+        if frame is None or frame.ndim not in (2, 3) or frame.shape[0] < 1 or frame.shape[1] < 1:
+            log.warning("inferwatch: image= is not a frame (height, width[, channels]); logged without it")
+            self.counters.images_dropped += 1
+            return None
+        return frame
 
     def _upload(self, inference_id: str, model_id: str, jpeg: bytes) -> None:
         """The frame as the inference's image (the dataset upload route). Images are not spooled:
