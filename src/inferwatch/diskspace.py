@@ -27,8 +27,9 @@ from inferwatch.errors import InsufficientStorage, RetryLater, StoreUnavailable
 
 CHECK_EVERY_S = 1.0
 DEFAULT_FLOOR = "1GiB,5%"
-# How long a client is asked to wait: freeing space is a person's job, not a moment's.
-RETRY_AFTER_S = 30
+# How long a client is asked to wait: freeing space takes a person or a retention sweep, not a
+# moment; a refusal costs the server little, so devices may ask that often.
+RETRY_AFTER_S = 10
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
           "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]*)$")

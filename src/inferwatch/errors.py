@@ -94,7 +94,7 @@ class InsufficientStorage(RetryLater):
 
     status = 507
     error = "Insufficient storage"
-    default_retry_after_s = 30
+    default_retry_after_s = 10
 
 
 class StoreUnavailable(RetryLater):

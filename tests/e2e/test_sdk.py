@@ -261,6 +261,33 @@ def test_monitor_logs_every_infer_of_the_real_inference_client(server: Server, w
     assert total(ws) == 4
 
 
+def test_a_full_disk_is_waited_out_like_an_overload_and_nothing_is_lost(tmp_path: Path) -> None:
+    """A server below its free-space floor answers 507: the SDK spools, waits as Retry-After says,
+    and delivers every logged item exactly once when the server takes writes again (here: the
+    same data dir served with no floor, standing in for space freed)."""
+    srv = Server(tmp_path / "data", "--min-free-space", "100%").start()
+    try:
+        key = srv.initial_key
+        client = inferwatch.Client(srv.url, key, workspace="default", spool_dir=tmp_path / "spool",
+                                   linger_s=0.01, max_backoff_s=0.5)
+        try:
+            for _ in range(50):
+                client.log(detection(), model_id="m/1")
+            assert not client.flush(2)
+            assert client.counters.retried > 0 and client.counters.spilled == 50
+            assert (client.counters.sent, client.counters.dropped) == (0, 0)
+            srv.stop()
+            srv.extra_args = ("--min-free-space", "0")
+            srv.start(same_port=True)
+            assert client.flush(60)
+            assert (client.counters.sent, client.counters.dropped) == (50, 0)
+        finally:
+            client.close()
+        assert default_total(srv, key) == 50
+    finally:
+        srv.stop()
+
+
 def test_an_overloaded_inferwatch_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
     """While the writer holds a huge batch, a server with a tiny queue answers 503: the SDK waits as
     Retry-After says, spools meanwhile, and every logged item arrives exactly once."""
