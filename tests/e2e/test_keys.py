@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -314,3 +315,10 @@ def test_a_body_that_is_no_report_is_a_400(app_server: InProcess, ws: Workspace)
 
 def test_access_names_print_for_the_docs() -> None:
     assert str(Access("key", Scope.READ)) == "key:read" and str(Access("public")) == "public"
+
+
+def test_the_security_doc_lists_every_route(app_server: InProcess) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    missing = [f"{','.join(sorted(r.methods))} {r.path}" for r in _routes(app_server)
+               if f"| `{','.join(sorted(r.methods))}` | `{r.path}` |" not in doc]
+    assert missing == []
