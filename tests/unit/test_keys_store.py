@@ -16,6 +16,7 @@ from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse import schema as ch_schema
+from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb import schema as duck_schema
 from inferwatch.workspaces import CLI_ACTOR, SCOPES, KeyRing
@@ -105,3 +106,28 @@ def test_rotation_replaces_only_the_default_key(old_store: Store) -> None:
     assert ring.by_key(new_key) is not None and ring.by_key(device_key) is not None
     active = sorted((k.name, k.scopes) for k in old_store.api_keys(ws) if k.revoked_at is None)
     assert active == [("default", SCOPES), ("edge", ("ingest",))]
+
+
+def test_migrate_to_clickhouse_takes_the_keys_and_the_audit(tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    path = tmp_path / "store.duckdb"
+    duck = DuckDBStore(str(path))
+    duck.migrate()
+    ws, first = workspaces.create(duck, "plant")
+    _, device = workspaces.add_key(duck, ws.id, "camera", ["ingest"], None, CLI_ACTOR)
+    _, gone = workspaces.add_key(duck, ws.id, "old", ["read"], None, CLI_ACTOR)
+    workspaces.revoke_key(duck, ws.id, "old", CLI_ACTOR)
+    duck.note_key_use({(ws.id, duck.api_keys(ws.id)[1].key_id): datetime(2026, 5, 1)})
+    before, trail = duck.api_keys(None), duck.audit(ws.id, 100)
+    duck.close()
+    target = open_store(chdb_url("import"))
+    try:
+        assert isinstance(target, ClickHouseStore)
+        for _ in range(2):  # a second run (a resumed copy) adds nothing
+            copy_store(open_source(str(path)), str(path), target)
+        assert target.api_keys(None) == before
+        assert [(r.actor, r.action, r.target) for r in target.audit(ws.id, 100)] == \
+            [(r.actor, r.action, r.target) for r in trail]
+        ring = KeyRing(target)
+        assert ring.by_key(first) is not None and ring.by_key(device) is not None and ring.by_key(gone) is None
+    finally:
+        target.close()

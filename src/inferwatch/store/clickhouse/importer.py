@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from inferwatch.store.base import StoreLocked, WorkspaceRecord
+from inferwatch.store.base import ApiKeyRecord, AuditRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.clickhouse import ClickHouseStore, schema
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.rows import EPOCH, naive_utc, now_utc, to_us
@@ -223,8 +223,42 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
             if table_name == "retention":  # the TTLs read the policies (schema migration 6)
                 store.reload_policies()
     out.alert_events = _copy_events(source, target)
+    _copy_keys(source, store)
     target.record(source_name, _DONE, 0, 0, "", 0, copied)
     return out
+
+
+def _has_table(source: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = source.cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
+    return bool(found and found[0])
+
+
+def _copy_keys(source: duckdb.DuckDBPyConnection, store: ClickHouseStore) -> None:
+    """The workspaces' keys (a source from before named keys: each workspace's one key, as its
+    `default` with every scope, as that upgrade does) and the audit lines the target lacks."""
+    if not _has_table(source, "api_keys"):
+        rows = source.cursor().execute(
+            "SELECT id, substr(md5(key_hash), 1, 12), 'default', key_hash, ['ingest', 'read', 'manage'], created_at,"
+            " NULL, NULL, NULL, false FROM workspaces").fetchall()
+    else:
+        rows = source.cursor().execute(
+            "SELECT ws, key_id, name, key_hash, scopes, created_at, expires_at, revoked_at, last_used_at,"
+            " expiry_noted FROM api_keys").fetchall()
+    for ws, key_id, name, key_hash, scopes, created, expires, revoked, used, noted in rows:
+        store.put_api_key(ApiKeyRecord(ws, key_id, name, key_hash, tuple(scopes), created, expires, revoked,
+                                       None, bool(noted)))
+        if used is not None:
+            store.note_key_use({(ws, key_id): used})
+    if not _has_table(source, "audit_log"):
+        return
+    lines = source.cursor().execute(
+        "SELECT ws, recorded_at, actor, action, target, detail FROM audit_log ORDER BY ws, recorded_at").fetchall()
+    held: set[tuple[object, ...]] = set()
+    for ws in {line[0] for line in lines}:
+        held.update((r.ws, r.at, r.action, r.target) for r in store.audit(ws, 1_000_000))
+    for ws, at, actor, action, target, detail in lines:
+        if (ws, at, action, target) not in held:
+            store.add_audit(AuditRecord(ws, at, actor, action, target, detail))
 
 
 def _copy_events(source: duckdb.DuckDBPyConnection, target: ImportTarget) -> int:
