@@ -192,5 +192,5 @@ def yolo_lines(image: _Image, ids: dict[str, int]) -> str:
 def data_yaml(classes: list[str]) -> str:
     """Ultralytics' dataset file. Class names are written as JSON strings, which YAML reads
     as they are whatever they hold (quotes, colons, non-ASCII)."""
-    names = "".join(f"  {i}: {json.dumps(name)}\n" for i, name in enumerate(classes))
-    return f"path: .\ntrain: images/train\nval: images/train\nnc: {len(classes)}\nnames:\n{names}"
+    names = "".join(f"\n  {i}: {json.dumps(name)}" for i, name in enumerate(classes)) or " {}"
+    return f"path: .\ntrain: images/train\nval: images/train\nnc: {len(classes)}\nnames:{names}\n"

@@ -194,3 +194,22 @@ def test_images_are_the_export_s_pixels(loaded: Workspace, tmp_path: Path) -> No
         with Image.open(folder / "images" / image["file_name"]) as img:
             assert (image["width"], image["height"]) == img.size
             assert np.asarray(img).shape == (480, 640, 3)
+
+
+def test_images_without_boxes_still_load(ws: Workspace, tmp_path: Path) -> None:
+    """A classifier's images: exported for labelling, with no box and no class yet."""
+    ingest(ws, [{"model_id": "sorter/1", "inference_id": "cls-1",
+                 "result": {"image": {"width": 640, "height": 480}, "predictions": [{"class": "ok", "confidence": 0.9}],
+                            "top": "ok", "confidence": 0.9}}])
+    upload(ws, "cls-1", jpeg(640, 480, 7))
+    for fmt in ("yolo", "coco"):
+        reply = ws.client.get(f"{ws.api}/export/dataset", params={"format": fmt})
+        assert reply.status_code == 200, reply.text
+        folder = unpack(reply.content, tmp_path / fmt)
+        if fmt == "yolo":
+            dataset = sv.DetectionDataset.from_yolo(str(folder / "images" / "train"),
+                                                    str(folder / "labels" / "train"), str(folder / "data.yaml"))
+        else:
+            dataset = sv.DetectionDataset.from_coco(str(folder / "images"), str(folder / "annotations.json"))
+        assert dataset.classes == [] and len(dataset) == 1
+        assert found(dataset) == {"cls-1": []}
