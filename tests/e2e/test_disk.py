@@ -135,6 +135,10 @@ def test_a_full_volume_refuses_writes_keeps_reads_and_heals_without_a_restart(vo
     server = serve(volume, floor)
     try:
         with open_workspace(server) as ws, Load(ws) as load:
+            # An alert rule watching the free space, made while writes are taken.
+            rule = ws.client.post(f"{ws.api}/alerts", json={
+                "name": "disk", "metric": "disk_free_bytes", "condition": "below", "critical": 6 * MiB})
+            assert rule.status_code == 201, rule.text
             first = load.wait_for(200)
             filler = fill(volume, 4 * MiB if floor != "0" else 0)
             refused = load.wait_for(507, after=first)
@@ -167,6 +171,13 @@ def test_a_full_volume_refuses_writes_keeps_reads_and_heals_without_a_restart(vo
             assert health["disk"]["free_bytes"] < 5 * MiB
             metrics = ws.client.get("/metrics").text
             assert "inferwatch_disk_free_bytes" in metrics and "inferwatch_writes_refused 1.0" in metrics
+            page = ws.client.get("/signin").text  # every page of the dashboard has the banner
+            assert 'id="write-problem"' in page and "data volume" in page
+            if floor != "0":  # (a disk full to the last byte takes no state either)
+                # The rule's state is written below the floor: the server's own upkeep is not refused.
+                assert server.admin("POST", "/alerts/evaluate").status_code == 200
+                state = ws.client.get(f"{ws.api}/alerts/{rule.json()['id']}").json()
+                assert state["state"] == "critical" and state["value"] < 5 * MiB, state
 
             filler.unlink()
             healed = load.wait_for(200, after=full_answers)
