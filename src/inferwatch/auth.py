@@ -13,8 +13,9 @@ Every route names exactly one of these, and that is the table of who may call wh
 - `csrf_form(Scope.X)`: a dashboard form post: its CSRF token, and a session holding X;
 - `public`, `admin`: no key; the server's admin token (the CLI while a server runs).
 
-A key is looked up in memory (`workspaces.KeyRing`): a scope check costs no database read.
-Nothing here imports `web/`; the dashboard imports this.
+A key is looked up in memory (`workspaces.KeyRing`): a scope check costs no database read. The
+dependencies are coroutines, so FastAPI runs them on the event loop, not through a thread hop per
+request. Nothing here imports `web/`; the dashboard imports this.
 """
 
 from __future__ import annotations
@@ -121,16 +122,16 @@ def _in_workspace(who: Principal, slug: str) -> Principal:
 
 # -- the declarations --------------------------------------------------------------------------
 
-def require(scope: Scope) -> Callable[[str, Request], Principal]:
+def require(scope: Scope) -> Callable[[str, Request], Awaitable[Principal]]:
     @_declares(Access("key", scope))
-    def dependency(workspace: str, request: Request) -> Principal:
+    async def dependency(workspace: str, request: Request) -> Principal:
         return check(_in_workspace(principal(request), workspace), scope)
     return dependency
 
 
-def require_key(scope: Scope | None) -> Callable[[Request], Principal]:
+def require_key(scope: Scope | None) -> Callable[[Request], Awaitable[Principal]]:
     @_declares(Access("key", scope))
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         return check(principal(request), scope)
     return dependency
 
@@ -155,22 +156,22 @@ def require_body(scope: Scope, body_key: Callable[[bytes], str | None]
     return dependency
 
 
-def declare(scope: Scope | None) -> Callable[[], None]:
+def declare(scope: Scope | None) -> Callable[[], Awaitable[None]]:
     """For a handler that checks `scope` itself, on each key it finds (`check`); None: any
     valid key."""
     @_declares(Access("key", scope))
-    def dependency() -> None:
+    async def dependency() -> None:
         return None
     return dependency
 
 
 @_declares(Access("public"))
-def public() -> None:
+async def public() -> None:
     """No key: the route says nothing about any workspace's data."""
 
 
 @_declares(Access("admin"))
-def admin(request: Request) -> None:
+async def admin(request: Request) -> None:
     """The server's per-start admin token, which only `server.json` in the data dir holds."""
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ").strip()
@@ -179,7 +180,7 @@ def admin(request: Request) -> None:
 
 
 @_declares(Access("page", Scope.READ))
-def page(request: Request) -> Principal | None:
+async def page(request: Request) -> Principal | None:
     """A page's viewer; None sends the browser to sign in (the page does the redirect)."""
     return signed_in(request)
 
@@ -231,10 +232,10 @@ class Window:
     end: datetime
 
 
-def window(*extra_keys: str, besides: tuple[str, ...] = ()) -> Callable[[Request], Window]:
+def window(*extra_keys: str, besides: tuple[str, ...] = ()) -> Callable[[Request], Awaitable[Window]]:
     """The dependency of a route that reads a window: `extra_keys` are its own parameters,
     `besides` parameters it reads that are not filters (left out before the strict parse)."""
-    def dependency(request: Request) -> Window:
+    async def dependency(request: Request) -> Window:
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in besides]
         filters = default_range(parse_filters(params, extra_keys=extra_keys), datetime.now(UTC))
         start, end = filters.start, filters.end
