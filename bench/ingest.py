@@ -247,7 +247,7 @@ def _committed(url: str) -> int:
     server stopped: DuckDB locks its file to one process, and chdb its folder."""
     store = open_store(url)
     try:
-        return int(store.totals(1, Filters())["inferences"])
+        return int(store.totals(1, Filters()).inferences)
     finally:
         store.close()
 

@@ -106,9 +106,9 @@ def test_sweep(tmp_path: Path, chdb_url: Any, policy: str) -> None:
         resent = store.append(_rows(1, [("i09", 0, T0 - timedelta(days=9))]), MetadataRows())
         assert resent == (0 if policy == "images" else 1)
         store.sweep(1, before, keep, images_before)
-        answers.append((result, store.totals(1, _everything())["inferences"],
+        answers.append((result, store.totals(1, _everything()).inferences,
                         sorted(store.metadata_of(1, [i for i, _, _ in ids] + ["not-arrived-yet"])),
-                        store.totals(2, _everything())["inferences"],
+                        store.totals(2, _everything()).inferences,
                         {t: u["rows"] for t, u in store.usage(1).items()}))
         store.close()
     duck, chdb = answers

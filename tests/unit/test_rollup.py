@@ -108,7 +108,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
         *((f"second-{i}", "line", "l9") for i in range(0, 500, 7)))) == 3000
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
-    assert sum(p["count"] for p in summed[0]) > 0 and summed[-1]["inferences"] > 0
+    assert sum(p.count for p in summed[0]) > 0 and summed[-1].inferences > 0
     same(summed, scanned(path))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).
@@ -174,10 +174,10 @@ def test_the_last_hour_there_is(tmp_path: Path) -> None:
     assert store.append(late, MetadataRows()) == 3
     everything = Filters(start=datetime(9999, 12, 31, 22, tzinfo=UTC),
                          end=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
-    assert store.totals(1, everything)["inferences"] == 3
+    assert store.totals(1, everything).inferences == 3
     inside = Filters(start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC), end=everything.end)
-    assert store.totals(1, inside)["inferences"] == 0
-    assert sum(p["count"] for p in store.series(1, everything, timedelta(hours=1), "class")) == sum(late.n_predictions)
+    assert store.totals(1, inside).inferences == 0
+    assert sum(p.count for p in store.series(1, everything, timedelta(hours=1), "class")) == sum(late.n_predictions)
     store.close()
 
 

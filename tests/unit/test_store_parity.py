@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
@@ -114,6 +115,9 @@ def same(a: Any, b: Any, path: str = "") -> None:
     """Equal, with floats to 12 significant digits; says where they differ."""
     if isinstance(a, float) and isinstance(b, float):
         assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15), f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, msgspec.Struct) and isinstance(b, msgspec.Struct):
+        assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
+        same(msgspec.structs.asdict(a), msgspec.structs.asdict(b), path)
     elif isinstance(a, dict) and isinstance(b, dict):
         assert list(a) == list(b) or set(a) == set(b), f"{path}: keys {list(a)} != {list(b)}"
         for key in a:
@@ -238,7 +242,7 @@ def test_counts_each_identity_once(tmp_path: Path, chdb_url: Any) -> None:
         store.migrate()
         assert store.append(rows, MetadataRows()) == 40
         assert store.append(rows, MetadataRows()) == 0
-        assert store.totals(1, Filters())["inferences"] == 40
+        assert store.totals(1, Filters()).inferences == 40
     same(_all_pages(duck, 1, Filters(), 100), _all_pages(chdb, 1, Filters(), 100), "pages")
     duck.close()
     chdb.close()
@@ -252,4 +256,4 @@ def test_drift_sample(stores: tuple[Store, Store], filters: Filters) -> None:
         rows = [dataclasses.astuple(r) for r in duck.drift_sample(1, filters, limit)]
         same(rows, [dataclasses.astuple(r) for r in chdb.drift_sample(1, filters, limit)], "drift_sample")
     if filters == Filters():
-        assert len(rows) == duck.totals(1, filters)["inferences"]
+        assert len(rows) == duck.totals(1, filters).inferences

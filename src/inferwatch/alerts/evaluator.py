@@ -65,7 +65,7 @@ def measure(store: Store, ws: int, rule: Rule, now: datetime, disk: DiskGuard | 
     if metric in ("inference_count", "avg_inference_time", "p95_inference_time", "avg_confidence"):
         totals = store.totals(ws, scope(rule, start, now))
         key = "inferences" if metric == "inference_count" else metric
-        value = totals[key]
+        value = getattr(totals, key)
         return None if value is None else float(value)
     if metric in ("class_share", "class_count"):
         classes = store.distributions(ws, scope(rule, start, now, with_class=False), 1)["classes"]
@@ -76,8 +76,8 @@ def measure(store: Store, ws: int, rule: Rule, now: datetime, disk: DiskGuard | 
         return mine / total if total else None
     if metric == "devices_silent":
         devices = store.devices(ws, start.replace(tzinfo=UTC), now.replace(tzinfo=UTC))
-        return float(sum(1 for d in devices if d["inferences"] == 0
-                         and (rule.device_id is None or d["device_id"] == rule.device_id)))
+        return float(sum(1 for d in devices if d.inferences == 0
+                         and (rule.device_id is None or d.device_id == rule.device_id)))
     if metric == "drift_score":
         current = store.drift_sample(ws, scope(rule, start, now), DRIFT_SAMPLE)
         reference = store.drift_sample(ws, scope(rule, start - (now - start), start), DRIFT_SAMPLE)

@@ -51,7 +51,7 @@ def cell(value: Any) -> str:
 def _columns(request: Request, store: Store, ws: int) -> list[str]:
     named = request.query_params.getlist("columns")
     if not named:
-        return [f["name"] for f in store.metadata_fields(ws, 0)]
+        return [f.name for f in store.metadata_fields(ws, 0)]
     fields = []
     for name in named:
         if not name.startswith(META_PREFIX) or len(name) == len(META_PREFIX):

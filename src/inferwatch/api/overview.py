@@ -47,7 +47,7 @@ def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Re
         "from": iso(win.start), "to": iso(win.end),
         "previous": {"from": iso(previous_start), "to": iso(win.start)},
         "totals": now, "previous_totals": then,
-        "change": {key: change(now.get(key), then.get(key)) for key in COMPARED},
+        "change": {key: change(getattr(now, key), getattr(then, key)) for key in COMPARED},
     })
 
 

@@ -173,36 +173,36 @@ def inference_stats(who: Reader, request: Request) -> JSON:
     cur = store.class_stats(ws.id, start, end, models)
     prev = store.class_stats(ws.id, prev_start, start, models)
     rows = []
-    for model, cls in sorted(cur["classes"].keys() | prev["classes"].keys()):
-        now = cur["classes"].get((model, cls))
-        before = prev["classes"].get((model, cls))
+    for model, cls in sorted(cur.classes.keys() | prev.classes.keys()):
+        now = cur.classes.get((model, cls))
+        before = prev.classes.get((model, cls))
         rows.append({
             "model_name": model,
             "predicted_class": cls,
-            "num_inferences": now["num_inferences"] if now else 0,
-            "prev_num_inferences": before["num_inferences"] if before else 0,
+            "num_inferences": now.inferences if now else 0,
+            "prev_num_inferences": before.inferences if before else 0,
             "num_errors": 0,
             "prev_num_errors": 0,
-            "avg_confidence": now["avg_confidence"] if now else None,
-            "prev_avg_confidence": before["avg_confidence"] if before else None,
-            "avg_response_time": now["avg_response_time"] if now else None,
-            "prev_avg_response_time": before["avg_response_time"] if before else None,
-            "median_confidence": now["median_confidence"] if now else None,
-            "class_count": now["class_count"] if now else 0,
-            "prev_class_count": before["class_count"] if before else 0,
+            "avg_confidence": now.avg_confidence if now else None,
+            "prev_avg_confidence": before.avg_confidence if before else None,
+            "avg_response_time": now.avg_inference_time if now else None,
+            "prev_avg_response_time": before.avg_inference_time if before else None,
+            "median_confidence": now.median_confidence if now else None,
+            "class_count": now.predictions if now else 0,
+            "prev_class_count": before.predictions if before else 0,
             "deployment_types": "self-hosted",
-            "inference_server_versions": ", ".join(now["versions"]) if now and now["versions"] else None,
-            "model_num_inferences": cur["models"].get(model, 0),
-            "prev_model_num_inferences": prev["models"].get(model, 0),
+            "inference_server_versions": ", ".join(now.versions) if now and now.versions else None,
+            "model_num_inferences": cur.models.get(model, 0),
+            "prev_model_num_inferences": prev.models.get(model, 0),
         })
     return JSON({
-        "num_inferences": cur["num_inferences"],
-        "prev_num_inferences": prev["num_inferences"],
+        "num_inferences": cur.inferences,
+        "prev_num_inferences": prev.inferences,
         "num_errors": 0,
         "prev_num_errors": 0,
-        "avg_confidence": cur["avg_confidence"],
-        "prev_avg_confidence": prev["avg_confidence"],
-        "avg_response_time": cur["avg_response_time"],
-        "prev_avg_response_time": prev["avg_response_time"],
+        "avg_confidence": cur.avg_confidence,
+        "prev_avg_confidence": prev.avg_confidence,
+        "avg_response_time": cur.avg_inference_time,
+        "prev_avg_response_time": prev.avg_inference_time,
         "inference_stats": rows,
     })

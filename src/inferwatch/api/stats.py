@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import msgspec
 from fastapi import APIRouter, Depends, Request
 
 from inferwatch.api.common import JSON, runtime
@@ -37,7 +38,8 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
             "bucket": bucket_name,
             "group_by": group_by,
             "totals": store.totals(ws.id, filters),
-            "series": store.series(ws.id, filters, bucket, group_by),
+            "series": [msgspec.structs.asdict(p) | {"time": iso(p.time)}
+                       for p in store.series(ws.id, filters, bucket, group_by)],
         }
     )
 
@@ -59,9 +61,9 @@ def devices(who: Reader, win: Annotated[Window, Depends(window("silence_s"))], r
         if not 0 < silence_s < 1e9:
             raise InvalidRequest("silence_s must be a positive number of seconds")
     now = datetime.now(UTC)
-    found = rt.store.devices(ws.id, win.start, win.end)
-    for device in found:
-        last = datetime.fromisoformat(device["last_seen"]) if device["last_seen"] else None
-        device["online"] = last is not None and (now - last).total_seconds() <= silence_s
+    found = [msgspec.structs.asdict(d) | {
+        "first_seen": iso(d.first_seen), "last_seen": iso(d.last_seen), "last_inference_at": iso(d.last_inference_at),
+        "online": d.last_seen is not None and (now - d.last_seen.replace(tzinfo=UTC)).total_seconds() <= silence_s,
+    } for d in rt.store.devices(ws.id, win.start, win.end)]
     return JSON({"from": iso(win.start), "to": iso(win.end), "offline_after_s": silence_s,
                  "devices": found})

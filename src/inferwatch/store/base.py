@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
+
 from inferwatch.drift import SampleRow
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
@@ -135,6 +137,82 @@ class SweepResult:
     orphan_images: list[str]
 
 
+class Totals(msgspec.Struct, frozen=True):
+    """Figures of the inferences in some filters; percentiles and averages None without values."""
+
+    inferences: int
+    predictions: int
+    avg_inference_time: float | None
+    p50_inference_time: float | None
+    p95_inference_time: float | None
+    avg_confidence: float | None
+    devices: int
+    models: int
+
+
+class SeriesPoint(msgspec.Struct, frozen=True):
+    """A time bucket's figures for one group (None: no group, or no value of the field)."""
+
+    time: datetime  # the bucket's start, naive UTC
+    group: str | None
+    count: int
+    predictions: int
+    avg_inference_time: float | None
+    avg_confidence: float | None
+
+
+class Device(msgspec.Struct, frozen=True):
+    """A device a server reported or an inference named, with its inferences in a period.
+    Times are naive UTC."""
+
+    device_id: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_inference_at: datetime | None
+    server_id: str | None
+    server_version: str | None
+    hostname: str | None
+    platform: str | None
+    tags: list[str]
+    inferences: int
+
+
+class FieldValue(msgspec.Struct, frozen=True):
+    value: str
+    count: int
+
+
+class MetadataField(msgspec.Struct, frozen=True):
+    """A metadata field: its distinct values, the rows holding it, its most frequent values."""
+
+    name: str
+    distinct_values: int
+    inferences: int
+    top_values: list[FieldValue]
+
+
+class ClassFigures(msgspec.Struct, frozen=True):
+    """One model's predictions of one class: the inferences (rows) holding one, the predictions,
+    their average and median confidence, the inferences' average time, the server versions."""
+
+    inferences: int
+    predictions: int
+    avg_confidence: float | None
+    median_confidence: float | None
+    avg_inference_time: float | None
+    versions: list[str]
+
+
+class ClassStats(msgspec.Struct, frozen=True):
+    """Figures of a period: in all, inferences per model, and per (model, predicted class)."""
+
+    inferences: int
+    avg_confidence: float | None
+    avg_inference_time: float | None
+    models: dict[str, int]
+    classes: dict[tuple[str, str], ClassFigures]
+
+
 GROUPS = ("model_id", "device_id", "class")
 
 
@@ -189,23 +267,23 @@ class Store(Protocol):
 
     def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]: ...
 
-    def totals(self, ws: int, filters: Filters) -> dict[str, Any]: ...
+    def totals(self, ws: int, filters: Filters) -> Totals: ...
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
-    ) -> list[dict[str, Any]]:
-        """Rows of (time, group, figures); group_by is one of GROUPS or `meta.<field>`."""
+    ) -> list[SeriesPoint]:
+        """Points of (time, group, figures); group_by is one of GROUPS or `meta.<field>`."""
         ...
 
-    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
         """Totals, inferences per model and figures per (model, predicted class) over [start, end)."""
         ...
 
-    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[Device]:
         """Every device with its facts, last seen, and its inferences over [start, end)."""
         ...
 
-    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]: ...
+    def metadata_fields(self, ws: int, top: int) -> list[MetadataField]: ...
 
     # -- the dashboard's figures (same filters as everything else) --------------------------
     def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ from typing import Any, overload
 
 import msgspec
 
+from inferwatch.store.base import ClassFigures, ClassStats, Device, FieldValue, MetadataField, SeriesPoint, Totals
+
 EPOCH = datetime(1970, 1, 1)
 # An inference as the list and the detail page read it, in `inference()`'s order.
 LIST_COLUMNS = (
@@ -88,24 +90,19 @@ def inference(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-def series(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def series(rows: list[tuple[Any, ...]]) -> list[SeriesPoint]:
     """Rows of (bucket start, group, count, predictions, avg time, avg confidence)."""
-    return [
-        {"time": iso(t), "group": g, "count": n, "predictions": p, "avg_inference_time": it, "avg_confidence": c}
-        for t, g, n, p, it, c in rows
-    ]
+    return [SeriesPoint(naive_utc(t), *rest) for t, *rest in rows]
 
 
-def totals(row: tuple[Any, ...]) -> dict[str, Any]:
+def totals(row: tuple[Any, ...]) -> Totals:
     """A row of (inferences, predictions, avg time, p50, p95, avg confidence, devices, models)."""
-    keys = ("inferences", "predictions", "avg_inference_time", "p50_inference_time",
-            "p95_inference_time", "avg_confidence", "devices", "models")
-    return dict(zip(keys, row, strict=True))
+    return Totals(*row)
 
 
 def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, ...]],
-                inferences: dict[tuple[str, str], tuple[int, list[str]]]) -> dict[str, Any]:
-    """Roboflow's stats figures from (model, inferences, confidence sum, predictions, time sum,
+                inferences: dict[tuple[str, str], tuple[int, list[str]]]) -> ClassStats:
+    """A period's figures from (model, inferences, confidence sum, predictions, time sum,
     timed) per model; (model, class, predictions, avg and median confidence, avg time) per class;
     and per (model, class) the inferences holding it and their server versions. The totals are
     summed from the per-model sums, the same way on both stores, so the floating-point figures
@@ -115,41 +112,32 @@ def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, .
     n_predictions = sum(row[3] or 0 for row in per_model)
     time_sum = sum(row[4] or 0.0 for row in per_model)
     n_timed = sum(row[5] for row in per_model)
-    return {
-        "num_inferences": n,
-        "avg_confidence": confidence_sum / n_predictions if n_predictions else None,
-        "avg_response_time": time_sum / n_timed if n_timed else None,
-        "models": {row[0]: row[1] for row in per_model},
-        "classes": {
-            (m, c): {"num_inferences": inferences.get((m, c), (0, []))[0], "class_count": k,
-                     "avg_confidence": ac, "median_confidence": mc, "avg_response_time": rt,
-                     "versions": inferences.get((m, c), (0, []))[1]}
-            for m, c, k, ac, mc, rt in sorted(predictions)
-        },
-    }
+    classes = {}
+    for m, c, k, ac, mc, rt in sorted(predictions):
+        held, versions = inferences.get((m, c), (0, []))
+        classes[(m, c)] = ClassFigures(held, k, ac, mc, rt, versions)
+    return ClassStats(n, confidence_sum / n_predictions if n_predictions else None,
+                      time_sum / n_timed if n_timed else None, {row[0]: row[1] for row in per_model}, classes)
 
 
-def devices(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def devices(rows: list[tuple[Any, ...]]) -> list[Device]:
     """Rows of (device, first seen, last seen, last inference, server id and version, host,
     platform, tags, inferences in the period)."""
-    return [
-        {"device_id": device_id, "first_seen": iso(first), "last_seen": iso(last),
-         "last_inference_at": iso(last_ts), "server_id": server_id, "server_version": version,
-         "hostname": hostname, "platform": platform, "tags": list(tags), "inferences": n}
-        for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows
-    ]
+    def utc(value: datetime | None) -> datetime | None:
+        return None if value is None else naive_utc(value)
+
+    return [Device(device_id, utc(first), utc(last), utc(last_ts), server_id, version, hostname, platform,
+                   list(tags), n)
+            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows]
 
 
-def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]) -> list[MetadataField]:
     """Rows of (field, distinct values, rows) and of (field, value, rows), the top values of each
     field in order."""
-    tops: dict[str, list[dict[str, Any]]] = {}
+    tops: dict[str, list[FieldValue]] = {}
     for name, value, n in values:
-        tops.setdefault(name, []).append({"value": value, "count": n})
-    return [
-        {"name": name, "distinct_values": distinct, "inferences": n, "top_values": tops.get(name, [])}
-        for name, distinct, n in fields
-    ]
+        tops.setdefault(name, []).append(FieldValue(value, n))
+    return [MetadataField(name, distinct, n, tops.get(name, [])) for name, distinct, n in fields]
 
 
 def models(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -42,7 +42,16 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
+from inferwatch.store.base import (
+    ClassStats,
+    Cursor,
+    Device,
+    ImageRecord,
+    MetadataField,
+    SeriesPoint,
+    Totals,
+    WorkspaceRecord,
+)
 from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
@@ -305,7 +314,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             out.setdefault(inference_id, {})[name] = value
         return out
 
-    def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
+    def totals(self, ws: int, filters: Filters) -> Totals:
         p = Params()
         clause = where(ws, filters, p)
         (row,) = self._rows(
@@ -321,7 +330,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
 
     def series(
         self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[SeriesPoint]:
         p = Params()
         t = bucket("i.ts", bucket_size, p)
         figures = ("count(), sum(i.n_predictions), avg(i.inference_time),"
@@ -352,7 +361,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
                    f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
         return answer.series(self._rows(sql, p))
 
-    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
 
         The same three passes as DuckDB's (per-model sums, the predictions, the inferences per
@@ -376,7 +385,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, list(versions)) for m, c, k, versions in per_class})
 
-    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
         p = Params()
         w = p.add(ws, "Int32")
@@ -400,7 +409,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             p,
         ))
 
-    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
+    def metadata_fields(self, ws: int, top: int) -> list[MetadataField]:
         p = Params()
         w = p.add(ws, "Int32")
         fields = self._rows(

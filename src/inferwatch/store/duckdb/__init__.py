@@ -17,7 +17,17 @@ import duckdb
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
+from inferwatch.store.base import (
+    ClassStats,
+    Cursor,
+    Device,
+    ImageRecord,
+    MetadataField,
+    SeriesPoint,
+    StoreLocked,
+    Totals,
+    WorkspaceRecord,
+)
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.cache import Caches
@@ -287,7 +297,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
                 f" FROM inference_hours WHERE {sums_where(ws, filters, hours, p)}"
                 f" UNION ALL {_ROWS_AS_SUMS} WHERE {edge_where(ws, filters, hours, p)})")
 
-    def totals(self, ws: int, filters: Filters) -> dict[str, Any]:
+    def totals(self, ws: int, filters: Filters) -> Totals:
         p = Params()
         con = self._cursor()
         hours = None if filters.classes else self._caches.summed_hours(filters)
@@ -313,7 +323,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[SeriesPoint]:
         hours = self._caches.summed_hours(filters, bucket)
         p = Params()
         summed = hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes
@@ -349,7 +359,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         return answer.series(self._cursor().execute(sql, p).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
-                             hours: tuple[datetime, datetime]) -> list[dict[str, Any]]:
+                             hours: tuple[datetime, datetime]) -> list[SeriesPoint]:
         """The class series from the per-hour sums of the window's whole hours, plus the
         predictions of its partial first and last hours (`cache/sums.py`)."""
         con = self._cursor()
@@ -366,7 +376,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         found = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
         return answer.series([(t, g, n, n, it, c) for t, g, n, it, c in found])
 
-    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> dict[str, Any]:
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
 
         Passes that each read only what they need: per-model sums (the totals follow from them),
@@ -395,7 +405,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, versions.get((m, c), [])) for m, c, k in per_class})
 
-    def devices(self, ws: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
         return answer.devices(self._cursor().execute(
             "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
@@ -409,7 +419,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             [start.replace(tzinfo=None), end.replace(tzinfo=None), ws, ws],
         ).fetchall())
 
-    def metadata_fields(self, ws: int, top: int) -> list[dict[str, Any]]:
+    def metadata_fields(self, ws: int, top: int) -> list[MetadataField]:
         con = self._cursor()
         fields = con.execute(
             "SELECT field_name, count(DISTINCT field_value), count(*) FROM metadata WHERE ws = ?"
