@@ -236,3 +236,42 @@ def test_an_upload_in_flight_when_the_floor_is_crossed_is_refused_whole(volume: 
             assert ws.client.get(f"{ws.api}/images/{reply.json()['id']}").content == image
     finally:
         server.stop()
+
+
+# The file-size limit stops DuckDB's growing log; ClickHouse writes each insert as new small files,
+# which the limit does not reach, so this one is about the embedded store.
+if tests.server.STORE == "duckdb":
+    def test_a_store_that_fails_to_write_answers_503_and_heals_without_a_restart(tmp_path: Path) -> None:
+        """An I/O error that is not a full disk: the server's file-size limit (RLIMIT_FSIZE, changed
+        on the running process with prlimit) lowered under its write-ahead log while it is loaded, so
+        DuckDB's writes fail with "File too large". Writes answer 503 (never 500, never 200), reads
+        answer, and once the limit is lifted the writer reopens the store by itself."""
+        server = Server(tmp_path / "data", "--min-free-space", "0").start()
+        assert server.proc is not None
+        pid = str(server.proc.pid)
+        try:
+            with open_workspace(server) as ws, Load(ws) as load:
+                first = load.wait_for(200)
+                wal = tmp_path / "data" / "inferwatch.duckdb.wal"
+                size = wal.stat().st_size if wal.exists() else 0
+                subprocess.run(["prlimit", "--pid", pid, f"--fsize={size + MiB}:unlimited"], check=True)
+                try:
+                    refused = load.wait_for(503, after=first)
+                    time.sleep(1)
+                    failing = len(load.statuses)
+                    assert set(load.statuses[refused:failing]) == {503}, Counter(load.statuses[refused:failing])
+                    assert ws.client.get(f"{ws.api}/inferences", params={"limit": 5}).status_code == 200
+                    health = ws.client.get("/healthz").json()
+                    assert health["status"] == "degraded" and "reopened" in health["problem"], health
+                finally:
+                    subprocess.run(["prlimit", "--pid", pid, "--fsize=unlimited:unlimited"], check=True)
+                healed = load.wait_for(200, after=failing)
+                load.wait_for(200, after=healed + 1)
+                assert ws.client.get("/healthz").json()["status"] == "ok"
+            assert 500 not in load.statuses
+            server.stop()
+            server.start()
+            with httpx.Client(base_url=server.url, headers=ws.client.headers, timeout=30, verify=TLS) as client:
+                check_exactly_once(Workspace(ws.slug, ws.key, client), load)
+        finally:
+            server.stop()

@@ -76,6 +76,9 @@ class Writer:
         self.disk = disk
         # While the store is being reopened after a failed write: what every write is answered.
         self._failure: RetryLater | None = None
+        # The first wait before probing a failed store: doubled by each failure in a row (a store
+        # that reopens but fails again), back to the first after a commit that works.
+        self._backoff = _FIRST_PROBE_S
         self._cond = threading.Condition()
         self._queue: list[_Append | _Call] = []
         self._queued_rows = 0
@@ -239,7 +242,7 @@ class Writer:
 
     def _recover(self) -> None:
         """Waits, with backoff, until the volume takes a small write again, then reopens the store."""
-        wait = _FIRST_PROBE_S
+        wait = self._backoff
         while True:
             with self._cond:
                 if self._closed:
@@ -259,6 +262,7 @@ class Writer:
                 continue
             log.warning("the store was reopened; writes are taken again")
             self._failure = None
+            self._backoff = wait
             return
 
     def _commit(self, group: list[_Append]) -> None:
@@ -291,6 +295,7 @@ class Writer:
             for op in group:
                 self._commit([op])
             return
+        self._backoff = _FIRST_PROBE_S
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.INGESTED_ROWS.inc(len(rows))
         metrics.METADATA_ROWS.inc(len(meta))
