@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,8 @@ def copy_once(source: Path, target: Path) -> ClickHouseStore:
 
 
 def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
-    (newest,) = [row["timestamp"] for row in store.list_inferences(ws, Filters(), None, 1)[0]]
-    end = datetime.fromisoformat(newest.replace("Z", "+00:00")) + timedelta(seconds=1)
+    (newest,) = [row.timestamp for row in store.list_inferences(ws, Filters(), None, 1)[0]]
+    end = newest.replace(tzinfo=UTC) + timedelta(seconds=1)
     start = end - timedelta(days=1)
     day, week = Filters(start=start, end=end), Filters(start=end - timedelta(days=7), end=end)
     meta = Filters(start=end - timedelta(days=7), end=end, meta=(("inspection", ("fail",)),))

@@ -28,7 +28,7 @@ from typing import Any
 
 from inferwatch.image_store import ImageStore
 from inferwatch.query.filters import Filters
-from inferwatch.store.base import Store
+from inferwatch.store.base import InferenceRow, Store
 
 FORMATS = ("coco", "yolo")
 MAX_IMAGES = 100_000
@@ -113,7 +113,7 @@ def _images(store: Store, files: ImageStore, ws: int, filters: Filters) -> Itera
     while len(seen) < MAX_IMAGES:
         page, after = store.list_inferences(ws, filters, after, _PAGE)
         for row in page:
-            inference_id = row["inference_id"]
+            inference_id = row.inference_id
             # An image belongs to an inference id: of a batched request's rows, the first one found.
             if inference_id in seen:
                 continue
@@ -125,10 +125,10 @@ def _images(store: Store, files: ImageStore, ws: int, filters: Filters) -> Itera
             except FileNotFoundError:
                 continue
             seen.add(inference_id)
-            width = record.width or row["image"]["width"] or 0
-            height = record.height or row["image"]["height"] or 0
+            width = record.width or row.image_width or 0
+            height = record.height or row.image_height or 0
             name = f"{len(seen):06d}_{_UNSAFE.sub('_', inference_id)[:80]}{_EXTENSIONS.get(record.content_type, '')}"
-            image = _Image(name, inference_id, row["model_id"], width, height)
+            image = _Image(name, inference_id, row.model_id, width, height)
             image.boxes = _boxes(row, width, height)
             yield image, data
             if len(seen) >= MAX_IMAGES:
@@ -137,13 +137,13 @@ def _images(store: Store, files: ImageStore, ws: int, filters: Filters) -> Itera
             return
 
 
-def _boxes(row: dict[str, Any], width: int, height: int) -> list[_Box]:
-    seen_w = row["image"]["width"] or width
-    seen_h = row["image"]["height"] or height
+def _boxes(row: InferenceRow, width: int, height: int) -> list[_Box]:
+    seen_w = row.image_width or width
+    seen_h = row.image_height or height
     sx = width / seen_w if seen_w else 1.0
     sy = height / seen_h if seen_h else 1.0
     boxes = []
-    for p in row["predictions"]:
+    for p in row.predictions:
         if p.get("x") is None or p.get("width") is None:
             continue
         w, h = p["width"] * sx, p["height"] * sy

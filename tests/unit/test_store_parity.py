@@ -25,7 +25,7 @@ import pytest
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store import open_store
-from inferwatch.store.base import Cursor, ImageRecord, Store
+from inferwatch.store.base import Cursor, ImageRecord, InferenceRow, Store
 from inferwatch.store.duckdb import DuckDBStore
 
 BASE = datetime(2026, 3, 30, 22, 0, tzinfo=UTC)  # a month boundary falls inside the data
@@ -189,7 +189,7 @@ def test_group_table(stores: tuple[Store, Store], filters: Filters, group_by: st
     same(duck.group_table(1, filters, group_by), chdb.group_table(1, filters, group_by), "group_table")
 
 
-def _all_pages(store: Store, ws: int, filters: Filters, limit: int) -> list[tuple[list[dict[str, Any]], Cursor | None]]:
+def _all_pages(store: Store, ws: int, filters: Filters, limit: int) -> list[tuple[list[InferenceRow], Cursor | None]]:
     out = []
     after = None
     while True:
@@ -204,7 +204,7 @@ def test_list_pages_and_single_inferences(stores: tuple[Store, Store], filters: 
     duck, chdb = stores
     pages = _all_pages(duck, 1, filters, 37)
     same(pages, _all_pages(chdb, 1, filters, 37), "pages")
-    listed = [row["inference_id"] for page, _ in pages for row in page]
+    listed = [row.inference_id for page, _ in pages for row in page]
     for inference_id in listed[:20]:
         same(duck.get_inference(1, inference_id), chdb.get_inference(1, inference_id), "get_inference")
     ids = [*listed, "named-before-it-exists", "never-seen"]

@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from inferwatch import labelling
 from inferwatch.api.common import runtime
+from inferwatch.api.inferences import inference_json
 from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.filters import META_PREFIX, Filters, parse_filters
@@ -71,10 +72,10 @@ def rows(store: Store, ws: int, filters: Filters, fields: list[str]) -> Iterator
     sent = 0
     while sent < MAX_ROWS:
         page, after = store.list_inferences(ws, filters, after, min(PAGE, MAX_ROWS - sent))
-        metadata = store.metadata_of(ws, [r["inference_id"] for r in page])
+        metadata = store.metadata_of(ws, [r.inference_id for r in page])
         for r in page:
-            meta = metadata.get(r["inference_id"], {})
-            flat = {**r, "image_width": r["image"]["width"], "image_height": r["image"]["height"]}
+            meta = metadata.get(r.inference_id, {})
+            flat = {**inference_json(r), "image_width": r.image_width, "image_height": r.image_height}
             writer.writerow([cell(flat.get(c)) for c in BASE_COLUMNS] + [cell(meta.get(f)) for f in fields])
         sent += len(page)
         yield out.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -15,7 +16,8 @@ from inferwatch.auth import Ingester, Reader
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.ingest import native
 from inferwatch.query.filters import parse_filters
-from inferwatch.store.base import Cursor
+from inferwatch.store.base import Cursor, InferenceRow
+from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
 
@@ -66,6 +68,30 @@ def _decode_cursor(text: str) -> Cursor:
     return Cursor(ts_us, inference_id, image_index)
 
 
+
+def inference_json(row: InferenceRow) -> dict[str, Any]:
+    """An inference as the list, the detail page and the export write it: the image's size
+    nested, and its format's other fields beside the rest."""
+    return {
+        "inference_id": row.inference_id,
+        "image_index": row.image_index,
+        "timestamp": iso(row.timestamp),
+        "received_at": iso(row.received_at),
+        "model_id": row.model_id,
+        "task": row.task,
+        "device_id": row.device_id,
+        "tags": row.tags,
+        "source": row.source,
+        "inference_time": row.inference_time,
+        "image": {"width": row.image_width, "height": row.image_height},
+        "n_predictions": row.n_predictions,
+        "max_confidence": row.max_confidence,
+        "classes": row.classes,
+        "predictions": row.predictions,
+        **row.extra,
+    }
+
+
 @router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
 def list_inferences(who: Reader, request: Request) -> JSON:
     ws = who.ws
@@ -74,10 +100,9 @@ def list_inferences(who: Reader, request: Request) -> JSON:
     limit = whole_number(params.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE)
     after = _decode_cursor(params["cursor"]) if params.get("cursor") else None
     store = runtime(request).store
-    rows, following = store.list_inferences(ws.id, filters, after, limit)
-    metadata = store.metadata_of(ws.id, [r["inference_id"] for r in rows])
-    for row in rows:
-        row["metadata"] = metadata.get(row["inference_id"], {})
+    page, following = store.list_inferences(ws.id, filters, after, limit)
+    metadata = store.metadata_of(ws.id, [r.inference_id for r in page])
+    rows = [inference_json(row) | {"metadata": metadata.get(row.inference_id, {})} for row in page]
     next_cursor = _encode_cursor(following) if following else None
     return JSON({"inferences": rows, "next_cursor": next_cursor})
 
@@ -94,12 +119,13 @@ def get_inference(who: Reader, inference_id: str, request: Request) -> JSON:
                             " arrived yet", "metadata": metadata})
         raise NotFound("no inference with this id")
     wanted = request.query_params.get("image_index")
-    chosen = images[0]
+    found = images[0]
     if wanted is not None:
-        match = [img for img in images if str(img["image_index"]) == wanted]
+        match = [img for img in images if str(img.image_index) == wanted]
         if not match:
             raise NotFound(f"inference has no image {wanted}")
-        chosen = match[0]
+        found = match[0]
+    chosen = inference_json(found)
     chosen["metadata"] = metadata
     chosen["image_count"] = len(images)
     uploaded = store.image_of_inference(ws.id, inference_id)

@@ -137,6 +137,29 @@ class SweepResult:
     orphan_images: list[str]
 
 
+class InferenceRow(msgspec.Struct, frozen=True):
+    """One image of an inference as stored: times naive UTC, predictions without their empty
+    fields (points and keypoints decoded), `extra` what its format carried besides."""
+
+    inference_id: str
+    image_index: int
+    timestamp: datetime
+    received_at: datetime
+    model_id: str
+    task: str
+    device_id: str | None
+    tags: list[str]
+    source: str
+    inference_time: float | None
+    image_width: int | None
+    image_height: int | None
+    n_predictions: int
+    max_confidence: float | None
+    classes: list[str]
+    predictions: list[dict[str, Any]]
+    extra: dict[str, Any]
+
+
 class Totals(msgspec.Struct, frozen=True):
     """Figures of the inferences in some filters; percentiles and averages None without values."""
 
@@ -257,11 +280,11 @@ class Store(Protocol):
 
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
-    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+    ) -> tuple[list[InferenceRow], Cursor | None]:
         """A page, and where the next one starts (None on the last page)."""
         ...
 
-    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+    def get_inference(self, ws: int, inference_id: str) -> list[InferenceRow]:
         """Every image stored under the id (a batched request shares one id)."""
         ...
 

@@ -10,7 +10,16 @@ from typing import Any, overload
 
 import msgspec
 
-from inferwatch.store.base import ClassFigures, ClassStats, Device, FieldValue, MetadataField, SeriesPoint, Totals
+from inferwatch.store.base import (
+    ClassFigures,
+    ClassStats,
+    Device,
+    FieldValue,
+    InferenceRow,
+    MetadataField,
+    SeriesPoint,
+    Totals,
+)
 
 EPOCH = datetime(1970, 1, 1)
 # An inference as the list and the detail page read it, in `inference()`'s order.
@@ -64,30 +73,13 @@ def _prediction(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def inference(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row of `LIST_COLUMNS` as the list and the detail page answer it."""
+def inference(row: tuple[Any, ...]) -> InferenceRow:
+    """A row of `LIST_COLUMNS`."""
     (inference_id, image_index, ts, received_at, model_id, task, device_id, tags, source,
      inference_time, width, height, n_predictions, max_confidence, classes, predictions, extra) = row
-    out: dict[str, Any] = {
-        "inference_id": inference_id,
-        "image_index": image_index,
-        "timestamp": iso(ts),
-        "received_at": iso(received_at),
-        "model_id": model_id,
-        "task": task,
-        "device_id": device_id,
-        "tags": tags,
-        "source": source,
-        "inference_time": inference_time,
-        "image": {"width": width, "height": height},
-        "n_predictions": n_predictions,
-        "max_confidence": max_confidence,
-        "classes": classes,
-        "predictions": [_prediction(p) for p in predictions],
-    }
-    if extra:
-        out.update(_decode_json(extra))
-    return out
+    return InferenceRow(inference_id, image_index, naive_utc(ts), naive_utc(received_at), model_id, task, device_id,
+                        tags, source, inference_time, width, height, n_predictions, max_confidence, classes,
+                        [_prediction(p) for p in predictions], _decode_json(extra) if extra else {})
 
 
 def series(rows: list[tuple[Any, ...]]) -> list[SeriesPoint]:

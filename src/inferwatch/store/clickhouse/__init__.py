@@ -47,6 +47,7 @@ from inferwatch.store.base import (
     Cursor,
     Device,
     ImageRecord,
+    InferenceRow,
     MetadataField,
     SeriesPoint,
     Totals,
@@ -262,7 +263,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
-    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+    ) -> tuple[list[InferenceRow], Cursor | None]:
         p = Params()
         clause = where(ws, filters, p)
         if after is not None:
@@ -290,7 +291,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
 
-    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+    def get_inference(self, ws: int, inference_id: str) -> list[InferenceRow]:
         p = Params()
         rows = self._rows(
             f"SELECT {LIST_COLUMNS} FROM inferences WHERE ws = {p.add(ws, 'Int32')}"

@@ -22,6 +22,7 @@ from inferwatch.store.base import (
     Cursor,
     Device,
     ImageRecord,
+    InferenceRow,
     MetadataField,
     SeriesPoint,
     StoreLocked,
@@ -220,7 +221,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
-    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+    ) -> tuple[list[InferenceRow], Cursor | None]:
         p = Params()
         clause = where(ws, filters, p)
         if after is not None:
@@ -245,7 +246,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
 
-    def get_inference(self, ws: int, inference_id: str) -> list[dict[str, Any]]:
+    def get_inference(self, ws: int, inference_id: str) -> list[InferenceRow]:
         """Every image of the id. Images 0 to _PROBED_IMAGES - 1 are looked up through the primary
         key (their identity keys are known), which takes a millisecond where reading every id of a
         5-million-row table took hundreds; only an id with none of those, or with all of them
