@@ -39,6 +39,13 @@ def window_starts(top: datetime | None, floor: datetime | None) -> Iterator[date
     yield None
 
 
+def below(ts: str, inference_id: str, image_index: str) -> str:
+    """The terms selecting the rows after one in the list's order, newest first (older, or as old
+    and lower in id and image), from the placeholders binding that row's values."""
+    return (f"(ts < {ts} OR (ts = {ts} AND (inference_id < {inference_id}"
+            f" OR (inference_id = {inference_id} AND image_index < {image_index}))))")
+
+
 def page(filters: Filters, after: Cursor | None, limit: int, newest: Callable[[], datetime | None],
          fetch: Callable[[datetime | None], list[tuple[Any, ...]]]) -> tuple[list[tuple[Any, ...]], Cursor | None]:
     """A page of rows in `LIST_COLUMNS` order, newest first, and where the next one starts (None

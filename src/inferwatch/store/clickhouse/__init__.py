@@ -41,18 +41,9 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
+from inferwatch.store import base
 from inferwatch.store import rows as answer
-from inferwatch.store.base import (
-    ClassStats,
-    Cursor,
-    Device,
-    ImageRecord,
-    InferenceRow,
-    MetadataField,
-    SeriesPoint,
-    Totals,
-    WorkspaceRecord,
-)
+from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
@@ -60,7 +51,7 @@ from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
-from inferwatch.store.paging import page
+from inferwatch.store.paging import below, page
 from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
 
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
@@ -263,14 +254,11 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
-    ) -> tuple[list[InferenceRow], Cursor | None]:
+    ) -> tuple[list[base.InferenceRow], Cursor | None]:
         p = Params()
-        clause = where(ws, filters, p)
-        if after is not None:
-            ts = p.time(EPOCH + timedelta(microseconds=after.ts_us))
-            iid = p.add(after.inference_id, "String")
-            clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
-                       f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index, 'Int32')}))))")
+        clause = where(ws, filters, p) + ("" if after is None else " AND " + below(
+            p.time(EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id, "String"),
+            p.add(after.image_index, "Int32")))
         # In widening windows (store/paging.py). The sort key leads with the model, not the
         # time, so without a window a page would read and sort every row of the workspace; a
         # window lets the monthly partitions and the key's time column skip most of them.
@@ -291,7 +279,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
 
-    def get_inference(self, ws: int, inference_id: str) -> list[InferenceRow]:
+    def get_inference(self, ws: int, inference_id: str) -> list[base.InferenceRow]:
         p = Params()
         rows = self._rows(
             f"SELECT {LIST_COLUMNS} FROM inferences WHERE ws = {p.add(ws, 'Int32')}"
@@ -315,7 +303,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             out.setdefault(inference_id, {})[name] = value
         return out
 
-    def totals(self, ws: int, filters: Filters) -> Totals:
+    def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         clause = where(ws, filters, p)
         (row,) = self._rows(
@@ -331,7 +319,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
 
     def series(
         self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
-    ) -> list[SeriesPoint]:
+    ) -> list[base.SeriesPoint]:
         p = Params()
         t = bucket("i.ts", bucket_size, p)
         figures = ("count(), sum(i.n_predictions), avg(i.inference_time),"
@@ -362,7 +350,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
                    f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
         return answer.series(self._rows(sql, p))
 
-    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> base.ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
 
         The same three passes as DuckDB's (per-model sums, the predictions, the inferences per
@@ -386,7 +374,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, list(versions)) for m, c, k, versions in per_class})
 
-    def devices(self, ws: int, start: datetime, end: datetime) -> list[Device]:
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[base.Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
         p = Params()
         w = p.add(ws, "Int32")
@@ -410,7 +398,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             p,
         ))
 
-    def metadata_fields(self, ws: int, top: int) -> list[MetadataField]:
+    def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
         p = Params()
         w = p.add(ws, "Int32")
         fields = self._rows(

@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.clickhouse.schema import TTL_TABLES
 from inferwatch.store.clickhouse.sql import Params
+from inferwatch.store.paging import below
 from inferwatch.store.rows import USAGE_TABLES, naive_utc, now_utc
 
 _EVENT_COLUMNS = ["ws", "rule_id", "fired_at", "state", "previous", "value", "notified", "detail"]
@@ -181,9 +182,7 @@ class AlertStore:
                 f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT 1 OFFSET {int(keep_newest) - 1:d}", q)
             if rows:
                 ts, iid, index = rows[0]
-                t, i = p.time(naive_utc(ts)), p.add(iid, "String")
-                terms.append(f"(ts < {t} OR (ts = {t} AND (inference_id < {i}"
-                             f" OR (inference_id = {i} AND image_index < {p.add(index, 'Int32')}))))")
+                terms.append(below(p.time(naive_utc(ts)), p.add(iid, "String"), p.add(index, "Int32")))
         return " OR ".join(terms)
 
     def usage(self, ws: int) -> dict[str, dict[str, int]]:

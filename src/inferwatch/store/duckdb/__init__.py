@@ -16,19 +16,9 @@ import duckdb
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
+from inferwatch.store import base
 from inferwatch.store import rows as answer
-from inferwatch.store.base import (
-    ClassStats,
-    Cursor,
-    Device,
-    ImageRecord,
-    InferenceRow,
-    MetadataField,
-    SeriesPoint,
-    StoreLocked,
-    Totals,
-    WorkspaceRecord,
-)
+from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.cache import Caches
@@ -39,7 +29,7 @@ from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
-from inferwatch.store.paging import page
+from inferwatch.store.paging import below, page
 from inferwatch.store.rows import IMAGE_COLUMNS, LIST_COLUMNS
 
 # What DuckDB's messages say when the disk, not the data, made a statement fail.
@@ -221,13 +211,11 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
     # -- reads ----------------------------------------------------------------------------
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
-    ) -> tuple[list[InferenceRow], Cursor | None]:
+    ) -> tuple[list[base.InferenceRow], Cursor | None]:
         p = Params()
-        clause = where(ws, filters, p)
-        if after is not None:
-            ts, iid = p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id)
-            clause += (f" AND (ts < {ts} OR (ts = {ts} AND (inference_id < {iid}"
-                       f" OR (inference_id = {iid} AND image_index < {p.add(after.image_index)}))))")
+        clause = where(ws, filters, p) + ("" if after is None else " AND " + below(
+            p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id),
+            p.add(after.image_index)))
         con = self._cursor()
         sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
                f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}")
@@ -246,7 +234,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
 
-    def get_inference(self, ws: int, inference_id: str) -> list[InferenceRow]:
+    def get_inference(self, ws: int, inference_id: str) -> list[base.InferenceRow]:
         """Every image of the id. Images 0 to _PROBED_IMAGES - 1 are looked up through the primary
         key (their identity keys are known), which takes a millisecond where reading every id of a
         5-million-row table took hundreds; only an id with none of those, or with all of them
@@ -298,7 +286,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
                 f" FROM inference_hours WHERE {sums_where(ws, filters, hours, p)}"
                 f" UNION ALL {_ROWS_AS_SUMS} WHERE {edge_where(ws, filters, hours, p)})")
 
-    def totals(self, ws: int, filters: Filters) -> Totals:
+    def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         con = self._cursor()
         hours = None if filters.classes else self._caches.summed_hours(filters)
@@ -324,7 +312,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
-    ) -> list[SeriesPoint]:
+    ) -> list[base.SeriesPoint]:
         hours = self._caches.summed_hours(filters, bucket)
         p = Params()
         summed = hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes
@@ -360,7 +348,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         return answer.series(self._cursor().execute(sql, p).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
-                             hours: tuple[datetime, datetime]) -> list[SeriesPoint]:
+                             hours: tuple[datetime, datetime]) -> list[base.SeriesPoint]:
         """The class series from the per-hour sums of the window's whole hours, plus the
         predictions of its partial first and last hours (`cache/sums.py`)."""
         con = self._cursor()
@@ -377,7 +365,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         found = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
         return answer.series([(t, g, n, n, it, c) for t, g, n, it, c in found])
 
-    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
+    def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> base.ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.
 
         Passes that each read only what they need: per-model sums (the totals follow from them),
@@ -406,7 +394,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, versions.get((m, c), [])) for m, c, k in per_class})
 
-    def devices(self, ws: int, start: datetime, end: datetime) -> list[Device]:
+    def devices(self, ws: int, start: datetime, end: datetime) -> list[base.Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
         return answer.devices(self._cursor().execute(
             "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
@@ -420,7 +408,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             [start.replace(tzinfo=None), end.replace(tzinfo=None), ws, ws],
         ).fetchall())
 
-    def metadata_fields(self, ws: int, top: int) -> list[MetadataField]:
+    def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
         con = self._cursor()
         fields = con.execute(
             "SELECT field_name, count(DISTINCT field_value), count(*) FROM metadata WHERE ws = ?"

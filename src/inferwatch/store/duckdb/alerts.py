@@ -12,6 +12,7 @@ import duckdb
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params
+from inferwatch.store.paging import below
 from inferwatch.store.rows import USAGE_TABLES
 
 _EVENT_COLUMNS = "ws, rule_id, fired_at, state, previous, value, notified, detail"
@@ -165,7 +166,5 @@ def _doomed(con: duckdb.DuckDBPyConnection, ws: int, before: datetime | None, ke
         if keep_newest == 0:
             terms.append("true")
         elif row is not None:
-            ts, iid = p.add(row[0]), p.add(row[1])
-            terms.append(f"(ts < {ts} OR (ts = {ts} AND (inference_id < {iid} OR (inference_id = {iid}"
-                         f" AND image_index < {p.add(row[2])}))))")
+            terms.append(below(p.add(row[0]), p.add(row[1]), p.add(row[2])))
     return " OR ".join(terms)

@@ -32,14 +32,12 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
     a = f"{alias}." if alias else ""
     terms = [f"{a}ws = {p.add(ws)}"]
-    if f.start is not None:
-        terms.append(f"{a}ts >= {p.add(f.start.replace(tzinfo=None))}")
-    if f.end is not None:
-        terms.append(f"{a}ts < {p.add(f.end.replace(tzinfo=None))}")
-    if f.model_ids:
-        terms.append(f"{a}model_id IN ({p.each(f.model_ids)})")
-    if f.device_ids:
-        terms.append(f"{a}device_id IN ({p.each(f.device_ids)})")
+    for op, bound in ((">=", f.start), ("<", f.end)):
+        if bound is not None:
+            terms.append(f"{a}ts {op} {p.add(bound.replace(tzinfo=None))}")
+    for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
+        if values:
+            terms.append(f"{a}{column} IN ({p.each(values)})")
     if f.tags:
         terms.append(f"list_has_any({a}tags, [{p.each(f.tags)}]::VARCHAR[])")
     if f.on_confidence:
@@ -59,11 +57,8 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
 
 def prediction_terms(f: Filters, p: Params, var: str = "p") -> str:
     """The class and confidence terms, on one prediction named `var`."""
-    terms = []
-    if f.classes:
-        terms.append(f"{var}.class IN ({p.each(f.classes)})")
-    if f.min_confidence is not None:
-        terms.append(f"{var}.confidence >= {p.add(f.min_confidence)}")
-    if f.max_confidence is not None:
-        terms.append(f"{var}.confidence <= {p.add(f.max_confidence)}")
+    terms = [f"{var}.class IN ({p.each(f.classes)})"] if f.classes else []
+    for op, bound in ((">=", f.min_confidence), ("<=", f.max_confidence)):
+        if bound is not None:
+            terms.append(f"{var}.confidence {op} {p.add(bound)}")
     return " AND ".join(terms)
