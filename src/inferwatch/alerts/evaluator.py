@@ -34,15 +34,10 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.periodic import Periodic
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, Store
-from inferwatch.store.rows import iso
+from inferwatch.store.rows import iso, now_utc
 
 log = logging.getLogger(__name__)
 DRIFT_SAMPLE = 5000
-
-
-def now_utc() -> datetime:
-    """Naive UTC, as the store keeps times."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def scope(rule: Rule, start: datetime, end: datetime, with_class: bool = True) -> Filters:

@@ -7,7 +7,6 @@ rule never changes without the trail saying who changed it.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -16,18 +15,15 @@ from inferwatch.alerts.rules import Rule
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.writer import Writer
 from inferwatch.store.base import AlertRuleRecord, Store
+from inferwatch.store.rows import now_utc
 from inferwatch.workspaces import Principal, audit
 
 MAX_RULES = 200
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 async def create(writer: Writer, who: Principal, rule: Rule) -> AlertRuleRecord:
     """Stores a new rule (at most MAX_RULES a workspace)."""
-    now = _now()
+    now = now_utc()
     ws = who.ws.id
     record = AlertRuleRecord(ws, uuid.uuid4().hex[:12], msgspec.json.encode(rule).decode(), now, now)
 
@@ -43,7 +39,7 @@ async def create(writer: Writer, who: Principal, rule: Rule) -> AlertRuleRecord:
 
 async def replace(writer: Writer, who: Principal, old: AlertRuleRecord, rule: Rule) -> AlertRuleRecord:
     """Replaces a rule's definition; its state and history stay."""
-    record = AlertRuleRecord(old.ws, old.rule_id, msgspec.json.encode(rule).decode(), old.created_at, _now())
+    record = AlertRuleRecord(old.ws, old.rule_id, msgspec.json.encode(rule).decode(), old.created_at, now_utc())
 
     def put(store: Store) -> None:
         store.put_alert_rule(record)

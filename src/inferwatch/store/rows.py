@@ -18,7 +18,6 @@ from inferwatch.store.base import (
     InferenceRow,
     MetadataField,
     SeriesPoint,
-    Totals,
 )
 
 EPOCH = datetime(1970, 1, 1)
@@ -85,11 +84,6 @@ def inference(row: tuple[Any, ...]) -> InferenceRow:
 def series(rows: list[tuple[Any, ...]]) -> list[SeriesPoint]:
     """Rows of (bucket start, group, count, predictions, avg time, avg confidence)."""
     return [SeriesPoint(naive_utc(t), *rest) for t, *rest in rows]
-
-
-def totals(row: tuple[Any, ...]) -> Totals:
-    """A row of (inferences, predictions, avg time, p50, p95, avg confidence, devices, models)."""
-    return Totals(*row)
 
 
 def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, ...]],

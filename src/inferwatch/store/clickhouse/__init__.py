@@ -315,7 +315,7 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
             f" uniqExact(device_id), uniqExact(model_id) FROM inferences WHERE {clause}",
             p,
         )
-        return answer.totals(row)
+        return base.Totals(*row)
 
     def series(
         self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None

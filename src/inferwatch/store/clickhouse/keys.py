@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from inferwatch.store.base import ApiKeyRecord, AuditRecord
 from inferwatch.store.clickhouse.sql import Params
+from inferwatch.store.rows import now_utc
 
 _KEY_COLUMNS = ["ws", "key_id", "name", "key_hash", "scopes", "created_at", "expires_at", "revoked_at",
                 "expiry_noted", "updated_at"]
@@ -22,10 +23,6 @@ def _naive(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class KeyStore:
@@ -54,7 +51,7 @@ class KeyStore:
         self._client().insert(
             "api_keys", [[record.ws, record.key_id, record.name, record.key_hash, list(record.scopes),
                           record.created_at, record.expires_at, record.revoked_at, int(record.expiry_noted),
-                          max(_now(), record.created_at)]],
+                          max(now_utc(), record.created_at)]],
             column_names=_KEY_COLUMNS)
 
     def note_key_use(self, used: dict[tuple[int, str], datetime]) -> None:

@@ -308,7 +308,7 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         assert row is not None
         n, predictions, avg_time, percentiles, confidence, devices, models = row
         p50, p95 = percentiles if percentiles is not None else (None, None)
-        return answer.totals((n, predictions, avg_time, p50, p95, confidence, devices, models))
+        return base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models)
 
     def series(
         self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
