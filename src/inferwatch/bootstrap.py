@@ -39,12 +39,13 @@ def ensure_workspace(settings: Settings, store: Store) -> tuple[str, str | None]
 
 
 def initial_key(settings: Settings, store: Store) -> str | None:
-    """The first workspace's key while it is still valid (a rotation makes it stale)."""
+    """The first workspace's key while it is still valid (a rotation or revocation makes it stale)."""
     try:
         key = settings.initial_key_file.read_text().strip()
     except OSError:
         return None
-    if any(ws.key_hash == hash_key(key) for ws in store.workspaces()):
+    hashed = hash_key(key)
+    if any(k.key_hash == hashed and k.revoked_at is None for k in store.api_keys(None)):
         return key
     with contextlib.suppress(OSError):
         settings.initial_key_file.unlink()

@@ -521,8 +521,11 @@ def key_revoke(workspace: Workspace, key: KeyRef, data_dir: DataDir = DEFAULT_DA
     settings = Settings(data_dir=data_dir, store_url=store)
     reply = _admin(settings, "DELETE", f"/workspaces/{quote(workspace, safe='')}/keys/{quote(key, safe='')}")
     if reply is None:
-        reply = _on_store(settings, workspace, lambda opened, ws: workspaces.describe_key(
-            workspaces.revoke_key(opened, ws, key, workspaces.CLI_ACTOR)))
+        def direct(opened: Store, ws: int) -> dict[str, Any]:
+            revoked = workspaces.revoke_key(opened, ws, key, workspaces.CLI_ACTOR)
+            bootstrap.initial_key(settings, opened)  # forgets the first key if it was this one
+            return workspaces.describe_key(revoked)
+        reply = _on_store(settings, workspace, direct)
     console.print(f"key {reply['name']} of {workspace} revoked", highlight=False)
 
 

@@ -16,7 +16,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch import workspaces
+from inferwatch import bootstrap, workspaces
 from inferwatch.api.common import JSON, body_schema, read_body, runtime, whole_number
 from inferwatch.auth import Manager, admin
 from inferwatch.errors import InvalidRequest
@@ -84,6 +84,8 @@ async def _change(request: Request, ws: WorkspaceRecord, key: str, actor: str) -
 
 async def _revoke(request: Request, ws: WorkspaceRecord, key: str, actor: str) -> dict[str, Any]:
     record = await _write(request, lambda s: workspaces.revoke_key(s, ws.id, key, actor))
+    rt = runtime(request)
+    await run_in_threadpool(bootstrap.initial_key, rt.settings, rt.store)  # forgets the first key if it was this
     return describe_key(record)
 
 
