@@ -203,6 +203,13 @@ class Form:
     who: Principal | None  # None for the sign-in and sign-out forms
     data: FormData
 
+    @property
+    def signed(self) -> Principal:
+        """The session's principal, for a form that asked a scope (which makes one certain)."""
+        if self.who is None:
+            raise StaleForm("not signed in")
+        return self.who
+
 
 def csrf_form(scope: Scope | None, max_fields: int = 16) -> Callable[[Request], Awaitable[Form]]:
     """A dashboard form post: a valid CSRF token (else `StaleForm`, the sign-in form again) and,

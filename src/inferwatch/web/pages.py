@@ -266,19 +266,17 @@ ManageForm = Annotated[Form, Depends(csrf_form(Scope.MANAGE))]
 
 @router.post("/alerts/new")
 async def create_alert(request: Request, form: ManageForm) -> Response:
-    assert form.who is not None  # a scope was asked, so a session holds it
     try:
         rule = _rule_from_form(form.data)
-        await service.create(runtime(request).writer, form.who, rule)
+        await service.create(runtime(request).writer, form.signed, rule)
     except InvalidRequest as exc:
         detail = exc.detail if isinstance(exc.detail, str) else msgspec.json.encode(exc.detail).decode()
-        return _page(request, form.who, "alerts", "Alerts", form_error=detail, form_values=dict(form.data.items()))
+        return _page(request, form.signed, "alerts", "Alerts", form_error=detail, form_values=dict(form.data.items()))
     return RedirectResponse("/alerts", status_code=303)
 
 
 @router.post("/alerts/{rule_id}/delete")
 async def delete_alert(rule_id: str, request: Request, form: Annotated[Form, Depends(csrf_form(Scope.MANAGE, 4))]
                        ) -> Response:
-    assert form.who is not None
-    await service.delete(runtime(request).writer, form.who, rule_id)
+    await service.delete(runtime(request).writer, form.signed, rule_id)
     return RedirectResponse("/alerts", status_code=303)
