@@ -38,8 +38,7 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
         if values:
             terms.append(f"{a}{column} IN ({p.each(values)})")
-    if f.tags:
-        terms.append(f"list_has_any({a}tags, [{p.each(f.tags)}]::VARCHAR[])")
+    terms += [f"list_has_any({a}tags, [{p.each(f.tags)}]::VARCHAR[])"] if f.tags else []
     if f.on_confidence:
         terms.append(f"len(list_filter({a}predictions, lambda p: {prediction_terms(f, p)})) > 0")
     elif f.classes:
