@@ -40,12 +40,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None,
-                 under: tuple[str, ...] = ()) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args
         self.env = env or {}
-        self.under = under  # a command the server runs under (strace ... --)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -62,7 +60,7 @@ class Server:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         store = ["--store", f"chdb://{self.data_dir.resolve()}/chdb"] if STORE == "chdb" else []
         self.proc = subprocess.Popen(
-            [*self.under, sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir), *store, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )

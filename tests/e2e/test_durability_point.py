@@ -1,5 +1,5 @@
-"""Where an acknowledged batch is on disk, on the embedded store: the server runs under strace,
-and the answer to an ingest request is sent only after DuckDB's `fdatasync` of its write-ahead
+"""Where an acknowledged batch is on disk, on the embedded store: strace is attached to the
+running server, and the answer to an ingest request is sent only after DuckDB's `fdatasync` of its write-ahead
 log returned (docs/reliability.md, "Acknowledged means durable"). An answer sent before the
 commit, or a commit that did not sync the log, fails the test. The ClickHouse store's durability
 point is a different one (its parts, without fsync by default; see the same document)."""
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -43,13 +45,19 @@ def test_an_ingest_answer_is_sent_after_the_log_is_synced(tmp_path: Path) -> Non
     strace = shutil.which("strace")
     assert strace, "strace is installed by `make test`"
     trace = tmp_path / "trace.txt"
-    server = Server(tmp_path / "data", under=(
-        strace, "-f", "--seccomp-bpf", "-qq", "-yy", "-s", "512", "-o", str(trace),
-        "-e", "trace=fdatasync,fsync,recvfrom,read,sendto,write,writev,sendmsg", "--"))
-    server.start(timeout=120)
+    server = Server(tmp_path / "data").start()
+    assert server.proc is not None
+    # Attached to the running server (every thread), so stopping the server ends the trace too.
+    tracer = subprocess.Popen([strace, "-f", "-p", str(server.proc.pid), "-qq", "-yy", "-s", "512", "-o", str(trace),
+                               "-e", "trace=fdatasync,fsync,recvfrom,read,sendto,write,writev,sendmsg"])
     try:
         headers = {"Authorization": f"Bearer {server.initial_key}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=30, verify=TLS) as client:
+            deadline = time.monotonic() + 30
+            while "/healthz" not in (trace.read_text(errors="replace") if trace.exists() else ""):
+                assert time.monotonic() < deadline, "strace did not attach"
+                client.get("/healthz")  # seen in the trace once strace is attached
+                time.sleep(0.1)
             markers = [f"durable-{n}" for n in range(3)]
             for marker in markers:
                 reply = client.post("/api/v1/default/inferences", json={"inferences": [
@@ -57,6 +65,11 @@ def test_an_ingest_answer_is_sent_after_the_log_is_synced(tmp_path: Path) -> Non
                 assert reply.status_code == 200, reply.text
     finally:
         server.stop()
+        try:
+            tracer.wait(30)
+        except subprocess.TimeoutExpired:
+            tracer.kill()
+            tracer.wait()
     lines = trace.read_text(errors="replace").splitlines()
     for marker in markers:
         # The request arriving, and the first bytes of its answer leaving, on a TCP socket.
