@@ -20,10 +20,7 @@ from typing import Any
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from inferwatch import bootstrap
 from inferwatch.config import Settings
-from inferwatch.server import create_app
-from inferwatch.store import open_store
 
 # httpx builds a TLS context for every client (~25 ms, certificates loaded from disk) even for
 # plain-http loopback calls; tests make hundreds of clients, so they share this one.
@@ -146,6 +143,12 @@ class InProcess:
         self._stack = ExitStack()
 
     def start(self) -> InProcess:
+        # Imported here: client processes spawned by tests import this module, and must not pay
+        # for the whole app on a busy machine.
+        from inferwatch import bootstrap
+        from inferwatch.server import create_app
+        from inferwatch.store import open_store
+
         store = open_store(self.settings.resolved_store_url)
         self._stack.callback(store.close)
         version = store.migrate()
