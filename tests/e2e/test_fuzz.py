@@ -61,7 +61,9 @@ def _call(ws: Workspace, case: schemathesis.Case, server: Server) -> tuple[int, 
     """Sends a generated case with the workspace's key and a hard timeout (a hang fails the test)."""
     reply = case.call(base_url=server.url, headers={"Authorization": f"Bearer {ws.key}"}, timeout=TIMEOUT_S)
     content_type = reply.headers.get("content-type") or [""]
-    return reply.status_code, reply.text, content_type[0] if isinstance(content_type, list) else content_type
+    # Decoded leniently: only the failure message reads it, and some answers are binary (zip, images).
+    text = reply.content.decode("utf-8", "replace")
+    return reply.status_code, text, content_type[0] if isinstance(content_type, list) else content_type
 
 
 def _fuzz(server: Server, ws: Workspace, operation: Any, mode: GenerationMode, label: str,
