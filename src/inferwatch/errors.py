@@ -45,31 +45,11 @@ class NotFound(ApiError):
     error = "Not found"
 
 
-class RateLimited(ApiError):
-    """The API key's rate limit is spent: the client should wait `Retry-After` seconds."""
-
-    status = 429
-    error = "Too many requests"
-
-    def __init__(self, detail: Any = None, retry_after_s: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
-
-
 class RequestTimeout(ApiError):
     """The client stopped sending its request (the server's read deadline closed it, or it left)."""
 
     status = 408
     error = "Request timeout"
-
-
-class Overloaded(ApiError):
-    """The writer's queue is full: the client should retry, nothing was accepted."""
-
-    status = 503
-    error = "Overloaded"
-
-    def __init__(self, detail: Any = None, retry_after_s: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
 class RetryLater(ApiError):
@@ -86,6 +66,20 @@ class RetryLater(ApiError):
         """The same refusal, a new exception (one instance raised in several requests would share
         its traceback)."""
         return type(self)(self.detail, self.retry_after_s)
+
+
+class RateLimited(RetryLater):
+    """The API key's rate limit is spent: the client should wait `Retry-After` seconds."""
+
+    status = 429
+    error = "Too many requests"
+
+
+class Overloaded(RetryLater):
+    """The writer's queue is full: the client should retry, nothing was accepted."""
+
+    status = 503
+    error = "Overloaded"
 
 
 class InsufficientStorage(RetryLater):
