@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Request
 
 from inferwatch.api.common import JSON, runtime
@@ -56,7 +57,8 @@ def models(who: Reader, win: Annotated[Window, Depends(window())], request: Requ
     ws = who.ws
     filters = win.filters
     return JSON({"from": iso(win.start), "to": iso(win.end),
-                 "models": runtime(request).store.models(ws.id, filters)})
+                 "models": [msgspec.structs.asdict(m) | {"last_seen": iso(m.last_seen)}
+                            for m in runtime(request).store.models(ws.id, filters)]})
 
 
 @router.get("/distributions", summary="Predictions per class and confidence histograms (`bins`, default 20)")

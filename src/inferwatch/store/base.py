@@ -200,6 +200,20 @@ class Device(msgspec.Struct, frozen=True):
     inferences: int
 
 
+class ModelSummary(msgspec.Struct, frozen=True):
+    """One model in a period: volume, average confidence and time, latest inference (naive UTC),
+    distinct devices."""
+
+    model_id: str
+    task: str
+    inferences: int
+    avg_confidence: float | None
+    avg_inference_time: float | None
+    p95_inference_time: float | None
+    last_seen: datetime
+    devices: int
+
+
 class FieldValue(msgspec.Struct, frozen=True):
     value: str
     count: int
@@ -309,7 +323,7 @@ class Store(Protocol):
     def metadata_fields(self, ws: int, top: int) -> list[MetadataField]: ...
 
     # -- the dashboard's figures (same filters as everything else) --------------------------
-    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+    def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: inferences, average confidence and time, p95 time, latest inference."""
         ...
 

@@ -17,6 +17,7 @@ from inferwatch.store.base import (
     FieldValue,
     InferenceRow,
     MetadataField,
+    ModelSummary,
     SeriesPoint,
 )
 
@@ -126,13 +127,10 @@ def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]
     return [MetadataField(name, distinct, n, tops.get(name, [])) for name, distinct, n in fields]
 
 
-def models(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def models(rows: list[tuple[Any, ...]]) -> list[ModelSummary]:
     """Rows of (model, task, inferences, avg confidence, avg time, p95 time, last seen, devices)."""
-    return [
-        {"model_id": m, "task": task, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-         "p95_inference_time": p95, "last_seen": iso(last), "devices": devices}
-        for m, task, n, conf, t, p95, last, devices in rows
-    ]
+    return [ModelSummary(m, task, n, conf, t, p95, naive_utc(last), devices)
+            for m, task, n, conf, t, p95, last, devices in rows]
 
 
 def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[dict[str, Any]]]:

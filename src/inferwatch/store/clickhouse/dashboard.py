@@ -12,6 +12,7 @@ from typing import Any
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
+from inferwatch.store.base import ModelSummary
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
@@ -33,7 +34,7 @@ class DashboardReads:
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+    def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
         clause = where(ws, filters, p)

@@ -16,6 +16,7 @@ import duckdb
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
+from inferwatch.store.base import ModelSummary
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
@@ -35,7 +36,7 @@ class DashboardReads:
                            p: Params) -> str:
         raise NotImplementedError
 
-    def models(self, ws: int, filters: Filters) -> list[dict[str, Any]]:
+    def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
         return answer.models(self._cursor().execute(
