@@ -81,4 +81,6 @@ def groups(who: Reader, win: Annotated[Window, Depends(window("group_by"))], req
     if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
     return JSON({"from": iso(win.start), "to": iso(win.end), "group_by": group_by,
-                 "groups": runtime(request).store.group_table(ws.id, filters, group_by)})
+                 "groups": [msgspec.structs.asdict(g) | {
+                     "last_seen": iso(g.last_seen), "classes": [{"class": c, "inferences": n} for c, n in g.classes],
+                 } for g in runtime(request).store.group_table(ws.id, filters, group_by)]})

@@ -214,6 +214,21 @@ class ModelSummary(msgspec.Struct, frozen=True):
     devices: int
 
 
+class GroupRow(msgspec.Struct, frozen=True):
+    """One value of a grouping (None: the inferences without it) in a period, with its most
+    predicted classes as (class, inferences holding one), most first. Times are naive UTC."""
+
+    value: Any
+    inferences: int
+    avg_confidence: float | None
+    avg_inference_time: float | None
+    p95_inference_time: float | None
+    predictions: int
+    devices: int
+    last_seen: datetime | None
+    classes: list[tuple[str, int]]
+
+
 class FieldValue(msgspec.Struct, frozen=True):
     value: str
     count: int
@@ -331,7 +346,7 @@ class Store(Protocol):
         """Predictions per class, and confidence histograms over `bins` equal bins of [0, 1]."""
         ...
 
-    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of model_id, device_id or meta.<field>, with its figures and class mix."""
         ...
 

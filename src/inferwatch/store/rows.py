@@ -15,6 +15,7 @@ from inferwatch.store.base import (
     ClassStats,
     Device,
     FieldValue,
+    GroupRow,
     InferenceRow,
     MetadataField,
     ModelSummary,
@@ -133,20 +134,16 @@ def models(rows: list[tuple[Any, ...]]) -> list[ModelSummary]:
             for m, task, n, conf, t, p95, last, devices in rows]
 
 
-def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[dict[str, Any]]]:
+def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[str, int]]]:
     """Rows of (group, class, inferences), each group's classes in order, as lists per group."""
-    out: dict[Any, list[dict[str, Any]]] = {}
+    out: dict[Any, list[tuple[str, int]]] = {}
     for g, c, n in rows:
-        out.setdefault(g, []).append({"class": c, "inferences": n})
+        out.setdefault(g, []).append((c, int(n)))
     return out
 
 
-def groups(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def groups(rows: list[tuple[Any, ...]]) -> list[GroupRow]:
     """Rows of (value, inferences, avg confidence, avg time, p95 time, predictions, devices, last
     seen, class mix): the comparison table."""
-    return [
-        {"value": g, "inferences": n, "avg_confidence": conf, "avg_inference_time": t,
-         "p95_inference_time": p95, "predictions": preds, "devices": devices, "last_seen": iso(last),
-         "classes": classes}
-        for g, n, conf, t, p95, preds, devices, last, classes in rows
-    ]
+    return [GroupRow(g, n, conf, t, p95, preds, devices, None if last is None else naive_utc(last), classes)
+            for g, n, conf, t, p95, preds, devices, last, classes in rows]

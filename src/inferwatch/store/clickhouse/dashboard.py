@@ -12,7 +12,7 @@ from typing import Any
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import ModelSummary
+from inferwatch.store.base import GroupRow, ModelSummary
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
@@ -67,7 +67,7 @@ class DashboardReads:
         inferences = dict(self._rows(per_inference, p))
         return distributions_answer(binned, inferences, bins)
 
-    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
         p = Params()

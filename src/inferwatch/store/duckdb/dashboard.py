@@ -16,7 +16,7 @@ import duckdb
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import ModelSummary
+from inferwatch.store.base import GroupRow, ModelSummary
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
@@ -102,7 +102,7 @@ class DashboardReads:
             with_class = [(c, k) for _, c, k in con.execute(rows_per_class(ws, filters, hours, p), p).fetchall()]
         return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
 
-    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[dict[str, Any]]:
+    def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,
         confidence, time, and its most predicted classes; inferences without the field are the
         `null` group."""

@@ -227,9 +227,9 @@ def _edge(b: int) -> float:
     return 2.0 ** (b / 256) if b < 1024 * 256 else math.inf
 
 
-def ranked_classes(counts: Counter[str], n: int) -> list[dict[str, Any]]:
+def ranked_classes(counts: Counter[str], n: int) -> list[tuple[str, int]]:
     ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
-    return [{"class": c, "inferences": k} for c, k in ranked[:n]]
+    return ranked[:n]
 
 
 def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
