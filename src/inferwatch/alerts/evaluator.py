@@ -63,9 +63,9 @@ def measure(store: Store, ws: int, rule: Rule, now: datetime, disk: DiskGuard | 
         value = getattr(totals, key)
         return None if value is None else float(value)
     if metric in ("class_share", "class_count"):
-        classes = store.distributions(ws, scope(rule, start, now, with_class=False), 1)["classes"]
-        total = sum(c["predictions"] for c in classes)
-        mine = sum(c["predictions"] for c in classes if c["class"] == rule.class_)
+        classes = store.distributions(ws, scope(rule, start, now, with_class=False), 1).classes
+        total = sum(c.predictions for c in classes)
+        mine = sum(c.predictions for c in classes if c.name == rule.class_)
         if metric == "class_count":
             return float(mine)
         return mine / total if total else None

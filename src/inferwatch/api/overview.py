@@ -69,8 +69,11 @@ def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], 
     bins = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= bins <= MAX_BINS:
         raise InvalidRequest(f"bins must be a whole number from 1 to {MAX_BINS}")
+    found = runtime(request).store.distributions(ws.id, filters, bins)
     return JSON({"from": iso(win.start), "to": iso(win.end),
-                 **runtime(request).store.distributions(ws.id, filters, bins)})
+                 **msgspec.structs.asdict(found), "classes": [
+                     {"class": c.name, "predictions": c.predictions, "inferences": c.inferences,
+                      "avg_confidence": c.avg_confidence} for c in found.classes]})
 
 
 @router.get("/groups", summary="One row per value of `group_by` (model_id, device_id, meta.<field>) to compare")

@@ -8,14 +8,15 @@ without a confidence), and per class the inferences (rows) holding one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+from inferwatch.store.base import ClassDistribution, Distributions
 
 # At most this many classes get a confidence histogram of their own (the rest are in "all").
 MAX_CLASS_HISTOGRAMS = 12
 
 
 def distributions_answer(binned: Iterable[tuple[str | None, int | None, int, float | None]],
-                         inferences: dict[str | None, int], bins: int) -> dict[str, Any]:
+                         inferences: dict[str | None, int], bins: int) -> Distributions:
     binned = list(binned)
     counted: dict[str | None, list[float]] = {}
     for cls, b, n, total in binned:
@@ -35,12 +36,5 @@ def distributions_answer(binned: Iterable[tuple[str | None, int | None, int, flo
             overall[b] += n
             if cls in per_class:
                 per_class[cls][b] += n
-    return {
-        "bins": [round(i / bins, 6) for i in range(bins + 1)],
-        "confidence": overall,
-        "confidence_by_class": per_class,
-        "classes": [
-            {"class": c, "predictions": n, "inferences": k, "avg_confidence": conf}
-            for c, n, k, conf in classes
-        ],
-    }
+    return Distributions([round(i / bins, 6) for i in range(bins + 1)], overall, per_class,
+                         [ClassDistribution(*row) for row in classes])

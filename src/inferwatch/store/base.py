@@ -229,6 +229,26 @@ class GroupRow(msgspec.Struct, frozen=True):
     classes: list[tuple[str, int]]
 
 
+class ClassDistribution(msgspec.Struct, frozen=True):
+    """One predicted class (None: predictions without one): its predictions, the inferences
+    holding one, their average confidence."""
+
+    name: str | None
+    predictions: int
+    inferences: int
+    avg_confidence: float | None
+
+
+class Distributions(msgspec.Struct, frozen=True):
+    """Confidence histograms over `bins` edges (all predictions, and the most predicted classes'),
+    and the classes, most predicted first."""
+
+    bins: list[float]
+    confidence: list[int]
+    confidence_by_class: dict[str, list[int]]
+    classes: list[ClassDistribution]
+
+
 class FieldValue(msgspec.Struct, frozen=True):
     value: str
     count: int
@@ -342,7 +362,7 @@ class Store(Protocol):
         """One row per model: inferences, average confidence and time, p95 time, latest inference."""
         ...
 
-    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+    def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class, and confidence histograms over `bins` equal bins of [0, 1]."""
         ...
 

@@ -12,7 +12,7 @@ from typing import Any
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import GroupRow, ModelSummary
+from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
@@ -45,7 +45,7 @@ class DashboardReads:
             p,
         ))
 
-    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+    def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class)."""
         p = Params()
         clause = where(ws, filters, p, "i")

@@ -16,7 +16,7 @@ import duckdb
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
-from inferwatch.store.base import GroupRow, ModelSummary
+from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
 from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
@@ -44,7 +44,7 @@ class DashboardReads:
             " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
             f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall())
 
-    def distributions(self, ws: int, filters: Filters, bins: int) -> dict[str, Any]:
+    def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class).
 
         Counts predictions, not inferences: with class or confidence filters only the predictions
@@ -76,7 +76,7 @@ class DashboardReads:
         with_class = con.execute(per_inference, p).fetchall()
         return distributions_answer(binned, dict(with_class), bins)
 
-    def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> dict[str, Any]:
+    def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> Distributions:
         """The same counts from the per-hour sums of the window's whole hours (which keep the
         dashboard's bins, per model and class), plus the predictions of its partial first and
         last hours (`cache/sums.py`)."""
