@@ -221,6 +221,11 @@ def test_a_stalled_inferwatch_never_blocks_log(tmp_path: Path) -> None:
             client.log({"predictions": [{"class": "car", "confidence": 0.5}]}, model_id="m/1")
         # Every call returned while the first batch's request is still unanswered.
         assert client.counters.logged == 5000
+        # The sender may connect after the last call returned: wait (bounded) for the stalled
+        # connection, which must then still hold the first batch unanswered.
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert client.counters.sent == 0 and held
     finally:
         release.set()
