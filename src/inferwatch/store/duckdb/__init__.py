@@ -88,6 +88,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
         # the database is opened again); a constraint or a conversion is the data's.
         if isinstance(exc, (duckdb.IOException, duckdb.FatalException, OSError)):
             return True
+        if isinstance(exc, duckdb.ConnectionException) and not self.closed:
+            return True  # a read under way when the writer reopened the file: retry it
         return isinstance(exc, duckdb.Error) and any(text in str(exc) for text in _STORAGE_ERRORS)
 
     def reopen(self) -> None:
