@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/ingest.py [--seconds 20] [--connections 64] [--processes 4] [--batch 100]
-                                     [--store duckdb|chdb]
+                                     [--store duckdb|chdb] [--key-scopes all|ingest]
 
 1. Starts the real server (a subprocess, as the tests do) on a fresh data directory.
 2. Loads it from separate processes over loopback: `--connections` keep-alive HTTP connections
@@ -252,13 +252,25 @@ def _committed(url: str) -> int:
         store.close()
 
 
-def run_service(seconds: float, connections: int, processes: int, batch: int, kind: str) -> ServiceResult:
+def ingest_key(server: Server, scopes: str) -> str:
+    """The key the load sends with: the first key, or a key made with only `scopes`, as an edge
+    device would hold one (an `ingest` key must cost no more per request than the first key)."""
+    if scopes == "all":
+        return server.initial_key
+    with server.client(headers={"Authorization": f"Bearer {server.initial_key}"}) as client:
+        reply = client.post("/api/v1/default/keys", json={"name": "bench", "scopes": scopes.split(",")})
+        reply.raise_for_status()
+        return str(reply.json()["api_key"])
+
+
+def run_service(seconds: float, connections: int, processes: int, batch: int, kind: str,
+                scopes: str = "all") -> ServiceResult:
     body = template_body(batch)
     tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-"))
     url = store_url(kind, (tmp / "data").resolve())
     server = Server(tmp / "data", "--store", url).start()
     try:
-        key = server.initial_key
+        key = ingest_key(server, scopes)
         ctx = mp.get_context("spawn")
         out: Queue[WorkerReport] = ctx.Queue()
         per_process = [connections // processes + (1 if i < connections % processes else 0)
@@ -385,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="inferences per request")
     parser.add_argument("--commit-rows", type=int, default=5000, help="rows per engine-only commit")
     parser.add_argument("--commits", type=int, default=8, help="engine-only commits timed")
+    parser.add_argument("--key-scopes", default="all",
+                        help="the load's key: `all` (the first key) or a comma list of scopes for a new key")
     parser.add_argument("--store", choices=("duckdb", "chdb"), default="duckdb",
                         help="the embedded DuckDB file, or the ClickHouse backend on its in-process engine")
     args = parser.parse_args(argv)
@@ -394,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"service: {args.connections} connections in {args.processes} processes, {args.batch} inferences"
           f" (3 detections each) per request, {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured",
           flush=True)
-    svc = run_service(args.seconds, args.connections, args.processes, args.batch, args.store)
+    svc = run_service(args.seconds, args.connections, args.processes, args.batch, args.store, args.key_scopes)
     print(f"  acknowledged events/s (window): {svc.events_per_s:,.0f}")
     print(f"  per second: {', '.join(f'{x:,.0f}' for x in svc.per_second)}")
     print(f"  requests answered: {svc.requests:,}; latency p50 {svc.p50_ms:.1f} ms, p99 {svc.p99_ms:.1f} ms")
