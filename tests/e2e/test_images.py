@@ -94,7 +94,7 @@ def test_form_metadata_becomes_the_inferences_metadata(server: Server, ws: Works
                    extra={"metadata": fields})
     assert reply.json()["success"] is True
     assert ws.client.get(f"{ws.api}/inferences/meta-1").json()["metadata"] == {
-        "camera": "c1", "n": "3", "ok": "true", "ratio": "0.5", "nested": '{"a":[1]}'}
+        "camera": "c1", "n": 3, "ok": True, "ratio": 0.5, "nested": '{"a":[1]}'}
     # Sent again with more: a duplicate image still gets its metadata.
     reply = upload(server, ws.key, picture("PNG", (9, 9)), params=[("inference_id", "meta-1")],
                    extra={"metadata": '{"camera": "c2"}'})

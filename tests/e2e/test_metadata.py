@@ -112,7 +112,7 @@ def test_field_names_are_case_sensitive(ws: Workspace) -> None:
     assert list_all(ws, **{"meta.my_location": "LOWER"}) == []
 
 
-def test_values_are_text_and_kept_verbatim(ws: Workspace) -> None:
+def test_strings_are_kept_verbatim_and_numbers_and_flags_keep_their_type(ws: Workspace) -> None:
     ingest(ws, [item("v")])
     attach(ws, [
         {"inference_ids": ["v"], "field_name": "note", "field_value": "Zürich, line 3\tbay 2 ✓"},
@@ -120,11 +120,19 @@ def test_values_are_text_and_kept_verbatim(ws: Workspace) -> None:
         {"inference_ids": ["v"], "field_name": "ratio", "field_value": 0.5},
         {"inference_ids": ["v"], "field_name": "ok", "field_value": True},
         {"inference_ids": ["v"], "field_name": "long", "field_value": "x" * 4096},
+        {"inference_ids": ["v"], "field_name": "as_text", "field_value": "3"},
+        {"inference_ids": ["v"], "field_name": "float_text", "field_value": "3.0"},
+        {"inference_ids": ["v"], "field_name": "whole_float", "field_value": 3.0},
     ])
     meta = _meta(ws, "v")
     assert meta["note"] == "Zürich, line 3\tbay 2 ✓"
-    assert (meta["count"], meta["ratio"], meta["ok"]) == ("3", "0.5", "true")
+    assert (meta["count"], meta["ratio"], meta["ok"]) == (3, 0.5, True)
     assert meta["long"] == "x" * 4096
+    # A string answers as it was sent, even when it reads as a number.
+    assert (meta["as_text"], meta["float_text"]) == ("3", "3.0")
+    assert meta["whole_float"] == 3.0 and isinstance(meta["whole_float"], float)
+    # The text they are kept as is what plain equality filters match, as before types existed.
+    assert [r["inference_id"] for r in list_all(ws, **{"meta.count": "3", "meta.ok": "true"})] == ["v"]
 
 
 def test_unknown_extra_keys_are_ignored(ws: Workspace) -> None:
@@ -200,10 +208,11 @@ def test_too_many_entries_in_one_call_is_413(ws: Workspace) -> None:
 
 def test_native_item_metadata_and_later_roboflow_metadata(ws: Workspace) -> None:
     ingest(ws, [item("n1", metadata={"site": "lyon", "lot": 12, "rework": False}), item("n2")])
-    assert _meta(ws, "n1") == {"site": "lyon", "lot": "12", "rework": "false"}
+    assert _meta(ws, "n1") == {"site": "lyon", "lot": 12, "rework": False}
     assert _meta(ws, "n2") == {}
-    attach(ws, [{"inference_ids": ["n1"], "field_name": "site", "field_value": "paris"}])
-    assert _meta(ws, "n1") == {"site": "paris", "lot": "12", "rework": "false"}
+    attach(ws, [{"inference_ids": ["n1"], "field_name": "site", "field_value": "paris"},
+                {"inference_ids": ["n1"], "field_name": "lot", "field_value": "12b"}])
+    assert _meta(ws, "n1") == {"site": "paris", "lot": "12b", "rework": False}
 
 
 def test_fields_listing_counts_and_top_values(ws: Workspace) -> None:
@@ -223,7 +232,7 @@ def test_fields_listing_counts_and_top_values(ws: Workspace) -> None:
         {"value": "red", "count": 5}, {"value": "blue", "count": 3}, {"value": "amber", "count": 2}]
     assert fields["Color"]["top_values"] == [{"value": "x", "count": 1}]
     assert fields["size"] == {"name": "size", "distinct_values": 1, "inferences": 3,
-                              "top_values": [{"value": "L", "count": 3}]}
+                              "top_values": [{"value": "L", "count": 3}], "types": ["string"]}
     top1 = {f["name"]: f for f in _fields(ws, top=1)}
     assert top1["color"]["top_values"] == [{"value": "red", "count": 5}]
     assert top1["color"]["distinct_values"] == 3

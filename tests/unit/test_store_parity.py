@@ -34,6 +34,10 @@ MODELS = ("cars/1", "cars/2", "people/7")
 DEVICES = ("cam-a", "cam-b", "cam-c", None)
 CLASSES = ("car", "person", "truck", "Bus", "bike")
 CONFIDENCES = (0.0, 0.25, 0.5, 0.75, 1.0)  # on the edges of histogram bins
+# Metadata sent as numbers, and as strings that read as numbers (kept strings) or do not.
+TEMPERATURES: tuple[str | int | float, ...] = (3, 150, 151.5, -2.5, 0, 1e-07, 10**20, "150", "7",
+                "1e3", "0x10", " 4", "hot", "1e999")
+FLAGS: tuple[str | bool, ...] = (True, False, "true", "no")
 
 
 def _add(rows: InferenceRows, rng: random.Random, ws: int, inference_id: str, image_index: int,
@@ -93,6 +97,11 @@ def seed(stores: list[Store]) -> None:
             ws, inference_id, _index = rng.choice(ids)
             now = BASE_US + b * 10**9 + len(meta)
             meta.add(ws, inference_id, rng.choice(["line", "shift", "lot"]), rng.choice(["a", "b", "c", "d"]), now)
+        for _ in range(40):  # typed values, and strings that read as numbers or do not
+            ws, inference_id, _index = rng.choice(ids)
+            now = BASE_US + b * 10**9 + len(meta)
+            meta.add(ws, inference_id, "temp", rng.choice(TEMPERATURES), now)
+            meta.add(ws, inference_id, "ok", rng.choice(FLAGS), now)
         meta.add(1, "named-before-it-exists", "line", "z", BASE_US + b)
         for _ in range(3):
             devices.add(1, rng.choice(["cam-a", "cam-b", "edge-9"]), BASE_US + b * 10**8 + rng.randrange(10**6),

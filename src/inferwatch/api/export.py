@@ -22,6 +22,8 @@ from inferwatch.api.common import runtime
 from inferwatch.api.inferences import inference_json
 from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
+from inferwatch.ingest.fields import metadata_value
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.query.filters import META_PREFIX, Filters, parse_filters
 from inferwatch.store.base import Store
 
@@ -35,6 +37,11 @@ BASE_COLUMNS = ("inference_id", "image_index", "timestamp", "model_id", "task", 
 # A spreadsheet runs a cell starting with one of these as a formula; numbers are left alone.
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _meta_cell(value: MetaScalar | None) -> str:
+    """A metadata value as the text it is stored as: a typed `true` stays `true`, not `True`."""
+    return "" if value is None else cell(metadata_value(value))
 
 
 def cell(value: Any) -> str:
@@ -76,7 +83,7 @@ def rows(store: Store, ws: int, filters: Filters, fields: list[str]) -> Iterator
         for r in page:
             meta = metadata.get(r.inference_id, {})
             flat = {**inference_json(r), "image_width": r.image_width, "image_height": r.image_height}
-            writer.writerow([cell(flat.get(c)) for c in BASE_COLUMNS] + [cell(meta.get(f)) for f in fields])
+            writer.writerow([cell(flat.get(c)) for c in BASE_COLUMNS] + [_meta_cell(meta.get(f)) for f in fields])
         sent += len(page)
         yield out.getvalue()
         out.seek(0)

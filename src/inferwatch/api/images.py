@@ -110,7 +110,7 @@ def _decode_plain(body: bytes) -> bytes:
 def _metadata(text: str | None, ws: int, inference_id: str | None) -> MetadataRows:
     """The form's `metadata` JSON object as metadata of the inference (nothing without an id).
 
-    Scalars are kept as their text, like native ingest's; nested values as their JSON; nulls and
+    Scalars keep their type, like native ingest's; nested values are kept as their JSON text; nulls and
     empty strings are skipped.
     """
     rows = MetadataRows()
@@ -128,12 +128,12 @@ def _metadata(text: str | None, ws: int, inference_id: str | None) -> MetadataRo
     for name, value in fields.items():
         if value is None or value == "":
             continue
-        text_value = metadata_value(value) if isinstance(value, str | int | float | bool) \
-            else msgspec.json.encode(value).decode()
+        scalar = value if isinstance(value, str | int | float | bool) else msgspec.json.encode(value).decode()
+        text_value = metadata_value(scalar)
         if len(text_value) > limits.MAX_FIELD_VALUE_LEN or "\0" in text_value:
             raise InvalidRequest(f"metadata field {name!r}: value longer than {limits.MAX_FIELD_VALUE_LEN}"
                                  " characters or holding NUL")
-        rows.add(ws, inference_id, name, text_value, now_us)
+        rows.add(ws, inference_id, name, scalar, now_us)
     return rows
 
 

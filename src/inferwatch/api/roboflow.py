@@ -15,7 +15,7 @@ from inferwatch.api.common import JSON, body_schema, limit_rate, read_body, requ
 from inferwatch.auth import Authorized, Reader, Scope, check, declare, principal, require_body
 from inferwatch.errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from inferwatch.ingest import aggregator, fields, limits, pingback
-from inferwatch.ingest.fields import FieldName, Name, metadata_value
+from inferwatch.ingest.fields import FieldName, Name
 from inferwatch.ingest.native import MetaValue
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
@@ -85,9 +85,9 @@ async def attach_metadata(auth: IngestBody, request: Request) -> JSON:
     now_us = time.time_ns() // 1000
     meta = MetadataRows()
     for entry in call.data:
-        value = metadata_value(entry.field_value)
+        # A number or a flag stays one; a string answers exactly as it was sent.
         for inference_id in entry.inference_ids:
-            meta.add(ws.id, inference_id, entry.field_name, value, now_us)
+            meta.add(ws.id, inference_id, entry.field_name, entry.field_value, now_us)
     await runtime(request).writer.append(InferenceRows(), meta)
     return JSON({"status": "ok", "updated": len(meta)})
 

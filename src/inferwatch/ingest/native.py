@@ -30,7 +30,6 @@ from inferwatch.ingest.fields import (
     Name,
     Pixels,
     Seconds,
-    metadata_value,
 )
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 
@@ -252,7 +251,7 @@ def to_rows(
                 errors.append({"index": index, "error": "too many metadata fields"})
                 continue
             for name, value in item.metadata.items():
-                meta.add(ws, inference_id, name, metadata_value(value), now_us)
+                meta.add(ws, inference_id, name, value, now_us)
     if errors:
         raise InvalidRequest(errors)
     return rows, meta, ids

@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from inferwatch.ingest.metavalues import MetaScalar, typed
+
 PREDICTION_TYPE = pa.struct(
     [
         ("class", pa.string()),
@@ -110,22 +112,29 @@ def _extend_columns(target: Any, other: Any) -> None:
 
 @dataclass(slots=True)
 class MetadataRows:
-    """(inference_id, field_name, field_value) triples; later entries win over earlier ones."""
+    """(inference_id, field_name, field_value) triples, each value with its kind and the number
+    it reads as (`metavalues.py`); later entries win over earlier ones."""
 
     ws: list[int] = field(default_factory=list)
     inference_id: list[str] = field(default_factory=list)
     field_name: list[str] = field(default_factory=list)
     field_value: list[str] = field(default_factory=list)
+    field_type: list[str] = field(default_factory=list)
+    field_number: list[float | None] = field(default_factory=list)
     updated_us: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.inference_id)
 
-    def add(self, ws: int, inference_id: str, name: str, value: str, now_us: int) -> None:
+    def add(self, ws: int, inference_id: str, name: str, value: MetaScalar, now_us: int) -> None:
+        """`value` as decoded from JSON: a string stays a string, a number or a flag stays one."""
+        text, kind, number = typed(value)
         self.ws.append(ws)
         self.inference_id.append(inference_id)
         self.field_name.append(name)
-        self.field_value.append(value)
+        self.field_value.append(text)
+        self.field_type.append(kind)
+        self.field_number.append(number)
         self.updated_us.append(now_us)
 
     def extend(self, other: MetadataRows) -> None:
@@ -145,6 +154,8 @@ class MetadataRows:
                 "field_name": pa.array([self.field_name[i] for i in keep], pa.string()),
                 "field_value": pa.array([self.field_value[i] for i in keep], pa.string()),
                 "updated_at": pa.array([self.updated_us[i] for i in keep], pa.timestamp("us")),
+                "field_type": pa.array([self.field_type[i] for i in keep], pa.string()),
+                "field_number": pa.array([self.field_number[i] for i in keep], pa.float64()),
             }
         )
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import msgspec
 
 from inferwatch.drift import SampleRow
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
@@ -255,12 +256,15 @@ class FieldValue(msgspec.Struct, frozen=True):
 
 
 class MetadataField(msgspec.Struct, frozen=True):
-    """A metadata field: its distinct values, the rows holding it, its most frequent values."""
+    """A metadata field: its distinct values, the rows holding it, its most frequent values (as
+    text), and the kinds its values were sent as (`string`, `number`, `boolean`), so a client
+    knows which fields take range filters and numeric figures."""
 
     name: str
     distinct_values: int
     inferences: int
     top_values: list[FieldValue]
+    types: list[str]
 
 
 class ClassFigures(msgspec.Struct, frozen=True):
@@ -337,7 +341,9 @@ class Store(Protocol):
         """Every image stored under the id (a batched request shares one id)."""
         ...
 
-    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]: ...
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, MetaScalar]]:
+        """Each inference's fields, a value as the JSON type it was sent as."""
+        ...
 
     def totals(self, ws: int, filters: Filters) -> Totals: ...
 

@@ -10,6 +10,7 @@ from typing import Any, overload
 
 import msgspec
 
+from inferwatch.ingest.metavalues import MetaScalar, answer_value
 from inferwatch.store.base import (
     ClassFigures,
     ClassStats,
@@ -119,13 +120,23 @@ def devices(rows: list[tuple[Any, ...]]) -> list[Device]:
             for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows]
 
 
+def metadata_of(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, MetaScalar]]:
+    """Rows of (inference id, field, text, kind), fields in order: each inference's fields, each
+    value as the JSON type it was sent as."""
+    out: dict[str, dict[str, MetaScalar]] = {}
+    for inference_id, name, value, kind in rows:
+        out.setdefault(inference_id, {})[name] = answer_value(value, kind)
+    return out
+
+
 def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]) -> list[MetadataField]:
-    """Rows of (field, distinct values, rows) and of (field, value, rows), the top values of each
-    field in order."""
+    """Rows of (field, distinct values, rows, kinds) and of (field, value, rows), the top values
+    of each field in order."""
     tops: dict[str, list[FieldValue]] = {}
     for name, value, n in values:
         tops.setdefault(name, []).append(FieldValue(value, n))
-    return [MetadataField(name, distinct, n, tops.get(name, [])) for name, distinct, n in fields]
+    return [MetadataField(name, distinct, n, tops.get(name, []), sorted(kinds))
+            for name, distinct, n, kinds in fields]
 
 
 def models(rows: list[tuple[Any, ...]]) -> list[ModelSummary]:

@@ -39,6 +39,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store import base
@@ -288,20 +289,17 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         )
         return [answer.inference(row) for row in rows]
 
-    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, MetaScalar]]:
         if not inference_ids:
             return {}
         p = Params()
         rows = self._rows(
-            "SELECT inference_id, field_name, field_value FROM metadata FINAL"
+            "SELECT inference_id, field_name, field_value, field_type FROM metadata FINAL"
             f" WHERE ws = {p.add(ws, 'Int32')} AND inference_id IN {p.add(sorted(set(inference_ids)), 'Array(String)')}"
             " ORDER BY field_name",
             p,
         )
-        out: dict[str, dict[str, str]] = {}
-        for inference_id, name, value in rows:
-            out.setdefault(inference_id, {})[name] = value
-        return out
+        return answer.metadata_of(rows)
 
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
@@ -402,7 +400,8 @@ class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, 
         p = Params()
         w = p.add(ws, "Int32")
         fields = self._rows(
-            f"SELECT field_name, uniqExact(field_value), count() FROM metadata FINAL WHERE ws = {w}"
+            "SELECT field_name, uniqExact(field_value), count(), groupUniqArray(field_type)"
+            f" FROM metadata FINAL WHERE ws = {w}"
             " GROUP BY field_name ORDER BY field_name",
             p,
         )

@@ -42,7 +42,8 @@ _AFTER = (" WHERE ts >= ? AND (ts > ? OR (ws > ? OR (ws = ? AND (inference_id > 
           " OR (inference_id = ? AND image_index > ?)))))")
 # Everything else, shaped as the target's tables take it.
 _TABLES = {
-    "metadata": "SELECT ws, inference_id, field_name, field_value, updated_at FROM metadata",
+    "metadata": ("SELECT ws, inference_id, field_name, field_value, updated_at, field_type, field_number"
+                 " FROM metadata"),
     "device_reports": ("SELECT ws, device_id, first_seen, last_seen, server_id, server_version, hostname, platform,"
                        " tags, 1::UTINYINT AS tags_reported FROM devices"),
     "images": ("SELECT ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch,"

@@ -338,6 +338,19 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = MergeTree ORDER BY (ws, recorded_at)
         """,
     ],
+    # 8: typed metadata, as DuckDB's migration 11: each value's kind and the number it reads as.
+    # Stored values stay strings; the number's default is the rule of `ingest/metavalues.py` (its
+    # pattern as released), which the engine computes for the stored parts as it reads them, so
+    # no part is rewritten. New rows bring both columns. (An ALTER of a table whose TTL reads the
+    # retention dictionary must allow that TTL again.)
+    [
+        "ALTER TABLE metadata ADD COLUMN IF NOT EXISTS field_type LowCardinality(String) DEFAULT 'string'"
+        " SETTINGS allow_suspicious_ttl_expressions = 1",
+        "ALTER TABLE metadata ADD COLUMN IF NOT EXISTS field_number Nullable(Float64) DEFAULT"
+        " if(match(field_value, '^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?([eE][-+]?[0-9]+)?$')"
+        " AND isFinite(toFloat64OrZero(field_value)), toFloat64OrNull(field_value), NULL)"
+        " SETTINGS allow_suspicious_ttl_expressions = 1",
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.store import base
@@ -258,22 +259,18 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
             ).fetchall()
         return [answer.inference(row) for row in found]
 
-    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, str]]:
+    def metadata_of(self, ws: int, inference_ids: list[str]) -> dict[str, dict[str, MetaScalar]]:
         if not inference_ids:
             return {}
         wanted = set(inference_ids)
         # Matched on the 128-bit `id_key` (about twice as fast as comparing the id strings over
         # every metadata row); the ids themselves are checked on the few rows that match.
         rows = self._cursor().execute(
-            "SELECT inference_id, field_name, field_value FROM metadata"
+            "SELECT inference_id, field_name, field_value, field_type FROM metadata"
             " WHERE ws = ? AND id_key IN (SELECT md5_number(unnest(?::VARCHAR[]))) ORDER BY field_name",
             [ws, list(wanted)],
         ).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for inference_id, name, value in rows:
-            if inference_id in wanted:
-                out.setdefault(inference_id, {})[name] = value
-        return out
+        return answer.metadata_of([row for row in rows if row[0] in wanted])
 
     def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
                            p: Params) -> str:
@@ -413,7 +410,8 @@ class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyS
     def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
         con = self._cursor()
         fields = con.execute(
-            "SELECT field_name, count(DISTINCT field_value), count(*) FROM metadata WHERE ws = ?"
+            "SELECT field_name, count(DISTINCT field_value), count(*), list(DISTINCT field_type)"
+            " FROM metadata WHERE ws = ?"
             " GROUP BY field_name ORDER BY field_name",
             [ws],
         ).fetchall()

@@ -304,6 +304,17 @@ MIGRATIONS: list[str] = [
         detail VARCHAR NOT NULL
     );
     """,
+    # 11: typed metadata (`ingest/metavalues.py`): each value's kind (the JSON type it was sent
+    # as) and the number it reads as, beside its text. Stored values were all kept as text, so
+    # they stay strings; those whose text is a JSON number get their number, so range filters
+    # and numeric figures read them too. The pattern is `metavalues.NUMBER_PATTERN` as released.
+    """
+    ALTER TABLE metadata ADD COLUMN field_type VARCHAR DEFAULT 'string';
+    ALTER TABLE metadata ADD COLUMN field_number DOUBLE;
+    UPDATE metadata SET field_number = TRY_CAST(field_value AS DOUBLE)
+        WHERE regexp_full_match(field_value, '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$')
+            AND isfinite(TRY_CAST(field_value AS DOUBLE));
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
@@ -333,7 +344,8 @@ INSERT_INFERENCES = "INSERT OR IGNORE INTO inferences" + _SELECT_BATCH
 
 UPSERT_METADATA = """
 INSERT OR REPLACE INTO metadata
-SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inference_id) FROM meta_batch
+SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inference_id), field_type, field_number
+FROM meta_batch
 """
 
 # In the same transaction as UPSERT_METADATA: the ids whose copies in `metadata_facts` are now

@@ -1,0 +1,124 @@
+"""Typed metadata: a value keeps the JSON type it was sent as, and both stores hold the number
+it reads as; stores made before types existed are migrated with their strings kept strings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from inferwatch.ingest.metavalues import NUMBER_PATTERN, answer_value, number_of, typed
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.store import open_store
+from inferwatch.store.clickhouse import ClickHouseStore
+from inferwatch.store.clickhouse import schema as ch_schema
+from inferwatch.store.duckdb import DuckDBStore
+from inferwatch.store.duckdb import schema as duck_schema
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    ("canada", ("canada", "string", None)),
+    ("150", ("150", "string", 150.0)),
+    ("-2.5e3", ("-2.5e3", "string", -2500.0)),
+    ("0x10", ("0x10", "string", None)),
+    (" 4", (" 4", "string", None)),
+    ("1_000", ("1_000", "string", None)),
+    ("1e999", ("1e999", "string", None)),
+    ("nan", ("nan", "string", None)),
+    (150, ("150", "number", 150.0)),
+    (151.5, ("151.5", "number", 151.5)),
+    (1e-07, ("1e-07", "number", 1e-07)),
+    (10**20, ("100000000000000000000", "number", 1e20)),
+    (10**400, (str(10**400), "number", None)),
+    (True, ("true", "boolean", None)),
+    (False, ("false", "boolean", None)),
+])
+def test_a_value_is_stored_as_text_kind_and_number(value: str | int | float | bool,
+                                                    stored: tuple[str, str, float | None]) -> None:
+    assert typed(value) == stored
+    text, kind, _ = stored
+    assert answer_value(text, kind) == value and type(answer_value(text, kind)) is type(value)
+
+
+def test_rows_stored_before_kinds_answer_their_text() -> None:
+    assert answer_value("150", None) == "150"
+    assert answer_value("true", "string") == "true"
+
+
+def test_number_of_reads_only_json_numbers() -> None:
+    assert number_of("0") == 0.0 and number_of("-0.5") == -0.5 and number_of("1E+2") == 100.0
+    for text in ("", "-", "01", "1.", ".5", "+1", "1e", "Infinity", "1 ", "x1"):
+        assert number_of(text) is None, text
+
+
+def test_both_migrations_use_the_released_number_pattern() -> None:
+    duck = duck_schema.MIGRATIONS[10].replace("\\\\", "\\")
+    assert NUMBER_PATTERN in duck
+    assert NUMBER_PATTERN.replace("\\", "\\\\") in ch_schema.MIGRATIONS[7][1]
+
+
+OLD_VALUES = [("a", "site", "canada"), ("a", "temp", "150"), ("b", "temp", "-2.5"), ("c", "temp", "0x10"),
+              ("d", "temp", "1e999"), ("e", "ok", "true")]
+EXPECTED = {"a": {"site": "canada", "temp": "150"}, "b": {"temp": "-2.5"}, "c": {"temp": "0x10"},
+            "d": {"temp": "1e999"}, "e": {"ok": "true"}}
+NUMBERS = {("a", "site"): None, ("a", "temp"): 150.0, ("b", "temp"): -2.5, ("c", "temp"): None,
+           ("d", "temp"): None, ("e", "ok"): None}
+
+
+def test_a_duckdb_store_made_before_types_keeps_its_strings(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path), config=duck_schema.CONFIG)
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    for version, ddl in enumerate(duck_schema.MIGRATIONS[:10], 1):
+        con.execute(ddl)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    for inference_id, name, value in OLD_VALUES:
+        con.execute("INSERT INTO metadata VALUES (1, ?, ?, ?, now(), md5_number(?))",
+                    [inference_id, name, value, inference_id])
+    con.close()
+    store = DuckDBStore(str(path))
+    store.migrate()
+    assert store.metadata_of(1, list(EXPECTED)) == EXPECTED
+    stored = store._cursor().execute(
+        "SELECT inference_id, field_name, field_type, field_number FROM metadata").fetchall()
+    assert {(i, f): n for i, f, _, n in stored} == NUMBERS
+    assert {t for _, _, t, _ in stored} == {"string"}
+    _typed_rows_answer_typed(store)
+    store.close()
+
+
+def test_a_clickhouse_store_made_before_types_keeps_its_strings(chdb_url: Callable[[str], str]) -> None:
+    store = open_store(chdb_url("old_types"))
+    assert isinstance(store, ClickHouseStore)
+    client = store._client()
+    client.command(ch_schema.SCHEMA_VERSION_TABLE)
+    for version, statements in enumerate(ch_schema.MIGRATIONS[:7], 1):
+        for statement in statements:
+            client.command(statement.replace("{db}", store._database).replace("{auth}", store._source_auth))
+        client.command(f"INSERT INTO schema_version VALUES ({version}, now64(6))")
+    for inference_id, name, value in OLD_VALUES:
+        client.command("INSERT INTO metadata (ws, inference_id, field_name, field_value, updated_at)"
+                       f" VALUES (1, '{inference_id}', '{name}', '{value}', now64(6))")
+    store.migrate()
+    assert store.metadata_of(1, list(EXPECTED)) == EXPECTED
+    stored = client.query("SELECT inference_id, field_name, field_type, field_number FROM metadata FINAL").result_rows
+    assert {(i, f): n for i, f, _, n in stored} == NUMBERS
+    assert {t for _, _, t, _ in stored} == {"string"}
+    _typed_rows_answer_typed(store)
+    store.close()
+
+
+def _typed_rows_answer_typed(store: DuckDBStore | ClickHouseStore) -> None:
+    """After the migration, new writes keep their types, and a rewrite replaces the kind too."""
+    meta = MetadataRows()
+    for name, value in (("temp", 151.5), ("n", 3), ("ok", False), ("site", "150")):
+        meta.add(1, "f", name, value, 1_800_000_000_000_000)
+    meta.add(1, "a", "temp", 149, 1_800_000_000_000_000)
+    store.append(InferenceRows(), meta)
+    found = store.metadata_of(1, ["a", "f"])
+    assert found == {"a": {"site": "canada", "temp": 149}, "f": {"n": 3, "ok": False, "site": "150", "temp": 151.5}}
+    assert type(found["f"]["temp"]) is float and type(found["f"]["n"]) is int
+    fields = {f.name: f.types for f in store.metadata_fields(1, 3)}
+    assert fields == {"n": ["number"], "ok": ["boolean", "string"], "site": ["string"], "temp": ["number", "string"]}
