@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "src") not in sys.path:
     sys.path.append(str(ROOT / "src"))
 
-from inferwatch.query.filters import Filters  # noqa: E402
+from inferwatch.query.filters import Filters, MetaTerm  # noqa: E402
 from inferwatch.store.base import Store  # noqa: E402
 from inferwatch.store.clickhouse import ClickHouseStore  # noqa: E402
 from inferwatch.store.clickhouse.importer import ImportTarget, copy_store, open_source  # noqa: E402
@@ -68,7 +68,7 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
     end = newest.replace(tzinfo=UTC) + timedelta(seconds=1)
     start = end - timedelta(days=1)
     day, week = Filters(start=start, end=end), Filters(start=end - timedelta(days=7), end=end)
-    meta = Filters(start=end - timedelta(days=7), end=end, meta=(("inspection", ("fail",)),))
+    meta = Filters(start=end - timedelta(days=7), end=end, meta=(MetaTerm.equal("inspection", "fail"),))
     hour = timedelta(hours=1)
     return [
         ("totals, 24 h", lambda: store.totals(ws, day)),

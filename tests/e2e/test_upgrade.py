@@ -38,7 +38,8 @@ def make_v1_store(path: Path) -> None:
             [f"old-{n}", f"old-{n}", T0 + n],
         )
     con.execute("INSERT INTO metadata VALUES (1, 'old-1', 'site', 'canada', now()),"
-                " (1, 'not-yet', 'site', 'early', now())")
+                " (1, 'not-yet', 'site', 'early', now()), (1, 'old-0', 'temp', '21.5', now()),"
+                " (1, 'old-2', 'temp', '19', now())")
     con.close()
 
 
@@ -53,6 +54,10 @@ def test_a_version_1_store_is_migrated_and_keeps_everything(tmp_path: Path) -> N
             rows = {r["inference_id"]: r for r in list_all(ws)}
             assert sorted(rows) == ["old-0", "old-1", "old-2"]
             assert rows["old-1"]["metadata"] == {"site": "canada"}
+            # Values stored before types existed stay strings; those that read as numbers compare.
+            assert rows["old-0"]["metadata"] == {"temp": "21.5"}
+            assert [r["inference_id"] for r in list_all(ws, **{"meta.temp[gt]": "20"})] == ["old-0"]
+            assert [r["inference_id"] for r in list_all(ws, **{"meta.temp[lte]": "19"})] == ["old-2"]
             assert rows["old-0"]["predictions"] == [
                 {"class": "scratch", "class_id": 0, "confidence": 0.9, "x": 1.0, "y": 2.0, "width": 3.0,
                  "height": 4.0}]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.filters import Filters, default_range, parse_filters, parse_time
+from inferwatch.query.filters import Filters, MetaTerm, default_range, parse_filters, parse_time
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -44,7 +44,8 @@ def test_parse_filters_collects_every_kind_of_term() -> None:
     assert f == Filters(
         start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 2, tzinfo=UTC),
         model_ids=("a", "b"), device_ids=("d",), classes=("cat",), tags=("x",),
-        min_confidence=0.25, max_confidence=1.0, meta=(("site", ("s1", "s2")), ("Line", ("3",))),
+        min_confidence=0.25, max_confidence=1.0,
+        meta=(MetaTerm.equal("site", "s1", "s2"), MetaTerm.equal("Line", "3")),
     )
     assert f.on_predictions
 
@@ -70,6 +71,14 @@ def test_a_confidence_bound_alone_is_a_prediction_filter() -> None:
     [("max_confidence", "-0.5")],
     [("min_confidence", "abc")],
     [("min_confidence", "nan")],
+    [("meta.t[between]", "1")],  # an operator that is not one
+    [("meta.t[GT]", "1")],
+    [("meta.t[gt]", "warm")],  # a bound must be a number
+    [("meta.t[lte]", "nan")],
+    [("meta.t[gte]", "1e999")],
+    [("meta.t[lt]", "")],
+    [("meta.[gt]", "1")],
+    [("meta.t[x][gt]", "1"), ("meta.t[y]", "1")],
 ])
 def test_parse_filters_refuses(params: list[tuple[str, str]]) -> None:
     with pytest.raises(InvalidRequest):
@@ -106,3 +115,30 @@ def test_with_range_keeps_every_other_term() -> None:
     assert moved == Filters(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), *(
         getattr(f, name) for name in ("model_ids", "device_ids", "classes", "tags", "min_confidence",
                                       "max_confidence", "meta")))
+
+
+def test_metadata_comparisons_name_their_operator_after_the_field() -> None:
+    f = parse_filters([
+        ("meta.t[gt]", "100"), ("meta.t[lte]", "2e2"), ("meta.t", "hot"), ("meta.t[eq]", "150"),
+        ("meta.t[eq]", "warm"), ("meta.t[neq]", "7"), ("meta.t[neq]", "cold"), ("meta.ok[eq]", "true"),
+    ])
+    assert f.meta == (
+        MetaTerm("t", texts=("hot", "warm"), numbers=(150.0,), bounds=((">", 100.0), ("<=", 200.0)),
+                 not_texts=("cold",), not_numbers=(7.0,)),
+        MetaTerm("ok", texts=("true",)),
+    )
+    assert parse_filters([("meta.t[gte]", "-2.5"), ("meta.t[lt]", "0")]).meta == (
+        MetaTerm("t", bounds=((">=", -2.5), ("<", 0.0))),)
+
+
+def test_plain_values_keep_their_meaning_whatever_they_hold() -> None:
+    f = parse_filters([("meta.url", "http://x"), ("meta.t", "gt:150"), ("meta.n", "150")])
+    assert f.meta == (MetaTerm.equal("url", "http://x"), MetaTerm.equal("t", "gt:150"), MetaTerm.equal("n", "150"))
+
+
+def test_a_field_whose_name_ends_in_brackets_is_named_with_an_operator() -> None:
+    assert parse_filters([("meta.a[b][eq]", "v")]).meta == (MetaTerm.equal("a[b]", "v"),)
+    assert parse_filters([("meta.labels[0]", "v")]).meta == (MetaTerm.equal("labels[0]", "v"),)
+    with pytest.raises(InvalidRequest) as caught:
+        parse_filters([("meta.a[b]", "v")])
+    assert "meta.a[b][eq]" in str(caught.value.detail)

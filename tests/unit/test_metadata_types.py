@@ -3,19 +3,23 @@ it reads as; stores made before types existed are migrated with their strings ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from inferwatch.ingest.metavalues import NUMBER_PATTERN, answer_value, number_of, typed
+from inferwatch.ingest.metavalues import NUMBER_PATTERN, MetaScalar, answer_value, number_of, typed
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import parse_filters
 from inferwatch.store import open_store
+from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse import schema as ch_schema
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb import schema as duck_schema
+from tests.unit.test_store_parity import BASE_US, _add
 
 
 @pytest.mark.parametrize(("value", "stored"), [
@@ -122,3 +126,50 @@ def _typed_rows_answer_typed(store: DuckDBStore | ClickHouseStore) -> None:
     assert type(found["f"]["temp"]) is float and type(found["f"]["n"]) is int
     fields = {f.name: f.types for f in store.metadata_fields(1, 3)}
     assert fields == {"n": ["number"], "ok": ["boolean", "string"], "site": ["string"], "temp": ["number", "string"]}
+
+
+# id -> temp, as sent: numbers, strings that read as numbers, strings that do not; "none" has no temp.
+TEMPS: dict[str, MetaScalar] = {"n150": 150, "f151": 151.5, "s150": "150", "s150f": "150.0", "neg": -2.5,
+                                "hot": "hot", "hex": "0x10", "big": 10**20, "tiny": 1e-07, "yes": True}
+RANGES = [
+    ([("meta.temp[gt]", "150")], {"f151", "big"}),
+    ([("meta.temp[gte]", "150")], {"n150", "f151", "s150", "s150f", "big"}),
+    ([("meta.temp[gt]", "0"), ("meta.temp[lt]", "151")], {"n150", "s150", "s150f", "tiny"}),
+    ([("meta.temp[lte]", "-2.5")], {"neg"}),
+    ([("meta.temp[eq]", "150")], {"n150", "s150", "s150f"}),
+    ([("meta.temp", "150")], {"n150", "s150"}),  # plain: the text, as always
+    ([("meta.temp[eq]", "1e-7")], {"tiny"}),
+    ([("meta.temp[eq]", "hot"), ("meta.temp[eq]", "-2.5")], {"hot", "neg"}),
+    ([("meta.temp[eq]", "true")], {"yes"}),
+    ([("meta.temp[neq]", "150")], {"f151", "neg", "hot", "hex", "big", "tiny", "yes"}),
+    ([("meta.temp[neq]", "hot"), ("meta.temp[lt]", "100")], {"neg", "tiny"}),
+    ([("meta.temp[gt]", "1e30")], set()),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), RANGES, ids=[str(p) for p, _ in RANGES])
+def test_comparisons_select_the_same_inferences_on_both_stores(
+        typed_stores: tuple[Store, Store], params: list[tuple[str, str]], expected: set[str]) -> None:
+    filters = parse_filters(params)
+    for store in typed_stores:
+        page, _ = store.list_inferences(1, filters, None, 100)
+        assert {r.inference_id for r in page} == expected, type(store).__name__
+        assert store.totals(1, filters).inferences == len(expected)
+
+
+@pytest.fixture(scope="module")
+def typed_stores(tmp_path_factory: pytest.TempPathFactory,
+                 chdb_url: Callable[[str], str]) -> Iterator[tuple[Store, Store]]:
+    duck: Store = DuckDBStore(str(tmp_path_factory.mktemp("typed") / "typed.duckdb"))
+    chdb = open_store(chdb_url("typed"))
+    rows, meta = InferenceRows(), MetadataRows()
+    for n, inference_id in enumerate([*TEMPS, "none"]):
+        _add(rows, random.Random(n), 1, inference_id, 0, BASE_US + n * 1_000_000)
+        if inference_id in TEMPS:
+            meta.add(1, inference_id, "temp", TEMPS[inference_id], BASE_US)
+    for store in (duck, chdb):
+        store.migrate()
+        store.append(rows, meta)
+    yield duck, chdb
+    duck.close()
+    chdb.close()

@@ -13,8 +13,9 @@ from typing import Any
 
 import duckdb
 
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb.cache.sums import BINS
 from tests.unit.test_store_parity import same
@@ -24,6 +25,9 @@ HOUR_US = 3600 * 10**6
 WINDOW = Filters(start=BASE + timedelta(minutes=20), end=BASE + timedelta(hours=9, minutes=10))
 ONE_MODEL = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/1",), classes=("a", "c"))
 ONE_DEVICE = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/2",), device_ids=("cam-2",))
+# Typed metadata compared: a range, and a number that differs, on top of a window.
+WARM = Filters(start=WINDOW.start, end=WINDOW.end,
+               meta=(MetaTerm("temp", bounds=((">=", 40.0), ("<", 120.5))), MetaTerm("line", not_texts=("l1",))))
 
 
 def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
@@ -59,7 +63,7 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
     return out
 
 
-def meta(*triples: tuple[str, str, str]) -> MetadataRows:
+def meta(*triples: tuple[str, str, MetaScalar]) -> MetadataRows:
     out = MetadataRows()
     for inference_id, name, value in triples:
         out.add(1, inference_id, name, value, int(BASE.timestamp() * 10**6))
@@ -69,15 +73,15 @@ def meta(*triples: tuple[str, str, str]) -> MetadataRows:
 def answers(store: DuckDBStore) -> list[Any]:
     return [
         store.series(1, f, bucket, group_by)
-        for f in (WINDOW, ONE_MODEL, ONE_DEVICE)
+        for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
     ] + [store.distributions(1, f, BINS) for f in (WINDOW, ONE_MODEL)] + [
         # Grouped by a metadata field: from the copies beside the metadata (`cache/meta_copies.py`), with
         # class terms too (the stored classes answer them there).
-        store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters())
+        store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters(), WARM)
         for group_by in ("meta.line", "meta.shift")] + [
-        store.totals(1, f) for f in (WINDOW, ONE_DEVICE)]
+        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM)]
 
 
 def scanned(path: Path) -> list[Any]:
@@ -105,7 +109,8 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     assert store.append(rows(1, 3000, 10, "first"), meta(
         *((f"first-{i}", "line", f"l{i % 3}") for i in range(0, 3000, 2)),
         *((f"first-{i}", "shift", "night") for i in range(0, 3000, 5)),
-        *((f"second-{i}", "line", "l9") for i in range(0, 500, 7)))) == 3000
+        *((f"second-{i}", "line", "l9") for i in range(0, 500, 7)),
+        *((f"first-{i}", "temp", i % 160 if i % 3 else f"{i % 160}.5") for i in range(0, 3000, 4)))) == 3000
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
     assert sum(p.count for p in summed[0]) > 0 and summed[-1].inferences > 0
@@ -124,6 +129,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     # Metadata written after its inferences: new fields, values replaced; then a second image
     # of an id that has metadata, in an hour of its own.
     store.append(InferenceRows(), meta(*((f"first-{i}", "line", "l7") for i in range(0, 3000, 6)),
+                                       *((f"first-{i}", "temp", 100.25) for i in range(0, 3000, 9)),
                                        *((f"third-{i}", "shift", "day") for i in range(100))))
     late = rows(5, 1, 1, "first")
     late.image_index[0] = 1

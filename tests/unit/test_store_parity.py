@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store import open_store
 from inferwatch.store.base import Cursor, ImageRecord, InferenceRow, Store
 from inferwatch.store.duckdb import DuckDBStore
@@ -159,9 +159,19 @@ FILTERS = [
     Filters(min_confidence=0.5),
     Filters(classes=("person",), min_confidence=0.25, max_confidence=0.75),
     Filters(tags=("night", "line-2")),
-    Filters(meta=(("line", ("a", "b")),)),
-    Filters(meta=(("line", ("a",)), ("shift", ("c", "d")))),
-    Filters(start=WINDOW[0], end=WINDOW[1], model_ids=("cars/2",), classes=("truck",), meta=(("lot", ("b",)),)),
+    Filters(meta=(MetaTerm.equal("line", "a", "b"),)),
+    Filters(meta=(MetaTerm.equal("line", "a"), MetaTerm.equal("shift", "c", "d"))),
+    Filters(start=WINDOW[0], end=WINDOW[1], model_ids=("cars/2",), classes=("truck",),
+            meta=(MetaTerm.equal("lot", "b"),)),
+    # Typed metadata: ranges, numbers equal as numbers, texts, flags, and what differs.
+    Filters(meta=(MetaTerm("temp", bounds=((">", 3.0), ("<=", 151.5))),)),
+    Filters(meta=(MetaTerm("temp", bounds=((">=", -2.5),)), MetaTerm.equal("line", "a", "c"))),
+    Filters(meta=(MetaTerm("temp", texts=("hot",), numbers=(150.0, 1e-07)),)),
+    Filters(meta=(MetaTerm("temp", not_numbers=(150.0,), not_texts=("hot",)),)),
+    Filters(meta=(MetaTerm("ok", texts=("true",)),)),
+    Filters(meta=(MetaTerm("ok", not_texts=("true",)),)),
+    Filters(start=WINDOW[0], end=WINDOW[1], classes=("car",), min_confidence=0.3,
+            meta=(MetaTerm("temp", bounds=(("<", 1000.0),)),)),
     Filters(model_ids=("nobody",)),
     # Whole hours answered from the per-hour sums, partial first and last hours from the rows.
     Filters(start=BASE + timedelta(minutes=17), end=BASE + timedelta(hours=5, minutes=41),

@@ -32,7 +32,7 @@ from inferwatch.alerts.rules import RULE_DECODER, Rule, masked
 from inferwatch.diskspace import DiskGuard
 from inferwatch.ingest.writer import Writer
 from inferwatch.periodic import Periodic
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, Store
 from inferwatch.store.rows import iso, now_utc
 
@@ -47,7 +47,7 @@ def scope(rule: Rule, start: datetime, end: datetime, with_class: bool = True) -
         model_ids=(rule.model_id,) if rule.model_id else (),
         device_ids=(rule.device_id,) if rule.device_id else (),
         classes=(rule.class_,) if with_class and rule.class_ else (),
-        meta=tuple((name, (value,)) for name, value in sorted(rule.meta.items())),
+        meta=tuple(MetaTerm.equal(name, value) for name, value in sorted(rule.meta.items())),
     )
 
 

@@ -4,19 +4,63 @@ Parsed once from a query string; each store backend compiles it into SQL with bo
 Repeating a parameter means "any of these" (`model_id=a&model_id=b`); different parameters must
 all hold. `meta.<field>=<value>` terms work the same way: the same field repeated is an OR,
 different fields are ANDed.
+
+Metadata comparisons name their operator in brackets after the field, so a plain value keeps
+its meaning whatever it holds (`meta.url=http://x` is still the text `http://x`):
+
+- `meta.f=v`: the value's text is `v` exactly, as always;
+- `meta.f[eq]=v`: equal to `v`, as numbers when `v` is a number (`meta.t[eq]=150` matches 150,
+  150.0 and the string "150"), else as text (`meta.ok[eq]=true` matches the flag and the text);
+  `eq` terms join the field's plain values: any of them;
+- `meta.f[neq]=v`: the field is there and differs from `v` (same reading of `v`);
+- `meta.f[gt]=x`, `[gte]`, `[lt]`, `[lte]`: the field reads as a number (`metavalues.py`) and
+  compares so with the number `x`.
+
+Comparison terms (`neq`, `gt`, ...) of one field must all hold, and hold with its value terms:
+`meta.t[gt]=100&meta.t[lte]=200` is a range. Any other word in brackets is a 400; a field whose
+own name ends in brackets is named with an explicit operator (`meta.a[b][eq]=v`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from inferwatch.errors import InvalidRequest
+from inferwatch.ingest.metavalues import number_of
 
 _SCALAR_KEYS = {"from", "to", "min_confidence", "max_confidence"}
 _LIST_KEYS = {"model_id", "device_id", "class", "tag"}
 META_PREFIX = "meta."
+OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
+# The comparison each bound operator names, as both stores' SQL writes it.
+BOUNDS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_OPERATOR = re.compile(r"^(.*)\[([A-Za-z]+)\]$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaTerm:
+    """What one metadata field must hold: any of its value terms (a text, or a number; none
+    given: the field is merely there), and every one of its comparisons."""
+
+    field: str
+    texts: tuple[str, ...] = ()  # the value's text is one of these
+    numbers: tuple[float, ...] = ()  # or its number is one of these
+    bounds: tuple[tuple[str, float], ...] = ()  # (">=", 150.0): its number compares so, each one
+    not_texts: tuple[str, ...] = ()  # its text is none of these
+    not_numbers: tuple[float, ...] = ()  # its number is none of these (no number differs from all)
+
+    @property
+    def any_of(self) -> bool:
+        """Whether value terms restrict the field (else only the comparisons do)."""
+        return bool(self.texts or self.numbers)
+
+    @staticmethod
+    def equal(name: str, *texts: str) -> MetaTerm:
+        """Today's plain term: the value's text is one of `texts`."""
+        return MetaTerm(name, texts=texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +73,7 @@ class Filters:
     tags: tuple[str, ...] = ()
     min_confidence: float | None = None
     max_confidence: float | None = None
-    meta: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    meta: tuple[MetaTerm, ...] = field(default_factory=tuple)
 
     @property
     def on_predictions(self) -> bool:
@@ -81,13 +125,59 @@ def _confidence(value: str, name: str) -> float:
     return number
 
 
+class _MetaBuilder:
+    """The terms of one field as they are parsed, in the order given."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.texts: list[str] = []
+        self.numbers: list[float] = []
+        self.bounds: list[tuple[str, float]] = []
+        self.not_texts: list[str] = []
+        self.not_numbers: list[float] = []
+
+    def add(self, op: str | None, value: str, key: str) -> None:
+        if op is None:
+            self.texts.append(value)
+            return
+        number = number_of(value.strip())
+        if op in BOUNDS:
+            if number is None:
+                raise InvalidRequest(f"{key}: expected a number such as 150 or -2.5, got {value!r}")
+            self.bounds.append((BOUNDS[op], number))
+        elif number is None:
+            (self.texts if op == "eq" else self.not_texts).append(value)
+        else:
+            (self.numbers if op == "eq" else self.not_numbers).append(number)
+
+    def term(self) -> MetaTerm:
+        return MetaTerm(self.name, tuple(self.texts), tuple(self.numbers), tuple(self.bounds),
+                        tuple(self.not_texts), tuple(self.not_numbers))
+
+
+def meta_key(key: str) -> tuple[str, str | None]:
+    """`meta.<field>` or `meta.<field>[<op>]` as (field, operator or None); a 400 for any other
+    word in brackets, so a misspelt operator never silently becomes part of a field's name."""
+    rest = key[len(META_PREFIX):]
+    found = _OPERATOR.match(rest)
+    if found is None:
+        return rest, None
+    name, op = found.group(1), found.group(2)
+    if not name:
+        raise InvalidRequest(f"{key}: no field named; filters on metadata are meta.<field>[<operator>]=")
+    if op not in OPERATORS:
+        raise InvalidRequest(f"{key}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}"
+                             f" (a field whose name ends in [{op}] is {key}[eq]=)")
+    return name, op
+
+
 def parse_filters(params: Iterable[tuple[str, str]], extra_keys: Iterable[str] = ()) -> Filters:
     """Parses filter terms; any other parameter not listed in `extra_keys` is an error, so a
     misspelt filter never silently widens a query."""
     allowed = set(extra_keys) | {"api_key"}
     scalars: dict[str, str] = {}
     lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
-    meta: dict[str, list[str]] = {}
+    meta: dict[str, _MetaBuilder] = {}
     for key, value in params:
         if key in _SCALAR_KEYS:
             if key in scalars:
@@ -96,7 +186,8 @@ def parse_filters(params: Iterable[tuple[str, str]], extra_keys: Iterable[str] =
         elif key in _LIST_KEYS:
             lists[key].append(value)
         elif key.startswith(META_PREFIX) and len(key) > len(META_PREFIX):
-            meta.setdefault(key[len(META_PREFIX):], []).append(value)
+            name, op = meta_key(key)
+            meta.setdefault(name, _MetaBuilder(name)).add(op, value, key)
         elif key not in allowed:
             raise InvalidRequest(f"unknown query parameter {key!r}")
     start = parse_time(scalars["from"], "from") if "from" in scalars else None
@@ -114,7 +205,7 @@ def parse_filters(params: Iterable[tuple[str, str]], extra_keys: Iterable[str] =
         tags=tuple(lists["tag"]),
         min_confidence=lo,
         max_confidence=hi,
-        meta=tuple((name, tuple(values)) for name, values in meta.items()),
+        meta=tuple(builder.term() for builder in meta.values()),
     )
 
 

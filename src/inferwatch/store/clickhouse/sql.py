@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store.rows import naive_utc
 
 # What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
@@ -49,13 +49,31 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
         terms.append(f"hasAny({a}tags, {p.add(list(f.tags), 'Array(String)')})")
     if f.on_predictions:
         terms.append(f"arrayExists(p -> {prediction_terms(f, p, 'p')}, {a}predictions)")
-    for name, values in f.meta:
+    for term in f.meta:
         terms.append(
             f"{a}inference_id IN (SELECT inference_id FROM metadata FINAL"
-            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(name, 'String')}"
-            f" AND field_value IN {p.add(list(values), 'Array(String)')})"
+            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(term.field, 'String')}{meta_terms(term, p)})"
         )
     return " AND ".join(terms)
+
+
+def meta_terms(term: MetaTerm, p: Params) -> str:
+    """The conditions on one field's metadata row beyond its name, each led by AND: any of its
+    values (texts or numbers), then every comparison. A NULL number (a value that reads as no
+    number) passes no bound and differs from every number."""
+    out = ""
+    if term.any_of:
+        either = ([f"field_value IN {p.add(list(term.texts), 'Array(String)')}"] if term.texts else []) + (
+            [f"field_number IN {p.add(list(term.numbers), 'Array(Float64)')}"] if term.numbers else [])
+        out += " AND (" + " OR ".join(either) + ")"
+    for op, bound in term.bounds:
+        out += f" AND field_number {op} {p.add(bound, 'Float64')}"
+    if term.not_texts:
+        out += f" AND field_value NOT IN {p.add(list(term.not_texts), 'Array(String)')}"
+    if term.not_numbers:
+        out += (f" AND (field_number IS NULL OR field_number NOT IN"
+                f" {p.add(list(term.not_numbers), 'Array(Float64)')})")
+    return out
 
 
 def prediction_terms(f: Filters, p: Params, var: str) -> str:

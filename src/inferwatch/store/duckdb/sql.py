@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 
 
 class Params(dict[str, Any]):
@@ -46,12 +46,30 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
         # every prediction (NULL classes match no term either way): one list_contains a class,
         # five times quicker than list_has_any, which hashes every row's list.
         terms.append("(" + " OR ".join(f"list_contains({a}classes, {p.add(c)})" for c in f.classes) + ")")
-    for name, values in f.meta:
+    for term in f.meta:
         terms.append(
             f"{a}id_key IN (SELECT id_key FROM metadata"
-            f" WHERE ws = {p.add(ws)} AND field_name = {p.add(name)} AND field_value IN ({p.each(values)}))"
+            f" WHERE ws = {p.add(ws)} AND field_name = {p.add(term.field)}{meta_terms(term, p)})"
         )
     return " AND ".join(terms)
+
+
+def meta_terms(term: MetaTerm, p: Params) -> str:
+    """The conditions on one field's metadata row beyond its name, each led by AND: any of its
+    values (texts or numbers), then every comparison. A NULL number (a value that reads as no
+    number) passes no bound and differs from every number."""
+    out = ""
+    if term.any_of:
+        either = ([f"field_value IN ({p.each(term.texts)})"] if term.texts else []) + (
+            [f"field_number IN ({p.each(term.numbers)})"] if term.numbers else [])
+        out += " AND (" + " OR ".join(either) + ")"
+    for op, bound in term.bounds:
+        out += f" AND field_number {op} {p.add(bound)}"
+    if term.not_texts:
+        out += f" AND field_value NOT IN ({p.each(term.not_texts)})"
+    if term.not_numbers:
+        out += f" AND (field_number IS NULL OR field_number NOT IN ({p.each(term.not_numbers)}))"
+    return out
 
 
 def prediction_terms(f: Filters, p: Params, var: str = "p") -> str:
