@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import EVER, Workspace, attach, ingest, item, list_all, stats
 
+T0 = 1_780_000_000  # 2026-05-28T20:26:40Z: every inference in one hour and one day
+DAY = {"from": "2026-05-28T00:00:00Z", "to": "2026-05-29T00:00:00Z"}
 # inference id -> (line, temperature as sent, ok)
 SENT: dict[str, tuple[str, Any, Any]] = {
     "cold": ("1", -4.5, True), "warm": ("1", 120, True), "hot": ("2", 151.5, False),
@@ -21,8 +23,8 @@ SENT: dict[str, tuple[str, Any, Any]] = {
 
 @pytest.fixture
 def typed(ws: Workspace) -> Workspace:
-    ingest(ws, [item(i, metadata={"line": line, "temperature": t}, time_s=0.01 * (n + 1))
-                for n, (i, (line, t, _)) in enumerate(SENT.items())] + [item("none")])
+    ingest(ws, [item(i, metadata={"line": line, "temperature": t}, time_s=0.01 * (n + 1), timestamp=T0 + n)
+                for n, (i, (line, t, _)) in enumerate(SENT.items())] + [item("none", timestamp=T0)])
     attach(ws, [{"inference_ids": [i], "field_name": "ok", "field_value": ok} for i, (_, _, ok) in SENT.items()])
     return ws
 
@@ -79,3 +81,43 @@ def test_a_bad_comparison_is_a_400_naming_it(typed: Workspace, params: dict[str,
         body = reply.json()
         assert set(body) == {"error", "detail"} and says in str(body["detail"]), body
     assert len(list_all(typed)) == len(SENT) + 1
+
+
+def _numeric(count: int, avg: float | None, lo: float | None, hi: float | None) -> dict[str, Any]:
+    return {"count": count, "avg": avg, "min": lo, "max": hi}
+
+
+LINE_1, LINE_2 = _numeric(2, 57.75, -4.5, 120.0), _numeric(2, 155.75, 151.5, 160.0)
+
+
+def test_numeric_figures_per_group_and_bucket(typed: Workspace) -> None:
+    """The string "160" reads as a number and counts; "n/a" and the flags do not."""
+    params = {**DAY, "numeric": "meta.temperature"}
+    groups = typed.client.get(f"{typed.api}/groups", params={**params, "group_by": "meta.line"}).json()
+    assert groups["numeric"] == {"field": "meta.temperature", **_numeric(4, 106.75, -4.5, 160.0)}
+    assert {g["value"]: g["numeric"] for g in groups["groups"]} == {
+        "1": LINE_1, "2": LINE_2, None: _numeric(0, None, None, None)}
+    for bucket in ("1h", "1d"):
+        found = stats(typed, **params, bucket=bucket, group_by="meta.line")
+        assert found["numeric"] == groups["numeric"]
+        assert {p["group"]: p["numeric"] for p in found["series"] if p["count"]} == {
+            "1": LINE_1, "2": LINE_2, None: _numeric(0, None, None, None)}
+    by_model = stats(typed, **params, bucket="1d", group_by="model_id")
+    assert [(p["group"], p["numeric"]) for p in by_model["series"]] == [("m/1", _numeric(4, 106.75, -4.5, 160.0))]
+    # With filters: the figures are the filtered inferences'.
+    hot = stats(typed, **params, bucket="1d", **{"meta.temperature[gt]": "130"})
+    assert hot["numeric"] == {"field": "meta.temperature", **LINE_2}
+    assert stats(typed, **params, bucket="1d")["series"][0]["numeric"] == _numeric(4, 106.75, -4.5, 160.0)
+    # A field without numbers has none.
+    assert stats(typed, **DAY, numeric="meta.ok")["numeric"] == {"field": "meta.ok", **_numeric(0, None, None, None)}
+
+
+@pytest.mark.parametrize("params", [
+    {"numeric": "temperature"}, {"numeric": "meta."}, {"numeric": "model_id"},
+    {"numeric": "meta.temperature", "group_by": "class"},
+])
+def test_a_bad_numeric_option_is_a_400(typed: Workspace, params: dict[str, str]) -> None:
+    reply = typed.client.get(f"{typed.api}/stats", params=params)
+    assert reply.status_code == 400 and set(reply.json()) == {"error", "detail"}
+    both = typed.client.get(f"{typed.api}/stats", params=[("numeric", "meta.a"), ("numeric", "meta.b")])
+    assert both.status_code == 400

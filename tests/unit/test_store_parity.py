@@ -276,3 +276,18 @@ def test_drift_sample(stores: tuple[Store, Store], filters: Filters) -> None:
         same(rows, [dataclasses.astuple(r) for r in chdb.drift_sample(1, filters, limit)], "drift_sample")
     if filters == Filters():
         assert len(rows) == duck.totals(1, filters).inferences
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=IDS)
+def test_numeric_figures(stores: tuple[Store, Store], filters: Filters) -> None:
+    """A numeric metadata field's count, average, least and greatest per group and bucket."""
+    duck, chdb = stores
+    for group_by in (None, "model_id", "device_id", "meta.line", "meta.none"):
+        for bucket in (None, timedelta(minutes=5), timedelta(hours=1)):
+            for field in ("temp", "ok", "none"):
+                same(duck.numeric_figures(1, filters, field, group_by, bucket),
+                     chdb.numeric_figures(1, filters, field, group_by, bucket), f"numeric {field} {group_by} {bucket}")
+    if filters == Filters():
+        (whole,) = duck.numeric_figures(1, filters, "temp", None, None)
+        assert whole.count > 0 and whole.min is not None and whole.max == 1e20
+        assert duck.numeric_figures(1, filters, "ok", None, None) == []

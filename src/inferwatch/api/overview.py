@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, Request
 
+from inferwatch.api import numeric
 from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
@@ -77,13 +78,24 @@ def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], 
 
 
 @router.get("/groups", summary="One row per value of `group_by` (model_id, device_id, meta.<field>) to compare")
-def groups(who: Reader, win: Annotated[Window, Depends(window("group_by"))], request: Request) -> JSON:
+def groups(who: Reader, win: Annotated[Window, Depends(window("group_by", numeric.OPTION))],
+           request: Request) -> JSON:
+    """`numeric=meta.<field>` adds the field's count, average, least and greatest to every group
+    and to the window (`numeric`)."""
     ws = who.ws
     filters = win.filters
     group_by = request.query_params.get("group_by") or ""
     if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
-    return JSON({"from": iso(win.start), "to": iso(win.end), "group_by": group_by,
-                 "groups": [msgspec.structs.asdict(g) | {
-                     "last_seen": iso(g.last_seen), "classes": [{"class": c, "inferences": n} for c, n in g.classes],
-                 } for g in runtime(request).store.group_table(ws.id, filters, group_by)]})
+    field = numeric.field_of(request.query_params, group_by)
+    store = runtime(request).store
+    rows = [msgspec.structs.asdict(g) | {
+        "last_seen": iso(g.last_seen), "classes": [{"class": c, "inferences": n} for c, n in g.classes],
+    } for g in store.group_table(ws.id, filters, group_by)]
+    answer: dict[str, Any] = {"from": iso(win.start), "to": iso(win.end), "group_by": group_by, "groups": rows}
+    if field is not None:
+        figures = numeric.NumericAnswer(store, ws.id, filters, field, group_by, None)
+        answer["numeric"] = figures.header()
+        for row in rows:
+            row["numeric"] = figures.at(None, row["value"])
+    return JSON(answer)

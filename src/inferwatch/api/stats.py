@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Request
 
+from inferwatch.api import numeric
 from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
@@ -20,7 +21,10 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 
 
 @router.get("/stats", summary="Totals and a time series, optionally one series per group")
-def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by"))], request: Request) -> JSON:
+def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by", numeric.OPTION))],
+          request: Request) -> JSON:
+    """`numeric=meta.<field>` adds the field's count, average, least and greatest to the window
+    (`numeric`) and to every series point."""
     ws = who.ws
     params = request.query_params
     filters = win.filters
@@ -29,19 +33,25 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
         group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)
     ):
         raise InvalidRequest(f"group_by must be one of {', '.join(GROUPS)} or meta.<field>")
+    field = numeric.field_of(params, group_by)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     store = runtime(request).store
-    return JSON(
-        {
-            "from": iso(win.start),
-            "to": iso(win.end),
-            "bucket": bucket_name,
-            "group_by": group_by,
-            "totals": store.totals(ws.id, filters),
-            "series": [msgspec.structs.asdict(p) | {"time": iso(p.time)}
-                       for p in store.series(ws.id, filters, bucket, group_by)],
-        }
-    )
+    points = store.series(ws.id, filters, bucket, group_by)
+    series = [msgspec.structs.asdict(p) | {"time": iso(p.time)} for p in points]
+    answer: dict[str, Any] = {
+        "from": iso(win.start),
+        "to": iso(win.end),
+        "bucket": bucket_name,
+        "group_by": group_by,
+        "totals": store.totals(ws.id, filters),
+        "series": series,
+    }
+    if field is not None:
+        figures = numeric.NumericAnswer(store, ws.id, filters, field, group_by, bucket)
+        answer["numeric"] = figures.header()
+        for out, point in zip(series, points, strict=True):
+            out["numeric"] = figures.at(point.time, point.group)
+    return JSON(answer)
 
 
 @router.get("/devices", summary="Every device: facts, last seen, online or not, inferences in the period")

@@ -185,6 +185,19 @@ class SeriesPoint(msgspec.Struct, frozen=True):
     avg_confidence: float | None
 
 
+class NumericPoint(msgspec.Struct, frozen=True):
+    """A numeric metadata field's figures over the inferences of one time bucket (None: the whole
+    window) and group (None: no group, or the inferences without the group's field) that hold a
+    number in it: how many, their average, least and greatest."""
+
+    time: datetime | None
+    group: str | None
+    count: int
+    avg: float | None
+    min: float | None
+    max: float | None
+
+
 class Device(msgspec.Struct, frozen=True):
     """A device a server reported or an inference named, with its inferences in a period.
     Times are naive UTC."""
@@ -374,6 +387,14 @@ class Store(Protocol):
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of model_id, device_id or meta.<field>, with its figures and class mix."""
+        ...
+
+    def numeric_figures(self, ws: int, filters: Filters, field: str, group_by: str | None,
+                        bucket: timedelta | None) -> list[NumericPoint]:
+        """The metadata field's numbers (`field_number`) over the filters' inferences: count,
+        average, least and greatest per group (None, model_id, device_id or meta.<field>) and,
+        with a `bucket`, per time bucket; ordered by time and group, NULL groups last. Only
+        groups and buckets where some inference holds a number are listed."""
         ...
 
     # -- ground truth (query.performance) ------------------------------------------------------

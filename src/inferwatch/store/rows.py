@@ -20,6 +20,7 @@ from inferwatch.store.base import (
     InferenceRow,
     MetadataField,
     ModelSummary,
+    NumericPoint,
     SeriesPoint,
 )
 
@@ -118,6 +119,11 @@ def devices(rows: list[tuple[Any, ...]]) -> list[Device]:
     return [Device(device_id, utc(first), utc(last), utc(last_ts), server_id, version, hostname, platform,
                    list(tags), n)
             for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows]
+
+
+def numeric_points(rows: list[tuple[Any, ...]]) -> list[NumericPoint]:
+    """Rows of (bucket start or None, group, count, avg, min, max)."""
+    return [NumericPoint(None if t is None else naive_utc(t), g, int(n), avg, lo, hi) for t, g, n, avg, lo, hi in rows]
 
 
 def metadata_of(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, MetaScalar]]:

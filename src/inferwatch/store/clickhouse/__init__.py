@@ -50,6 +50,7 @@ from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.keys import KeyStore
+from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
 from inferwatch.store.paging import below, page
@@ -65,7 +66,7 @@ _STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_O
                    "Input/output error")
 
 
-class ClickHouseStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
+class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True

@@ -28,6 +28,7 @@ from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.keys import KeyStore
+from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
 from inferwatch.store.paging import below, page
@@ -64,7 +65,7 @@ _ROWS_AS_SUMS = (
 )
 
 
-class DuckDBStore(DashboardReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
+class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
     """`caches=False` reads every figure from the inferences themselves (`cache/`): the
     reference the cached answers are tested against."""
 

@@ -1,0 +1,61 @@
+"""The `numeric=meta.<field>` option of `/stats` and `/groups`: a numeric metadata field's
+count, average, least and greatest beside each series point, each group and the window.
+
+Kept out of the routes so both read the option and shape its JSON the same way. The figures
+are over the inferences whose field reads as a number (`ingest/metavalues.py`); a point or group
+where none does has count 0 and null figures.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from inferwatch.errors import InvalidRequest
+from inferwatch.query.filters import META_PREFIX, Filters
+from inferwatch.store.base import NumericPoint, Store
+
+OPTION = "numeric"
+_NONE: dict[str, Any] = {"count": 0, "avg": None, "min": None, "max": None}
+
+
+def field_of(params: QueryParams, group_by: str | None) -> str | None:
+    """The field `numeric=` names, or None when not asked; a 400 for anything but one
+    `meta.<field>`, or beside a grouping per prediction (a class), which an inference's one
+    value cannot be split over."""
+    values = params.getlist(OPTION)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidRequest(f"{OPTION} given twice")
+    (value,) = values
+    if not value.startswith(META_PREFIX) or len(value) == len(META_PREFIX):
+        raise InvalidRequest(f"{OPTION} must be meta.<field>, got {value!r}")
+    if group_by == "class":
+        raise InvalidRequest(f"{OPTION} groups by model_id, device_id or meta.<field>, not by class")
+    return value[len(META_PREFIX):]
+
+
+def figures(point: NumericPoint | None) -> dict[str, Any]:
+    if point is None:
+        return dict(_NONE)
+    return {"count": point.count, "avg": point.avg, "min": point.min, "max": point.max}
+
+
+class NumericAnswer:
+    """A field's figures for one request, looked up by (bucket start, group)."""
+
+    def __init__(self, store: Store, ws: int, filters: Filters, field: str, group_by: str | None,
+                 bucket: timedelta | None) -> None:
+        self.field = field
+        self._points = {(p.time, p.group): p for p in store.numeric_figures(ws, filters, field, group_by, bucket)}
+        whole = store.numeric_figures(ws, filters, field, None, None)
+        self.window = figures(whole[0] if whole else None)
+
+    def at(self, time: Any, group: Any) -> dict[str, Any]:
+        return figures(self._points.get((time, group)))
+
+    def header(self) -> dict[str, Any]:
+        return {"field": f"{META_PREFIX}{self.field}", **self.window}

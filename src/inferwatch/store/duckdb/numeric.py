@@ -1,0 +1,44 @@
+"""A numeric metadata field's figures (count, average, least, greatest) per group and time
+bucket on DuckDB: the twin of `store/clickhouse/numeric.py`, query for query.
+
+One pass joining the filters' inferences to the field's numbers (and, to group by another
+field, to that field's values). No cache answers it: the per-hour sums hold no metadata, and
+the copies beside the metadata hold no numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+
+from inferwatch.query.filters import Filters
+from inferwatch.store import rows as answer
+from inferwatch.store.base import NumericPoint
+from inferwatch.store.duckdb.sql import Params, where
+
+
+class NumericReads:
+    """Needs the host's `_cursor()`."""
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def numeric_figures(self, ws: int, filters: Filters, field: str, group_by: str | None,
+                        bucket: timedelta | None) -> list[NumericPoint]:
+        p = Params()
+        t = f"time_bucket({p.add(bucket)}, i.ts)" if bucket is not None else "NULL::TIMESTAMP"
+        join = (" JOIN (SELECT id_key, field_number FROM metadata WHERE ws = "
+                f"{p.add(ws)} AND field_name = {p.add(field)} AND field_number IS NOT NULL) v ON v.id_key = i.id_key")
+        if group_by is None:
+            g = "NULL::VARCHAR"
+        elif group_by in ("model_id", "device_id"):
+            g = f"i.{group_by}"
+        else:
+            g = "m.field_value"
+            join += (" LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = "
+                     f"{p.add(ws)} AND field_name = {p.add(group_by.removeprefix('meta.'))}) m ON m.id_key = i.id_key")
+        return answer.numeric_points(self._cursor().execute(
+            f"SELECT {t} AS t, {g} AS g, count(*), avg(v.field_number), min(v.field_number), max(v.field_number)"
+            f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
+            " GROUP BY ALL HAVING count(*) > 0 ORDER BY 1, 2 NULLS LAST", p).fetchall())
