@@ -9,6 +9,7 @@ from the public JSON API with the session cookie, so what a page shows is what a
 from __future__ import annotations
 
 import hmac
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -56,7 +57,18 @@ def url_without(path: str, params: QueryParams, key: str, value: str) -> str:
     return path + ("?" + urlencode(items) if items else "")
 
 
-_env.globals.update(url_with=url_with, url_without=url_without)
+# How a chip shows a metadata comparison (`meta.temperature[gt]` reads "meta.temperature > ").
+_SYMBOLS = {"eq": "=", "neq": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+_COMPARED = re.compile(r"^(.+)\[(" + "|".join(_SYMBOLS) + r")\]$", re.DOTALL)
+
+
+def term_label(key: str, value: str) -> str:
+    """A filter term as a person reads it: `line = 3`, `meta.temperature > 150`."""
+    found = _COMPARED.match(key)
+    return f"{found.group(1)} {_SYMBOLS[found.group(2)]} {value}" if found else f"{key} = {value}"
+
+
+_env.globals.update(url_with=url_with, url_without=url_without, term_label=term_label)
 templates = Jinja2Templates(env=_env)
 
 # Scripts only from this server (no inline script runs, so an injected tag is inert even if some
@@ -205,7 +217,7 @@ def model_page(model_id: str, request: Request, who: Viewer) -> Response:
 
 @router.get("/inferences")
 def inferences_page(request: Request, who: Viewer) -> Response:
-    meta = [(k[len("meta."):], v) for k, v in request.query_params.multi_items() if k.startswith("meta.")]
+    meta = [(k, v) for k, v in request.query_params.multi_items() if k.startswith("meta.")]
     columns = [c[len("meta."):] for c in request.query_params.getlist("columns") if c.startswith("meta.")]
     return _page(request, who, "inferences", "Inferences", meta_filters=meta, columns=columns)
 

@@ -144,6 +144,12 @@ const IW = (() => {
   /** A dashboard path for an id that may hold "/", "?" or "#". */
   function idPath(prefix, id) { return prefix + encodeURIComponent(id); }
 
+  /** The filter term selecting a metadata value as the API answered it: a number by its value
+   *  (`[eq]`, so 3.0 shown as "3" still matches), anything else by its text. */
+  function metaTerm(field, value) {
+    return typeof value === "number" ? ["meta." + field + "[eq]", String(value)] : ["meta." + field, String(value)];
+  }
+
   /** The inferences table with these terms added to the current window and filters. */
   function tableLink(terms, options) {
     const q = new URLSearchParams();
@@ -237,5 +243,5 @@ const IW = (() => {
 
   wireRange();
   return { API, el, get, run, status, range, filters, windowed, fmtInt, fmtConf, fmtSecs, fmtTime, fmtAgo,
-    idPath, tableLink, esc, plot, byGroup, cell, fill, emptyWorkspace, copy };
+    idPath, metaTerm, tableLink, esc, plot, byGroup, cell, fill, emptyWorkspace, copy };
 })();

@@ -59,9 +59,11 @@
   }
 
   function metadata(inf) {
-    const rows = Object.entries(inf.metadata).map(([field, value]) => el("tr", {}, cell(field),
-      cell(el("a", { class: "value", href: IW.tableLink({ ["meta." + field]: value }, { only: true }),
-        title: `Inferences with ${field} = ${value}`, text: value }))));
+    const rows = Object.entries(inf.metadata).map(([field, value]) => {
+      const [key, text] = IW.metaTerm(field, value);
+      return el("tr", {}, cell(field), cell(el("a", { class: "value", href: IW.tableLink({ [key]: text }, { only: true }),
+        title: `Inferences with ${field} = ${text}`, text })));
+    });
     fill(document.querySelector("#metadata-table tbody"), rows);
     document.getElementById("no-metadata").hidden = rows.length > 0;
     document.getElementById("metadata-table").hidden = rows.length === 0;

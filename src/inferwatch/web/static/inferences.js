@@ -13,15 +13,17 @@
     location.assign("/inferences" + (params.toString() ? "?" + params.toString() : ""));
   }
 
-  /** The form as URL terms: empty inputs dropped, the typed metadata pair added. */
+  /** The form as URL terms: empty inputs dropped, the typed metadata term added (its comparison,
+   *  if not plain equality, in brackets after the field: `meta.temperature[gt]=150`). */
   function submitted() {
     const out = new URLSearchParams();
     for (const [key, value] of new FormData(form)) {
       if (typeof value === "string" && value.trim() !== "") out.append(key, value.trim());
     }
     const field = document.getElementById("meta-field").value.trim();
+    const op = document.getElementById("meta-op").value;
     const value = document.getElementById("meta-value").value;
-    if (field && value !== "") out.append("meta." + field, value);
+    if (field && value !== "") out.append("meta." + field + (op ? "[" + op + "]" : ""), value);
     if (!out.has("columns")) out.append("columns", "");  // none picked: say so, or the defaults return
     return out;
   }
@@ -74,8 +76,9 @@
   function metaLink(field, value) {
     const q = new URLSearchParams(location.search);
     q.delete("cursor");
-    if (!q.getAll("meta." + field).includes(value)) q.append("meta." + field, value);
-    return el("a", { class: "value", href: "/inferences?" + q.toString(), title: `Show only ${field} = ${value}`, text: value });
+    const [key, text] = IW.metaTerm(field, value);
+    if (!q.getAll(key).includes(text)) q.append(key, text);
+    return el("a", { class: "value", href: "/inferences?" + q.toString(), title: `Show only ${field} = ${text}`, text });
   }
 
   function row(r, columns) {
