@@ -33,7 +33,7 @@ def _add_term(tab: Tab, field: str, op: str, value: str) -> None:
 def test_a_numeric_range_from_the_filter_box(browser: Browser, server: Server) -> None:
     now = time.time()
     with open_workspace(server, "typed") as ws, watched(new_context(browser), server.url) as tab:
-        ingest(ws, [item(i, metadata={"temperature": t}, timestamp=now - 60 * (n + 1))
+        ingest(ws, [item(i, metadata={"temperature": t, "line": "A" if n < 2 else "B"}, timestamp=now - 60 * (n + 1))
                     for n, (i, t) in enumerate(TEMPERATURES.items())])
         tab.sign_in(ws.key)
         page = tab.open("/inferences")
@@ -70,3 +70,21 @@ def test_a_numeric_range_from_the_filter_box(browser: Browser, server: Server) -
         page = tab.open("/overview?meta.temperature%5Bgte%5D=120")
         assert "meta.temperature ≥ 120" in page.locator("ul.chips").inner_text()
         assert page.inner_text(".kpi[data-key=inferences] [data-role=value]") == "3"
+
+        # Grouped by line, with the temperature's figures: line A holds -4.5 and 120, line B
+        # 151.5 and "160" (a string that reads as a number counts; "n/a" does not).
+        offered = page.eval_on_selector_all("#numeric option", "os => os.map(o => o.value)")
+        assert offered == ["", "meta.temperature"]
+        page = tab.open("/overview")
+        page.select_option("#group-by", "meta.line")
+        page.select_option("#numeric", "meta.temperature")
+        page.click("#group-form button[type=submit]")
+        tab.arrive("numeric=meta.temperature")
+        tab.shot("overview-numeric")
+        heads = page.locator("#group-table thead th:visible").all_inner_texts()
+        assert heads[-3:] == ["Avg temperature", "Min", "Max"]
+        rows = {r[0]: r[-3:] for r in (row.locator("td").all_inner_texts()
+                                       for row in page.locator("#group-table tbody tr").all())}
+        assert rows == {"A": ["57.75", "-4.5", "120"], "B": ["155.75", "151.5", "160"]}
+        assert page.is_visible("#chart-numeric .main-svg")
+        assert page.inner_text("#numeric-title") == "Average temperature over time by line"

@@ -9,6 +9,9 @@
   const fixed = modelId ? { model_id: modelId } : {};
   const groupSelect = document.getElementById("group-by");
   const groupBy = new URLSearchParams(location.search).get("group_by") || "";
+  const numericSelect = document.getElementById("numeric");
+  // A numeric metadata field (`numeric=meta.<field>`): its average, min and max per group and bucket.
+  const numeric = new URLSearchParams(location.search).get("numeric") || "";
   const REFRESH_MS = 60_000;
   const MAX_GROUP_ROWS = 50;
 
@@ -45,6 +48,11 @@
     }
   }
 
+  /** A metadata number as a table shows it: up to 4 significant digits past the point. */
+  function fmtNumber(value) {
+    return value === null || value === undefined ? "–" : Number(value.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 4 });
+  }
+
   function groupLabel(value) {
     if (value === "model_id") return "model";
     if (value === "device_id") return "device";
@@ -57,9 +65,15 @@
       groupSelect.append(el("option", { value: "meta." + field.name, text: field.name }));
     }
     groupSelect.value = groupBy;
+    // Fields with values sent as numbers (strings that read as numbers count in the figures too).
+    for (const field of fields.fields.filter((f) => f.types.includes("number"))) {
+      numericSelect.append(el("option", { value: "meta." + field.name, text: field.name }));
+    }
+    numericSelect.value = numeric;
     const apply = () => {
       const q = new URLSearchParams(location.search);
       if (groupSelect.value) q.set("group_by", groupSelect.value); else q.delete("group_by");
+      if (numericSelect.value) q.set("numeric", numericSelect.value); else q.delete("numeric");
       location.assign(location.pathname + "?" + q.toString());
     };
     // Applied with the button (or Enter), not on every change: arrowing through the choices by
@@ -69,7 +83,8 @@
 
   async function timeCharts() {
     const stackBy = groupBy || (modelId ? null : "model_id");
-    const series = await get("/stats", params(stackBy ? { group_by: stackBy } : {}));
+    const series = await get("/stats", params({ ...(stackBy ? { group_by: stackBy } : {}), ...(numeric ? { numeric } : {}) }));
+    if (numeric) numericChart(series, stackBy);
     document.getElementById("volume-title").textContent = "Inferences over time" + (stackBy ? " by " + groupLabel(stackBy) : "");
     const stacked = stackBy ? byGroup(series.series, "count", { trace: { type: "bar" } })
       : byGroup(series.series, "count", { trace: { type: "bar", name: "inferences" } });
@@ -79,6 +94,16 @@
       y: t.y.map((v) => (v === null ? null : v * 1000)) })), { yaxis: { title: { text: "ms" } } });
     plot("chart-confidence-time", byGroup(series.series, "avg_confidence", { trace: lines }),
       { yaxis: { range: [0, 1], tickformat: ".0%" } });
+  }
+
+  /** The numeric field's average per bucket (and group), from the same /stats answer. */
+  function numericChart(series, stackBy) {
+    const name = groupLabel(numeric);
+    document.getElementById("numeric-figure").hidden = false;
+    document.getElementById("numeric-title").textContent = `Average ${name} over time` + (stackBy ? " by " + groupLabel(stackBy) : "");
+    const points = series.series.filter((p) => p.numeric.count > 0).map((p) => ({ ...p, numeric_avg: p.numeric.avg }));
+    plot("chart-numeric", byGroup(points, "numeric_avg", { trace: { type: "scatter", mode: "lines+markers", marker: { size: 4 } } }),
+      { yaxis: { title: { text: name } } });
   }
 
   async function distributionCharts() {
@@ -129,7 +154,9 @@
 
   async function groupTable() {
     if (!groupBy) return;
-    const data = await get("/groups", params({ group_by: groupBy }));
+    const data = await get("/groups", params({ group_by: groupBy, ...(numeric ? { numeric } : {}) }));
+    for (const th of document.querySelectorAll("#group-table th[data-numeric]")) th.hidden = !numeric;
+    document.querySelector("#group-table [data-role=numeric-name]").textContent = numeric ? groupLabel(numeric) : "";
     document.getElementById("group-name").textContent = groupLabel(groupBy);
     const total = data.groups.reduce((n, g) => n + g.inferences, 0) || 1;
     // The busiest values; a field with thousands of values (an id) would bury the comparison.
@@ -145,7 +172,8 @@
       return el("tr", {}, cell(value), cell(fmtInt(g.inferences), { num: true }),
         cell((100 * g.inferences / total).toFixed(1) + "%", { num: true }), cell(fmtConf(g.avg_confidence), { num: true }),
         cell(fmtSecs(g.avg_inference_time), { num: true }), cell(fmtSecs(g.p95_inference_time), { num: true }),
-        cell(fmtInt(g.devices), { num: true }), cell(classes || "–"));
+        cell(fmtInt(g.devices), { num: true }), cell(classes || "–"),
+        ...(numeric ? [g.numeric.avg, g.numeric.min, g.numeric.max].map((v) => cell(fmtNumber(v), { num: true })) : []));
     }));
     document.getElementById("groups").hidden = false;
   }
