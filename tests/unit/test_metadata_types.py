@@ -17,6 +17,7 @@ from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse import schema as ch_schema
+from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb import schema as duck_schema
 from tests.unit.test_store_parity import BASE_US, _add
@@ -71,17 +72,23 @@ NUMBERS = {("a", "site"): None, ("a", "temp"): 150.0, ("b", "temp"): -2.5, ("c",
            ("d", "temp"): None, ("e", "ok"): None}
 
 
-def test_a_duckdb_store_made_before_types_keeps_its_strings(tmp_path: Path) -> None:
-    path = tmp_path / "old.duckdb"
+def _old_duckdb_store(path: Path) -> None:
+    """A DuckDB store at schema version 10, the last before typed metadata, holding OLD_VALUES."""
     con = duckdb.connect(str(path), config=duck_schema.CONFIG)
     con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
     for version, ddl in enumerate(duck_schema.MIGRATIONS[:10], 1):
         con.execute(ddl)
         con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    con.execute("INSERT INTO workspaces VALUES (1, 'old', 'hash', now())")
     for inference_id, name, value in OLD_VALUES:
         con.execute("INSERT INTO metadata VALUES (1, ?, ?, ?, now(), md5_number(?))",
                     [inference_id, name, value, inference_id])
     con.close()
+
+
+def test_a_duckdb_store_made_before_types_keeps_its_strings(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    _old_duckdb_store(path)
     store = DuckDBStore(str(path))
     store.migrate()
     assert store.metadata_of(1, list(EXPECTED)) == EXPECTED
@@ -112,6 +119,26 @@ def test_a_clickhouse_store_made_before_types_keeps_its_strings(chdb_url: Callab
     assert {t for _, _, t, _ in stored} == {"string"}
     _typed_rows_answer_typed(store)
     store.close()
+
+
+def test_a_duckdb_store_from_before_types_copies_into_clickhouse_as_it_migrates(
+        tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    """`inferwatch migrate` reads its source as it is (read-only): an old one's values arrive as
+    the migration would have made them."""
+    path = tmp_path / "old.duckdb"
+    _old_duckdb_store(path)
+    target = open_store(chdb_url("copied_old"))
+    assert isinstance(target, ClickHouseStore)
+    source = open_source(str(path))
+    copied = copy_store(source, str(path), target)
+    source.close()
+    assert copied.metadata == len(OLD_VALUES)
+    assert target.metadata_of(1, list(EXPECTED)) == EXPECTED
+    stored = target._client().query(
+        "SELECT inference_id, field_name, field_type, field_number FROM metadata FINAL").result_rows
+    assert {(i, f): n for i, f, _, n in stored} == NUMBERS
+    assert {t for _, _, t, _ in stored} == {"string"}
+    target.close()
 
 
 def _typed_rows_answer_typed(store: DuckDBStore | ClickHouseStore) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from inferwatch.ingest.metavalues import NUMBER_PATTERN
 from inferwatch.store.base import ApiKeyRecord, AuditRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.clickhouse import ClickHouseStore, schema
 from inferwatch.store.clickhouse.sql import Params
@@ -49,6 +50,12 @@ _TABLES = {
     "images": ("SELECT ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch,"
                " tags, uploaded_at, epoch_us(uploaded_at)::UBIGINT AS version FROM images"),
 }
+# A source from before typed metadata (DuckDB migration 11), as that migration reads it: every
+# value a string, with the number its text reads as.
+_UNTYPED_METADATA = (
+    "SELECT ws, inference_id, field_name, field_value, updated_at, 'string' AS field_type,"
+    f" CASE WHEN regexp_full_match(field_value, '{NUMBER_PATTERN}') AND isfinite(TRY_CAST(field_value AS DOUBLE))"
+    " THEN TRY_CAST(field_value AS DOUBLE) END AS field_number FROM metadata")
 _SETTINGS = {
     "model_settings": "SELECT ws, model_id, ground_truth, updated_at FROM model_settings",
     "alert_rules": "SELECT ws, rule_id, spec, 0::UTINYINT AS deleted, created_at, updated_at FROM alert_rules",
@@ -205,6 +212,8 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
         progress(copied, total)
 
     for table_name, query in _TABLES.items():
+        if table_name == "metadata" and not _has_column(source, "metadata", "field_type"):
+            query = _UNTYPED_METADATA
         count = 0
         for batch in _batches(source, query, [], chunk_rows):
             if batch.num_rows:
@@ -227,6 +236,12 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
     _copy_keys(source, store)
     target.record(source_name, _DONE, 0, 0, "", 0, copied)
     return out
+
+
+def _has_column(source: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    found = source.cursor().execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+                                    [table, column]).fetchone()
+    return bool(found and found[0])
 
 
 def _has_table(source: duckdb.DuckDBPyConnection, name: str) -> bool:
