@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.filters import Filters, MetaTerm, default_range, parse_filters, parse_time
+from inferwatch.query.filters import Filters, MetaTerm, default_range, parse_filters, parse_time, typed_term
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -142,3 +142,29 @@ def test_a_field_whose_name_ends_in_brackets_is_named_with_an_operator() -> None
     with pytest.raises(InvalidRequest) as caught:
         parse_filters([("meta.a[b]", "v")])
     assert "meta.a[b][eq]" in str(caught.value.detail)
+
+
+@pytest.mark.parametrize(("args", "term"), [
+    (("t", "gt", 150), MetaTerm("t", bounds=((">", 150.0),))),
+    (("t", "lte", 3.5, "number"), MetaTerm("t", bounds=(("<=", 3.5),))),
+    (("t", "gte", "150", "number"), MetaTerm("t", bounds=((">=", 150.0),))),
+    (("t", "eq", 150), MetaTerm("t", numbers=(150.0,))),
+    (("t", "neq", 150.5), MetaTerm("t", not_numbers=(150.5,))),
+    (("t", "eq", "150"), MetaTerm("t", texts=("150",))),  # a string compares as text
+    (("r", "eq", "fail", "string"), MetaTerm("r", texts=("fail",))),
+    (("r", "neq", "fail"), MetaTerm("r", not_texts=("fail",))),
+    (("ok", "eq", True), MetaTerm("ok", texts=("true",))),
+    (("ok", "neq", "false", "boolean"), MetaTerm("ok", not_texts=("false",))),
+])
+def test_typed_terms_compare_as_their_operand_says(args: tuple[object, ...], term: MetaTerm) -> None:
+    assert typed_term(*args) == term  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("args", [
+    ("t", "between", 1), ("t", "gt", "warm"), ("t", "gt", True), ("t", "lt", "x", "string"),
+    ("t", "gt", "warm", "number"), ("t", "eq", float("nan")), ("t", "eq", float("inf"), "number"),
+    ("ok", "eq", "yes", "boolean"), ("t", "eq", 3, "string"), ("t", "eq", "x", "date"), ("t", "gt", 10**400),
+])
+def test_typed_terms_refuse_what_they_cannot_compare(args: tuple[object, ...]) -> None:
+    with pytest.raises(InvalidRequest):
+        typed_term(*args)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import pytest
 
 from inferwatch.ingest.metavalues import NUMBER_PATTERN, MetaScalar, answer_value, number_of, typed
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
-from inferwatch.query.filters import parse_filters
+from inferwatch.query.filters import Filters, MetaTerm, parse_filters, typed_term
 from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore
@@ -200,3 +200,21 @@ def typed_stores(tmp_path_factory: pytest.TempPathFactory,
     yield duck, chdb
     duck.close()
     chdb.close()
+
+
+TYPED = [
+    ([typed_term("temp", "gt", 150)], {"f151", "big"}),
+    ([typed_term("temp", "gte", 0), typed_term("temp", "lt", 151)], {"n150", "s150", "s150f", "tiny"}),
+    ([typed_term("temp", "eq", 150)], {"n150", "s150", "s150f"}),
+    ([typed_term("temp", "eq", "150")], {"n150", "s150"}),  # a string operand compares as text
+    ([typed_term("temp", "eq", True)], {"yes"}),
+    ([typed_term("temp", "neq", "hot", "string"), typed_term("temp", "lte", -1)], {"neg"}),
+]
+
+
+@pytest.mark.parametrize(("terms", "expected"), TYPED, ids=[str(t) for t, _ in TYPED])
+def test_typed_terms_select_the_same_inferences_on_both_stores(
+        typed_stores: tuple[Store, Store], terms: list[MetaTerm], expected: set[str]) -> None:
+    for store in typed_stores:
+        page, _ = store.list_inferences(1, Filters(meta=tuple(terms)), None, 100)
+        assert {r.inference_id for r in page} == expected, type(store).__name__

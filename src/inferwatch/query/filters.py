@@ -23,6 +23,7 @@ own name ends in brackets is named with an explicit operator (`meta.a[b][eq]=v`)
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -153,6 +154,43 @@ class _MetaBuilder:
     def term(self) -> MetaTerm:
         return MetaTerm(self.name, tuple(self.texts), tuple(self.numbers), tuple(self.bounds),
                         tuple(self.not_texts), tuple(self.not_numbers))
+
+
+def typed_term(name: str, op: str, value: object, kind: str | None = None) -> MetaTerm:
+    """One comparison whose operand arrives typed, as a JSON filter gives it (Vision Events'
+    `customMetadataFilters`: `{"field", "operator", "value", "type"}`); several on one field
+    are ANDed by listing them all in `Filters.meta`. `kind` (`string`, `number`, `boolean`)
+    says how to compare, else the operand's own JSON type does: a string compares as text
+    (`"150"` is not 150.0 here), a number as a number, a flag as its text `true`/`false`."""
+    where = f"metadata filter on {name!r}"
+    if op not in OPERATORS:
+        raise InvalidRequest(f"{where}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+    if kind is None:
+        kind = "boolean" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "string"
+    if kind == "number":
+        try:
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else (
+                number_of(value.strip()) if isinstance(value, str) else None)
+        except OverflowError:  # an integer past the largest double
+            number = None
+        if number is None or not math.isfinite(number):
+            raise InvalidRequest(f"{where}: expected a number, got {value!r}")
+        if op in BOUNDS:
+            return MetaTerm(name, bounds=((BOUNDS[op], number),))
+        return MetaTerm(name, numbers=(number,)) if op == "eq" else MetaTerm(name, not_numbers=(number,))
+    if kind == "boolean":
+        if not isinstance(value, bool) and value not in ("true", "false"):
+            raise InvalidRequest(f"{where}: expected true or false, got {value!r}")
+        text = value if isinstance(value, str) else ("true" if value else "false")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise InvalidRequest(f"{where}: expected a string, got {value!r}")
+        text = value
+    else:
+        raise InvalidRequest(f"{where}: type must be string, number or boolean, got {kind!r}")
+    if op in BOUNDS:
+        raise InvalidRequest(f"{where}: {op} compares numbers, not a {kind}")
+    return MetaTerm(name, texts=(text,)) if op == "eq" else MetaTerm(name, not_texts=(text,))
 
 
 def meta_key(key: str) -> tuple[str, str | None]:
