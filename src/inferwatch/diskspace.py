@@ -132,10 +132,13 @@ class DiskGuard:
 
     def check(self) -> None:
         """Raises the 507 every write below the floor gets."""
-        space = self.space()
-        if space.low:
-            raise InsufficientStorage(space.describe() + "; free some space (or lower --min-free-space)",
-                                      retry_after_s=RETRY_AFTER_S)
+        if self.space().low:
+            raise self.refused()
+
+    def refused(self) -> InsufficientStorage:
+        """The 507 every write below the floor gets, as of the last look."""
+        return InsufficientStorage(self._space.describe() + "; free some space (or lower --min-free-space)",
+                                   retry_after_s=RETRY_AFTER_S)
 
     def writable(self) -> bool:
         """Whether a small file can be written, synced and removed on the volume now: the probe the

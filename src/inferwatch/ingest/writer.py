@@ -268,6 +268,12 @@ class Writer:
     def _commit(self, group: list[_Append]) -> None:
         if not group:
             return
+        if self.disk is not None and self.disk.refresh().low:
+            # Requests are let in on a look at the volume up to a second old; the commit looks
+            # again, so a burst of commits cannot eat the headroom the floor keeps for upkeep.
+            for op in group:
+                self._finish([op], self.disk.refused())
+            return
         if len(group) == 1:
             rows, meta, devices = group[0].rows, group[0].meta, group[0].devices
         else:
