@@ -155,7 +155,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_write(tmp_path: Path, seed: int)
                     unanswered_kept += present == BATCH
             else:
                 # An attach names inferences of an acknowledged batch, so they are all stored.
-                want = {"note": f"v{client}-{target}", "seq": str(target)}
+                want = {"note": f"v{client}-{target}", "seq": target}  # sent as a number, kept one
                 attached = [metadata[i] for i in ids]
                 where = f"seed {seed}: client {client} metadata for batch {target} answered {status!r}"
                 if status == 200:
