@@ -102,6 +102,33 @@ def test_log_adds_an_id_the_caller_can_attach_metadata_to(sdk: inferwatch.Client
     assert stats["totals"]["inferences"] == 30
 
 
+def test_metadata_keeps_its_type_and_filters_by_comparison(sdk: inferwatch.Client, tmp_path: Path) -> None:
+    results = [detection() for _ in range(4)]
+    for result in results:
+        sdk.log(result, model_id="m/typed", device_id="cam-t")
+    ids = [r["inference_id"] for r in results]
+    sdk.attach_metadata(ids[:2], "temperature", 151.5)
+    sdk.attach_many({ids[2]: {"temperature": 120, "ok": True}, ids[3]: {"temperature": "n/a", "ok": False}})
+    assert sdk.flush(30)
+
+    rows = {r["inference_id"]: r["metadata"] for r in sdk.inferences(model_id="m/typed")}
+    assert rows == {ids[0]: {"temperature": 151.5}, ids[1]: {"temperature": 151.5},
+                    ids[2]: {"temperature": 120, "ok": True}, ids[3]: {"temperature": "n/a", "ok": False}}
+    assert sorted(r["inference_id"] for r in sdk.inferences(meta={"temperature[gt]": 130})) == sorted(ids[:2])
+    assert [r["inference_id"] for r in sdk.inferences(meta={"ok": True})] == [ids[2]]
+    assert sorted(r["inference_id"] for r in sdk.inferences(meta={"temperature[eq]": [120, 151.5]})) == sorted(ids[:3])
+    stats = sdk.stats(start="2000-01-01", numeric="meta.temperature", model_id="m/typed")
+    assert stats["numeric"] == {"field": "meta.temperature", "count": 3, "avg": (151.5 * 2 + 120) / 3,
+                                "min": 120.0, "max": 151.5}
+
+    # Exported, a column of one type keeps it; one sent as different types holds their text.
+    sdk.export(tmp_path / "typed.parquet", model_id="m/typed")
+    table = pq.read_table(tmp_path / "typed.parquet")
+    by_id = dict(zip(table.column("inference_id").to_pylist(), zip(
+        table.column("meta.temperature").to_pylist(), table.column("meta.ok").to_pylist(), strict=True), strict=True))
+    assert by_id == {ids[0]: ("151.5", None), ids[1]: ("151.5", None), ids[2]: ("120", True), ids[3]: ("n/a", False)}
+
+
 def test_export_writes_parquet_and_csv_with_metadata_columns(sdk: inferwatch.Client, tmp_path: Path) -> None:
     results = [detection(n) for n in (0, 1, 2)]
     for result in results:

@@ -482,23 +482,26 @@ class Client:
             self._workspace = str(self._call("GET", "/", params={"api_key": self.api_key})["workspace"])
         return self._workspace
 
-    def attach_metadata(self, inference_ids: list[str] | str, field_name: str, field_value: str) -> None:
+    def attach_metadata(self, inference_ids: list[str] | str, field_name: str,
+                        field_value: str | int | float | bool) -> None:
         """Sets one field on these inferences (last write wins), through the Roboflow-compatible
-        endpoint; the inferences may not have arrived yet."""
+        endpoint; the inferences may not have arrived yet. A number or a flag stays one (range
+        filters and numeric figures read it); anything else is sent as its text."""
         ids = [inference_ids] if isinstance(inference_ids, str) else list(inference_ids)
         for start in range(0, len(ids), _MAX_IDS_PER_CALL):
             self._metadata([{"inference_ids": ids[start:start + _MAX_IDS_PER_CALL], "field_name": field_name,
-                             "field_value": str(field_value)}])
+                             "field_value": _meta_value(field_value)}])
 
     def attach_many(self, values: dict[str, dict[str, Any]]) -> None:
         """`{inference_id: {field: value}}`, grouped into as few entries as the values allow."""
-        grouped: dict[tuple[str, str], list[str]] = {}
+        grouped: dict[tuple[str, type, Any], list[str]] = {}
         for inference_id, fields in values.items():
             for name, value in fields.items():
-                grouped.setdefault((name, str(value)), []).append(inference_id)
+                sent = _meta_value(value)
+                grouped.setdefault((name, type(sent), sent), []).append(inference_id)  # 1, 1.0, True apart
         entries: list[dict[str, Any]] = []
         count = 0
-        for (name, value), ids in grouped.items():
+        for (name, _, value), ids in grouped.items():
             for start in range(0, len(ids), _MAX_IDS_PER_CALL):
                 chunk = ids[start:start + _MAX_IDS_PER_CALL]
                 if count + len(chunk) > _MAX_IDS_PER_CALL and entries:
@@ -517,7 +520,8 @@ class Client:
 
         Filters are the list API's: `model_id`, `device_id`, `class_` (or `cls`), `tag`,
         `min_confidence`, `max_confidence`, `start`/`end` (datetime or unix seconds; also `from_`
-        and `to`), and `meta={"field": "value", ...}`.
+        and `to`), and `meta={"field": "value", ...}`: a list of values means any of them, and a
+        comparison goes in brackets after the field (`meta={"temperature[gt]": 150}`).
         """
         params = _filter_params(filters)
         params.append(("limit", str(page_size)))
@@ -530,13 +534,17 @@ class Client:
             if not cursor:
                 return
 
-    def stats(self, bucket: str | None = None, group_by: str | None = None, **filters: Any) -> dict[str, Any]:
-        """Totals and a time series (`GET /api/v1/{workspace}/stats`), same filters as `inferences`."""
+    def stats(self, bucket: str | None = None, group_by: str | None = None, numeric: str | None = None,
+              **filters: Any) -> dict[str, Any]:
+        """Totals and a time series (`GET /api/v1/{workspace}/stats`), same filters as `inferences`;
+        `numeric="meta.<field>"` adds that field's count, average, min and max."""
         params = _filter_params(filters)
         if bucket:
             params.append(("bucket", bucket))
         if group_by:
             params.append(("group_by", group_by))
+        if numeric:
+            params.append(("numeric", numeric))
         result: dict[str, Any] = self._call("GET", f"/api/v1/{self.workspace}/stats", params=params)
         return result
 
@@ -635,6 +643,11 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _meta_value(value: Any) -> str | int | float | bool:
+    """A metadata value as the API takes it: a string, number or flag as is, else its text."""
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
 def _filter_params(filters: dict[str, Any]) -> list[tuple[str, str]]:
     names = {"class_": "class", "cls": "class", "from_": "from", "start": "from", "end": "to"}
     params: list[tuple[str, str]] = []
@@ -642,7 +655,9 @@ def _filter_params(filters: dict[str, Any]) -> list[tuple[str, str]]:
         if value is None:
             continue
         if key == "meta":
-            params.extend((f"meta.{name}", str(v)) for name, v in value.items())
+            for name, wanted in value.items():
+                for v in wanted if isinstance(wanted, list | tuple) else [wanted]:
+                    params.append((f"meta.{name}", "true" if v is True else "false" if v is False else str(v)))
             continue
         if isinstance(value, datetime):
             value = value.isoformat()

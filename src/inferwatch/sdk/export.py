@@ -36,11 +36,27 @@ def flatten(inference: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Columns are the union over rows (metadata fields differ between inferences)."""
+    """Columns are the union over rows (metadata fields differ between inferences). A metadata
+    field is typed: a column of numbers is numeric, of flags boolean; one whose values were
+    sent as different types (151.5 here, "n/a" there) holds each value's text."""
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    return pa.table({name: [row.get(name) for row in rows] for name in columns})
+    return pa.table({name: _column([row.get(name) for row in rows]) for name in columns})
+
+
+def _column(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else _text(v) for v in values], pa.string())
+
+
+def _text(value: Any) -> str:
+    """A value as the server keeps its text: a flag is `true`/`false`, as sent in JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
 def write(rows: list[dict[str, Any]], path: Path, format: str) -> None:
