@@ -66,6 +66,7 @@ def serve(**options: Any) -> None:
     import gc
     import logging
 
+    import pyarrow
     import uvicorn
 
     from inferwatch.protocol import with_deadlines
@@ -113,6 +114,10 @@ def serve(**options: Any) -> None:
     sys.setswitchinterval(0.0002)
     admin_token = secrets.token_urlsafe(32)
     served = create_app(settings, opened, version, admin_token)
+    # pyarrow imports pandas, where installed, on its first conversion: the first commit. Made
+    # now, before the freeze, the first ingest does not wait for it and the full collections,
+    # which ingest's churn sets off every few seconds, do not scan its modules.
+    pyarrow.array([])
     gc.freeze()
     bootstrap.write_server_file(settings, admin_token)
     try:

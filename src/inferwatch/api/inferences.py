@@ -47,6 +47,9 @@ async def ingest(who: Ingester, request: Request) -> JSON:
     else:
         items = native.decode_json(body)
     rows, meta, ids = native.to_rows(items, ws.id, time.time_ns() // 1000)
+    # The decoded items die here, young, rather than outlive the commit's wait in this frame: the
+    # collector would otherwise move their lists to the oldest generation and scan them there.
+    del items, body
     await runtime(request).writer.append(rows, meta)
     return JSON({"status": "ok", "accepted": len(ids), "inference_ids": ids})
 
