@@ -134,22 +134,29 @@ class Writer:
         return self._enqueue(_Append(rows, meta, 0, Future(), devices)).done
 
     async def _wait(self, op: _Append) -> int:
-        done = asyncio.wrap_future(op.done)
+        """The commit's answer. A request still queued at the commit timeout is withdrawn and
+        refused; one the writer has taken is waited for, whatever the time (its commit decides).
+        A caller that goes away leaves its rows to commit: the request's own future is settled
+        from the writer's, never the other way round."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[int] = loop.create_future()
+        op.done.add_done_callback(lambda done: loop.call_soon_threadsafe(_copy_outcome, done, answer))
+        timer = loop.call_later(self._commit_timeout_s, self._withdraw, op)
         try:
-            return await asyncio.wait_for(asyncio.shield(done), self._commit_timeout_s)
-        except TimeoutError:
-            with self._cond:
-                waiting = op in self._queue
-                if waiting:
-                    self._queue.remove(op)
-                    self._queued_rows -= op.size
-                    metrics.QUEUE_ROWS.set(self._queued_rows)
-            if waiting:
-                op.done.cancel()
-                metrics.REJECTED.inc()
-                raise Overloaded(f"the store did not take the rows within {self._commit_timeout_s:g} s;"
-                                 " nothing was written, retry shortly", retry_after_s=5) from None
-            return await done  # taken by the writer: its commit decides
+            return await answer
+        finally:
+            timer.cancel()
+
+    def _withdraw(self, op: _Append) -> None:
+        with self._cond:
+            if op not in self._queue:
+                return  # taken by the writer
+            self._queue.remove(op)
+            self._queued_rows -= op.size
+            metrics.QUEUE_ROWS.set(self._queued_rows)
+        metrics.REJECTED.inc()
+        op.done.set_exception(Overloaded(f"the store did not take the rows within {self._commit_timeout_s:g} s;"
+                                         " nothing was written, retry shortly", retry_after_s=5))
 
     def _enqueue(self, op: _Append) -> _Append:
         self.refuse()
@@ -321,6 +328,15 @@ class Writer:
                 op.done.set_exception(error)
             else:  # the store's count is the answer of a group of one (see `counted`)
                 op.done.set_result(new if len(group) == 1 else len(op.rows))
+
+
+def _copy_outcome(done: Future[int], answer: asyncio.Future[int]) -> None:
+    if answer.cancelled():
+        return
+    if (error := done.exception()) is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(done.result())
 
 
 def _no_space(exc: BaseException) -> bool:
