@@ -218,3 +218,29 @@ def test_typed_terms_select_the_same_inferences_on_both_stores(
     for store in typed_stores:
         page, _ = store.list_inferences(1, Filters(meta=tuple(terms)), None, 100)
         assert {r.inference_id for r in page} == expected, type(store).__name__
+
+
+def test_a_rewritten_value_is_compared_as_its_latest_write(tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    """The earlier write's number must not match once a later write replaced it (ClickHouse
+    keeps both rows until a merge; FINAL must apply before the comparison)."""
+    duck: Store = DuckDBStore(str(tmp_path / "rewrite.duckdb"))
+    chdb = open_store(chdb_url("rewrite"))
+    rows = InferenceRows()
+    for n, inference_id in enumerate(("a", "b")):
+        _add(rows, random.Random(n), 1, inference_id, 0, BASE_US + n)
+    for store in (duck, chdb):
+        store.migrate()
+        first = MetadataRows()
+        first.add(1, "a", "temp", 200, BASE_US)
+        first.add(1, "b", "temp", "cold", BASE_US)
+        store.append(rows, first)
+        later = MetadataRows()
+        later.add(1, "a", "temp", "hot", BASE_US + 10)
+        later.add(1, "b", "temp", 50.5, BASE_US + 10)
+        store.append(InferenceRows(), later)
+        for params, expected in (([("meta.temp[gt]", "100")], set()), ([("meta.temp[lt]", "100")], {"b"}),
+                                 ([("meta.temp[eq]", "hot")], {"a"}), ([("meta.temp[neq]", "cold")], {"a", "b"})):
+            page, _ = store.list_inferences(1, parse_filters(params), None, 10)
+            assert {r.inference_id for r in page} == expected, (type(store).__name__, params)
+        assert [p.max for p in store.numeric_figures(1, Filters(), "temp", None, None)] == [50.5]
+        store.close()
