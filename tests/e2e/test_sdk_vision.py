@@ -176,7 +176,9 @@ def test_figures_say_what_happened_to_the_camera(logged: tuple[Workspace, dict[s
 
     def figures(name: str) -> dict[str, float]:
         meta = one(ws, ids[name])["metadata"]
-        return {f: float(meta[f]) for f in vision.QUALITY_FIELDS}
+        # Sent and answered as JSON numbers (typed metadata), not as their text.
+        assert all(type(meta[f]) is float for f in vision.QUALITY_FIELDS), meta
+        return {f: meta[f] for f in vision.QUALITY_FIELDS}
 
     sharp, blurred, dark = figures("sharp"), figures("blurred"), figures("dark")
     assert blurred["image_sharpness"] < sharp["image_sharpness"] / 10

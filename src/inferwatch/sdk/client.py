@@ -353,8 +353,10 @@ class Client:
             try:
                 if self.image_quality:
                     figures = vision.quality(frame, d.bgr)
-                    # Metadata values are text today: the figures go as their shortest exact-enough form.
-                    meta = {name: f"{value:.6g}" for name, value in figures.items()}
+                    # Numbers, so they are stored typed (drift features, alert averages, range
+                    # filters); six significant digits is past any figure's meaning and keeps
+                    # the line short.
+                    meta: dict[str, Any] = {name: float(f"{value:.6g}") for name, value in figures.items()}
                     meta.update(item.get("metadata") or {})
                     item["metadata"] = meta
                 self._upload(d.inference_id, d.model_id, vision.encode_jpeg(frame, d.bgr))
