@@ -9,7 +9,10 @@ the scores the field knows and a verdict against a stated threshold:
   over ten equal bins of [0, 1], so the histograms read the same as the dashboard's), and the
   two-sample Kolmogorov-Smirnov test (`scipy.stats.ks_2samp`) with its p-value;
 - the class mix: PSI over the classes of either window, and the Jensen-Shannon distance
-  (`scipy.spatial.distance.jensenshannon`, base 2, so it lies in [0, 1]).
+  (`scipy.spatial.distance.jensenshannon`, base 2, so it lies in [0, 1]);
+- numeric metadata (`meta.<field>`, e.g. the SDK's `meta.image_sharpness`): continuous features
+  like the others, one value per inference that holds the field. A camera going blurry or dark
+  moves these before the model's answers do, and no model or label is needed to see it.
 
 Why both kinds: PSI says how much a distribution moved, comparable across features and sample
 sizes (the industry's 0.1 "watch" and 0.2 "act"); KS says whether the move is more than chance,
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +44,20 @@ _EPSILON = 1e-4
 
 CONTINUOUS = ("confidence", "detections", "box_size", "aspect_ratio", "inference_time")
 FEATURES = (*CONTINUOUS, "class_mix")
+META_PREFIX = "meta."
+# Numeric metadata features one answer compares at most (by name): each costs a histogram and a
+# KS test, and a workspace may attach many numbers.
+MAX_META_FEATURES = 20
+
+
+def is_feature(name: str) -> bool:
+    """A feature drift can score: one of FEATURES, or `meta.<field>` (a numeric metadata field)."""
+    return name in FEATURES or (name.startswith(META_PREFIX) and len(name) > len(META_PREFIX))
+
+
+def meta_field(feature: str) -> str | None:
+    """The metadata field a `meta.<field>` feature reads; None for the others."""
+    return feature[len(META_PREFIX):] if feature.startswith(META_PREFIX) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,8 @@ class SampleRow:
     confidences: list[float | None]
     widths: list[float | None]
     heights: list[float | None]
+    # The inference's numeric metadata drift was asked for: field name -> number.
+    numbers: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -69,16 +88,20 @@ class Features:
 def features(rows: Iterable[SampleRow]) -> Features:
     """The values each feature is tested on: every prediction's confidence, box size (the
     square root of its share of the image, so it reads as a length ratio) and aspect ratio
-    (width / height); every inference's detections and inference time."""
+    (width / height); every inference's detections and inference time; and every number of
+    a metadata field an inference holds, as feature `meta.<field>`."""
     confidence: list[float] = []
     size: list[float] = []
     aspect: list[float] = []
     detections: list[float] = []
     times: list[float] = []
     classes: Counter[str] = Counter()
+    numbers: dict[str, list[float]] = {}
     n = 0
     for row in rows:
         n += 1
+        for name, number in row.numbers.items():
+            numbers.setdefault(META_PREFIX + name, []).append(number)
         detections.append(row.n_predictions)
         if row.inference_time is not None:
             times.append(row.inference_time)
@@ -98,6 +121,7 @@ def features(rows: Iterable[SampleRow]) -> Features:
         "aspect_ratio": np.asarray(aspect, dtype=float),
         "inference_time": np.asarray(times, dtype=float),
     }
+    values.update((name, np.asarray(found, dtype=float)) for name, found in numbers.items())
     return Features(n, values, classes)
 
 
@@ -184,11 +208,20 @@ def compare_classes(reference: Counter[str], current: Counter[str]) -> dict[str,
     return out
 
 
+def _values(found: Features, feature: str) -> np.ndarray:
+    """A feature's values in a window (none for a metadata field no inference of it holds)."""
+    return found.values.get(feature, np.empty(0))
+
+
 def compare(reference: Iterable[SampleRow], current: Iterable[SampleRow]) -> dict[str, Any]:
-    """Every feature of the two windows; `drifted` if any feature did, `score` the largest PSI."""
+    """Every feature of the two windows (the numeric metadata fields either holds, the first
+    MAX_META_FEATURES by name, after the class mix); `drifted` if any feature did, `score` the
+    largest PSI."""
     ref, cur = features(reference), features(current)
     results = [compare_feature(f, ref.values[f], cur.values[f]) for f in CONTINUOUS]
     results.append(compare_classes(ref.classes, cur.classes))
+    meta = sorted({f for f in (*ref.values, *cur.values) if f.startswith(META_PREFIX)})[:MAX_META_FEATURES]
+    results.extend(compare_feature(f, _values(ref, f), _values(cur, f)) for f in meta)
     scores = [r["score"] for r in results if r.get("enough_data") and "score" in r]
     return {
         "reference_inferences": ref.inferences,
@@ -203,5 +236,5 @@ def feature_score(reference: Iterable[SampleRow], current: Iterable[SampleRow], 
     """One feature's PSI (what an alert on drift watches); None without enough data."""
     ref, cur = features(reference), features(current)
     result = (compare_classes(ref.classes, cur.classes) if feature == "class_mix"
-              else compare_feature(feature, ref.values[feature], cur.values[feature]))
+              else compare_feature(feature, _values(ref, feature), _values(cur, feature)))
     return result["score"] if result["enough_data"] and "score" in result else None

@@ -107,3 +107,29 @@ def test_slices_reference_modes_and_errors(ws: Workspace) -> None:
                 {"model_id": "parts/1", "current": "2026-01-02/2026-01-01"}):
         reply = ws.client.get(f"{ws.api}/drift", params={"current": CURRENT, **bad})
         assert reply.status_code == 400, (bad, reply.text)
+
+
+def test_numeric_metadata_drifts_like_any_feature(ws: Workspace) -> None:
+    """A camera's sharpness (sent as a number) falls tenfold while the model's answers hold:
+    `meta.image_sharpness` drifts, a steady number does not, and a string that reads as a
+    number (`line`, as Roboflow's scripts send every value) is no feature."""
+    rng = random.Random(5)
+    classes = ("scratch", "dent")
+    for prefix, hour, mean in (("qref", 0, 400.0), ("qcur", 1, 40.0)):
+        items = window(rng, prefix, hour, classes=classes, model_id="cam/3")
+        for it in items:
+            it["metadata"] = {"image_sharpness": round(rng.gauss(mean, mean / 10), 3),
+                              "image_brightness": round(rng.gauss(0.5, 0.05), 4), "line": "2"}
+        ingest(ws, items)
+    body = drift(ws, model_id="cam/3")
+    features = by_feature(body)
+    assert {f for f in features if f.startswith("meta.")} == {"meta.image_sharpness", "meta.image_brightness"}
+    sharpness = features["meta.image_sharpness"]
+    assert sharpness["drifted"] is True and sharpness["enough_data"] is True
+    assert (sharpness["reference"]["n"], sharpness["current"]["n"]) == (N, N)
+    assert sharpness["current"]["mean"] == pytest.approx(40, rel=0.05)
+    assert features["meta.image_brightness"]["drifted"] is False
+    assert features["confidence"]["drifted"] is False and body["drifted"] is True
+    # A metadata filter narrows the numbers with the rest.
+    other_line = by_feature(drift(ws, model_id="cam/3", **{"meta.line": "1"}))
+    assert other_line["confidence"]["current"]["n"] == 0 and "meta.image_sharpness" not in other_line

@@ -272,10 +272,19 @@ def test_drift_sample(stores: tuple[Store, Store], filters: Filters) -> None:
     """The newest inferences of a window, as drift reads them: the same rows, in the same order."""
     duck, chdb = stores
     for limit in (7, 10_000):
-        rows = [dataclasses.astuple(r) for r in duck.drift_sample(1, filters, limit)]
-        same(rows, [dataclasses.astuple(r) for r in chdb.drift_sample(1, filters, limit)], "drift_sample")
+        for numbers in ((), None, ("temp", "ok", "line", "none")):
+            rows = [dataclasses.astuple(r) for r in duck.drift_sample(1, filters, limit, numbers)]
+            same(rows, [dataclasses.astuple(r) for r in chdb.drift_sample(1, filters, limit, numbers)],
+                 f"drift_sample {numbers}")
     if filters == Filters():
         assert len(rows) == duck.totals(1, filters).inferences
+        # Named fields give every number they hold (strings that read as numbers too); None gives
+        # the fields sent as numbers only. Flags and words are never numbers.
+        named = [r.numbers for r in duck.drift_sample(1, filters, 10_000, ("temp", "ok", "line"))]
+        sent = [r.numbers for r in duck.drift_sample(1, filters, 10_000, None)]
+        assert {k for n in named for k in n} == {"temp"} and {k for n in sent for k in n} == {"temp"}
+        assert sum(len(n) for n in named) > sum(len(n) for n in sent) > 0
+        assert all(not r.numbers for r in duck.drift_sample(1, filters, 10_000))
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=IDS)

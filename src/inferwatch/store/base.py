@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -411,8 +412,11 @@ class Store(Protocol):
         ...
 
     # -- drift ---------------------------------------------------------------------------------
-    def drift_sample(self, ws: int, filters: Filters, limit: int) -> list[SampleRow]:
-        """At most `limit` inferences in the filters, newest first, as drift reads them."""
+    def drift_sample(self, ws: int, filters: Filters, limit: int,
+                     numbers: Sequence[str] | None = ()) -> list[SampleRow]:
+        """At most `limit` inferences in the filters, newest first, as drift reads them, each
+        with the numbers of its metadata fields named in `numbers` (None: every field whose
+        value was sent as a number, which is how drift finds its `meta.<field>` features)."""
         ...
 
     # -- alerts (writes from the writer thread) -------------------------------------------------
