@@ -347,3 +347,27 @@ def test_drift_score_and_accuracy_metrics(alerting: Server, aws: Workspace) -> N
     assert states[rules["drifting/1"]]["state"] == "warning" and states[rules["drifting/1"]]["value"] > 0.2
     assert states[rules["steady/1"]]["state"] == "ok" and states[rules["steady/1"]]["value"] < 0.1
     assert states[accuracy]["state"] == "warning" and states[accuracy]["value"] == pytest.approx(0.8)
+
+
+def test_metadata_average_over_http(alerting: Server, aws: Workspace) -> None:
+    """A numeric metadata field's average over the window, sent as numbers or as strings that
+    read as numbers; a rule missing its field, or naming a feature drift does not know, is a 400
+    that says which field."""
+    ingest(aws, [item(f"t{i}", "oven/1", metadata={"temperature": 150 + i % 3}) for i in range(9)])
+    ingest(aws, [item(f"u{i}", "oven/1", metadata={"temperature": "160"}) for i in range(3)])
+    hot = create(aws, {"name": "oven hot", "metric": "metadata_average", "field": "temperature",
+                       "condition": "above", "warning": 152, "critical": 200, "model_id": "oven/1"})
+    unknown = create(aws, {"name": "no such field", "metric": "metadata_average", "field": "humidity",
+                           "condition": "above", "warning": 1, "model_id": "oven/1", "no_data": "keep"})
+    evaluate(alerting)
+    states = {a["id"]: a for a in aws.client.get(f"{aws.api}/alerts").json()["alerts"]}
+    assert states[hot]["state"] == "warning" and states[hot]["value"] == pytest.approx((9 * 151 + 3 * 160) / 12)
+    assert states[unknown]["state"] == "ok" and states[unknown]["value"] is None
+    base = {"name": "n", "condition": "above", "warning": 1, "model_id": "oven/1"}
+    for bad, named in (({"metric": "metadata_average"}, "`field`"),
+                       ({"metric": "avg_confidence", "field": "temperature"}, "`field`"),
+                       ({"metric": "metadata_average", "field": "t" * 500}, "$.field"),
+                       ({"metric": "drift_score", "drift_feature": "temperature"}, "drift_feature")):
+        reply = aws.client.post(f"{aws.api}/alerts", json={**base, **bad})
+        assert reply.status_code == 400, (bad, reply.text)
+        assert set(reply.json()) >= {"error", "detail"} and named in reply.json()["detail"], reply.text

@@ -3,6 +3,8 @@ kept, the SMTP URL's parts."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 
@@ -44,3 +46,22 @@ def test_smtp_url_and_signature() -> None:
     # RFC 4231 test case 2.
     assert signature("Jefe", b"what do ya want for nothing?") == (
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+
+
+def test_metadata_average_and_metadata_drift_features() -> None:
+    """A rule on a numeric metadata field: its average (`field`), or its drift (`meta.<field>`);
+    what is wrong is said with the field's name."""
+    average = rule(metric="metadata_average", field="image_sharpness", condition="below", warning=100, critical=20)
+    assert (average.field, average.level(50), average.level(10)) == ("image_sharpness", "warning", "critical")
+    assert rule(metric="drift_score", model_id="m/1", drift_feature="meta.image_sharpness").drift_feature == (
+        "meta.image_sharpness")
+    assert rule().drift_feature == "confidence" and rule().field is None
+    for bad, named in (({"metric": "metadata_average"}, "`field`"),
+                       ({"field": "image_sharpness"}, "`field`"),
+                       ({"metric": "metadata_average", "field": ""}, "$.field"),
+                       ({"metric": "metadata_average", "field": "x" * 200}, "$.field"),
+                       ({"metric": "drift_score", "model_id": "m/1", "drift_feature": "sharpness"}, "drift_feature"),
+                       ({"metric": "drift_score", "model_id": "m/1", "drift_feature": "meta."}, "drift_feature"),
+                       ({"drift_feature": "meta.a\x01"}, "$.drift_feature")):
+        with pytest.raises(msgspec.ValidationError, match=re.escape(named)):
+            rule(**bad)

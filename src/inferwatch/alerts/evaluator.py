@@ -12,7 +12,8 @@ through the writer, like every write, after the channels were tried: a crash bet
 sends a notification again rather than never.
 
 Metric values reuse the store's reads: totals (count, times, confidence), distributions (class
-share and count), devices (silent ones), drift samples (PSI against the window before) and the
+share and count), devices (silent ones), drift samples (PSI against the window before, numeric
+metadata fields among the features), a metadata field's numeric figures (its average) and the
 performance counts (accuracy from ground truth).
 """
 
@@ -74,9 +75,15 @@ def measure(store: Store, ws: int, rule: Rule, now: datetime, disk: DiskGuard | 
         return float(sum(1 for d in devices if d.inferences == 0
                          and (rule.device_id is None or d.device_id == rule.device_id)))
     if metric == "drift_score":
-        current = store.drift_sample(ws, scope(rule, start, now), DRIFT_SAMPLE)
-        reference = store.drift_sample(ws, scope(rule, start - (now - start), start), DRIFT_SAMPLE)
+        field = drift.meta_field(rule.drift_feature)
+        numbers = (field,) if field is not None else ()
+        current = store.drift_sample(ws, scope(rule, start, now), DRIFT_SAMPLE, numbers)
+        reference = store.drift_sample(ws, scope(rule, start - (now - start), start), DRIFT_SAMPLE, numbers)
         return drift.feature_score(reference, current, rule.drift_feature)
+    if metric == "metadata_average":
+        assert rule.field is not None
+        figures = store.numeric_figures(ws, scope(rule, start, now), rule.field, None, None)
+        return figures[0].avg if figures and figures[0].avg is not None else None
     if metric == "accuracy":
         assert rule.model_id is not None
         setting = store.ground_truth(ws, rule.model_id)

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from inferwatch import drift
+from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, FieldValue
 
 Metric = Literal[
@@ -23,12 +25,16 @@ Metric = Literal[
     "class_count",  # predictions of `class`
     "devices_silent",  # devices known to the workspace with no inference in the window
     "drift_score",  # PSI of `drift_feature`: the window against the window before it
+    "metadata_average",  # average of the numbers of metadata `field` over the window's inferences
     "accuracy",  # from ground truth (the model's setting), over labelled inferences
     "disk_free_bytes",  # free on the server's data volume now (the same for every workspace)
 ]
 METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 State = Literal["ok", "warning", "critical"]
-DriftFeature = Literal["confidence", "detections", "box_size", "aspect_ratio", "inference_time", "class_mix"]
+# One of drift.FEATURES or `meta.<field>` (a numeric metadata field), checked in Rule.__post_init__
+# so the 400 names the choices rather than a pattern.
+DriftFeature = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_FIELD_NAME_LEN + len(drift.META_PREFIX),
+                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
@@ -73,6 +79,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     class_: Text | None = msgspec.field(default=None, name="class")
     meta: Annotated[dict[FieldName, FieldValue], msgspec.Meta(max_length=16)] = {}
     drift_feature: DriftFeature = "confidence"
+    # The metadata field metadata_average reads: its values' numbers, sent as numbers or as
+    # strings that read as numbers, as numeric=meta.<field> on /stats reads them.
+    field: FieldName | None = None
     # What a window without data means: ok, keep the state it has, or a level.
     no_data: Literal["ok", "keep", "warning", "critical"] = "ok"
     max_per_hour: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 6
@@ -92,6 +101,13 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
             raise ValueError(f"{self.metric} needs `class`")
         if self.metric in ("drift_score", "accuracy") and self.model_id is None:
             raise ValueError(f"{self.metric} needs `model_id`")
+        if self.metric == "metadata_average" and self.field is None:
+            raise ValueError("metadata_average needs `field`: the metadata field whose numbers are averaged")
+        if self.metric != "metadata_average" and self.field is not None:
+            raise ValueError("`field` is for metadata_average (drift_score takes `drift_feature`: meta.<field>)")
+        if not drift.is_feature(self.drift_feature):
+            raise ValueError(f"drift_feature: one of {', '.join(drift.FEATURES)}, or meta.<field> for a numeric"
+                             f" metadata field; not {self.drift_feature!r}")
 
     def level(self, value: float) -> State:
         """The state a measured value puts the rule in (critical wins)."""

@@ -262,7 +262,7 @@ def _rule_from_form(form: FormData) -> Rule:
     spec: dict[str, Any] = {"name": text("name") or "", "metric": text("metric") or "",
                             "condition": text("condition") or "", "warning": number("warning"),
                             "critical": number("critical"), "model_id": text("model_id"),
-                            "class": text("class"), "channels": []}
+                            "class": text("class"), "field": text("field"), "channels": []}
     minutes = number("window_min")
     if minutes is not None:
         spec["window_s"] = round(minutes * 60)

@@ -21,6 +21,13 @@
     return `${rule.condition} ${levels.join(", ")} over ${Math.round(rule.window_s / 60)} min`;
   }
 
+  /** The metric, with what it reads when it names a field or a drift feature. */
+  function metric(rule) {
+    if (rule.metric === "metadata_average") return `average of ${rule.field}`;
+    if (rule.metric === "drift_score") return `drift of ${rule.drift_feature}`;
+    return rule.metric;
+  }
+
   function value(v) {
     return v === null || v === undefined ? "–" : (Number.isInteger(v) ? String(v) : v.toPrecision(3));
   }
@@ -47,7 +54,7 @@
     document.getElementById("no-rules").hidden = rules.alerts.length > 0;
     document.getElementById("rules-card").hidden = rules.alerts.length === 0;
     fill(document.querySelector("#rules-table tbody"), rules.alerts.map((a) => {
-      const row = el("tr", {}, cell(badge(a.rule.enabled ? a.state : "disabled")), cell(a.rule.name), cell(a.rule.metric),
+      const row = el("tr", {}, cell(badge(a.rule.enabled ? a.state : "disabled")), cell(a.rule.name), cell(metric(a.rule)),
         cell(scope(a.rule)), cell(condition(a.rule)), cell(value(a.value), { num: true }),
         cell(a.since ? el("span", { title: fmtTime(a.since), text: fmtAgo(a.since) }) : "–"),
         cell(a.rule.channels.map((c) => c.type).join(", ") || "none"), cell(deleteForm(a)));
