@@ -106,6 +106,21 @@ def test_rules_are_created_and_deleted_from_the_dashboard(browser: Browser, serv
         assert ws.client.get(f"{ws.api}/alerts").json()["alerts"] == []
         assert page.is_visible("#no-rules")
 
+        # A metadata field's average: without the field, the form says what is missing.
+        page.click("#new-rule summary")
+        page.fill("input[name=name]", "camera 3 blurry")
+        page.select_option("select[name=metric]", "metadata_average")
+        page.fill("input[name=warning]", "400")
+        page.click(".rule-form button[type=submit]")
+        page = tab.arrive("/alerts/new", loaded=False)
+        assert "metadata_average needs `field`" in page.inner_text("#form-error")
+        page.fill("input[name=field]", "image_sharpness")
+        page.click(".rule-form button[type=submit]")
+        page = tab.arrive("/alerts")
+        [made] = ws.client.get(f"{ws.api}/alerts").json()["alerts"]
+        assert (made["rule"]["metric"], made["rule"]["field"]) == ("metadata_average", "image_sharpness")
+        assert page.locator("#rules-table tbody tr td").nth(2).inner_text() == "average of image_sharpness"
+
 
 def test_a_rule_form_without_the_forms_token_is_refused(browser: Browser, server: Server) -> None:
     """Signed in (the cookie goes along) but without the page's token, as a forged cross-site post."""
