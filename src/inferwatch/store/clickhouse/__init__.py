@@ -23,6 +23,9 @@ such a pair when its time agrees (docs/scale-out.md).
 Metadata, then device facts, are inserted after the inferences; a failure between them leaves
 the inferences stored, and the writer's retry skips them and inserts the rest, so nothing is lost
 or counted twice.
+
+A full disk can leave the in-process engine with a broken merged part; a chdb store reloads the
+table then, which detaches that part and brings back the parts it merged (`healing.py`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
+from inferwatch.store.clickhouse.healing import (
+    Gate,
+    GuardedClient,
+    keep_merged_parts,
+    merge_tree_tables,
+    reload_tables,
+)
 from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
@@ -71,15 +81,22 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
     # read again now and then (workspaces.KeyRing).
     shared = True
 
-    def __init__(self, connect: Callable[[], Client], name: str, database: str, source_auth: str = "") -> None:
+    def __init__(self, connect: Callable[[], Client], name: str, database: str, source_auth: str = "",
+                 *, heals: bool = False) -> None:
         self._connect = connect
         self._name = name
         self._database = database
         self._source_auth = source_auth
         self._local = threading.local()
-        self._clients: list[Client] = []
+        self._clients: list[GuardedClient] = []
         self._clients_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # Whether this process runs the engine (chdb), and so may reload its tables to heal a
+        # broken part; a ClickHouse server is its operators' to look after.
+        self._heals = heals
+        self._gate = Gate()
+        # Tables a reload detached but could not attach again (until a reopen manages to).
+        self._unattached: set[str] = set()
         self.closed = False
 
     # -- opening -------------------------------------------------------------------------
@@ -99,7 +116,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             def connect() -> Client:
                 return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database, settings=_SETTINGS)
 
-            return cls(connect, f"chdb://{path}", database)
+            return cls(connect, f"chdb://{path}", database, heals=True)
         if parsed.scheme in ("clickhouse", "clickhouses"):
             secure = parsed.scheme == "clickhouses" or query.get("secure", "") in ("1", "true")
             database = _database_name(parsed.path.strip("/") or "default")
@@ -126,12 +143,13 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             return cls(connect_http, f"{parsed.scheme}://{args['host']}:{args['port']}/{database}", database, auth)
         raise ValueError(f"unsupported store URL {url!r}")
 
-    def _client(self) -> Client:
-        client: Client | None = getattr(self._local, "client", None)
+    def _client(self) -> GuardedClient:
+        client: GuardedClient | None = getattr(self._local, "client", None)
         if client is None:
             if self.closed:
                 raise RuntimeError(f"the store {self._name} is closed")
-            client = self._connect()
+            client = GuardedClient(self._connect(), self._gate, self._database,
+                                   self._heal if self._heals else None)
             self._local.client = client
             with self._clients_lock:
                 self._clients.append(client)
@@ -155,15 +173,30 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
 
     def storage_failed(self, exc: BaseException) -> bool:
         # The server (or chdb's engine) failing to write or being unreachable, as opposed to a
-        # query the data made fail.
+        # query the data made fail; or a table a reload could not attach again yet.
         if isinstance(exc, (OperationalError, OSError)):
             return True
-        return isinstance(exc, DatabaseError) and any(code in str(exc) for code in _STORAGE_ERRORS)
+        if not isinstance(exc, DatabaseError):
+            return False
+        return any(code in str(exc) for code in _STORAGE_ERRORS) or (
+            bool(self._unattached) and "(UNKNOWN_TABLE)" in str(exc))
 
     def reopen(self) -> None:
-        """The engine heals by itself once it can write again (a failed insert leaves no part):
-        this only proves it answers."""
+        """A failed insert leaves no part, but a merge the full disk met may have left a broken
+        one (`healing.py`): chdb's tables are loaded again, as a restart would, while the parts
+        such a merge read are still kept. A ClickHouse server is only asked to answer."""
+        if self._heals:
+            with self._gate.exclusive():
+                client = self._client().unguarded()
+                reload_tables(client, sorted(set(merge_tree_tables(client)) | self._unattached), self._unattached)
         self._rows("SELECT 1", {})
+
+    def _heal(self, table: str, seen: int) -> None:
+        """Reloads `table`, which a statement found a broken part of, unless a reload was done
+        since that statement began (it may have dealt with the part already)."""
+        with self._gate.exclusive():
+            if self._gate.generation == seen:
+                reload_tables(self._client().unguarded(), [table], self._unattached)
 
     def checkpoint(self) -> None:
         """Nothing to fold: every insert is a durable part of its own. (A ClickHouse store is backed
@@ -181,6 +214,8 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             for statement in statements:
                 client.command(statement.replace("{db}", self._database).replace("{auth}", self._source_auth))
             client.insert("schema_version", [[version, now_utc()]], column_names=["version", "applied_at"])
+        if self._heals:
+            keep_merged_parts(client.unguarded())
         return len(schema.MIGRATIONS)
 
     # -- writes ---------------------------------------------------------------------------

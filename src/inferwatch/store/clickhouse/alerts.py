@@ -15,9 +15,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
+from inferwatch.store.clickhouse.healing import GuardedClient
 from inferwatch.store.clickhouse.schema import TTL_TABLES
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.paging import below
@@ -32,7 +31,7 @@ class AlertStore:
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _client(self) -> Client:
+    def _client(self) -> GuardedClient:
         raise NotImplementedError
 
     _database: str

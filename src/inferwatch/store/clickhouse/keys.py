@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-
 from inferwatch.store.base import ApiKeyRecord, AuditRecord
+from inferwatch.store.clickhouse.healing import GuardedClient
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.rows import now_utc
 
@@ -31,7 +30,7 @@ class KeyStore:
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _client(self) -> Client:
+    def _client(self) -> GuardedClient:
         raise NotImplementedError
 
     def api_keys(self, ws: int | None) -> list[ApiKeyRecord]:
