@@ -122,12 +122,12 @@ def check_exactly_once(ws: Workspace, load: Load) -> None:
     assert set(stored) <= load.sent, "an inference nobody sent"
 
 
-# With no floor the engine itself meets the full disk: on DuckDB a failed commit, healed by
-# reopening. ClickHouse's engine is not run out of space here: a background merge on a full disk
-# once left a part with an empty marks file (docs/reliability.md), so on ClickHouse the floor is
-# the protection, and it is what this test proves there.
-FLOORS = {FLOOR: "below-the-floor"} if tests.server.STORE == "chdb" else {
-    FLOOR: "below-the-floor", "0": "engine-meets-a-full-disk"}
+# With no floor the engine itself meets the full disk. On DuckDB: a failed commit, healed by
+# reopening. On chdb: failed inserts (NOT_ENOUGH_SPACE), and now and then (4 of 8 runs) a merge
+# that was finishing as the disk filled leaves an active part with empty files; the store reloads
+# that table (a read meeting the part, or the reopen) and the parts it merged are read instead
+# (store/clickhouse/healing.py, docs/reliability.md).
+FLOORS = {FLOOR: "below-the-floor", "0": "engine-meets-a-full-disk"}
 
 
 @pytest.mark.parametrize("floor", list(FLOORS), ids=list(FLOORS.values()))
