@@ -123,10 +123,11 @@ def check_exactly_once(ws: Workspace, load: Load) -> None:
 
 
 # With no floor the engine itself meets the full disk. On DuckDB: a failed commit, healed by
-# reopening. On chdb: failed inserts (NOT_ENOUGH_SPACE), and now and then (4 of 8 runs) a merge
-# that was finishing as the disk filled leaves an active part with empty files; the store reloads
-# that table (a read meeting the part, or the reopen) and the parts it merged are read instead
-# (store/clickhouse/healing.py, docs/reliability.md).
+# reopening. On chdb: failed inserts (NOT_ENOUGH_SPACE), and now and then (10 of 38 runs) a merge,
+# or an insert that then fails in its view, writing as the disk filled leaves an active part with
+# empty files; the store reloads that table (a read meeting the part, or the reopen), which
+# detaches the part and reads the parts a merge had merged instead (store/clickhouse/healing.py,
+# docs/reliability.md).
 FLOORS = {FLOOR: "below-the-floor", "0": "engine-meets-a-full-disk"}
 
 

@@ -4,10 +4,12 @@ Why. ClickHouse's engine as chdb 4.4 runs it (ClickHouse 26.9) can commit a merg
 whose files were written: a merge's last step writes every file of the new part (a small part is
 held in memory until then), and when the disk fills at that moment each write fails with ENOSPC,
 yet the part becomes active with all its files empty. Reads of its table then fail with
-`CORRUPTED_DATA` ("Empty marks file"). Inserts are not affected (a failed insert raises and
-leaves no part), and the parts the merge read are still on disk, outdated. Loading the table
-again, as a restart does, detaches the broken part (`detached/broken-on-start_<name>`) and makes
-those parts active again, so nothing acknowledged is lost. The store therefore reloads a table
+`CORRUPTED_DATA` ("Empty marks file"). The parts the merge read are still on disk, outdated.
+Loading the table again, as a restart does, detaches the broken part
+(`detached/broken-on-start_<name>`) and makes those parts active again, so nothing acknowledged
+is lost. An insert meeting the disk filling can leave its part broken the same way; seen only
+for inserts into `inferences` that then failed in their view (`identity_keys_mv`, out of space),
+so never acknowledged, and the reload drops rows that were never stored whole. The store reloads a table
 (DETACH TABLE, ATTACH TABLE) when a statement meets a broken part of it, then runs the statement
 again; and it reloads every table when the writer reopens it after a storage failure, so a
 broken part nobody has read yet is dealt with while the parts it merged are still kept.
