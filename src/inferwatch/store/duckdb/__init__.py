@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import astuple
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
-from inferwatch.store.duckdb.sql import Params, prediction_terms, where
+from inferwatch.store.duckdb.sql import Params, prediction_terms, transaction, where
 from inferwatch.store.paging import below, page
 from inferwatch.store.rows import IMAGE_COLUMNS, LIST_COLUMNS
 
@@ -159,29 +160,25 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                     self._caches.touched(batch)
                     return len(rows)
             for insert in inserts:
-                con.execute("BEGIN")
                 try:
-                    new = 0
-                    if batch is not None:
-                        result = con.execute(insert).fetchone()
-                        new = int(result[0]) if result else 0
-                    if len(meta):
-                        con.execute(schema.UPSERT_METADATA)
-                        con.execute(schema.NOTE_METADATA_CHANGED)
-                    if device_batch is not None:
-                        con.execute(schema.UPSERT_DEVICES)
-                        con.execute(schema.UPDATE_DEVICE_TAGS)
-                    con.execute("COMMIT")
-                    if batch is not None and new:
-                        self._caches.touched(batch)
-                    return new
+                    with transaction(con):
+                        new = 0
+                        if batch is not None:
+                            result = con.execute(insert).fetchone()
+                            new = int(result[0]) if result else 0
+                        if len(meta):
+                            con.execute(schema.UPSERT_METADATA)
+                            con.execute(schema.NOTE_METADATA_CHANGED)
+                        if device_batch is not None:
+                            con.execute(schema.UPSERT_DEVICES)
+                            con.execute(schema.UPDATE_DEVICE_TAGS)
                 except duckdb.ConstraintException:
-                    con.execute("ROLLBACK")
                     if insert is schema.INSERT_INFERENCES:
                         raise
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
+                    continue
+                if batch is not None and new:
+                    self._caches.touched(batch)
+                return new
         raise AssertionError("unreachable")
 
     def workspaces(self) -> list[WorkspaceRecord]:
@@ -427,25 +424,16 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
     # -- images ---------------------------------------------------------------------------
     def insert_image(self, image: ImageRecord) -> bool:
         con = self._cursor()
-        with self._write_lock:
-            con.execute("BEGIN")
-            try:
-                row = con.execute(
-                    f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [image.ws, image.sha256, image.inference_id, image.content_type, image.width,
-                     image.height, image.size_bytes, image.name, image.project, image.batch,
-                     image.tags, image.uploaded_at],
-                ).fetchone()
-                new = bool(row and row[0])
-                if not new and image.inference_id is not None:
-                    con.execute(
-                        "UPDATE images SET inference_id = ? WHERE ws = ? AND sha256 = ? AND inference_id IS NULL",
-                        [image.inference_id, image.ws, image.sha256],
-                    )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._write_lock, transaction(con):
+            row = con.execute(
+                f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                list(astuple(image))).fetchone()
+            new = bool(row and row[0])
+            if not new and image.inference_id is not None:
+                con.execute(
+                    "UPDATE images SET inference_id = ? WHERE ws = ? AND sha256 = ? AND inference_id IS NULL",
+                    [image.inference_id, image.ws, image.sha256],
+                )
         return new
 
     def image(self, ws: int, sha256: str) -> ImageRecord | None:

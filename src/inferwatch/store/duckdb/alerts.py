@@ -11,7 +11,7 @@ import duckdb
 
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.sql import Params
+from inferwatch.store.duckdb.sql import Params, transaction
 from inferwatch.store.paging import below
 from inferwatch.store.rows import USAGE_TABLES
 
@@ -42,14 +42,9 @@ class AlertStore:
 
     def delete_alert_rule(self, ws: int, rule_id: str) -> bool:
         con = self._cursor()
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             row = con.execute("DELETE FROM alert_rules WHERE ws = ? AND rule_id = ?", [ws, rule_id]).fetchone()
             con.execute("DELETE FROM alert_state WHERE ws = ? AND rule_id = ?", [ws, rule_id])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return bool(row and row[0])
 
     def alert_states(self, ws: int) -> dict[str, AlertState]:
@@ -104,8 +99,7 @@ class AlertStore:
         con = self._cursor()
         p = Params()
         w, doomed = p.add(ws), _doomed(con, ws, before, keep_newest, p)
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             metadata = inferences = 0
             if doomed:
                 # Metadata goes with its inference, unless another image of the same id stays;
@@ -125,10 +119,6 @@ class AlertStore:
                     [ws, images_before]).fetchall()]
             orphans = sorted(set(images) - {r[0] for r in con.execute(
                 "SELECT sha256 FROM images WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [images]).fetchall()})
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         if inferences:
             self._caches.changed_unknown()
         return SweepResult(inferences, metadata, len(images), orphans)

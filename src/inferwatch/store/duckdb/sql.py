@@ -1,4 +1,5 @@
-"""Filters compiled to DuckDB SQL. User input only ever travels as bound parameters.
+"""Filters compiled to DuckDB SQL (user input only ever travels as bound parameters), and the
+transaction that statements meant to hold together run in.
 
 `Params` hands out a named placeholder (`$p0`, `$p1`, ...) for every value and remembers it, so
 fragments compose in any order with no positional list to keep in step, and a value used twice
@@ -9,8 +10,11 @@ term, so both backends select the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import duckdb
 
 from inferwatch.query.filters import Filters, MetaTerm
 
@@ -26,6 +30,19 @@ class Params(dict[str, Any]):
     def each(self, values: Iterable[Any]) -> str:
         """A placeholder per value, comma-separated: the inside of an `IN (...)`."""
         return ", ".join(self.add(value) for value in values)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN, then COMMIT once the block is through, or ROLLBACK if it (or the COMMIT) raised:
+    the statements inside hold together, as a write or as one snapshot for several reads."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.cache import meta_copies, sums
 from inferwatch.store.duckdb.cache.sums import next_hour, summed_hours, window_hours
+from inferwatch.store.duckdb.sql import transaction
 
 # One hour's identity in the store: (workspace, start of the hour, naive UTC).
 HourKey = tuple[int, datetime]
@@ -185,14 +186,9 @@ class Caches:
         """Re-makes the hours of one kind; the DELETE before (same transaction) drops what they
         held. The `ts` bounds let the scan skip row groups outside the hours."""
         bound = {"ws": ws, "lo": hours[0], "hi": next_hour(hours[-1]), "hours": hours}
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             for table in (kind.checks, *kind.tables):
                 con.execute(f"DELETE FROM {table} WHERE ws = $ws AND hour IN (SELECT unnest($hours::TIMESTAMP[]))",
                             {"ws": ws, "hours": hours})
             for statement in (_CHECKS.format(table=kind.checks, where=sums.IN_HOURS), *kind.statements):
                 con.execute(statement, bound)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import duckdb
 
+from inferwatch.store.duckdb.sql import transaction
+
 # The copy of inference `i` for metadata row `m`, in the table's column order. Copies are
 # inserted in field and time order: a field's copies of a window then fill few row groups,
 # which a read skips the others of by their min/max.
@@ -44,13 +46,8 @@ _REFRESH_CHANGED = (
 def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int) -> None:
     """Re-makes the copies of the ids whose metadata was written since the last refresh, if
     `at_least` writes were noted."""
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
         if row and row[0] >= at_least:
             for statement in _REFRESH_CHANGED:
                 con.execute(statement)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

@@ -31,7 +31,7 @@ import duckdb
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class
-from inferwatch.store.duckdb.sql import Params, where
+from inferwatch.store.duckdb.sql import Params, transaction, where
 
 # A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
 # Zero (and anything not above it) has a bin of its own, below all others; no time, no bin.
@@ -82,14 +82,9 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
     window = Params()
     parts = host._summed_inferences(ws, filters, hours, window)  # brings the sums up to date first
     copies = _Copies(ws, filters, name)
-    con.execute("BEGIN")  # one snapshot for every read below, so the two sides agree
-    try:
+    with transaction(con):  # one snapshot for every read below, so the two sides agree
         _read_copies(con, copies)
         rest = _without_field(con, ws, filters, hours, (parts, window), copies, top_classes)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     rows = [(value, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
              devices, last, ranked_classes(copies.mix.get(value, Counter()), top_classes))
             for value, n, conf, preds, timed, t_sum, p95, devices, last in copies.per_value]
