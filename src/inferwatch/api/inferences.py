@@ -71,28 +71,14 @@ def _decode_cursor(text: str) -> Cursor:
     return Cursor(ts_us, inference_id, image_index)
 
 
-
 def inference_json(row: InferenceRow) -> dict[str, Any]:
     """An inference as the list, the detail page and the export write it: the image's size
     nested, and its format's other fields beside the rest."""
-    return {
-        "inference_id": row.inference_id,
-        "image_index": row.image_index,
-        "timestamp": iso(row.timestamp),
-        "received_at": iso(row.received_at),
-        "model_id": row.model_id,
-        "task": row.task,
-        "device_id": row.device_id,
-        "tags": row.tags,
-        "source": row.source,
-        "inference_time": row.inference_time,
-        "image": {"width": row.image_width, "height": row.image_height},
-        "n_predictions": row.n_predictions,
-        "max_confidence": row.max_confidence,
-        "classes": row.classes,
-        "predictions": row.predictions,
-        **row.extra,
-    }
+    out = msgspec.structs.asdict(row)
+    extra = out.pop("extra")
+    out.update(timestamp=iso(row.timestamp), received_at=iso(row.received_at),
+               image={"width": out.pop("image_width"), "height": out.pop("image_height")})
+    return out | extra
 
 
 @router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
