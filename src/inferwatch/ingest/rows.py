@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from itertools import accumulate
-from typing import Any
+from typing import Self
 
 import pyarrow as pa
 
@@ -32,8 +32,22 @@ PREDICTION_TYPE = pa.struct(
 )
 
 
+class _Columns:
+    """What the column dataclasses share: every column list is as long as `ws`, and a commit's
+    rows extend one instance with each request's."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return len(self.ws)  # type: ignore[attr-defined]
+
+    def extend(self, other: Self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            getattr(self, f.name).extend(getattr(other, f.name))
+
+
 @dataclass(slots=True)
-class InferenceRows:
+class InferenceRows(_Columns):
     ws: list[int] = field(default_factory=list)
     inference_id: list[str] = field(default_factory=list)
     image_index: list[int] = field(default_factory=list)
@@ -60,29 +74,11 @@ class InferenceRows:
     p_points: list[str | None] = field(default_factory=list)
     p_keypoints: list[str | None] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.inference_id)
-
-    def extend(self, other: InferenceRows) -> None:
-        _extend_columns(self, other)
-
     def to_arrow(self) -> pa.Table:
         offsets = list(accumulate(self.n_predictions, initial=0))
+        # The `p_<field>` column of each field of PREDICTION_TYPE, as that field's type.
         predictions = pa.StructArray.from_arrays(
-            [
-                pa.array(self.p_class, pa.string()),
-                pa.array(self.p_class_id, pa.int32()),
-                pa.array(self.p_confidence, pa.float64()),
-                pa.array(self.p_x, pa.float64()),
-                pa.array(self.p_y, pa.float64()),
-                pa.array(self.p_width, pa.float64()),
-                pa.array(self.p_height, pa.float64()),
-                pa.array(self.p_detection_id, pa.string()),
-                pa.array(self.p_points, pa.string()),
-                pa.array(self.p_keypoints, pa.string()),
-            ],
-            fields=list(PREDICTION_TYPE),
-        )
+            [pa.array(getattr(self, f"p_{f.name}"), f.type) for f in PREDICTION_TYPE], fields=list(PREDICTION_TYPE))
         return pa.table(
             {
                 "ws": pa.array(self.ws, pa.int32()),
@@ -104,14 +100,8 @@ class InferenceRows:
         )
 
 
-def _extend_columns(target: Any, other: Any) -> None:
-    """Appends every column list of `other` (a column dataclass of the same type) to `target`'s."""
-    for f in fields(target):
-        getattr(target, f.name).extend(getattr(other, f.name))
-
-
 @dataclass(slots=True)
-class MetadataRows:
+class MetadataRows(_Columns):
     """(inference_id, field_name, field_value) triples, each value with its kind and the number
     it reads as (`metavalues.py`); later entries win over earlier ones."""
 
@@ -123,9 +113,6 @@ class MetadataRows:
     field_number: list[float | None] = field(default_factory=list)
     updated_us: list[int] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.inference_id)
-
     def add(self, ws: int, inference_id: str, name: str, value: MetaScalar, now_us: int) -> None:
         """`value` as decoded from JSON: a string stays a string, a number or a flag stays one."""
         text, kind, number = typed(value)
@@ -136,9 +123,6 @@ class MetadataRows:
         self.field_type.append(kind)
         self.field_number.append(number)
         self.updated_us.append(now_us)
-
-    def extend(self, other: MetadataRows) -> None:
-        _extend_columns(self, other)
 
     def to_arrow(self) -> pa.Table:
         """Keeps only the last write per (workspace, inference_id, field): an upsert of one
@@ -161,7 +145,7 @@ class MetadataRows:
 
 
 @dataclass(slots=True)
-class DeviceRows:
+class DeviceRows(_Columns):
     """Facts an inference server reports about itself, one entry per report; `seen_us` is when
     the report arrived. The store keeps one row per (workspace, device): first and last seen span
     every report, the other facts are the last report's (a fact a report leaves out, None, keeps
@@ -176,9 +160,6 @@ class DeviceRows:
     platform: list[str | None] = field(default_factory=list)
     tags: list[list[str] | None] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.device_id)
-
     def add(self, ws: int, device_id: str, seen_us: int, server_id: str | None, server_version: str | None,
             hostname: str | None, platform: str | None, tags: list[str] | None) -> None:
         self.ws.append(ws)
@@ -189,9 +170,6 @@ class DeviceRows:
         self.hostname.append(hostname)
         self.platform.append(platform)
         self.tags.append(tags)
-
-    def extend(self, other: DeviceRows) -> None:
-        _extend_columns(self, other)
 
     def to_arrow(self) -> pa.Table:
         """One row per (workspace, device): an upsert may name each key once. first_seen and
