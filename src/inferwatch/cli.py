@@ -28,8 +28,9 @@ workspace_app = typer.Typer(help="Create and list workspaces, rotate their API k
 app.add_typer(workspace_app, name="workspace")
 key_app = typer.Typer(help="Named API keys with scopes: create, list, revoke, set an expiry.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
-console = Console()
-err = Console(stderr=True)
+# What the commands print is plain text: no colours guessed from numbers and paths in it.
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 _FIELDS = {f.name: f for f in SETTINGS}
 _TYPES = get_type_hints(Settings)
@@ -47,7 +48,7 @@ DEFAULT_DATA_DIR = Settings().data_dir
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {message}", markup=True)
     return typer.Exit(1)
 
 
@@ -93,19 +94,18 @@ def serve(**options: Any) -> None:
     opened, version = _open(settings)
     slug, key = bootstrap.ensure_workspace(settings, opened)
     base = f"http://{bootstrap.connect_host(host)}:{port}"
-    console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}", highlight=False)
-    console.print(f"  dashboard: {base}/", highlight=False)
-    console.print(f"  API docs:  {base}/docs", highlight=False)
+    console.print(f"[bold]inferwatch[/bold] serving {settings.resolved_store_url}")
+    console.print(f"  dashboard: {base}/")
+    console.print(f"  API docs:  {base}/docs")
     if settings.proxy_upstream:
-        console.print(f"  proxy:     {base}/proxy -> {settings.proxy_upstream}", highlight=False)
-    console.print(f"  workspace: {slug}", highlight=False)
+        console.print(f"  proxy:     {base}/proxy -> {settings.proxy_upstream}")
+    console.print(f"  workspace: {slug}")
     if key:
-        console.print(f"  API key:   {key}", highlight=False)
+        console.print(f"  API key:   {key}")
         # Opens the dashboard signed in: the link carries the key, the page swaps it for a cookie.
-        console.print(f"  sign in:   {base}/signin?api_key={quote(key, safe='')}", highlight=False, soft_wrap=True)
+        console.print(f"  sign in:   {base}/signin?api_key={quote(key, safe='')}", soft_wrap=True)
     else:
-        console.print("  API key:   (rotated since first start; `inferwatch workspace rotate-key` makes a new one)",
-                      highlight=False)
+        console.print("  API key:   (rotated since first start; `inferwatch workspace rotate-key` makes a new one)")
     sys.stdout.flush()
     # Every DuckDB call gives up the GIL and takes it back a few times; at the default 5 ms switch
     # interval each take waits behind the event loop's decoding, which starved the writer (a 1 ms
@@ -202,7 +202,7 @@ def workspace_create(
     chosen = _scopes(scopes)
     reply = _change(settings, "/workspaces", {"slug": name, "api_key": api_key, "scopes": list(chosen)},
                     lambda opened: workspaces.create(opened, name, api_key, chosen))
-    console.print(f"workspace {reply['slug']} created; API key:", highlight=False)
+    console.print(f"workspace {reply['slug']} created; API key:")
     print(reply["api_key"])
 
 
@@ -230,7 +230,7 @@ def workspace_rotate(name: str, data_dir: DataDir = DEFAULT_DATA_DIR, store: Sto
     """Replace a workspace's API key; the old key stops working at once."""
     settings = Settings(data_dir=data_dir, store_url=store)
     reply = _change(settings, f"/workspaces/{name}/rotate-key", None, lambda opened: _rotate(settings, opened, name))
-    console.print(f"new API key of {reply['slug']}:", highlight=False)
+    console.print(f"new API key of {reply['slug']}:")
     print(reply["api_key"])
 
 
@@ -257,8 +257,7 @@ def backup(
         images = backups.copy_images(settings, target)
     else:
         images = int(reply["images"])
-    console.print(f"backup of {settings.resolved_store_url} written to {target} ({images} image files)",
-                  highlight=False)
+    console.print(f"backup of {settings.resolved_store_url} written to {target} ({images} image files)")
 
 
 @app.command()
@@ -281,7 +280,7 @@ def restore(
         backups.restore(from_, settings, replace)
     except (backups.BackupError, OSError) as exc:
         raise _fail(str(exc)) from None
-    console.print(f"restored {from_} into {settings.resolved_store_url}", highlight=False)
+    console.print(f"restored {from_} into {settings.resolved_store_url}")
 
 
 @app.command("migrate")
@@ -330,7 +329,7 @@ def migrate_store(
         f"copied {copied.workspaces} workspaces, {copied.inferences:,} inferences ({copied.new_inferences:,} new"
         f"{resumed}), {copied.metadata:,} metadata values, {copied.devices:,} devices, {copied.images:,}"
         f" images, {copied.settings:,} settings (ground truth, alert rules and states, retention) and"
-        f" {copied.alert_events:,} alert events into {to}", highlight=False)
+        f" {copied.alert_events:,} alert events into {to}")
 
 
 @app.command()
@@ -354,7 +353,7 @@ def demo(
     url, api_key = _server_and_key(url, api_key, data_dir)
     try:
         demo_traffic.run(url, api_key, rate=rate, hours_back=hours_back, duration=duration, count=count,
-                         seed=seed, say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+                         seed=seed, say=lambda line: console.print(line, markup=False, soft_wrap=True))
     except demo_traffic.DemoError as exc:
         raise _fail(str(exc)) from None
 
@@ -390,7 +389,7 @@ def export_dataset(
         raise _fail(str(exc)) from None
     finally:
         client.close()
-    console.print(f"wrote {written:,} bytes to {out}", highlight=False, markup=False)
+    console.print(f"wrote {written:,} bytes to {out}", markup=False)
 
 
 def _server_and_key(url: str | None, api_key: str | None, data_dir: Path) -> tuple[str, str]:
@@ -434,18 +433,16 @@ def proxy(
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise _fail(f"--listen must be HOST:PORT, not {listen!r}")
-    console.print(f"[bold]inferwatch proxy[/bold] http://{host}:{port} -> {upstream}, recording to {server}",
-                  highlight=False)
+    console.print(f"[bold]inferwatch proxy[/bold] http://{host}:{port} -> {upstream}, recording to {server}")
     if workspace is None:
         try:
             workspace = probe_workspace(server, api_key)
         except KeyRefused as exc:
             raise _fail(str(exc)) from None
         if workspace is None:
-            console.print(f"  inferwatch at {server} does not answer now: results wait in the spool until it does",
-                          highlight=False)
+            console.print(f"  inferwatch at {server} does not answer now: results wait in the spool until it does")
     if workspace is not None:
-        console.print(f"  workspace: {workspace}", highlight=False)
+        console.print(f"  workspace: {workspace}")
     sys.stdout.flush()
     run_proxy(upstream, server, api_key, host=host.strip("[]"), port=int(port), workspace=workspace,
               spool_dir=spool_dir)
@@ -501,7 +498,7 @@ def key_create(
             record, key = workspaces.add_key(opened, ws, name, _scopes(scopes), when, workspaces.CLI_ACTOR)
             return {**workspaces.describe_key(record), "api_key": key}
         reply = _on_store(settings, workspace, direct)
-    console.print(f"key {reply['name']} ({', '.join(reply['scopes'])}) of {workspace}:", highlight=False)
+    console.print(f"key {reply['name']} ({', '.join(reply['scopes'])}) of {workspace}:")
     print(reply["api_key"])
 
 
@@ -531,7 +528,7 @@ def key_revoke(workspace: Workspace, key: KeyRef, data_dir: DataDir = DEFAULT_DA
             bootstrap.initial_key(settings, opened)  # forgets the first key if it was this one
             return workspaces.describe_key(revoked)
         reply = _on_store(settings, workspace, direct)
-    console.print(f"key {reply['name']} of {workspace} revoked", highlight=False)
+    console.print(f"key {reply['name']} of {workspace} revoked")
 
 
 @key_app.command("expire")
@@ -554,4 +551,4 @@ def key_expire(
             when = parse_time(text, "at").replace(tzinfo=None) if text else None
             return workspaces.describe_key(workspaces.set_expiry(opened, ws, key, when, workspaces.CLI_ACTOR))
         reply = _on_store(settings, workspace, direct)
-    console.print(f"key {reply['name']} of {workspace} expires {reply['expires_at'] or 'never'}", highlight=False)
+    console.print(f"key {reply['name']} of {workspace} expires {reply['expires_at'] or 'never'}")
