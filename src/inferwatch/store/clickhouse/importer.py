@@ -41,14 +41,14 @@ _ORDER = " ORDER BY ts, ws, inference_id, image_index"
 # After a recorded row, in the order above; `ts >= ?` first lets DuckDB skip row groups by time.
 _AFTER = (" WHERE ts >= ? AND (ts > ? OR (ws > ? OR (ws = ? AND (inference_id > ?"
           " OR (inference_id = ? AND image_index > ?)))))")
-# Everything else, shaped as the target's tables take it.
+# Everything else, shaped as the target's tables take it, with the figure of `Copied` it counts in.
 _TABLES = {
-    "metadata": ("SELECT ws, inference_id, field_name, field_value, updated_at, field_type, field_number"
-                 " FROM metadata"),
-    "device_reports": ("SELECT ws, device_id, first_seen, last_seen, server_id, server_version, hostname, platform,"
-                       " tags, 1::UTINYINT AS tags_reported FROM devices"),
-    "images": ("SELECT ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch,"
-               " tags, uploaded_at, epoch_us(uploaded_at)::UBIGINT AS version FROM images"),
+    "metadata": ("metadata", "SELECT ws, inference_id, field_name, field_value, updated_at, field_type,"
+                 " field_number FROM metadata"),
+    "device_reports": ("devices", "SELECT ws, device_id, first_seen, last_seen, server_id, server_version,"
+                       " hostname, platform, tags, 1::UTINYINT AS tags_reported FROM devices"),
+    "images": ("images", "SELECT ws, sha256, inference_id, content_type, width, height, size_bytes, name, project,"
+               " batch, tags, uploaded_at, epoch_us(uploaded_at)::UBIGINT AS version FROM images"),
 }
 # A source from before typed metadata (DuckDB migration 11), as that migration reads it: every
 # value a string, with the number its text reads as.
@@ -211,7 +211,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
                              batch.column("image_index")[last].as_py(), copied)
         progress(copied, total)
 
-    for table_name, query in _TABLES.items():
+    for table_name, (counted, query) in _TABLES.items():
         if table_name == "metadata" and not _has_column(source, "metadata", "field_type"):
             query = _UNTYPED_METADATA
         count = 0
@@ -219,12 +219,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
             if batch.num_rows:
                 target.insert_table(table_name, pa.Table.from_batches([batch]))
                 count += batch.num_rows
-        if table_name == "metadata":
-            out.metadata = count
-        elif table_name == "device_reports":
-            out.devices = count
-        else:
-            out.images = count
+        setattr(out, counted, count)
     for table_name, query in _SETTINGS.items():
         rows = _batches(source, query, [], DEFAULT_CHUNK_ROWS).read_all()
         if rows.num_rows:
