@@ -56,10 +56,9 @@ def _record(request: Request, ws: int, rule_id: str) -> AlertRuleRecord:
 
 @router.get("/alerts", summary="The workspace's alert rules with their current state")
 def list_rules(who: Reader, request: Request) -> JSON:
-    ws = who.ws
     store = runtime(request).store
-    states = store.alert_states(ws.id)
-    return JSON({"alerts": [describe(r, states.get(r.rule_id)) for r in store.alert_rules(ws.id)]})
+    states = store.alert_states(who.ws.id)
+    return JSON({"alerts": [describe(r, states.get(r.rule_id)) for r in store.alert_rules(who.ws.id)]})
 
 
 @router.post("/alerts", summary="Create an alert rule", status_code=201,
@@ -72,33 +71,30 @@ async def create_rule(who: Manager, request: Request) -> JSON:
 
 @router.get("/alerts/history", summary="Firings and recoveries, newest first (`rule_id=`, `limit=`)")
 def history(who: Reader, request: Request) -> JSON:
-    ws = who.ws
     params = request.query_params
     unknown = set(params) - {"rule_id", "limit", "api_key"}
     if unknown:
         raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]!r}")
     limit = whole_number(params.get("limit"), "limit", DEFAULT_HISTORY, MAX_HISTORY)
-    events = runtime(request).store.alert_events(ws.id, params.get("rule_id") or None, limit)
+    events = runtime(request).store.alert_events(who.ws.id, params.get("rule_id") or None, limit)
     return JSON({"events": [_event(e) for e in events]})
 
 
 @router.get("/alerts/{rule_id}", summary="One alert rule with its state")
 def get_rule(who: Reader, rule_id: str, request: Request) -> JSON:
-    ws = who.ws
-    record = _record(request, ws.id, rule_id)
-    return JSON(describe(record, runtime(request).store.alert_states(ws.id).get(rule_id)))
+    record = _record(request, who.ws.id, rule_id)
+    return JSON(describe(record, runtime(request).store.alert_states(who.ws.id).get(rule_id)))
 
 
 @router.put("/alerts/{rule_id}", summary="Replace an alert rule (its state is kept)",
             openapi_extra=body_schema(Rule, _RULE_DOC))
 async def put_rule(who: Manager, rule_id: str, request: Request) -> JSON:
-    ws = who.ws
     rule = decode(RULE_DECODER, await read_body(request))
-    old = _record(request, ws.id, rule_id)
+    old = _record(request, who.ws.id, rule_id)
     rule = keep_secrets(rule, RULE_DECODER.decode(old.spec))
     rt = runtime(request)
     record = await service.replace(rt.writer, who, old, rule)
-    return JSON(describe(record, rt.store.alert_states(ws.id).get(rule_id)))
+    return JSON(describe(record, rt.store.alert_states(who.ws.id).get(rule_id)))
 
 
 @router.delete("/alerts/{rule_id}", summary="Delete an alert rule (its history stays)")

@@ -71,7 +71,6 @@ def get_drift(who: Reader, request: Request) -> JSON:
     filter of the inference list (device, tag, `meta.<field>=`) narrows both to a slice.
     Metadata fields sent as numbers are features too (`meta.<field>`). Each window is read as
     its newest `limit` inferences (default 5,000)."""
-    ws = who.ws
     params = request.query_params
     filters = parse_filters(params.multi_items(), extra_keys=("current", "reference", "limit"))
     if len(filters.model_ids) != 1:
@@ -82,8 +81,8 @@ def get_drift(who: Reader, request: Request) -> JSON:
     cur, ref = windows(params.get("current"), params.get("reference"), datetime.now(UTC))
     store = runtime(request).store
     # numbers=None: every metadata field sent as a number is a feature (`meta.<field>`).
-    current_rows = store.drift_sample(ws.id, filters.with_range(*cur), limit, numbers=None)
-    reference_rows = store.drift_sample(ws.id, filters.with_range(*ref), limit, numbers=None)
+    current_rows = store.drift_sample(who.ws.id, filters.with_range(*cur), limit, numbers=None)
+    reference_rows = store.drift_sample(who.ws.id, filters.with_range(*ref), limit, numbers=None)
     answer = drift.compare(reference_rows, current_rows)
     answer.update(model_id=filters.model_ids[0],
                   current={"from": iso(cur[0]), "to": iso(cur[1])},

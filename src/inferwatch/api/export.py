@@ -95,14 +95,13 @@ def rows(store: Store, ws: int, filters: Filters, fields: list[str]) -> Iterator
 @router.get("/export.csv", summary="The filtered inferences as CSV (every page; `columns=meta.<field>` picks"
             " metadata columns, default all)")
 def export_csv(who: Reader, request: Request) -> StreamingResponse:
-    ws = who.ws
     filters = parse_filters(request.query_params.multi_items(), extra_keys=("columns",))
     store = runtime(request).store
-    fields = _columns(request, store, ws.id)
+    fields = _columns(request, store, who.ws.id)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        rows(store, ws.id, filters, fields), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="inferences-{ws.slug}-{stamp}.csv"',
+        rows(store, who.ws.id, filters, fields), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="inferences-{who.ws.slug}-{stamp}.csv"',
                  "X-Content-Type-Options": "nosniff"},
     )
 
@@ -110,7 +109,6 @@ def export_csv(who: Reader, request: Request) -> StreamingResponse:
 @router.get("/export/dataset", summary="The filtered inferences' images with their predictions as pre-annotations,"
             " a zip in COCO or YOLO layout (`format=coco|yolo`), for relabelling")
 def export_dataset(who: Reader, request: Request) -> StreamingResponse:
-    ws = who.ws
     filters = parse_filters(request.query_params.multi_items(), extra_keys=("format",))
     fmt = request.query_params.get("format", "coco")
     if fmt not in labelling.FORMATS:
@@ -118,6 +116,6 @@ def export_dataset(who: Reader, request: Request) -> StreamingResponse:
     rt = runtime(request)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        labelling.dataset_zip(rt.store, rt.images, ws.id, filters, fmt), media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="dataset-{ws.slug}-{fmt}-{stamp}.zip"'},
+        labelling.dataset_zip(rt.store, rt.images, who.ws.id, filters, fmt), media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="dataset-{who.ws.slug}-{fmt}-{stamp}.zip"'},
     )

@@ -168,7 +168,6 @@ def _text(value: str | None, what: str, limit: int) -> str | None:
     },
 )
 async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], project: str, request: Request) -> JSON:
-    ws = who.ws
     params = request.query_params
     inference_id = _text(params.get("inference_id"), "inference_id", limits.MAX_ID_LEN)
     batch = _text(params.get("batch") or params.get("batch_name"), "batch", limits.MAX_ID_LEN)
@@ -186,11 +185,11 @@ async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], 
     else:
         data, name, metadata = _decode_plain(body), params.get("name"), None
     name = _text(name, "name", limits.MAX_FIELD_VALUE_LEN)
-    meta = _metadata(metadata, ws.id, inference_id)
+    meta = _metadata(metadata, who.ws.id, inference_id)
 
     checked = await run_in_threadpool(images.inspect, data)
     record = ImageRecord(
-        ws=ws.id, sha256=checked.sha256, inference_id=inference_id, content_type=checked.content_type,
+        ws=who.ws.id, sha256=checked.sha256, inference_id=inference_id, content_type=checked.content_type,
         width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name,
         project=project, batch=batch, tags=tags, uploaded_at=datetime.now(UTC).replace(tzinfo=None),
     )
@@ -269,8 +268,7 @@ def _lookup(store: Store, ws: int, inference_id: str) -> ImageRecord:
     response_class=Response,
 )
 def inference_image(who: Reader, inference_id: str, request: Request) -> Response:
-    ws = who.ws
-    image = _lookup(runtime(request).store, ws.id, inference_id)
+    image = _lookup(runtime(request).store, who.ws.id, inference_id)
     return _serve(request, _files(request), image, _REVALIDATE)
 
 
@@ -280,8 +278,7 @@ def inference_image(who: Reader, inference_id: str, request: Request) -> Respons
     response_class=Response,
 )
 def image_by_id(who: Reader, image_id: str, request: Request) -> Response:
-    ws = who.ws
-    image = runtime(request).store.image(ws.id, image_id.lower()) if images.is_sha256(image_id.lower()) else None
+    image = runtime(request).store.image(who.ws.id, image_id.lower()) if images.is_sha256(image_id.lower()) else None
     if image is None:
         raise NotFound("no image with this id")
     return _serve(request, _files(request), image, _IMMUTABLE)

@@ -39,14 +39,13 @@ _MAX_CURSOR_US = 253_402_300_799_999_999
     ),
 )
 async def ingest(who: Ingester, request: Request) -> JSON:
-    ws = who.ws
     body = await read_body(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/x-ndjson", "application/jsonl", "application/jsonlines"):
         items = native.decode_ndjson(body)
     else:
         items = native.decode_json(body)
-    rows, meta, ids = native.to_rows(items, ws.id, time.time_ns() // 1000)
+    rows, meta, ids = native.to_rows(items, who.ws.id, time.time_ns() // 1000)
     # The decoded items die here, young, rather than outlive the commit's wait in this frame: the
     # collector would otherwise move their lists to the oldest generation and scan them there.
     del items, body
@@ -83,14 +82,13 @@ def inference_json(row: InferenceRow) -> dict[str, Any]:
 
 @router.get("/inferences", summary="Inferences matching the filters, newest first, a page at a time")
 def list_inferences(who: Reader, request: Request) -> JSON:
-    ws = who.ws
     params = request.query_params
     filters = parse_filters(params.multi_items(), extra_keys=("limit", "cursor"))
     limit = whole_number(params.get("limit"), "limit", DEFAULT_PAGE, MAX_PAGE)
     after = _decode_cursor(params["cursor"]) if params.get("cursor") else None
     store = runtime(request).store
-    page, following = store.list_inferences(ws.id, filters, after, limit)
-    metadata = store.metadata_of(ws.id, [r.inference_id for r in page])
+    page, following = store.list_inferences(who.ws.id, filters, after, limit)
+    metadata = store.metadata_of(who.ws.id, [r.inference_id for r in page])
     rows = [inference_json(row) | {"metadata": metadata.get(row.inference_id, {})} for row in page]
     next_cursor = _encode_cursor(following) if following else None
     return JSON({"inferences": rows, "next_cursor": next_cursor})
@@ -98,10 +96,9 @@ def list_inferences(who: Reader, request: Request) -> JSON:
 
 @router.get("/inferences/{inference_id:path}", summary="One inference with its predictions and metadata")
 def get_inference(who: Reader, inference_id: str, request: Request) -> JSON:
-    ws = who.ws
     store = runtime(request).store
-    images = store.get_inference(ws.id, inference_id)
-    metadata = store.metadata_of(ws.id, [inference_id]).get(inference_id, {})
+    images = store.get_inference(who.ws.id, inference_id)
+    metadata = store.metadata_of(who.ws.id, [inference_id]).get(inference_id, {})
     if not images:
         if metadata:
             raise NotFound({"message": "metadata was attached to this id, but no inference with it has"
@@ -117,7 +114,7 @@ def get_inference(who: Reader, inference_id: str, request: Request) -> JSON:
     chosen = inference_json(found)
     chosen["metadata"] = metadata
     chosen["image_count"] = len(images)
-    uploaded = store.image_of_inference(ws.id, inference_id)
-    chosen["image_url"] = image_path(ws.slug, inference_id) if uploaded else None
+    uploaded = store.image_of_inference(who.ws.id, inference_id)
+    chosen["image_url"] = image_path(who.ws.slug, inference_id) if uploaded else None
     return JSON(chosen)
 

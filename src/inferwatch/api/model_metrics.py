@@ -20,9 +20,8 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 @router.get("/metrics", summary="The workspace's per-model series in Prometheus' text format (inferences and"
             " predictions by model, device and class; confidence and inference-time histograms by model)")
 def workspace_metrics(who: Reader, request: Request) -> Response:
-    ws = who.ws
     registry = CollectorRegistry(auto_describe=False)
     series = runtime(request).series
     if series is not None:
-        registry.register(series.collector(ws.id))
+        registry.register(series.collector(who.ws.id))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

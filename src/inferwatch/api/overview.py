@@ -36,15 +36,13 @@ def change(current: Any, previous: Any) -> float | None:
 
 @router.get("/overview", summary="Totals of a period with the previous equal period and the change")
 def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
-    ws = who.ws
-    filters = win.filters
     try:
         previous_start = win.start - (win.end - win.start)
     except OverflowError:  # a window reaching back to year 1 has no equal period before it
         previous_start = datetime.min.replace(tzinfo=UTC)
-    before = filters.with_range(previous_start, win.start)
+    before = win.filters.with_range(previous_start, win.start)
     store = runtime(request).store
-    now, then = store.totals(ws.id, filters), store.totals(ws.id, before)
+    now, then = store.totals(who.ws.id, win.filters), store.totals(who.ws.id, before)
     return JSON({
         "from": iso(win.start), "to": iso(win.end),
         "previous": {"from": iso(previous_start), "to": iso(win.start)},
@@ -55,22 +53,18 @@ def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Re
 
 @router.get("/models", summary="One row per model: inferences, confidence, time, latest inference")
 def models(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
-    ws = who.ws
-    filters = win.filters
     return JSON({"from": iso(win.start), "to": iso(win.end),
                  "models": [msgspec.structs.asdict(m) | {"last_seen": iso(m.last_seen)}
-                            for m in runtime(request).store.models(ws.id, filters)]})
+                            for m in runtime(request).store.models(who.ws.id, win.filters)]})
 
 
 @router.get("/distributions", summary="Predictions per class and confidence histograms (`bins`, default 20)")
 def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], request: Request) -> JSON:
-    ws = who.ws
-    filters = win.filters
     text = request.query_params.get("bins", "20")
     bins = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= bins <= MAX_BINS:
         raise InvalidRequest(f"bins must be a whole number from 1 to {MAX_BINS}")
-    found = runtime(request).store.distributions(ws.id, filters, bins)
+    found = runtime(request).store.distributions(who.ws.id, win.filters, bins)
     return JSON({"from": iso(win.start), "to": iso(win.end),
                  **msgspec.structs.asdict(found), "classes": [
                      {"class": c.name, "predictions": c.predictions, "inferences": c.inferences,
@@ -82,8 +76,6 @@ def groups(who: Reader, win: Annotated[Window, Depends(window("group_by", numeri
            request: Request) -> JSON:
     """`numeric=meta.<field>` adds the field's count, average, least and greatest to every group
     and to the window (`numeric`)."""
-    ws = who.ws
-    filters = win.filters
     group_by = request.query_params.get("group_by") or ""
     if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
@@ -91,10 +83,10 @@ def groups(who: Reader, win: Annotated[Window, Depends(window("group_by", numeri
     store = runtime(request).store
     rows = [msgspec.structs.asdict(g) | {
         "last_seen": iso(g.last_seen), "classes": [{"class": c, "inferences": n} for c, n in g.classes],
-    } for g in store.group_table(ws.id, filters, group_by)]
+    } for g in store.group_table(who.ws.id, win.filters, group_by)]
     answer: dict[str, Any] = {"from": iso(win.start), "to": iso(win.end), "group_by": group_by, "groups": rows}
     if field is not None:
-        figures = numeric.NumericAnswer(store, ws.id, filters, field, group_by, None)
+        figures = numeric.NumericAnswer(store, who.ws.id, win.filters, field, group_by, None)
         answer["numeric"] = figures.header()
         for row in rows:
             row["numeric"] = figures.at(None, row["value"])

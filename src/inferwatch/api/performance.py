@@ -43,9 +43,8 @@ def _model(request: Request) -> str:
 @router.get("/ground-truth", summary="A model's ground-truth setting (`?model_id=`); `setting` null if none")
 def get_setting(who: Reader, request: Request) -> JSON:
     # null rather than 404: a model without a setting is a normal state, and the dashboard asks.
-    ws = who.ws
     model_id = _model(request)
-    return JSON({"model_id": model_id, "setting": runtime(request).store.ground_truth(ws.id, model_id)})
+    return JSON({"model_id": model_id, "setting": runtime(request).store.ground_truth(who.ws.id, model_id)})
 
 
 @router.put(
@@ -54,12 +53,11 @@ def get_setting(who: Reader, request: Request) -> JSON:
     openapi_extra=body_schema(GroundTruth, "Which metadata field holds the expected label, and how to read it."),
 )
 async def put_setting(who: Manager, request: Request) -> JSON:
-    ws = who.ws
     model_id = _model(request)
     setting = decode(_SETTING, await read_body(request))
     def put(store: Store) -> None:
-        store.set_ground_truth(ws.id, model_id, setting)
-        audit(store, ws.id, who.key.name, "ground_truth.set", model_id, setting=msgspec.to_builtins(setting))
+        store.set_ground_truth(who.ws.id, model_id, setting)
+        audit(store, who.ws.id, who.key.name, "ground_truth.set", model_id, setting=msgspec.to_builtins(setting))
 
     await run_in_threadpool(runtime(request).writer.call, put)
     return JSON({"model_id": model_id, "setting": setting})
@@ -70,23 +68,21 @@ def performance(who: Reader, win: Annotated[Window, Depends(window("bucket", "by
                 request: Request) -> JSON:
     """`model_id` is required; `label_field` (and the other setting fields) default to the
     model's setting; any filter of the inference list narrows the inferences counted."""
-    ws = who.ws
     params = request.query_params
-    filters = win.filters
-    if len(filters.model_ids) != 1:
+    if len(win.filters.model_ids) != 1:
         raise InvalidRequest("name exactly one model_id: performance is a model's")
     store = runtime(request).store
-    stored = store.ground_truth(ws.id, filters.model_ids[0])
+    stored = store.ground_truth(who.ws.id, win.filters.model_ids[0])
     setting = _setting(request, stored)
     by = params.get("by") or None
     if by is not None and not (by.startswith(META_PREFIX) and len(by) > len(META_PREFIX)):
         raise InvalidRequest("by must be meta.<field>")
     bins = whole_number(params.get("bins"), "bins", DEFAULT_BINS, MAX_BINS)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
-    counts = store.performance_counts(ws.id, filters, setting, bucket,
+    counts = store.performance_counts(who.ws.id, win.filters, setting, bucket,
                                       by.removeprefix(META_PREFIX) if by else None, bins)
     answer = report(counts, setting, bins)
-    answer.update(model_id=filters.model_ids[0], bucket=bucket_name, by=by,
+    answer.update(model_id=win.filters.model_ids[0], bucket=bucket_name, by=by,
                   **{"from": iso(win.start), "to": iso(win.end)})
     return JSON(answer)
 

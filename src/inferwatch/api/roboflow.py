@@ -158,7 +158,6 @@ def _stats_time(value: str, name: str) -> datetime:
 
 @router.get("/{workspace}/inference-stats", summary="Inference stats per model and class (Roboflow-compatible)")
 def inference_stats(who: Reader, request: Request) -> JSON:
-    ws = who.ws
     params = request.query_params
     end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
     start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)
@@ -170,8 +169,8 @@ def inference_stats(who: Reader, request: Request) -> JSON:
         raise InvalidRequest("startTime is out of range") from None
     models = tuple(m.strip() for m in params.get("modelNames", "").split(",") if m.strip())
     store = runtime(request).store
-    cur = store.class_stats(ws.id, start, end, models)
-    prev = store.class_stats(ws.id, prev_start, start, models)
+    cur = store.class_stats(who.ws.id, start, end, models)
+    prev = store.class_stats(who.ws.id, prev_start, start, models)
     rows = []
     for model, cls in sorted(cur.classes.keys() | prev.classes.keys()):
         now = cur.classes.get((model, cls))

@@ -25,9 +25,7 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
           request: Request) -> JSON:
     """`numeric=meta.<field>` adds the field's count, average, least and greatest to the window
     (`numeric`) and to every series point."""
-    ws = who.ws
     params = request.query_params
-    filters = win.filters
     group_by = params.get("group_by") or None
     if group_by is not None and group_by not in GROUPS and not (
         group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)
@@ -36,18 +34,18 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
     field = numeric.field_of(params, group_by)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     store = runtime(request).store
-    points = store.series(ws.id, filters, bucket, group_by)
+    points = store.series(who.ws.id, win.filters, bucket, group_by)
     series = [msgspec.structs.asdict(p) | {"time": iso(p.time)} for p in points]
     answer: dict[str, Any] = {
         "from": iso(win.start),
         "to": iso(win.end),
         "bucket": bucket_name,
         "group_by": group_by,
-        "totals": store.totals(ws.id, filters),
+        "totals": store.totals(who.ws.id, win.filters),
         "series": series,
     }
     if field is not None:
-        figures = numeric.NumericAnswer(store, ws.id, filters, field, group_by, bucket)
+        figures = numeric.NumericAnswer(store, who.ws.id, win.filters, field, group_by, bucket)
         answer["numeric"] = figures.header()
         for out, point in zip(series, points, strict=True):
             out["numeric"] = figures.at(point.time, point.group)
@@ -56,10 +54,8 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
 
 @router.get("/devices", summary="Every device: facts, last seen, online or not, inferences in the period")
 def devices(who: Reader, win: Annotated[Window, Depends(window("silence_s"))], request: Request) -> JSON:
-    ws = who.ws
     params = request.query_params
-    filters = win.filters
-    if filters != Filters(start=win.start, end=win.end):
+    if win.filters != Filters(start=win.start, end=win.end):
         raise InvalidRequest("devices take only from, to and silence_s")
     rt = runtime(request)
     silence_s = rt.settings.device_offline_after_s
@@ -74,6 +70,6 @@ def devices(who: Reader, win: Annotated[Window, Depends(window("silence_s"))], r
     found = [msgspec.structs.asdict(d) | {
         "first_seen": iso(d.first_seen), "last_seen": iso(d.last_seen), "last_inference_at": iso(d.last_inference_at),
         "online": d.last_seen is not None and (now - d.last_seen.replace(tzinfo=UTC)).total_seconds() <= silence_s,
-    } for d in rt.store.devices(ws.id, win.start, win.end)]
+    } for d in rt.store.devices(who.ws.id, win.start, win.end)]
     return JSON({"from": iso(win.start), "to": iso(win.end), "offline_after_s": silence_s,
                  "devices": found})

@@ -43,29 +43,26 @@ def _describe(policy: RetentionPolicy | None) -> dict[str, int | None]:
 def usage(who: Reader, request: Request) -> JSON:
     """Bytes of a table are its size on disk shared out in proportion to the workspace's rows;
     `image_files` are the uploaded images' own sizes."""
-    ws = who.ws
     store = runtime(request).store
-    tables = store.usage(ws.id)
+    tables = store.usage(who.ws.id)
     return JSON({"tables": tables, "total_bytes": sum(t["bytes"] for t in tables.values()),
-                 "retention": _describe(store.retention_policy(ws.id))})
+                 "retention": _describe(store.retention_policy(who.ws.id))})
 
 
 @router.get("/retention", summary="The workspace's retention policy")
 def get_policy(who: Reader, request: Request) -> JSON:
-    ws = who.ws
-    return JSON(_describe(runtime(request).store.retention_policy(ws.id)))
+    return JSON(_describe(runtime(request).store.retention_policy(who.ws.id)))
 
 
 @router.put("/retention", summary="Set the workspace's retention policy (enforced by the sweeper)",
             openapi_extra=body_schema(Policy, "How long, or how many, inferences and images to keep."))
 async def put_policy(who: Manager, request: Request) -> JSON:
-    ws = who.ws
     spec = decode(_POLICY, await read_body(request))
     policy = RetentionPolicy(spec.max_days, spec.max_inferences, spec.image_max_days)
     kept = None if policy == RetentionPolicy() else policy
     def put(store: Store) -> None:
-        store.set_retention_policy(ws.id, kept)
-        audit(store, ws.id, who.key.name, "retention.set", ws.slug, **_describe(kept))
+        store.set_retention_policy(who.ws.id, kept)
+        audit(store, who.ws.id, who.key.name, "retention.set", who.ws.slug, **_describe(kept))
 
     await run_in_threadpool(runtime(request).writer.call, put)
     return JSON(_describe(kept))
