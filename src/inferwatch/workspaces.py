@@ -22,7 +22,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest, NotFound
 from inferwatch.store.base import ApiKeyRecord, AuditRecord, Store, WorkspaceRecord
-from inferwatch.store.rows import iso
+from inferwatch.store.rows import iso, now_utc
 
 log = logging.getLogger(__name__)
 _STOP = threading.Event()  # never set: the refresh threads are daemons that end with the process
@@ -40,10 +40,6 @@ def new_key() -> str:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def check_slug(slug: str) -> str:
@@ -70,7 +66,7 @@ def check_scopes(scopes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 def audit(store: Store, ws: int, actor: str, action: str, target: str, **detail: object) -> None:
     """One line of the audit trail (in the caller's writer call, beside the change it records)."""
-    store.add_audit(AuditRecord(ws, now(), actor, action, target, msgspec.json.encode(detail).decode()))
+    store.add_audit(AuditRecord(ws, now_utc(), actor, action, target, msgspec.json.encode(detail).decode()))
 
 
 def _unused_hash(store: Store, hashed: str) -> None:
@@ -107,7 +103,7 @@ def add_key(store: Store, ws: int, name: str, scopes: tuple[str, ...] | list[str
     if not KEY_NAME.match(name):
         raise InvalidRequest("key names are 1-64 letters, digits, spaces, '.', '-' or '_'")
     scopes = check_scopes(scopes)
-    at = now()
+    at = now_utc()
     if expires_at is not None and expires_at <= at:
         raise InvalidRequest("expires_at is in the past")
     if any(k.name == name and k.revoked_at is None for k in store.api_keys(ws)):
@@ -136,7 +132,7 @@ def revoke_key(store: Store, ws: int, key: str, actor: str) -> ApiKeyRecord:
     found = find_key(store, ws, key)
     if found.revoked_at is not None:
         return found
-    record = replace(found, revoked_at=now())
+    record = replace(found, revoked_at=now_utc())
     store.put_api_key(record)
     audit(store, ws, actor, "key.revoked", found.name, key_id=found.key_id)
     return record
@@ -161,11 +157,11 @@ def rotate(store: Store, slug: str) -> tuple[WorkspaceRecord, str]:
     previous = [k for k in store.api_keys(old.id) if k.name == DEFAULT_KEY and k.revoked_at is None]
     # The new key first, the old one revoked last: a replica reading in between never finds
     # the workspace without a default key.
-    record = ApiKeyRecord(old.id, secrets.token_hex(6), DEFAULT_KEY, hashed, SCOPES, now())
+    record = ApiKeyRecord(old.id, secrets.token_hex(6), DEFAULT_KEY, hashed, SCOPES, now_utc())
     store.put_api_key(record)
     ws = store.set_key_hash(slug, hashed)
     for stale in previous:
-        store.put_api_key(replace(stale, revoked_at=now()))
+        store.put_api_key(replace(stale, revoked_at=now_utc()))
     audit(store, ws.id, CLI_ACTOR, "key.rotated", DEFAULT_KEY, key_id=record.key_id)
     return ws, key
 
@@ -300,5 +296,5 @@ class KeyRing:
             used, self._used = self._used, {}
         if used:
             store.note_key_use({k: datetime.fromtimestamp(t, UTC).replace(tzinfo=None) for k, t in used.items()})
-        if note_expired(store, store.api_keys(None), now()) or used:
+        if note_expired(store, store.api_keys(None), now_utc()) or used:
             self.reload()
