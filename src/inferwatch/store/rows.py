@@ -5,8 +5,9 @@ The SQL stays each backend's own (the dialects differ); what a row becomes does 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -16,12 +17,9 @@ from inferwatch.store.base import (
     ClassStats,
     Device,
     FieldValue,
-    GroupRow,
     InferenceRow,
     MetadataField,
-    ModelSummary,
     NumericPoint,
-    SeriesPoint,
 )
 
 EPOCH = datetime(1970, 1, 1)
@@ -40,6 +38,7 @@ USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
 MAX_GROUP_CLASSES = 5
 
 _decode_json = msgspec.json.decode
+R = TypeVar("R")
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -85,9 +84,10 @@ def inference(row: tuple[Any, ...]) -> InferenceRow:
                         [_prediction(p) for p in predictions], _decode_json(extra) if extra else {})
 
 
-def series(rows: list[tuple[Any, ...]]) -> list[SeriesPoint]:
-    """Rows of (bucket start, group, count, predictions, avg time, avg confidence)."""
-    return [SeriesPoint(naive_utc(t), *rest) for t, *rest in rows]
+def records(kind: Callable[..., R], rows: Iterable[Sequence[Any]]) -> list[R]:
+    """Rows whose columns are the record's fields in order (a `SeriesPoint`, `ModelSummary` or
+    `GroupRow`), every time made naive UTC whichever way the driver returned it."""
+    return [kind(*(naive_utc(v) if isinstance(v, datetime) else v for v in row)) for row in rows]
 
 
 def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, ...]],
@@ -145,22 +145,9 @@ def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]
             for name, distinct, n, kinds in fields]
 
 
-def models(rows: list[tuple[Any, ...]]) -> list[ModelSummary]:
-    """Rows of (model, task, inferences, avg confidence, avg time, p95 time, last seen, devices)."""
-    return [ModelSummary(m, task, n, conf, t, p95, naive_utc(last), devices)
-            for m, task, n, conf, t, p95, last, devices in rows]
-
-
 def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[str, int]]]:
     """Rows of (group, class, inferences), each group's classes in order, as lists per group."""
     out: dict[Any, list[tuple[str, int]]] = {}
     for g, c, n in rows:
         out.setdefault(g, []).append((c, int(n)))
     return out
-
-
-def groups(rows: list[tuple[Any, ...]]) -> list[GroupRow]:
-    """Rows of (value, inferences, avg confidence, avg time, p95 time, predictions, devices, last
-    seen, class mix): the comparison table."""
-    return [GroupRow(g, n, conf, t, p95, preds, devices, None if last is None else naive_utc(last), classes)
-            for g, n, conf, t, p95, preds, devices, last, classes in rows]

@@ -382,7 +382,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             clause = where(ws, filters, p, "i")
             sql = (f"SELECT {t} AS t, m.field_value AS g, {figures}"
                    f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
-        return answer.series(self._rows(sql, p))
+        return answer.records(base.SeriesPoint, self._rows(sql, p))
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> base.ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.

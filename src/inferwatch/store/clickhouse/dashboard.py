@@ -38,7 +38,7 @@ class DashboardReads:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
         clause = where(ws, filters, p)
-        return answer.models(self._rows(
+        return answer.records(ModelSummary, self._rows(
             "SELECT model_id, topK(1)(task)[1], count(), sum(sum_confidence) / nullIf(sum(n_predictions), 0),"
             f" avg(inference_time), {quantile('inference_time', 0.95, 'q95')}, max(ts), uniqExact(device_id)"
             f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
@@ -87,4 +87,4 @@ class DashboardReads:
             p,
         )
         classes = answer.class_mix(mix)
-        return answer.groups([(*row, classes.get(row[0], [])) for row in rows])
+        return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])

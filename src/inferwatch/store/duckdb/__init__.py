@@ -340,9 +340,9 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
             field = group_by.removeprefix("meta.")
             con = self._cursor()
             copies = self._caches.copies_serve(filters)
-            return answer.series(meta_series(self, con, ws, filters, field, bucket) if copies
+            return answer.records(base.SeriesPoint, meta_series(self, con, ws, filters, field, bucket) if copies
                                   else joined_meta_series(con, ws, filters, field, bucket))
-        return answer.series(self._cursor().execute(sql, p).fetchall())
+        return answer.records(base.SeriesPoint, self._cursor().execute(sql, p).fetchall())
 
     def _class_series_summed(self, ws: int, filters: Filters, bucket: timedelta,
                              hours: tuple[datetime, datetime]) -> list[base.SeriesPoint]:
@@ -360,7 +360,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         if filters.on_predictions:
             sql += " WHERE " + prediction_terms(filters, p)
         found = con.execute(sql + ") GROUP BY ALL ORDER BY 1, 2", p).fetchall()
-        return answer.series([(t, g, n, n, it, c) for t, g, n, it, c in found])
+        return answer.records(base.SeriesPoint, [(t, g, n, n, it, c) for t, g, n, it, c in found])
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> base.ClassStats:
         """Figures of [start, end): totals, inferences per model, and per model x predicted class.

@@ -39,7 +39,7 @@ class DashboardReads:
     def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
         p = Params()
-        return answer.models(self._cursor().execute(
+        return answer.records(ModelSummary, self._cursor().execute(
             "SELECT model_id, mode(task), count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0),"
             " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
             f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall())
@@ -115,7 +115,7 @@ class DashboardReads:
             rows = self._summed_groups(con, ws, filters, group_by, hours)
         else:
             rows = self._joined_groups(con, ws, filters, group_by, field)
-        return answer.groups(rows)
+        return answer.records(GroupRow, rows)
 
     def _summed_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, column: str,
                        hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
