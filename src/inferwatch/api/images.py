@@ -38,7 +38,7 @@ from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import FieldName, metadata_value
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
-from inferwatch.store.base import ImageRecord, Store
+from inferwatch.store.base import ImageRecord
 from inferwatch.workspaces import Principal
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,6 @@ def _files(request: Request) -> ImageStore:
 
 
 # -- upload ----------------------------------------------------------------------------------------
-
-
 
 async def _form(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
     """The image's bytes, its `name` and `metadata` fields, from a multipart body."""
@@ -235,7 +233,10 @@ def _size(request: Request) -> int | None:
     return images.thumb_size(wanted)
 
 
-def _serve(request: Request, files: ImageStore, image: ImageRecord, cache: str) -> Response:
+def _serve(request: Request, image: ImageRecord | None, missing: str, cache: str) -> Response:
+    """The image found (a 404 saying `missing` when none was), whole or as a thumbnail."""
+    if image is None:
+        raise NotFound(missing)
     size = _size(request)
     if size is not None and image.width is not None and image.height is not None \
             and max(image.width, image.height) <= size:
@@ -246,20 +247,13 @@ def _serve(request: Request, files: ImageStore, image: ImageRecord, cache: str) 
         return Response(status_code=304, headers=headers)
     try:
         if size is None:
-            data, content_type = files.read(image.sha256), image.content_type
+            data, content_type = _files(request).read(image.sha256), image.content_type
         else:
-            data, content_type = files.thumbnail(image.sha256, size)
+            data, content_type = _files(request).thumbnail(image.sha256, size)
     except FileNotFoundError:
         log.warning("image %s is missing from the image store", image.sha256)
         raise NotFound("the image's bytes are missing from the image store") from None
     return Response(data, media_type=content_type, headers=headers)
-
-
-def _lookup(store: Store, ws: int, inference_id: str) -> ImageRecord:
-    image = store.image_of_inference(ws, inference_id)
-    if image is None:
-        raise NotFound("no image was uploaded for this inference")
-    return image
 
 
 @router.get(
@@ -268,8 +262,8 @@ def _lookup(store: Store, ws: int, inference_id: str) -> ImageRecord:
     response_class=Response,
 )
 def inference_image(who: Reader, inference_id: str, request: Request) -> Response:
-    image = _lookup(runtime(request).store, who.ws.id, inference_id)
-    return _serve(request, _files(request), image, _REVALIDATE)
+    image = runtime(request).store.image_of_inference(who.ws.id, inference_id)
+    return _serve(request, image, "no image was uploaded for this inference", _REVALIDATE)
 
 
 @router.get(
@@ -279,6 +273,4 @@ def inference_image(who: Reader, inference_id: str, request: Request) -> Respons
 )
 def image_by_id(who: Reader, image_id: str, request: Request) -> Response:
     image = runtime(request).store.image(who.ws.id, image_id.lower()) if images.is_sha256(image_id.lower()) else None
-    if image is None:
-        raise NotFound("no image with this id")
-    return _serve(request, _files(request), image, _IMMUTABLE)
+    return _serve(request, image, "no image with this id", _IMMUTABLE)
