@@ -77,20 +77,8 @@ def to_rows(report: Report, ws: int, now_us: int) -> tuple[InferenceRows, Device
         preds = [Prediction(class_=e.class_name, confidence=e.confidence) for e in entries]
         task = add_detections(rows, preds, task_of(model_type) or "object-detection")
         extra = {k: v for k, v in {**facts, "model_type": model_type}.items() if v is not None}
-        rows.ws.append(ws)
-        rows.inference_id.append(inference_id)
-        rows.image_index.append(0)
-        rows.ts_us.append(ts_us)
-        rows.received_us.append(now_us)
-        rows.model_id.append(model_id)
-        rows.task.append(task)
-        rows.device_id.append(report.device_id)
-        rows.tags.append([])
-        rows.source.append("aggregator")
-        rows.inference_time.append(None)
-        rows.image_width.append(None)
-        rows.image_height.append(None)
-        rows.extra.append(_encode(extra).decode() if extra else None)
+        rows.add(ws, inference_id, 0, ts_us, now_us, model_id, task, report.device_id, [], "aggregator", None, None,
+                 None, _encode(extra).decode() if extra else None)
     devices = DeviceRows()
     if report.device_id is not None:
         devices.add(ws, report.device_id, now_us, report.inference_server_id, report.inference_server_version,

@@ -271,20 +271,8 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
         raise ValueError("result too large")
     image = result.image
-    rows.ws.append(ws)
-    rows.inference_id.append(inference_id)
-    rows.image_index.append(item.image_index)
-    rows.ts_us.append(ts_us)
-    rows.received_us.append(now_us)
-    rows.model_id.append(item.model_id)
-    rows.task.append(task)
-    rows.device_id.append(item.device_id)
-    rows.tags.append(tags)
-    rows.source.append(source)
-    rows.inference_time.append(result.time)
-    rows.image_width.append(image.width if image else None)
-    rows.image_height.append(image.height if image else None)
-    rows.extra.append(extra)
+    rows.add(ws, inference_id, item.image_index, ts_us, now_us, item.model_id, task, item.device_id, tags, source,
+             result.time, image.width if image else None, image.height if image else None, extra)
     return inference_id
 
 
@@ -335,37 +323,16 @@ def add_detections(rows: InferenceRows, preds: list[Prediction], task: str | Non
         return task or "object-detection"
     kind = "object-detection"
     for p in preds:
-        rows.p_class.append(p.class_)
-        rows.p_class_id.append(p.class_id)
-        rows.p_confidence.append(p.confidence)
-        rows.p_x.append(p.x)
-        rows.p_y.append(p.y)
-        rows.p_width.append(p.width)
-        rows.p_height.append(p.height)
-        rows.p_detection_id.append(p.detection_id)
-        if p.points is None:
-            rows.p_points.append(None)
-        else:
-            rows.p_points.append(_encode(p.points).decode())
-            kind = "instance-segmentation"
-        if p.keypoints is None:
-            rows.p_keypoints.append(None)
-        else:
-            rows.p_keypoints.append(_encode(p.keypoints).decode())
-            kind = "keypoint-detection"
+        points = None if p.points is None else _encode(p.points).decode()
+        keypoints = None if p.keypoints is None else _encode(p.keypoints).decode()
+        if keypoints is not None or points is not None:
+            kind = "keypoint-detection" if keypoints is not None else "instance-segmentation"
+        rows.add_prediction(p.class_, p.class_id, p.confidence, p.x, p.y, p.width, p.height, p.detection_id, points,
+                            keypoints)
     return task or kind
 
 
 def _add_labels(rows: InferenceRows, verdict: list[tuple[str, int | None, float]]) -> None:
     rows.n_predictions.append(len(verdict))
     for name, class_id, confidence in verdict:
-        rows.p_class.append(name)
-        rows.p_class_id.append(class_id)
-        rows.p_confidence.append(confidence)
-        rows.p_x.append(None)
-        rows.p_y.append(None)
-        rows.p_width.append(None)
-        rows.p_height.append(None)
-        rows.p_detection_id.append(None)
-        rows.p_points.append(None)
-        rows.p_keypoints.append(None)
+        rows.add_prediction(name, class_id, confidence)

@@ -179,20 +179,8 @@ def _add_result(rows: InferenceRows, cached: CachedResult, report: Report, ws: i
         if encoded is not None and len(encoded) > limits.MAX_EXTRA_JSON_BYTES:
             raise ValueError("result too large")
         image = response.image
-        rows.ws.append(ws)
-        rows.inference_id.append(inference_id)
-        rows.image_index.append(image_index)
-        rows.ts_us.append(ts_us)
-        rows.received_us.append(now_us)
-        rows.model_id.append(request.model_id)
-        rows.task.append(task)
-        rows.device_id.append(report.device_id)
-        rows.tags.append(tags)
-        rows.source.append("pingback")
-        rows.inference_time.append(response.time)
-        rows.image_width.append(image.width if image else None)
-        rows.image_height.append(image.height if image else None)
-        rows.extra.append(encoded)
+        rows.add(ws, inference_id, image_index, ts_us, now_us, request.model_id, task, report.device_id, tags,
+                 "pingback", response.time, image.width if image else None, image.height if image else None, encoded)
 
 
 def task_of(model_type: str | None) -> str | None:

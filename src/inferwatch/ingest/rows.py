@@ -74,6 +74,41 @@ class InferenceRows(_Columns):
     p_points: list[str | None] = field(default_factory=list)
     p_keypoints: list[str | None] = field(default_factory=list)
 
+    def add(self, ws: int, inference_id: str, image_index: int, ts_us: int, received_us: int, model_id: str,
+            task: str, device_id: str | None, tags: list[str], source: str, inference_time: float | None,
+            image_width: int | None, image_height: int | None, extra: str | None) -> None:
+        """An inference's own columns, once its predictions are in (`n_predictions`, `p_*`)."""
+        self.ws.append(ws)
+        self.inference_id.append(inference_id)
+        self.image_index.append(image_index)
+        self.ts_us.append(ts_us)
+        self.received_us.append(received_us)
+        self.model_id.append(model_id)
+        self.task.append(task)
+        self.device_id.append(device_id)
+        self.tags.append(tags)
+        self.source.append(source)
+        self.inference_time.append(inference_time)
+        self.image_width.append(image_width)
+        self.image_height.append(image_height)
+        self.extra.append(extra)
+
+    def add_prediction(self, cls: str, class_id: int | None, confidence: float, x: float | None = None,
+                       y: float | None = None, width: float | None = None, height: float | None = None,
+                       detection_id: str | None = None, points: str | None = None,
+                       keypoints: str | None = None) -> None:
+        """One prediction of the inference being added; a classifier's verdict has no geometry."""
+        self.p_class.append(cls)
+        self.p_class_id.append(class_id)
+        self.p_confidence.append(confidence)
+        self.p_x.append(x)
+        self.p_y.append(y)
+        self.p_width.append(width)
+        self.p_height.append(height)
+        self.p_detection_id.append(detection_id)
+        self.p_points.append(points)
+        self.p_keypoints.append(keypoints)
+
     def to_arrow(self) -> pa.Table:
         offsets = list(accumulate(self.n_predictions, initial=0))
         # The `p_<field>` column of each field of PREDICTION_TYPE, as that field's type.
