@@ -141,7 +141,6 @@ class PerformanceReads:
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
 
 
-
 def _joined(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None, p: Params) -> str:
     """The labelled (or inspected) inferences joined to their fields, predictions included when a
     threshold needs them."""
