@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+
+# scipy is imported where a comparison needs it, not here: store.base imports this module, so
+# every server and CLI process would otherwise spend about half a second of its start on scipy.stats
+# before answering anything, and most never compare a window.
 
 PSI_THRESHOLD = 0.2
 KS_P_THRESHOLD = 0.01
@@ -167,6 +169,8 @@ def compare_feature(feature: str, reference: np.ndarray, current: np.ndarray) ->
     out["reference"].update(histogram=ref_counts, mean=float(reference.mean()))
     out["current"].update(histogram=cur_counts, mean=float(current.mean()))
     score = psi(ref_counts, cur_counts)
+    from scipy.stats import ks_2samp
+
     ks = ks_2samp(reference, current)
     statistic, p_value = float(ks.statistic), float(ks.pvalue)
     psi_drift = enough and score >= PSI_THRESHOLD
@@ -196,6 +200,8 @@ def compare_classes(reference: Counter[str], current: Counter[str]) -> dict[str,
     out["reference"].update(histogram=ref, shares=[x / n_ref for x in ref])
     out["current"].update(histogram=cur, shares=[x / n_cur for x in cur])
     score = psi(ref, cur)
+    from scipy.spatial.distance import jensenshannon
+
     js = float(jensenshannon(np.asarray(ref, float) / n_ref, np.asarray(cur, float) / n_cur, base=2))
     psi_drift = enough and score >= PSI_THRESHOLD
     js_drift = enough and js >= JS_THRESHOLD
