@@ -238,11 +238,12 @@ def test_multi_member_gzip_is_read_whole(ws: Workspace) -> None:
     assert sorted(r["inference_id"] for r in list_all(ws)) == ["mm1", "mm2"]
 
 
+# Named: gzip bytes hold the time they were made, and every xdist worker must collect the same ids.
 @pytest.mark.parametrize(("body", "encoding"), [
     (b"definitely not gzip", "gzip"),
     (gzip.compress(json.dumps({"inferences": [item("trunc")]}).encode())[:-12], "gzip"),
     (json.dumps({"inferences": [item("br")]}).encode(), "br"),
-])
+], ids=["not-gzip", "truncated-gzip", "brotli"])
 def test_bad_encodings_are_400(ws: Workspace, body: bytes, encoding: str) -> None:
     reply = _post(ws, content=body, headers={"Content-Type": "application/json", "Content-Encoding": encoding})
     assert reply.status_code == 400

@@ -22,7 +22,9 @@ def test_gunzip_every_member() -> None:
     assert _gunzip(gzip.compress(b"a\n") + gzip.compress(b"") + gzip.compress(b"b\n")) == b"a\nb\n"
 
 
-@pytest.mark.parametrize("body", [b"", b"plain", gzip.compress(b"x" * 1000)[:-3], gzip.compress(b"ok") + b"junk"])
+# Named: gzip bytes hold the time they were made, and every xdist worker must collect the same ids.
+@pytest.mark.parametrize("body", [b"", b"plain", gzip.compress(b"x" * 1000)[:-3], gzip.compress(b"ok") + b"junk"],
+                         ids=["empty", "plain", "truncated", "trailing-junk"])
 def test_gunzip_refuses_what_is_not_whole_gzip(body: bytes) -> None:
     with pytest.raises(InvalidRequest):
         _gunzip(body)
