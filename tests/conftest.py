@@ -68,6 +68,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, chdb_url: Callable[[str
 
 
 @pytest.fixture
+def web(app_server: InProcess) -> Iterator[httpx.Client]:
+    """A client of the app in this process that sends no key of its own: for what is answered
+    before, or without, a workspace's key."""
+    with app_server.client() as client:
+        yield client
+
+
+@pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[Server]:
     """A server of the test's own, on its own data dir (for restarts and first-start checks)."""
     srv = Server(tmp_path / "data").start()

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import Workspace, attach, field_names, ingest, item, list_all, stats, total
-from tests.server import Server
+from tests.server import InProcess, Server
 
 READ_ROUTES = ["/inferences", "/inferences/some-id", "/stats", "/metadata/fields"]
 
@@ -22,11 +22,11 @@ def _metadata_body(key: str | None = None) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("route", READ_ROUTES)
-def test_read_routes_need_a_key(server: Server, ws: Workspace, route: str) -> None:
-    reply = httpx.get(f"{server.url}{ws.api}{route}")
+def test_read_routes_need_a_key(web: httpx.Client, ws: Workspace, route: str) -> None:
+    reply = web.get(f"{ws.api}{route}")
     assert reply.status_code == 401
     assert "error" in reply.json()
-    reply = httpx.get(f"{server.url}{ws.api}{route}", headers={"Authorization": "Bearer not-a-real-key"})
+    reply = web.get(f"{ws.api}{route}", headers={"Authorization": "Bearer not-a-real-key"})
     assert reply.status_code == 401
     assert "error" in reply.json()
 
@@ -38,26 +38,26 @@ def test_read_routes_refuse_another_workspaces_key(ws: Workspace, other: Workspa
     assert "error" in reply.json()
 
 
-def test_key_in_query_string_works_everywhere(server: Server, ws: Workspace) -> None:
+def test_key_in_query_string_works_everywhere(web: httpx.Client, ws: Workspace) -> None:
     ingest(ws, [item("q1")])
     for route in ["/inferences", "/inferences/q1", "/stats", "/metadata/fields"]:
-        reply = httpx.get(f"{server.url}{ws.api}{route}", params={"api_key": ws.key})
+        reply = web.get(f"{ws.api}{route}", params={"api_key": ws.key})
         assert reply.status_code == 200, (route, reply.text)
-    reply = httpx.post(f"{server.url}{ws.api}/inferences", params={"api_key": ws.key},
-                       json={"inferences": [item("q2")]})
+    reply = web.post(f"{ws.api}/inferences", params={"api_key": ws.key},
+                     json={"inferences": [item("q2")]})
     assert reply.status_code == 200
     assert total(ws) == 2
 
 
 def test_ingest_refuses_missing_wrong_and_foreign_keys_and_writes_nothing(
-        server: Server, ws: Workspace, other: Workspace) -> None:
+        web: httpx.Client, ws: Workspace, other: Workspace) -> None:
     body = {"inferences": [item("x1")]}
-    url = f"{server.url}{ws.api}/inferences"
-    assert httpx.post(url, json=body).status_code == 401
-    assert httpx.post(url, json=body, headers={"Authorization": "Bearer wrong-key-123"}).status_code == 401
-    assert httpx.post(url, json=body, params={"api_key": "wrong-key-123"}).status_code == 401
+    url = f"{ws.api}/inferences"
+    assert web.post(url, json=body).status_code == 401
+    assert web.post(url, json=body, headers={"Authorization": "Bearer wrong-key-123"}).status_code == 401
+    assert web.post(url, json=body, params={"api_key": "wrong-key-123"}).status_code == 401
     # The body key is a Roboflow-route convention only; native ingest does not read it.
-    assert httpx.post(url, json={**body, "api_key": ws.key}).status_code == 401
+    assert web.post(url, json={**body, "api_key": ws.key}).status_code == 401
     reply = other.client.post(url, json=body)
     assert reply.status_code == 403
     assert reply.json()["error"]
@@ -65,30 +65,30 @@ def test_ingest_refuses_missing_wrong_and_foreign_keys_and_writes_nothing(
     assert total(other) == 0
 
 
-def test_metadata_accepts_body_query_and_bearer_keys(server: Server, ws: Workspace) -> None:
-    url = f"{server.url}/{ws.slug}/inference-stats/metadata"
+def test_metadata_accepts_body_query_and_bearer_keys(web: httpx.Client, ws: Workspace) -> None:
+    url = f"/{ws.slug}/inference-stats/metadata"
     body = {"api_key": ws.key, "data": [{"inference_ids": ["a"], "field_name": "by_body", "field_value": "1"}]}
-    reply = httpx.post(url, json=body)
+    reply = web.post(url, json=body)
     assert reply.status_code == 200 and reply.json()["status"] == "ok"
     body = {"data": [{"inference_ids": ["a"], "field_name": "by_query", "field_value": "1"}]}
-    reply = httpx.post(url, json=body, params={"api_key": ws.key, "nocache": "true"},
-                       headers={"X-Allow-Chunked": "true", "X-Roboflow-Inference-Version": "1.8.3"})
+    reply = web.post(url, json=body, params={"api_key": ws.key, "nocache": "true"},
+                     headers={"X-Allow-Chunked": "true", "X-Roboflow-Inference-Version": "1.8.3"})
     assert reply.status_code == 200 and reply.json()["status"] == "ok"
     attach(ws, [{"inference_ids": ["a"], "field_name": "by_bearer", "field_value": "1"}])
     assert field_names(ws) == ["by_bearer", "by_body", "by_query"]
 
 
-def test_metadata_refuses_bad_keys_and_writes_nothing(server: Server, ws: Workspace, other: Workspace) -> None:
-    url = f"{server.url}/{ws.slug}/inference-stats/metadata"
-    assert httpx.post(url, json=_metadata_body()).status_code == 401
-    assert httpx.post(url, json=_metadata_body("wrong-key-123")).status_code == 401
-    reply = httpx.post(url, json=_metadata_body(), params={"api_key": "wrong-key-123"})
+def test_metadata_refuses_bad_keys_and_writes_nothing(web: httpx.Client, ws: Workspace, other: Workspace) -> None:
+    url = f"/{ws.slug}/inference-stats/metadata"
+    assert web.post(url, json=_metadata_body()).status_code == 401
+    assert web.post(url, json=_metadata_body("wrong-key-123")).status_code == 401
+    reply = web.post(url, json=_metadata_body(), params={"api_key": "wrong-key-123"})
     assert reply.status_code == 401
     assert reply.json()["error"]
     # Auth is answered before validation: a malformed body without a key is still a 401.
-    assert httpx.post(url, content=b"not json").status_code == 401
-    assert httpx.post(url, json={"api_key": "wrong-key-123", "data": "nope"}).status_code == 401
-    reply = httpx.post(url, json=_metadata_body(other.key))
+    assert web.post(url, content=b"not json").status_code == 401
+    assert web.post(url, json={"api_key": "wrong-key-123", "data": "nope"}).status_code == 401
+    reply = web.post(url, json=_metadata_body(other.key))
     assert reply.status_code == 403
     assert reply.json()["error"]
     assert other.client.post(url, json=_metadata_body()).status_code == 403
@@ -96,18 +96,18 @@ def test_metadata_refuses_bad_keys_and_writes_nothing(server: Server, ws: Worksp
     assert field_names(other) == []
 
 
-def test_workspace_lookup(server: Server, ws: Workspace, other: Workspace) -> None:
-    reply = httpx.get(f"{server.url}/", params={"api_key": ws.key, "nocache": "true"})
+def test_workspace_lookup(web: httpx.Client, ws: Workspace, other: Workspace) -> None:
+    reply = web.get("/", params={"api_key": ws.key, "nocache": "true"})
     assert reply.status_code == 200
     assert reply.json() == {"workspace": ws.slug}
     assert other.client.get("/").json() == {"workspace": other.slug}
-    reply = httpx.get(f"{server.url}/", params={"api_key": "wrong-key-123"})
+    reply = web.get("/", params={"api_key": "wrong-key-123"})
     assert reply.status_code == 401
     assert reply.json()["error"]
 
 
-def test_root_without_a_key_is_a_page_not_data(server: Server) -> None:
-    reply = httpx.get(f"{server.url}/")
+def test_root_without_a_key_is_a_page_not_data(web: httpx.Client) -> None:
+    reply = web.get("/")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/html")
     assert "/docs" in reply.text
@@ -125,11 +125,11 @@ def test_same_inference_id_in_two_workspaces_stays_apart(ws: Workspace, other: W
     assert total(ws) == 1 and total(other) == 1
 
 
-def test_admin_routes_are_not_open_to_workspace_keys(server: Server, ws: Workspace) -> None:
-    reply = httpx.post(f"{server.url}/admin/workspaces", json={"slug": "sneaky"},
-                       headers={"Authorization": f"Bearer {ws.key}"})
+def test_admin_routes_are_not_open_to_workspace_keys(app_server: InProcess, web: httpx.Client, ws: Workspace) -> None:
+    reply = web.post("/admin/workspaces", json={"slug": "sneaky"},
+                     headers={"Authorization": f"Bearer {ws.key}"})
     assert reply.status_code == 401
-    listing = server.admin("GET", "/workspaces").json()["workspaces"]
+    listing = app_server.admin("GET", "/workspaces").json()["workspaces"]
     assert "sneaky" not in [w["slug"] for w in listing]
 
 
@@ -147,49 +147,49 @@ def test_metadata_of_another_workspace_never_leaks_into_filters_or_groups(ws: Wo
     assert field_names(other) == ["site"]
 
 
-def test_rotated_key_stops_working_and_the_new_one_sees_the_same_data(server: Server) -> None:
-    slug, old = server.new_workspace("rot")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {old}"}) as client:
+def test_rotated_key_stops_working_and_the_new_one_sees_the_same_data(app_server: InProcess, web: httpx.Client) -> None:
+    slug, old = app_server.new_workspace("rot")
+    with app_server.client(headers={"Authorization": f"Bearer {old}"}) as client:
         assert client.post(f"/api/v1/{slug}/inferences", json={"inferences": [item("kept")]}).status_code == 200
-    reply = server.admin("POST", f"/workspaces/{slug}/rotate-key")
+    reply = app_server.admin("POST", f"/workspaces/{slug}/rotate-key")
     assert reply.status_code == 200
     new = reply.json()["api_key"]
     assert new != old
-    assert httpx.get(f"{server.url}/", params={"api_key": old}).status_code == 401
-    assert httpx.get(f"{server.url}/api/v1/{slug}/inferences/kept", params={"api_key": old}).status_code == 401
-    assert httpx.get(f"{server.url}/", params={"api_key": new}).json() == {"workspace": slug}
-    assert httpx.get(f"{server.url}/api/v1/{slug}/inferences/kept", params={"api_key": new}).status_code == 200
+    assert web.get("/", params={"api_key": old}).status_code == 401
+    assert web.get(f"/api/v1/{slug}/inferences/kept", params={"api_key": old}).status_code == 401
+    assert web.get("/", params={"api_key": new}).json() == {"workspace": slug}
+    assert web.get(f"/api/v1/{slug}/inferences/kept", params={"api_key": new}).status_code == 200
 
 
-def test_a_workspace_can_bring_its_own_roboflow_key(server: Server) -> None:
+def test_a_workspace_can_bring_its_own_roboflow_key(app_server: InProcess, web: httpx.Client) -> None:
     slug = f"rf-{uuid.uuid4().hex[:8]}"
     key = f"rf_{uuid.uuid4().hex}"
-    reply = server.admin("POST", "/workspaces", {"slug": slug, "api_key": key})
+    reply = app_server.admin("POST", "/workspaces", {"slug": slug, "api_key": key})
     assert reply.status_code == 200
     assert reply.json()["api_key"] == key
-    assert httpx.get(f"{server.url}/", params={"api_key": key, "nocache": "true"}).json() == {"workspace": slug}
+    assert web.get("/", params={"api_key": key, "nocache": "true"}).json() == {"workspace": slug}
     # Neither the name nor the key can be taken twice.
-    again = server.admin("POST", "/workspaces", {"slug": slug})
+    again = app_server.admin("POST", "/workspaces", {"slug": slug})
     assert again.status_code == 400
-    taken = server.admin("POST", "/workspaces", {"slug": f"{slug}-2", "api_key": key})
+    taken = app_server.admin("POST", "/workspaces", {"slug": f"{slug}-2", "api_key": key})
     assert taken.status_code == 400
-    slugs = [w["slug"] for w in server.admin("GET", "/workspaces").json()["workspaces"]]
+    slugs = [w["slug"] for w in app_server.admin("GET", "/workspaces").json()["workspaces"]]
     assert slugs.count(slug) == 1 and f"{slug}-2" not in slugs
 
 
 @pytest.mark.parametrize("body", [{"slug": "-starts-with-dash"}, {"slug": "has space"}, {"slug": ""},
                                   {"slug": "x" * 65}, {"slug": "ok-name", "api_key": "short"},
                                   {"slug": "ok-name", "api_key": "has space in it"}, {"name": "x"}])
-def test_bad_workspace_specs_are_400(server: Server, body: dict[str, object]) -> None:
-    reply = server.admin("POST", "/workspaces", body)
+def test_bad_workspace_specs_are_400(app_server: InProcess, body: dict[str, object]) -> None:
+    reply = app_server.admin("POST", "/workspaces", body)
     assert reply.status_code == 400
     assert reply.json()["error"] == "Invalid request"
-    slugs = [w["slug"] for w in server.admin("GET", "/workspaces").json()["workspaces"]]
+    slugs = [w["slug"] for w in app_server.admin("GET", "/workspaces").json()["workspaces"]]
     assert body.get("slug") not in slugs
 
 
-def test_rotating_an_unknown_workspace_is_400(server: Server) -> None:
-    assert server.admin("POST", "/workspaces/no-such-workspace/rotate-key").status_code == 400
+def test_rotating_an_unknown_workspace_is_400(app_server: InProcess) -> None:
+    assert app_server.admin("POST", "/workspaces/no-such-workspace/rotate-key").status_code == 400
 
 
 def test_a_bad_key_is_401_before_the_body_is_read(server: Server, ws: Workspace) -> None:

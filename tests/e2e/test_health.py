@@ -6,11 +6,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Workspace, attach, ingest, item
-from tests.server import Server
 
 
-def _samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    reply = httpx.get(f"{server.url}/metrics")
+def _samples(web: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    reply = web.get("/metrics")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -21,8 +20,8 @@ def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: 
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_healthz(server: Server) -> None:
-    reply = httpx.get(f"{server.url}/healthz")
+def test_healthz(web: httpx.Client) -> None:
+    reply = web.get("/healthz")
     assert reply.status_code == 200
     body = reply.json()
     assert body["status"] == "ok"
@@ -31,15 +30,15 @@ def test_healthz(server: Server) -> None:
     assert body["version"]
 
 
-def test_metrics_count_requests_rows_and_commits(server: Server, ws: Workspace) -> None:
-    before = _samples(server)
+def test_metrics_count_requests_rows_and_commits(web: httpx.Client, ws: Workspace) -> None:
+    before = _samples(web)
     route = "/api/v1/{workspace}/inferences"
     ingest(ws, [item(f"m{n}") for n in range(7)])
     ingest(ws, [item("m0")])  # a duplicate still travels through the writer
     attach(ws, [{"inference_ids": ["m1", "m2"], "field_name": "f", "field_value": "v"}])
     assert ws.client.post(f"{ws.api}/inferences", json={"inferences": [{"model_id": "m"}]}).status_code == 400
     ws.client.get(f"{ws.api}/inferences/m3")
-    after = _samples(server)
+    after = _samples(web)
 
     def delta(name: str, **labels: str) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)
@@ -58,26 +57,26 @@ def test_metrics_count_requests_rows_and_commits(server: Server, ws: Workspace) 
     assert ("inferwatch_ingest_rejected_total", ()) in after
 
 
-def test_metrics_label_routes_not_raw_paths(server: Server, ws: Workspace) -> None:
+def test_metrics_label_routes_not_raw_paths(web: httpx.Client, ws: Workspace) -> None:
     ws.client.get(f"{ws.api}/inferences/some-unique-id-qzx")
-    httpx.get(f"{server.url}/no/such/route/qzx")
-    text = httpx.get(f"{server.url}/metrics").text
+    web.get("/no/such/route/qzx")
+    text = web.get("/metrics").text
     # Letters, not digits: a digit string can turn up inside a sample's float value.
     assert "qzx" not in text
     assert 'route="unmatched"' in text
 
 
-def test_unknown_route_is_a_json_404(server: Server) -> None:
-    reply = httpx.get(f"{server.url}/api/v1/nothing/here/at/all")
+def test_unknown_route_is_a_json_404(web: httpx.Client) -> None:
+    reply = web.get("/api/v1/nothing/here/at/all")
     assert reply.status_code == 404
     assert reply.json()["error"]
-    reply = httpx.delete(f"{server.url}/healthz")
+    reply = web.delete("/healthz")
     assert reply.status_code == 405
     assert reply.json()["error"]
 
 
-def test_openapi_documents_every_route(server: Server) -> None:
-    reply = httpx.get(f"{server.url}/openapi.json")
+def test_openapi_documents_every_route(web: httpx.Client) -> None:
+    reply = web.get("/openapi.json")
     assert reply.status_code == 200
     spec = reply.json()
     paths = spec["paths"]
