@@ -66,9 +66,14 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# A pytest-xdist worker per core, each file's tests on one worker (a module's fixtures, such as a
+# server of its own, are made once; its tests may build on each other): much of a run is waiting
+# on server processes, clients and Chromium, time another worker fills.
+PYTEST := $(BIN)/pytest -q -n auto --dist loadfile
+
 test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
-	$(BIN)/pytest -q
-	$(BIN)/pytest -q --store=chdb $(CHDB_TESTS)
+	$(PYTEST)
+	$(PYTEST) --store=chdb $(CHDB_TESTS)
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python bench/ingest.py
