@@ -12,15 +12,7 @@ from typing import Any, TypeVar, overload
 import msgspec
 
 from inferwatch.ingest.metavalues import MetaScalar, answer_value
-from inferwatch.store.base import (
-    ClassFigures,
-    ClassStats,
-    Device,
-    FieldValue,
-    InferenceRow,
-    MetadataField,
-    NumericPoint,
-)
+from inferwatch.store.base import ClassFigures, ClassStats, FieldValue, InferenceRow, MetadataField
 
 EPOCH = datetime(1970, 1, 1)
 # An inference as the list and the detail page read it, in `inference()`'s order.
@@ -85,8 +77,9 @@ def inference(row: tuple[Any, ...]) -> InferenceRow:
 
 
 def records(kind: Callable[..., R], rows: Iterable[Sequence[Any]]) -> list[R]:
-    """Rows whose columns are the record's fields in order (a `SeriesPoint`, `ModelSummary` or
-    `GroupRow`), every time made naive UTC whichever way the driver returned it."""
+    """Rows whose columns are the record's fields in order (a `SeriesPoint`, `NumericPoint`,
+    `Device`, `ModelSummary` or `GroupRow`), every time made naive UTC whichever way the driver
+    returned it."""
     return [kind(*(naive_utc(v) if isinstance(v, datetime) else v for v in row)) for row in rows]
 
 
@@ -108,22 +101,6 @@ def class_stats(per_model: list[tuple[Any, ...]], predictions: list[tuple[Any, .
         classes[(m, c)] = ClassFigures(held, k, ac, mc, rt, versions)
     return ClassStats(n, confidence_sum / n_predictions if n_predictions else None,
                       time_sum / n_timed if n_timed else None, {row[0]: row[1] for row in per_model}, classes)
-
-
-def devices(rows: list[tuple[Any, ...]]) -> list[Device]:
-    """Rows of (device, first seen, last seen, last inference, server id and version, host,
-    platform, tags, inferences in the period)."""
-    def utc(value: datetime | None) -> datetime | None:
-        return None if value is None else naive_utc(value)
-
-    return [Device(device_id, utc(first), utc(last), utc(last_ts), server_id, version, hostname, platform,
-                   list(tags), n)
-            for device_id, first, last, last_ts, server_id, version, hostname, platform, tags, n in rows]
-
-
-def numeric_points(rows: list[tuple[Any, ...]]) -> list[NumericPoint]:
-    """Rows of (bucket start or None, group, count, avg, min, max)."""
-    return [NumericPoint(None if t is None else naive_utc(t), g, int(n), avg, lo, hi) for t, g, n, avg, lo, hi in rows]
 
 
 def metadata_of(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, MetaScalar]]:

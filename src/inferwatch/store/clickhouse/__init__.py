@@ -415,7 +415,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         lo, hi = p.time(naive_utc(start)), p.time(naive_utc(end))
         # Aliases differ from column names: in ClickHouse an alias shadows the column everywhere
         # in its SELECT, the WHERE included.
-        return answer.devices(self._rows(
+        return answer.records(base.Device, self._rows(
             "SELECT coalesce(d.did, s.did) AS id, coalesce(d.first, s.first_received),"
             "  if(d.last IS NULL, s.last_received, if(s.last_received IS NULL, d.last,"
             "   greatest(d.last, s.last_received))),"

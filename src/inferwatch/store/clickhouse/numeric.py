@@ -35,7 +35,7 @@ class NumericReads:
             name = p.add(group_by.removeprefix("meta."), "String")
             join += (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
                      f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {name}) m ON m.inference_id = i.inference_id")
-        return answer.numeric_points(self._rows(
+        return answer.records(NumericPoint, self._rows(
             f"SELECT {t} AS t, {g} AS g, count(), avg(v.field_number), min(v.field_number), max(v.field_number)"
             f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
             " GROUP BY t, g HAVING count() > 0 ORDER BY t, g NULLS LAST", p))

@@ -393,7 +393,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
 
     def devices(self, ws: int, start: datetime, end: datetime) -> list[base.Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""
-        return answer.devices(self._cursor().execute(
+        return answer.records(base.Device, self._cursor().execute(
             "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
             "  min(received_at) AS first_received, count(*) FILTER (WHERE ts >= ? AND ts < ?) AS n"
             "  FROM inferences WHERE ws = ? AND device_id IS NOT NULL GROUP BY device_id)"

@@ -38,7 +38,7 @@ class NumericReads:
             g = "m.field_value"
             join += (" LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = "
                      f"{p.add(ws)} AND field_name = {p.add(group_by.removeprefix('meta.'))}) m ON m.id_key = i.id_key")
-        return answer.numeric_points(self._cursor().execute(
+        return answer.records(NumericPoint, self._cursor().execute(
             f"SELECT {t} AS t, {g} AS g, count(*), avg(v.field_number), min(v.field_number), max(v.field_number)"
             f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
             " GROUP BY ALL HAVING count(*) > 0 ORDER BY 1, 2 NULLS LAST", p).fetchall())
