@@ -37,14 +37,12 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
     a = f"{alias}." if alias else ""
     terms = [f"{a}ws = {p.add(ws, 'Int32')}"]
-    if f.start is not None:
-        terms.append(f"{a}ts >= {p.time(naive_utc(f.start))}")
-    if f.end is not None:
-        terms.append(f"{a}ts < {p.time(naive_utc(f.end))}")
-    if f.model_ids:
-        terms.append(f"{a}model_id IN {p.add(list(f.model_ids), 'Array(String)')}")
-    if f.device_ids:
-        terms.append(f"{a}device_id IN {p.add(list(f.device_ids), 'Array(String)')}")
+    for op, bound in ((">=", f.start), ("<", f.end)):
+        if bound is not None:
+            terms.append(f"{a}ts {op} {p.time(naive_utc(bound))}")
+    for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
+        if values:
+            terms.append(f"{a}{column} IN {p.add(list(values), 'Array(String)')}")
     if f.tags:
         terms.append(f"hasAny({a}tags, {p.add(list(f.tags), 'Array(String)')})")
     if f.on_predictions:
