@@ -212,7 +212,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
         progress(copied, total)
 
     for table_name, (counted, query) in _TABLES.items():
-        if table_name == "metadata" and not _has_column(source, "metadata", "field_type"):
+        if table_name == "metadata" and not _has(source, "metadata", "field_type"):
             query = _UNTYPED_METADATA
         count = 0
         for batch in _batches(source, query, [], chunk_rows):
@@ -233,21 +233,17 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
     return out
 
 
-def _has_column(source: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    found = source.cursor().execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-                                    [table, column]).fetchone()
-    return bool(found and found[0])
-
-
-def _has_table(source: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = source.cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
+def _has(source: duckdb.DuckDBPyConnection, table: str, column: str | None = None) -> bool:
+    """Whether the source holds the table (and the column, if one is named): an older store may not."""
+    found = source.cursor().execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ?"
+                                    " AND column_name = coalesce(?, column_name)", [table, column]).fetchone()
     return bool(found and found[0])
 
 
 def _copy_keys(source: duckdb.DuckDBPyConnection, store: ClickHouseStore) -> None:
     """The workspaces' keys (a source from before named keys: each workspace's one key, as its
     `default` with every scope, as that upgrade does) and the audit lines the target lacks."""
-    if not _has_table(source, "api_keys"):
+    if not _has(source, "api_keys"):
         rows = source.cursor().execute(
             "SELECT id, substr(md5(key_hash), 1, 12), 'default', key_hash, ['ingest', 'read', 'manage'], created_at,"
             " NULL, NULL, NULL, false FROM workspaces").fetchall()
@@ -260,7 +256,7 @@ def _copy_keys(source: duckdb.DuckDBPyConnection, store: ClickHouseStore) -> Non
                                        None, bool(noted)))
         if used is not None:
             store.note_key_use({(ws, key_id): used})
-    if not _has_table(source, "audit_log"):
+    if not _has(source, "audit_log"):
         return
     lines = source.cursor().execute(
         "SELECT ws, recorded_at, actor, action, target, detail FROM audit_log ORDER BY ws, recorded_at").fetchall()
