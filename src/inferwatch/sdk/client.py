@@ -541,12 +541,8 @@ class Client:
         """Totals and a time series (`GET /api/v1/{workspace}/stats`), same filters as `inferences`;
         `numeric="meta.<field>"` adds that field's count, average, min and max."""
         params = _filter_params(filters)
-        if bucket:
-            params.append(("bucket", bucket))
-        if group_by:
-            params.append(("group_by", group_by))
-        if numeric:
-            params.append(("numeric", numeric))
+        params += [(name, value) for name, value in (("bucket", bucket), ("group_by", group_by), ("numeric", numeric))
+                   if value]
         result: dict[str, Any] = self._call("GET", f"/api/v1/{self.workspace}/stats", params=params)
         return result
 
