@@ -81,13 +81,10 @@ async def _form(request: Request, body: bytes) -> tuple[bytes, str | None, str |
         if field is None:
             raise InvalidRequest("the form has no `file` part with the image")
         data = await field.read() if isinstance(field, UploadFile) else field.encode()
-        name = form.get("name")
-        metadata = form.get("metadata")
-        return (
-            data,
-            name if isinstance(name, str) else (field.filename if isinstance(field, UploadFile) else None),
-            metadata if isinstance(metadata, str) else None,
-        )
+        name, metadata = form.get("name"), form.get("metadata")
+        if not isinstance(name, str):
+            name = field.filename if isinstance(field, UploadFile) else None
+        return data, name, metadata if isinstance(metadata, str) else None
     finally:
         await form.close()
 
