@@ -30,16 +30,11 @@ _RULE_DOC = ("A metric over a rolling window, on a scope, against warning and cr
 
 def describe(record: AlertRuleRecord, state: AlertState | None) -> dict[str, Any]:
     rule = RULE_DECODER.decode(record.spec)
-    return {
-        "id": record.rule_id,
-        "rule": msgspec.to_builtins(masked(rule)),
-        "state": state.state if state else "ok",
-        "since": iso(state.since) if state else None,
-        "value": state.value if state else None,
-        "evaluated_at": iso(state.evaluated_at) if state else None,
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-    }
+    now = ({"state": state.state, "since": iso(state.since), "value": state.value,
+            "evaluated_at": iso(state.evaluated_at)}
+           if state else {"state": "ok", "since": None, "value": None, "evaluated_at": None})  # not evaluated yet
+    return {"id": record.rule_id, "rule": msgspec.to_builtins(masked(rule)), **now,
+            "created_at": iso(record.created_at), "updated_at": iso(record.updated_at)}
 
 
 def _event(event: AlertEvent) -> dict[str, Any]:

@@ -12,12 +12,7 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from inferwatch.config import Settings
-from inferwatch.errors import (
-    InvalidRequest,
-    PayloadTooLarge,
-    RateLimited,
-    RequestTimeout,
-)
+from inferwatch.errors import InvalidRequest, PayloadTooLarge, RateLimited, RequestTimeout
 from inferwatch.image_store import ImageStore
 from inferwatch.ingest import limits
 from inferwatch.ingest.writer import Writer

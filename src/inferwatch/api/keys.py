@@ -54,9 +54,7 @@ _CHANGE = msgspec.json.Decoder(KeyChange)
 
 
 def _expiry(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return parse_time(text, "expires_at").replace(tzinfo=None)
+    return None if text is None else parse_time(text, "expires_at").replace(tzinfo=None)
 
 
 async def _write(request: Request, fn: Callable[[Store], T]) -> T:

@@ -39,9 +39,7 @@ def field_of(params: QueryParams, group_by: str | None) -> str | None:
 
 
 def figures(point: NumericPoint | None) -> dict[str, Any]:
-    if point is None:
-        return dict(_NONE)
-    return {"count": point.count, "avg": point.avg, "min": point.min, "max": point.max}
+    return dict(_NONE) if point is None else {name: getattr(point, name) for name in _NONE}
 
 
 class NumericAnswer:

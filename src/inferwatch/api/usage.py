@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import msgspec
@@ -35,8 +36,7 @@ _POLICY = msgspec.json.Decoder(Policy)
 
 
 def _describe(policy: RetentionPolicy | None) -> dict[str, int | None]:
-    p = policy or RetentionPolicy()
-    return {"max_days": p.max_days, "max_inferences": p.max_inferences, "image_max_days": p.image_max_days}
+    return asdict(policy or RetentionPolicy())
 
 
 @router.get("/usage", summary="Rows and bytes per table, and image files, of the workspace")
