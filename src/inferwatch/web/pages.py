@@ -191,15 +191,13 @@ async def signout(request: Request) -> Response:
     return response
 
 
+_EXPIRED = {"/signin": "The form expired; please sign in again.", "/signout": "The form expired; sign out again."}
+
+
 def stale_form(request: Request, exc: StaleForm) -> Response:
     """A form post without its CSRF token or session: the sign-in form again, with a 403."""
     target = "/alerts" if request.url.path.startswith("/alerts") else None
-    if request.url.path == "/signin":
-        message = "The form expired; please sign in again."
-    elif request.url.path == "/signout":
-        message = "The form expired; sign out again."
-    else:
-        message = "The form expired; sign in and try again."
+    message = _EXPIRED.get(request.url.path, "The form expired; sign in and try again.")
     return _signin_form(request, message, 403, target)
 
 
