@@ -26,7 +26,6 @@ from pathlib import Path
 from inferwatch.errors import InsufficientStorage, RetryLater, StoreUnavailable
 
 CHECK_EVERY_S = 1.0
-DEFAULT_FLOOR = "1GiB,5%"
 # How long a client is asked to wait: freeing space takes a person or a retention sweep, not a
 # moment; a refusal costs the server little, so devices may ask that often.
 RETRY_AFTER_S = 10

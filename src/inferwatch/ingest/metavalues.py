@@ -24,7 +24,6 @@ from typing import Final, Literal
 from inferwatch.ingest.fields import metadata_value
 
 Kind = Literal["string", "number", "boolean"]
-KINDS: Final = ("string", "number", "boolean")
 MetaScalar = str | int | float | bool
 
 # A JSON number, whole text: what both engines' migrations match (RE2 syntax, as in Python).
