@@ -163,8 +163,7 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     async def internal_error(request: Request, exc: Exception) -> JSON:
         if store.storage_failed(exc):  # a read that met a failing disk: the server's state, not a bug
             log.warning("%s %s: the store failed: %s", request.method, request.url.path, exc)
-            refused = StoreUnavailable("the store could not be read or written; retry shortly")
-            return JSON(refused.body(), status_code=refused.status, headers=refused.headers)
+            return await api_error(request, StoreUnavailable("the store could not be read or written; retry shortly"))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSON({"error": "Internal error"}, status_code=500)
 

@@ -16,13 +16,9 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inferwatch.sessions import COOKIE, CSRF_COOKIE, LIFETIME_S, Sessions
+from inferwatch.api.common import runtime
+from inferwatch.sessions import COOKIE, CSRF_COOKIE, LIFETIME_S
 from inferwatch.workspaces import Principal
-
-
-def sessions(request: Request) -> Sessions:
-    found: Sessions = request.app.state.runtime.sessions
-    return found
 
 
 def _secure(request: Request) -> bool:
@@ -30,7 +26,7 @@ def _secure(request: Request) -> bool:
 
 
 def set_session(response: Response, request: Request, who: Principal) -> None:
-    response.set_cookie(COOKIE, sessions(request).token(who), max_age=LIFETIME_S, path="/", httponly=True,
+    response.set_cookie(COOKIE, runtime(request).sessions.token(who), max_age=LIFETIME_S, path="/", httponly=True,
                         samesite="strict", secure=_secure(request))
 
 
