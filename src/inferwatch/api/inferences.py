@@ -105,16 +105,10 @@ def get_inference(who: Reader, inference_id: str, request: Request) -> JSON:
                             " arrived yet", "metadata": metadata})
         raise NotFound("no inference with this id")
     wanted = request.query_params.get("image_index")
-    found = images[0]
-    if wanted is not None:
-        match = [img for img in images if str(img.image_index) == wanted]
-        if not match:
-            raise NotFound(f"inference has no image {wanted}")
-        found = match[0]
-    chosen = inference_json(found)
-    chosen["metadata"] = metadata
-    chosen["image_count"] = len(images)
+    found = next((img for img in images if wanted is None or str(img.image_index) == wanted), None)
+    if found is None:
+        raise NotFound(f"inference has no image {wanted}")
     uploaded = store.image_of_inference(who.ws.id, inference_id)
-    chosen["image_url"] = image_path(who.ws.slug, inference_id) if uploaded else None
-    return JSON(chosen)
+    return JSON(inference_json(found) | {"metadata": metadata, "image_count": len(images),
+                                         "image_url": image_path(who.ws.slug, inference_id) if uploaded else None})
 
