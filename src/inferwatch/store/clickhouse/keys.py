@@ -6,22 +6,20 @@ use lives in its own table, folded to the latest time, so noting a use never rew
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from inferwatch.store.base import ApiKeyRecord, AuditRecord
 from inferwatch.store.clickhouse.healing import GuardedClient
 from inferwatch.store.clickhouse.sql import Params
-from inferwatch.store.rows import now_utc
+from inferwatch.store.rows import naive_utc, now_utc
 
 _KEY_COLUMNS = ["ws", "key_id", "name", "key_hash", "scopes", "created_at", "expires_at", "revoked_at",
                 "expiry_noted", "updated_at"]
 
 
 def _naive(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    return None if value is None else naive_utc(value)
 
 
 class KeyStore:
@@ -42,7 +40,7 @@ class KeyStore:
             " LEFT JOIN (SELECT ws, key_id, max(last_used_at) AS last_used_at FROM api_key_use GROUP BY ws, key_id)"
             " AS u ON u.ws = k.ws AND u.key_id = k.key_id"
             f" {where} ORDER BY k.ws, k.created_at, k.key_id SETTINGS join_use_nulls = 1", p)
-        return [ApiKeyRecord(int(ws_), str(key_id), str(name), str(key_hash), tuple(scopes), _naive(created) or created,
+        return [ApiKeyRecord(int(ws_), str(key_id), str(name), str(key_hash), tuple(scopes), naive_utc(created),
                              _naive(expires), _naive(revoked), _naive(used), bool(noted))
                 for ws_, key_id, name, key_hash, scopes, created, expires, revoked, used, noted in rows]
 
@@ -68,4 +66,4 @@ class KeyStore:
         rows = self._rows(
             f"SELECT ws, recorded_at, actor, action, target, detail FROM audit_log WHERE ws = {p.add(ws, 'Int32')}"
             f" ORDER BY recorded_at DESC LIMIT {p.add(limit, 'UInt32')}", p)
-        return [AuditRecord(int(w), _naive(at) or at, a, act, t, d) for w, at, a, act, t, d in rows]
+        return [AuditRecord(int(w), naive_utc(at), a, act, t, d) for w, at, a, act, t, d in rows]
