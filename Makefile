@@ -68,8 +68,10 @@ lint: $(VENV)/.stamp-test
 
 # A pytest-xdist worker per core, each file's tests on one worker (a module's fixtures, such as a
 # server of its own, are made once; its tests may build on each other): much of a run is waiting
-# on server processes, clients and Chromium, time another worker fills.
-PYTEST := $(BIN)/pytest -q -n auto --dist loadfile
+# on server processes, clients and Chromium, time another worker fills. Files are handed out in
+# the order tests/conftest.py collects them (those that start processes first), not by how many
+# tests they hold: the slowest files hold few.
+PYTEST := $(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
 	$(PYTEST)

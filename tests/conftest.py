@@ -38,6 +38,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             test.add_marker(pytest.mark.process)
         if "chdb_url" in names:
             test.add_marker(pytest.mark.chdb)
+    # Files that start processes first, each file's tests in their order: under pytest-xdist
+    # (`make test`: --dist loadfile --no-loadscope-reorder) the slow files, which are few tests
+    # each, then start early and the quick in-process files fill in at the end, instead of one
+    # worker finishing a slow file alone while the other has nothing left.
+    slow = {test.nodeid.split("::")[0] for test in items if test.get_closest_marker("process")}
+    items.sort(key=lambda test: test.nodeid.split("::")[0] not in slow)
 
 
 @pytest.fixture(scope="session")
