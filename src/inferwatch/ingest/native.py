@@ -271,8 +271,21 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
         raise ValueError("result too large")
     image = result.image
-    rows.add(ws, inference_id, item.image_index, ts_us, now_us, item.model_id, task, item.device_id, tags, source,
-             result.time, image.width if image else None, image.height if image else None, extra)
+    # Appended here rather than through `rows.add`: this is ingest's hot path, once per inference.
+    rows.ws.append(ws)
+    rows.inference_id.append(inference_id)
+    rows.image_index.append(item.image_index)
+    rows.ts_us.append(ts_us)
+    rows.received_us.append(now_us)
+    rows.model_id.append(item.model_id)
+    rows.task.append(task)
+    rows.device_id.append(item.device_id)
+    rows.tags.append(tags)
+    rows.source.append(source)
+    rows.inference_time.append(result.time)
+    rows.image_width.append(image.width if image else None)
+    rows.image_height.append(image.height if image else None)
+    rows.extra.append(extra)
     return inference_id
 
 
@@ -322,13 +335,22 @@ def add_detections(rows: InferenceRows, preds: list[Prediction], task: str | Non
     if not preds:
         return task or "object-detection"
     kind = "object-detection"
-    for p in preds:
-        points = None if p.points is None else _encode(p.points).decode()
-        keypoints = None if p.keypoints is None else _encode(p.keypoints).decode()
-        if keypoints is not None or points is not None:
-            kind = "keypoint-detection" if keypoints is not None else "instance-segmentation"
-        rows.add_prediction(p.class_, p.class_id, p.confidence, p.x, p.y, p.width, p.height, p.detection_id, points,
-                            keypoints)
+    for p in preds:  # appended here rather than through `rows.add_prediction`: the hot path
+        rows.p_class.append(p.class_)
+        rows.p_class_id.append(p.class_id)
+        rows.p_confidence.append(p.confidence)
+        rows.p_x.append(p.x)
+        rows.p_y.append(p.y)
+        rows.p_width.append(p.width)
+        rows.p_height.append(p.height)
+        rows.p_detection_id.append(p.detection_id)
+        if p.points is None and p.keypoints is None:
+            rows.p_points.append(None)
+            rows.p_keypoints.append(None)
+            continue
+        rows.p_points.append(None if p.points is None else _encode(p.points).decode())
+        rows.p_keypoints.append(None if p.keypoints is None else _encode(p.keypoints).decode())
+        kind = "keypoint-detection" if p.keypoints is not None else "instance-segmentation"
     return task or kind
 
 
