@@ -271,21 +271,8 @@ def _add_item(rows: InferenceRows, item: Item, ws: int, now_us: int, source: str
     if extra is not None and len(extra) > limits.MAX_EXTRA_JSON_BYTES:
         raise ValueError("result too large")
     image = result.image
-    # Appended here rather than through `rows.add`: this is ingest's hot path, once per inference.
-    rows.ws.append(ws)
-    rows.inference_id.append(inference_id)
-    rows.image_index.append(item.image_index)
-    rows.ts_us.append(ts_us)
-    rows.received_us.append(now_us)
-    rows.model_id.append(item.model_id)
-    rows.task.append(task)
-    rows.device_id.append(item.device_id)
-    rows.tags.append(tags)
-    rows.source.append(source)
-    rows.inference_time.append(result.time)
-    rows.image_width.append(image.width if image else None)
-    rows.image_height.append(image.height if image else None)
-    rows.extra.append(extra)
+    rows.add(ws, inference_id, item.image_index, ts_us, now_us, item.model_id, task, item.device_id, tags, source,
+             result.time, image.width if image else None, image.height if image else None, extra)
     return inference_id
 
 
