@@ -23,14 +23,14 @@ own name ends in brackets is named with an explicit operator (`meta.a[b][eq]=v`)
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.ingest.metavalues import number_of
+from inferwatch.ingest.fields import metadata_value
+from inferwatch.ingest.metavalues import number_of, typed
 
 _SCALAR_KEYS = {"from", "to", "min_confidence", "max_confidence"}
 _LIST_KEYS = {"model_id", "device_id", "class", "tag"}
@@ -165,15 +165,13 @@ def typed_term(name: str, op: str, value: object, kind: str | None = None) -> Me
     where = f"metadata filter on {name!r}"
     if op not in OPERATORS:
         raise InvalidRequest(f"{where}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+    scalar = value.strip() if isinstance(value, str) else value
+    stored = typed(scalar) if isinstance(scalar, str | int | float) else None  # read as a stored value is
     if kind is None:
-        kind = "boolean" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "string"
+        kind = "string" if stored is None else stored[1]
     if kind == "number":
-        try:
-            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else (
-                number_of(value.strip()) if isinstance(value, str) else None)
-        except OverflowError:  # an integer past the largest double
-            number = None
-        if number is None or not math.isfinite(number):
+        number = None if stored is None else stored[2]
+        if number is None:
             raise InvalidRequest(f"{where}: expected a number, got {value!r}")
         if op in BOUNDS:
             return MetaTerm(name, bounds=((BOUNDS[op], number),))
@@ -181,7 +179,7 @@ def typed_term(name: str, op: str, value: object, kind: str | None = None) -> Me
     if kind == "boolean":
         if not isinstance(value, bool) and value not in ("true", "false"):
             raise InvalidRequest(f"{where}: expected true or false, got {value!r}")
-        text = value if isinstance(value, str) else ("true" if value else "false")
+        text = metadata_value(value)
     elif kind == "string":
         if not isinstance(value, str):
             raise InvalidRequest(f"{where}: expected a string, got {value!r}")
