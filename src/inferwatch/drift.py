@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from inferwatch.query.filters import META_PREFIX
+
 # scipy is imported where a comparison needs it, not here: store.base imports this module, so
 # every server and CLI process would otherwise spend about half a second of its start on scipy.stats
 # before answering anything, and most never compare a window.
@@ -46,7 +48,6 @@ _EPSILON = 1e-4
 
 CONTINUOUS = ("confidence", "detections", "box_size", "aspect_ratio", "inference_time")
 FEATURES = (*CONTINUOUS, "class_mix")
-META_PREFIX = "meta."
 # Numeric metadata features one answer compares at most (by name): each costs a histogram and a
 # KS test, and a workspace may attach many numbers.
 MAX_META_FEATURES = 20
