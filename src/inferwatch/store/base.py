@@ -14,6 +14,7 @@ from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
+from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
 
 
 class StoreLocked(Exception):
@@ -490,4 +491,35 @@ class Store(Protocol):
 
     def audit(self, ws: int, limit: int) -> list[AuditRecord]:
         """The workspace's audit trail, newest first."""
+        ...
+
+    # -- Vision Events (store/events.py; docs/vision-events.md) --------------------------------
+
+    def use_cases(self, ws: int) -> list[UseCaseRecord]:
+        """The workspace's use cases, archived ones included, oldest first."""
+        ...
+
+    def put_use_case(self, record: UseCaseRecord) -> None:
+        """Stores a use case, or replaces it whole (a new name or status)."""
+        ...
+
+    def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
+        """Per use case id holding any: its events and the newest one's time."""
+        ...
+
+    def put_events(self, rows: EventRows) -> None:
+        """Stores the events; an event id the workspace holds already is replaced."""
+        ...
+
+    def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
+        """Up to `query.limit` events matching, newest first (time, then id, descending)."""
+        ...
+
+    def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
+        """Deletes those of the use case's events that exist; returns their ids."""
+        ...
+
+    def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
+        """The distinct `<kind>:<key>` pairs of the use case's custom metadata (or, `images`,
+        of its images' metadata)."""
         ...

@@ -52,6 +52,7 @@ from inferwatch.store.clickhouse import schema
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
+from inferwatch.store.clickhouse.events import EventStore
 from inferwatch.store.clickhouse.healing import (
     Gate,
     GuardedClient,
@@ -76,7 +77,7 @@ _STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_O
                    "Input/output error")
 
 
-class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
+class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True

@@ -351,6 +351,42 @@ MIGRATIONS: list[list[str]] = [
         " AND isFinite(toFloat64OrZero(field_value)), toFloat64OrNull(field_value), NULL)"
         " SETTINGS allow_suspicious_ttl_expressions = 1",
     ],
+    # 9: Vision Events, as DuckDB's migration 12 (`store/clickhouse/events.py`). Both tables are
+    # ReplacingMergeTrees read with FINAL: a use case renamed or archived, an event sent again or
+    # deleted, is a newer row (`version`, the writer's clock in ns) replacing the older.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS use_cases (
+            ws Int32,
+            id String,
+            name String,
+            status LowCardinality(String),
+            created_at {UTC_TIME},
+            updated_at {UTC_TIME},
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (ws, id)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS events (
+            ws Int32,
+            event_id String,
+            use_case_id String,
+            event_type LowCardinality(String),
+            ts {UTC_TIME},
+            received_at {UTC_TIME},
+            device_id Nullable(String),
+            stream_id Nullable(String),
+            workflow_id Nullable(String),
+            external_id Nullable(String),
+            n_images Int32,
+            meta_types Array(String),
+            image_meta_types Array(String),
+            body String,
+            deleted UInt8,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (ws, event_id)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

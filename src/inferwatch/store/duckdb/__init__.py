@@ -28,6 +28,7 @@ from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
+from inferwatch.store.duckdb.events import EventStore
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
@@ -66,7 +67,7 @@ _ROWS_AS_SUMS = (
 )
 
 
-class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore):
+class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
     """`caches=False` reads every figure from the inferences themselves (`cache/`): the
     reference the cached answers are tested against."""
 

@@ -315,6 +315,37 @@ MIGRATIONS: list[str] = [
         WHERE regexp_full_match(field_value, '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$')
             AND isfinite(TRY_CAST(field_value AS DOUBLE));
     """,
+    # 12: Vision Events (`store/duckdb/events.py`, docs/vision-events.md): use cases, and each
+    # event once per (workspace, event id), replaced when sent again. Its images and metadata are
+    # inferences and metadata; this row is what an event without images still is.
+    """
+    CREATE TABLE use_cases (
+        ws INTEGER NOT NULL,
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (ws, id)
+    );
+    CREATE TABLE events (
+        ws INTEGER NOT NULL,
+        event_id VARCHAR NOT NULL,
+        use_case_id VARCHAR NOT NULL,
+        event_type VARCHAR NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        received_at TIMESTAMP NOT NULL,
+        device_id VARCHAR,
+        stream_id VARCHAR,
+        workflow_id VARCHAR,
+        external_id VARCHAR,
+        n_images INTEGER NOT NULL,
+        meta_types VARCHAR[] NOT NULL,
+        image_meta_types VARCHAR[] NOT NULL,
+        body VARCHAR NOT NULL,
+        PRIMARY KEY (ws, event_id)
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -1,0 +1,223 @@
+"""Vision Events as sent (Roboflow's event body, docs/vision-events.md): validated while decoding,
+then turned into the rows of the one store: the event's own row, an inference per image, and
+metadata of the event id for its custom metadata and its own fields.
+
+Every limit Roboflow documents is a 400 naming the field (msgspec names the path, `$.images[0]
+.objectDetections`); a batch is checked whole before anything is written, so it is all or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from inferwatch.errors import InvalidRequest
+from inferwatch.ingest.fields import ClassName, Confidence, Coordinate
+from inferwatch.ingest.metavalues import MetaScalar, kind_of
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.filters import parse_time
+from inferwatch.store.events import EventRows
+
+EVENT_TYPES = ("quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback")
+MAX_BATCH = 100
+MAX_IMAGES = 16  # an event's images are inference image indices the detail page looks up directly
+MAX_ANNOTATIONS = 1000
+MAX_METADATA_KEYS = 100
+MAX_VALUE_LEN = 1000
+PAST = timedelta(days=365)
+FUTURE = timedelta(days=1)
+SOURCE = "vision-events"
+# Metadata fields inferwatch writes itself: a custom-metadata key holds no dot, so none collides.
+PREFIX = "ve."
+DATA_PREFIX = "ve.data."
+
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_NO_CONTROL)]
+MetaKey = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[a-zA-Z0-9_ -]+$")]
+DataKey = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NO_CONTROL)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_LEN, pattern=r"^[^\x00]*$")]
+MetaValue = Text | int | float | bool
+Metadata = Annotated[dict[MetaKey, MetaValue], msgspec.Meta(max_length=MAX_METADATA_KEYS)]
+
+
+class Detection(msgspec.Struct):
+    class_: ClassName = msgspec.field(name="class")
+    x: Coordinate
+    y: Coordinate
+    width: Coordinate
+    height: Coordinate
+    confidence: Confidence
+
+
+class Classification(msgspec.Struct):
+    class_: ClassName = msgspec.field(name="class")
+    confidence: Confidence
+
+
+class Segmentation(Detection):
+    points: Annotated[list[tuple[Coordinate, Coordinate]], msgspec.Meta(min_length=3, max_length=10_000)]
+
+
+class KeypointPoint(msgspec.Struct):
+    x: Coordinate
+    y: Coordinate
+    id: int | None = None
+
+
+class Keypoints(Detection):
+    keypoints: Annotated[list[KeypointPoint], msgspec.Meta(max_length=MAX_ANNOTATIONS)]
+
+
+def _capped(t: Any) -> Any:
+    return Annotated[list[t], msgspec.Meta(max_length=MAX_ANNOTATIONS)]
+
+
+class Image(msgspec.Struct):
+    sourceId: Id | None = None
+    inputSourceId: Id | None = None
+    label: Id | None = None
+    objectDetections: _capped(Detection) = []  # type: ignore[valid-type]
+    classifications: _capped(Classification) = []  # type: ignore[valid-type]
+    instanceSegmentations: _capped(Segmentation) = []  # type: ignore[valid-type]
+    keypoints: _capped(Keypoints) = []  # type: ignore[valid-type]
+    metadata: Metadata | None = None
+
+
+class Event(msgspec.Struct):
+    eventId: Id
+    eventType: Literal["quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback"]
+    useCaseId: Id
+    timestamp: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    eventData: Annotated[dict[DataKey, Any], msgspec.Meta(max_length=MAX_METADATA_KEYS)] | None = None
+    deviceId: Id | None = None
+    streamId: Id | None = None
+    workflowId: Id | None = None
+    images: Annotated[list[Image], msgspec.Meta(max_length=MAX_IMAGES)] = []
+    customMetadata: Metadata | None = None
+    displayImagePosition: Annotated[int, msgspec.Meta(ge=0, le=MAX_IMAGES)] | None = None
+    comment: Text | None = None
+
+
+class Batch(msgspec.Struct):
+    events: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+_decode_event = msgspec.json.Decoder(Event)
+_decode_batch = msgspec.json.Decoder(Batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A valid event, its body as sent (echoed by queries) and its time."""
+
+    event: Event
+    body: str
+    ts_us: int
+
+    def source_ids(self) -> set[str]:
+        return {i for image in self.event.images for i in (image.sourceId, image.inputSourceId) if i}
+
+
+def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
+    """One event, checked; a 400 naming the field (after `where`, a batch's `events[i]`)."""
+    try:
+        event = _decode_event.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"{where}{exc}") from None
+    at = parse_time(event.timestamp, f"{where}timestamp")
+    if not now - PAST <= at <= now + FUTURE:
+        raise InvalidRequest(f"{where}timestamp: must lie between one year ago and tomorrow, got {event.timestamp!r}")
+    for key, value in (event.eventData or {}).items():
+        if isinstance(value, str) and len(value) > MAX_VALUE_LEN:
+            raise InvalidRequest(f"{where}eventData.{key}: longer than {MAX_VALUE_LEN} characters")
+    return Prepared(event, body.decode(), (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+
+
+def decode_batch(body: bytes, now: datetime) -> list[Prepared]:
+    try:
+        batch = _decode_batch.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"{exc}; a batch is {{\"events\": [...]}} of 1 to {MAX_BATCH} events") from None
+    return [decode_one(bytes(raw), now, f"events[{i}].") for i, raw in enumerate(batch.events)]
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    width: int | None
+    height: int | None
+
+
+def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size], now_us: int
+            ) -> tuple[InferenceRows, MetadataRows, EventRows]:
+    """The rows of valid events, each with its resolved use-case id; `sizes` are the uploaded
+    images the events name (every one of them: the caller refused an unknown id)."""
+    rows, meta, out = InferenceRows(), MetadataRows(), EventRows()
+    for prepared, use_case in events:
+        event = prepared.event
+        data = event.eventData or {}
+        external = data.get("externalId")
+        out.ws.append(ws)
+        out.event_id.append(event.eventId)
+        out.use_case_id.append(use_case)
+        out.event_type.append(event.eventType)
+        out.ts_us.append(prepared.ts_us)
+        out.received_us.append(now_us)
+        out.device_id.append(event.deviceId)
+        out.stream_id.append(event.streamId)
+        out.workflow_id.append(event.workflowId)
+        out.external_id.append(None if external is None else str(external))
+        out.n_images.append(len(event.images))
+        out.meta_types.append(_types(event.customMetadata))
+        out.image_meta_types.append(sorted({t for image in event.images for t in _types(image.metadata)}))
+        out.body.append(prepared.body)
+        fields: dict[str, MetaScalar] = dict(event.customMetadata or {})
+        fields[PREFIX + "use_case"] = use_case
+        fields[PREFIX + "event_type"] = event.eventType
+        for name, context in ((PREFIX + "stream", event.streamId), (PREFIX + "workflow", event.workflowId)):
+            if context is not None:
+                fields[name] = context
+        for key, value in data.items():
+            if isinstance(value, str | int | float | bool):
+                fields[DATA_PREFIX + key] = value
+        for name, value in fields.items():
+            if value != "":
+                meta.add(ws, event.eventId, name, value, now_us)
+        model = event.workflowId or f"{SOURCE}/{use_case}"
+        for index, image in enumerate(event.images):
+            task, extra = _predictions(rows, image)
+            size = sizes.get(image.sourceId or image.inputSourceId or "", Size(None, None))
+            rows.add(ws, event.eventId, index, prepared.ts_us, now_us, model, task, event.deviceId, [], SOURCE, None,
+                     size.width, size.height, msgspec.json.encode(extra).decode() if extra else None)
+    return rows, meta, out
+
+
+def _types(metadata: dict[str, MetaValue] | None) -> list[str]:
+    return sorted(f"{kind_of(value)}:{key}" for key, value in (metadata or {}).items())
+
+
+def _predictions(rows: InferenceRows, image: Image) -> tuple[str, dict[str, Any]]:
+    """Appends the image's annotations as predictions; returns its task and `extra`."""
+    extra: dict[str, Any] = {k: v for k, v in (("source_id", image.sourceId), ("input_source_id", image.inputSourceId),
+                                               ("label", image.label)) if v is not None}
+    boxes: list[Detection] = [*image.objectDetections, *image.instanceSegmentations, *image.keypoints]
+    if not boxes and image.classifications:
+        top = max(image.classifications, key=lambda c: c.confidence)
+        rows.n_predictions.append(1)
+        rows.add_prediction(top.class_, None, top.confidence)
+        extra["class_scores"] = {c.class_: c.confidence for c in image.classifications}
+        return "classification", extra
+    rows.n_predictions.append(len(boxes))
+    for box in boxes:
+        points = keypoints = None
+        if isinstance(box, Segmentation):
+            points = msgspec.json.encode([{"x": x, "y": y} for x, y in box.points]).decode()
+        elif isinstance(box, Keypoints):
+            keypoints = msgspec.json.encode([{"x": k.x, "y": k.y, "class_id": k.id} for k in box.keypoints]).decode()
+        rows.add_prediction(box.class_, None, box.confidence, box.x, box.y, box.width, box.height, None, points,
+                            keypoints)
+    task = ("keypoint-detection" if image.keypoints else
+            "instance-segmentation" if image.instanceSegmentations else "object-detection")
+    return task, extra

@@ -1,0 +1,123 @@
+"""Vision Events on ClickHouse (migration 9): the twin of `store/duckdb/events.py`, term for term.
+
+ClickHouse has no unique keys: a use case or an event written again is a newer row of a
+`ReplacingMergeTree` (its `version`), and every read says `FINAL`, so answers are right before
+merges happen. A delete is such a row marked `deleted`, which reads leave out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from inferwatch.store.clickhouse.sql import Params, meta_terms
+from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
+from inferwatch.store.rows import EPOCH, naive_utc
+
+_LIVE = "events FINAL WHERE deleted = 0 AND"
+
+
+class EventStore:
+    """Needs the host's `_rows()`, `_command()` and `_insert()`."""
+
+    _version_lock = threading.Lock()
+    _last_version = 0
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _command(self, sql: str, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _version(cls) -> int:
+        """A number larger than every one handed out before in this process: two writes of one
+        key within a clock tick still replace in order."""
+        with cls._version_lock:
+            cls._last_version = max(cls._last_version + 1, time.time_ns())
+            return cls._last_version
+
+    def use_cases(self, ws: int) -> list[UseCaseRecord]:
+        p = Params()
+        rows = self._rows(
+            "SELECT ws, id, name, status, created_at, updated_at FROM use_cases FINAL"
+            f" WHERE ws = {p.add(ws, 'Int32')} ORDER BY created_at, id", p)
+        return [UseCaseRecord(int(w), str(i), str(n), str(s), naive_utc(c), naive_utc(u))
+                for w, i, n, s, c, u in rows]
+
+    def put_use_case(self, record: UseCaseRecord) -> None:
+        self._insert("use_cases", pa.table({
+            "ws": pa.array([record.ws], pa.int32()), "id": [record.id], "name": [record.name],
+            "status": [record.status], "created_at": pa.array([record.created_at], pa.timestamp("us")),
+            "updated_at": pa.array([record.updated_at], pa.timestamp("us")),
+            "version": pa.array([self._version()], pa.uint64())}))
+
+    def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
+        p = Params()
+        rows = self._rows(
+            f"SELECT use_case_id, count(), max(ts) FROM {_LIVE} ws = {p.add(ws, 'Int32')} GROUP BY use_case_id", p)
+        return {str(uc): UseCaseFigures(int(n), naive_utc(last)) for uc, n, last in rows}
+
+    def put_events(self, rows: EventRows) -> None:
+        if not len(rows):
+            return
+        batch = rows.to_arrow()
+        n = batch.num_rows
+        batch = batch.append_column("deleted", pa.array([0] * n, pa.uint8()))
+        self._insert("events", batch.append_column("version", pa.array([self._version()] * n, pa.uint64())))
+
+    def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
+        p = Params()
+        terms = [f"ws = {p.add(ws, 'Int32')}", f"use_case_id = {p.add(query.use_case_id, 'String')}"]
+        if query.event_types:
+            terms.append(f"event_type IN {p.add(list(query.event_types), 'Array(String)')}")
+        if query.start is not None:
+            terms.append(f"ts >= {p.time(query.start)}")
+        if query.end is not None:
+            terms.append(f"ts <= {p.time(query.end)}")
+        for term in query.contexts:
+            column = term.column
+            terms.append(f"{column} = {p.add(term.value, 'String')}" if term.equal else
+                         f"({column} IS NULL OR {column} <> {p.add(term.value, 'String')})")
+        for meta in query.meta:
+            terms.append(f"event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
+                         f" AND field_name = {p.add(meta.field, 'String')}{meta_terms(meta, p)})")
+        if query.after is not None:
+            ts_us, event_id = query.after
+            at = p.time(EPOCH + timedelta(microseconds=ts_us))
+            terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id, 'String')}))")
+        rows = self._rows(
+            f"SELECT event_id, ts, received_at, body FROM {_LIVE} {' AND '.join(terms)}"
+            f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit, 'UInt32')}", p)
+        return [EventRecord(str(e), naive_utc(ts), naive_utc(r), str(b)) for e, ts, r, b in rows]
+
+    def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
+        if not event_ids:
+            return []
+        p = Params()
+        which = (f"ws = {p.add(ws, 'Int32')} AND use_case_id = {p.add(use_case_id, 'String')}"
+                 f" AND event_id IN {p.add(list(event_ids), 'Array(String)')}")
+        found = sorted(str(row[0]) for row in self._rows(f"SELECT event_id FROM {_LIVE} {which}", p))
+        if found:
+            # The rows read in a subquery: an alias in the SELECT (`1 AS deleted`) would be what
+            # the WHERE's `deleted` names.
+            self._command(
+                f"INSERT INTO events SELECT * REPLACE (1 AS deleted, {p.add(self._version(), 'UInt64')} AS version)"
+                f" FROM (SELECT * FROM {_LIVE} {which})", p)
+        return found
+
+    def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
+        column = "image_meta_types" if images else "meta_types"
+        p = Params()
+        rows = self._rows(
+            f"SELECT DISTINCT arrayJoin({column}) FROM {_LIVE} ws = {p.add(ws, 'Int32')}"
+            f" AND use_case_id = {p.add(use_case_id, 'String')}", p)
+        return sorted(str(row[0]) for row in rows)

@@ -1,0 +1,92 @@
+"""Vision Events on DuckDB (migration 12): use cases and events, the twin of
+`store/clickhouse/events.py`. An event's custom metadata and event data are metadata of its id,
+so their filters are the metadata semi-join every other read uses (`sql.meta_terms`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+import duckdb
+
+from inferwatch.store.duckdb.sql import Params, meta_terms, transaction
+from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
+from inferwatch.store.rows import EPOCH
+
+
+class EventStore:
+    """Needs the host's `_cursor()` and `_write_lock`."""
+
+    _write_lock: threading.Lock
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def use_cases(self, ws: int) -> list[UseCaseRecord]:
+        rows = self._cursor().execute(
+            "SELECT ws, id, name, status, created_at, updated_at FROM use_cases WHERE ws = ?"
+            " ORDER BY created_at, id", [ws]).fetchall()
+        return [UseCaseRecord(*row) for row in rows]
+
+    def put_use_case(self, record: UseCaseRecord) -> None:
+        with self._write_lock:
+            self._cursor().execute(
+                "INSERT OR REPLACE INTO use_cases VALUES (?, ?, ?, ?, ?, ?)",
+                [record.ws, record.id, record.name, record.status, record.created_at, record.updated_at])
+
+    def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
+        rows = self._cursor().execute(
+            "SELECT use_case_id, count(*), max(ts) FROM events WHERE ws = ? GROUP BY use_case_id", [ws]).fetchall()
+        return {str(uc): UseCaseFigures(int(n), last) for uc, n, last in rows}
+
+    def put_events(self, rows: EventRows) -> None:
+        if not len(rows):
+            return
+        event_batch = rows.to_arrow()  # read by name in the SQL below
+        with self._write_lock:
+            self._cursor().execute("INSERT OR REPLACE INTO events SELECT * FROM event_batch")
+        del event_batch
+
+    def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
+        p = Params()
+        terms = [f"ws = {p.add(ws)}", f"use_case_id = {p.add(query.use_case_id)}"]
+        if query.event_types:
+            terms.append(f"event_type IN ({p.each(query.event_types)})")
+        if query.start is not None:
+            terms.append(f"ts >= {p.add(query.start)}")
+        if query.end is not None:
+            terms.append(f"ts <= {p.add(query.end)}")
+        for term in query.contexts:
+            column = term.column
+            terms.append(f"{column} = {p.add(term.value)}" if term.equal else
+                         f"({column} IS NULL OR {column} <> {p.add(term.value)})")
+        for meta in query.meta:
+            terms.append(f"event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
+                         f" AND field_name = {p.add(meta.field)}{meta_terms(meta, p)})")
+        if query.after is not None:
+            ts_us, event_id = query.after
+            at = p.add(EPOCH + timedelta(microseconds=ts_us))
+            terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id)}))")
+        rows = self._cursor().execute(
+            f"SELECT event_id, ts, received_at, body FROM events WHERE {' AND '.join(terms)}"
+            f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit)}", p).fetchall()
+        return [EventRecord(*row) for row in rows]
+
+    def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
+        if not event_ids:
+            return []
+        con = self._cursor()
+        with self._write_lock, transaction(con):
+            p = Params()
+            which = f"ws = {p.add(ws)} AND use_case_id = {p.add(use_case_id)} AND event_id IN ({p.each(event_ids)})"
+            found = [str(row[0]) for row in con.execute(f"SELECT event_id FROM events WHERE {which}", p).fetchall()]
+            con.execute(f"DELETE FROM events WHERE {which}", p)
+        return sorted(found)
+
+    def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
+        column = "image_meta_types" if images else "meta_types"
+        rows = self._cursor().execute(
+            f"SELECT DISTINCT unnest({column}) FROM events WHERE ws = ? AND use_case_id = ?",
+            [ws, use_case_id]).fetchall()
+        return sorted(str(row[0]) for row in rows)

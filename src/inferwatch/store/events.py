@@ -1,0 +1,132 @@
+"""What both stores share about Vision Events: the rows an event is written as, the records the
+reads return, and the one query object both compile to SQL (docs/vision-events.md).
+
+An event's images and metadata are inferences and metadata like any other; only the event itself
+(what an event without images still is) and its use case live in tables of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from inferwatch.query.filters import MetaTerm
+
+ACTIVE = "active"
+INACTIVE = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class UseCaseRecord:
+    """A named scope of events; `inactive` is archived (kept, refusing new events). Naive UTC."""
+
+    ws: int
+    id: str
+    name: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UseCaseFigures:
+    """What a use case holds: its events and the time of the newest."""
+
+    events: int
+    last_event_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored event as the query answers it: its body as sent, its time and when it arrived."""
+
+    event_id: str
+    ts: datetime
+    received_at: datetime
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTerm:
+    """`deviceId`, `streamId`, `workflowId` or `externalId` equal (`eq`) or not (`neq`) to a value:
+    an event without the field is none of its values."""
+
+    column: str  # device_id, stream_id, workflow_id, external_id
+    equal: bool
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """One page of a use case's events, newest first (time, then event id, descending)."""
+
+    use_case_id: str
+    limit: int
+    event_types: tuple[str, ...] = ()
+    start: datetime | None = None  # inclusive, naive UTC
+    end: datetime | None = None  # inclusive, naive UTC
+    contexts: tuple[ContextTerm, ...] = ()
+    meta: tuple[MetaTerm, ...] = ()  # on the event id's metadata (custom metadata, `ve.data.*`)
+    after: tuple[int, str] | None = None  # (ts in µs, event id) of the previous page's last event
+
+
+@dataclass(slots=True)
+class EventRows:
+    """Events to store, one entry each; a later entry of the same id replaces an earlier one."""
+
+    ws: list[int] = field(default_factory=list)
+    event_id: list[str] = field(default_factory=list)
+    use_case_id: list[str] = field(default_factory=list)
+    event_type: list[str] = field(default_factory=list)
+    ts_us: list[int] = field(default_factory=list)
+    received_us: list[int] = field(default_factory=list)
+    device_id: list[str | None] = field(default_factory=list)
+    stream_id: list[str | None] = field(default_factory=list)
+    workflow_id: list[str | None] = field(default_factory=list)
+    external_id: list[str | None] = field(default_factory=list)
+    n_images: list[int] = field(default_factory=list)
+    # "<kind>:<key>" of each custom-metadata entry and of each image metadata entry: the schemas.
+    meta_types: list[list[str]] = field(default_factory=list)
+    image_meta_types: list[list[str]] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ws)
+
+    def to_arrow(self) -> pa.Table:
+        """The last entry per (workspace, event id): an upsert may name each key once."""
+        last = {key: i for i, key in enumerate(zip(self.ws, self.event_id, strict=True))}
+        keep = sorted(last.values())
+
+        def column(values: list[Any], type_: pa.DataType) -> pa.Array:
+            return pa.array([values[i] for i in keep], type_)
+
+        text, times, texts = pa.string(), pa.timestamp("us"), pa.list_(pa.string())
+        return pa.table({
+            "ws": column(self.ws, pa.int32()),
+            "event_id": column(self.event_id, text),
+            "use_case_id": column(self.use_case_id, text),
+            "event_type": column(self.event_type, text),
+            "ts": column(self.ts_us, times),
+            "received_at": column(self.received_us, times),
+            "device_id": column(self.device_id, text),
+            "stream_id": column(self.stream_id, text),
+            "workflow_id": column(self.workflow_id, text),
+            "external_id": column(self.external_id, text),
+            "n_images": column(self.n_images, pa.int32()),
+            "meta_types": column(self.meta_types, texts),
+            "image_meta_types": column(self.image_meta_types, texts),
+            "body": column(self.body, text),
+        })
+
+
+def schema_of(pairs: list[str]) -> dict[str, list[str]]:
+    """`<kind>:<key>` entries as {key: [kinds, sorted]}, keys sorted: the custom-metadata schema."""
+    found: dict[str, set[str]] = {}
+    for pair in pairs:
+        kind, _, key = pair.partition(":")
+        found.setdefault(key, set()).add(kind)
+    return {key: sorted(found[key]) for key in sorted(found)}
