@@ -24,7 +24,7 @@ from inferwatch.auth import Reader
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import metadata_value
 from inferwatch.ingest.metavalues import MetaScalar
-from inferwatch.query.filters import META_PREFIX, Filters, parse_filters
+from inferwatch.query.filters import META_PREFIX, Filters, meta_field, parse_filters
 from inferwatch.store.base import Store
 
 router = APIRouter(prefix="/api/v1/{workspace}")
@@ -62,9 +62,10 @@ def _columns(request: Request, store: Store, ws: int) -> list[str]:
         return [f.name for f in store.metadata_fields(ws, 0)]
     fields = []
     for name in named:
-        if not name.startswith(META_PREFIX) or len(name) == len(META_PREFIX):
+        field = meta_field(name)
+        if field is None:
             raise InvalidRequest("columns are meta.<field>")
-        fields.append(name[len(META_PREFIX):])
+        fields.append(field)
     if len(fields) > MAX_COLUMNS:
         raise InvalidRequest(f"at most {MAX_COLUMNS} columns")
     return list(dict.fromkeys(fields))

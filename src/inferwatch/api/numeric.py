@@ -14,7 +14,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.filters import META_PREFIX, Filters
+from inferwatch.query.filters import META_PREFIX, Filters, meta_field
 from inferwatch.store.base import NumericPoint, Store
 
 OPTION = "numeric"
@@ -31,11 +31,12 @@ def field_of(params: QueryParams, group_by: str | None) -> str | None:
     if len(values) > 1:
         raise InvalidRequest(f"{OPTION} given twice")
     (value,) = values
-    if not value.startswith(META_PREFIX) or len(value) == len(META_PREFIX):
+    field = meta_field(value)
+    if field is None:
         raise InvalidRequest(f"{OPTION} must be meta.<field>, got {value!r}")
     if group_by == "class":
         raise InvalidRequest(f"{OPTION} groups by model_id, device_id or meta.<field>, not by class")
-    return value[len(META_PREFIX):]
+    return field
 
 
 def figures(point: NumericPoint | None) -> dict[str, Any]:

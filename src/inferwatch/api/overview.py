@@ -16,7 +16,7 @@ from inferwatch.api import numeric
 from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.filters import META_PREFIX
+from inferwatch.query.filters import meta_field
 from inferwatch.store.rows import iso
 
 router = APIRouter(prefix="/api/v1/{workspace}")
@@ -77,7 +77,7 @@ def groups(who: Reader, win: Annotated[Window, Depends(window("group_by", numeri
     """`numeric=meta.<field>` adds the field's count, average, least and greatest to every group
     and to the window (`numeric`)."""
     group_by = request.query_params.get("group_by") or ""
-    if group_by not in GROUPABLE and not (group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)):
+    if group_by not in GROUPABLE and meta_field(group_by) is None:
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")
     field = numeric.field_of(request.query_params, group_by)
     store = runtime(request).store

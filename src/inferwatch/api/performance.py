@@ -16,7 +16,7 @@ from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
-from inferwatch.query.filters import META_PREFIX
+from inferwatch.query.filters import meta_field
 from inferwatch.query.performance import GroundTruth, report
 from inferwatch.store.base import Store
 from inferwatch.store.rows import iso
@@ -75,12 +75,13 @@ def performance(who: Reader, win: Annotated[Window, Depends(window("bucket", "by
     stored = store.ground_truth(who.ws.id, win.filters.model_ids[0])
     setting = _setting(request, stored)
     by = params.get("by") or None
-    if by is not None and not (by.startswith(META_PREFIX) and len(by) > len(META_PREFIX)):
+    field = None if by is None else meta_field(by)
+    if by is not None and field is None:
         raise InvalidRequest("by must be meta.<field>")
     bins = whole_number(params.get("bins"), "bins", DEFAULT_BINS, MAX_BINS)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     counts = store.performance_counts(who.ws.id, win.filters, setting, bucket,
-                                      by.removeprefix(META_PREFIX) if by else None, bins)
+                                      field, bins)
     answer = report(counts, setting, bins)
     answer.update(model_id=win.filters.model_ids[0], bucket=bucket_name, by=by,
                   **{"from": iso(win.start), "to": iso(win.end)})

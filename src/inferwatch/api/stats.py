@@ -13,7 +13,7 @@ from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
 from inferwatch.query.buckets import choose_bucket
-from inferwatch.query.filters import META_PREFIX, Filters
+from inferwatch.query.filters import Filters, meta_field
 from inferwatch.store.base import GROUPS
 from inferwatch.store.rows import iso
 
@@ -27,9 +27,7 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
     (`numeric`) and to every series point."""
     params = request.query_params
     group_by = params.get("group_by") or None
-    if group_by is not None and group_by not in GROUPS and not (
-        group_by.startswith(META_PREFIX) and len(group_by) > len(META_PREFIX)
-    ):
+    if group_by is not None and group_by not in GROUPS and meta_field(group_by) is None:
         raise InvalidRequest(f"group_by must be one of {', '.join(GROUPS)} or meta.<field>")
     field = numeric.field_of(params, group_by)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)

@@ -191,6 +191,11 @@ def typed_term(name: str, op: str, value: object, kind: str | None = None) -> Me
     return MetaTerm(name, texts=(text,)) if op == "eq" else MetaTerm(name, not_texts=(text,))
 
 
+def meta_field(name: str) -> str | None:
+    """The field `meta.<field>` names; None for any other name, `meta.` alone included."""
+    return (name[len(META_PREFIX):] or None) if name.startswith(META_PREFIX) else None
+
+
 def meta_key(key: str) -> tuple[str, str | None]:
     """`meta.<field>` or `meta.<field>[<op>]` as (field, operator or None); a 400 for any other
     word in brackets, so a misspelt operator never silently becomes part of a field's name."""

@@ -29,6 +29,7 @@ from inferwatch.api.common import runtime
 from inferwatch.auth import Form, Scope, StaleForm, csrf_form, page, public, signed_in
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import decode
+from inferwatch.query.filters import META_PREFIX, meta_field
 from inferwatch.web import session
 from inferwatch.workspaces import Principal, audit, hash_key
 
@@ -215,8 +216,8 @@ def model_page(model_id: str, request: Request, who: Viewer) -> Response:
 
 @router.get("/inferences")
 def inferences_page(request: Request, who: Viewer) -> Response:
-    meta = [(k, v) for k, v in request.query_params.multi_items() if k.startswith("meta.")]
-    columns = [c[len("meta."):] for c in request.query_params.getlist("columns") if c.startswith("meta.")]
+    meta = [(k, v) for k, v in request.query_params.multi_items() if k.startswith(META_PREFIX)]
+    columns = [field for c in request.query_params.getlist("columns") if (field := meta_field(c)) is not None]
     return _page(request, who, "inferences", "Inferences", meta_filters=meta, columns=columns)
 
 
