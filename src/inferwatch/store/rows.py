@@ -6,13 +6,14 @@ The SQL stays each backend's own (the dialects differ); what a row becomes does 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
 import msgspec
 
 from inferwatch.ingest.metavalues import MetaScalar, answer_value
-from inferwatch.store.base import ClassFigures, ClassStats, FieldValue, InferenceRow, MetadataField
+from inferwatch.store.base import ClassFigures, ClassStats, FieldValue, ImageRecord, InferenceRow, MetadataField
 
 EPOCH = datetime(1970, 1, 1)
 # An inference as the list and the detail page read it, in `inference()`'s order.
@@ -21,9 +22,8 @@ LIST_COLUMNS = (
     " inference_time, image_width, image_height, n_predictions, max_confidence, classes,"
     " predictions, extra"
 )
-IMAGE_COLUMNS = (
-    "ws, sha256, inference_id, content_type, width, height, size_bytes, name, project, batch, tags, uploaded_at"
-)
+# The images table's columns are ImageRecord's fields, in its order, so a record binds as its tuple.
+IMAGE_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
 # Tables `usage` reports, each with a column naming the workspace.
 USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
 # A class mix per group lists this many classes; the comparison table shows the top few.

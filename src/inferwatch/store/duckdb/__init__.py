@@ -425,10 +425,11 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
     # -- images ---------------------------------------------------------------------------
     def insert_image(self, image: ImageRecord) -> bool:
         con = self._cursor()
+        values = astuple(image)  # in IMAGE_COLUMNS' order, which is made from ImageRecord's
         with self._write_lock, transaction(con):
             row = con.execute(
-                f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                list(astuple(image))).fetchone()
+                f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
+                list(values)).fetchone()
             new = bool(row and row[0])
             if not new and image.inference_id is not None:
                 con.execute(
