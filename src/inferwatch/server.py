@@ -33,6 +33,8 @@ from inferwatch.api import (
     roboflow,
     stats,
     usage,
+    use_cases,
+    vision_events,
 )
 from inferwatch.api.common import JSON, SCHEMA_REF_PREFIX, Runtime
 from inferwatch.auth import StaleForm, public
@@ -139,6 +141,9 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     app.include_router(alerts.admin_router)
     app.include_router(usage.admin_router)
     app.include_router(keys.admin_router)
+    app.include_router(vision_events.router)
+    app.include_router(use_cases.router)
+    app.include_router(roboflow.workspace_router)  # last: `/{workspace}` must take no other route's path
     app.add_exception_handler(StaleForm, pages.stale_form)  # type: ignore[arg-type]
 
     @app.exception_handler(ApiError)

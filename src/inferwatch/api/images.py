@@ -44,7 +44,7 @@ from inferwatch.workspaces import Principal
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-_MAX_UPLOAD_BYTES = limits.MAX_IMAGE_BYTES + limits.MAX_IMAGE_FORM_BYTES
+MAX_UPLOAD_BYTES = limits.MAX_IMAGE_BYTES + limits.MAX_IMAGE_FORM_BYTES
 # The image's address never changes what it names; an inference's image may be replaced by a
 # later upload, so that one is revalidated (cheap: 304 on the same ETag).
 _IMMUTABLE = "private, max-age=31536000, immutable"
@@ -62,7 +62,7 @@ def _files(request: Request) -> ImageStore:
 
 # -- upload ----------------------------------------------------------------------------------------
 
-async def _form(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
+async def read_form(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
     """The image's bytes, its `name` and `metadata` fields, from a multipart body."""
 
     async def stream() -> AsyncGenerator[bytes, None]:
@@ -140,6 +140,27 @@ def _text(value: str | None, what: str, limit: int) -> str | None:
     return value
 
 
+async def keep_image(request: Request, record: ImageRecord, data: bytes) -> bool:
+    """Keeps a checked image's bytes, then its row; False if the workspace held them already."""
+    files = _files(request)
+    writer = runtime(request).writer
+
+    def keep() -> bool:
+        # Below the free-space floor nothing is written; looked at now, since an image is large.
+        writer.refuse(fresh=True)
+        # The file first, then its row: a row never names a missing file. A file left by a failed
+        # insert is harmless (content-addressed: the next upload of these bytes reuses it); a file
+        # that could not be written whole is removed (image_store.py).
+        try:
+            files.save(record.sha256, data)
+        except OSError as exc:
+            raise diskspace.refusal(exc, writer.disk) from None
+        return writer.call(lambda store: store.insert_image(record))
+
+    new: bool = await run_in_threadpool(keep)
+    return new
+
+
 @router.post(
     "/dataset/{project}/upload",
     summary="Upload an image (Roboflow dataset upload): multipart `file`, `name`, optional `metadata`",
@@ -173,10 +194,10 @@ async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], 
         _text(tag, "tag", limits.MAX_ID_LEN)
     _text(project, "project", limits.MAX_ID_LEN)
 
-    body = await read_raw(request, _MAX_UPLOAD_BYTES)
+    body = await read_raw(request, MAX_UPLOAD_BYTES)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        data, name, metadata = await _form(request, body)
+        data, name, metadata = await read_form(request, body)
     else:
         data, name, metadata = _decode_plain(body), params.get("name"), None
     name = _text(name, "name", limits.MAX_FIELD_VALUE_LEN)
@@ -188,24 +209,9 @@ async def upload(who: Annotated[Principal, Depends(require_key(Scope.INGEST))], 
         width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name,
         project=project, batch=batch, tags=tags, uploaded_at=datetime.now(UTC).replace(tzinfo=None),
     )
-    files = _files(request)
-    writer = runtime(request).writer
-
-    def keep() -> bool:
-        # Below the free-space floor nothing is written; looked at now, since an image is large.
-        writer.refuse(fresh=True)
-        # The file first, then its row: a row never names a missing file. A file left by a failed
-        # insert is harmless (content-addressed: the next upload of these bytes reuses it); a file
-        # that could not be written whole is removed (image_store.py).
-        try:
-            files.save(checked.sha256, data)
-        except OSError as exc:
-            raise diskspace.refusal(exc, writer.disk) from None
-        return writer.call(lambda store: store.insert_image(record))
-
-    new = await run_in_threadpool(keep)
+    new = await keep_image(request, record, data)
     if len(meta):  # also on a duplicate: a client retrying after a 503 here gets it attached
-        await writer.append(InferenceRows(), meta)
+        await runtime(request).writer.append(InferenceRows(), meta)
     if new:
         return JSON({"success": True, "id": checked.sha256})
     return JSON({"duplicate": True, "id": checked.sha256})

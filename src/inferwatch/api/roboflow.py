@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from inferwatch.api.common import JSON, body_schema, limit_rate, read_body, request_key, runtime
 from inferwatch.auth import Authorized, Reader, Scope, check, declare, principal, require_body
-from inferwatch.errors import InvalidRequest, PayloadTooLarge, Unauthorized
+from inferwatch.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
 from inferwatch.ingest import aggregator, fields, limits, pingback
 from inferwatch.ingest.fields import FieldName, Name
 from inferwatch.ingest.native import MetaValue
@@ -22,6 +22,8 @@ from inferwatch.query.filters import parse_time
 from inferwatch.workspaces import Principal
 
 router = APIRouter()
+# `GET /{workspace}`: included after every other router, so no page or route is taken for it.
+workspace_router = APIRouter()
 
 
 class MetadataEntry(msgspec.Struct):
@@ -68,6 +70,26 @@ def workspace_lookup(request: Request, _: Annotated[None, Depends(declare(None))
     if request_key(request) is None:
         return HTMLResponse(_LANDING)  # a browser, not a client resolving its workspace
     return JSON({"workspace": principal(request).ws.slug})
+
+
+@router.post("/", summary="Workspace of an API key (the roboflow SDK's `Roboflow(api_key=...)`)")
+def workspace_of_key(request: Request, _: Annotated[None, Depends(declare(None))]) -> JSON:
+    """Any valid key: what `Roboflow(api_key=K)` posts (`POST /?api_key=K`, no body) to learn its
+    workspace; a missing or wrong key is 401, which the SDK reports at once."""
+    return JSON({"workspace": principal(request).ws.slug})
+
+
+@workspace_router.get("/{workspace}", summary="A workspace as the roboflow SDK's `rf.workspace()` reads it")
+def workspace_info(workspace: str, request: Request, _: Annotated[None, Depends(declare(None))]) -> JSON:
+    """`GET /{workspace}?api_key=K`: the workspace of any valid key of it (no projects: inferwatch
+    has none). This router is included last, so the dashboard's pages (`/overview`, `/alerts`,
+    ...) and every other route are matched first; without a key the path is nobody's (404)."""
+    if request_key(request) is None:
+        raise NotFound("no such page")
+    who = principal(request)
+    if who.ws.slug != workspace:
+        raise Forbidden("this API key does not belong to that workspace")
+    return JSON({"workspace": {"name": who.ws.slug, "url": who.ws.slug, "projects": [], "members": []}})
 
 
 @router.post(

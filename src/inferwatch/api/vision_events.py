@@ -1,0 +1,170 @@
+"""Roboflow's Vision Events routes (`/vision-events/...`, docs/vision-events.md): events written
+(one, a batch, an image upload), queried and deleted, and the schemas of a use case's metadata.
+
+No workspace in the path: the key names it (Bearer header or `?api_key=`). An event is checked
+whole before anything is written (its use case, the images it names, every limit), so a 400
+stores nothing of its request; its rows then go through the writer in one call, answered once
+committed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from inferwatch import images
+from inferwatch.api.common import JSON, body_schema, read_body, read_raw, runtime
+from inferwatch.api.images import MAX_UPLOAD_BYTES, keep_image, read_form
+from inferwatch.api.use_cases import SolutionNotFound, lookback_days, resolve
+from inferwatch.auth import Scope, require_key
+from inferwatch.errors import InvalidRequest
+from inferwatch.ingest import vision_events
+from inferwatch.ingest.fields import decode
+from inferwatch.ingest.vision_events import Event, Id, Metadata, Prepared, Size
+from inferwatch.query import events as event_query
+from inferwatch.store.base import ImageRecord, Store
+from inferwatch.store.events import ACTIVE, EventRecord, schema_of
+from inferwatch.store.rows import iso, to_us
+from inferwatch.workspaces import Principal
+
+router = APIRouter(prefix="/vision-events")
+Writer = Annotated[Principal, Depends(require_key(Scope.INGEST))]
+Reader = Annotated[Principal, Depends(require_key(Scope.READ))]
+MAX_DELETE = 1000
+
+
+class Delete(msgspec.Struct, forbid_unknown_fields=True):
+    useCaseId: Id
+    eventIds: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_DELETE)]
+
+
+_decode_delete = msgspec.json.Decoder(Delete)
+_decode_metadata = msgspec.json.Decoder(Metadata)
+
+
+async def _write(request: Request, who: Principal, events: list[Prepared]) -> None:
+    """Checks every event's use case and images, then writes them all in one writer call."""
+    store = runtime(request).store
+    ws = who.ws.id
+    resolved: list[tuple[Prepared, str]] = []
+    for index, prepared in enumerate(events):
+        where = f"events[{index}]." if len(events) > 1 else ""
+        case = resolve(store, ws, prepared.event.useCaseId)
+        if case is None:
+            raise InvalidRequest(f"{where}useCaseId: no use case {prepared.event.useCaseId!r} in this workspace")
+        if case.status != ACTIVE:
+            raise InvalidRequest(f"{where}useCaseId: the use case {case.name!r} is archived; unarchive it first")
+        resolved.append((prepared, case.id))
+    sizes: dict[str, Size] = {}
+    for index, prepared in enumerate(events):
+        for source_id in sorted(prepared.source_ids()):
+            if source_id in sizes:
+                continue
+            image = store.image(ws, source_id) if images.is_sha256(source_id) else None
+            if image is None:
+                where = f"events[{index}]." if len(events) > 1 else ""
+                raise InvalidRequest(f"{where}images: unknown sourceId {source_id!r}; upload the image to"
+                                     " /vision-events/upload first")
+            sizes[source_id] = Size(image.width, image.height)
+    rows, meta, event_rows = vision_events.to_rows(resolved, ws, sizes, time.time_ns() // 1000)
+
+    def write(target: Store) -> None:
+        target.append(rows, meta)
+        target.put_events(event_rows)
+
+    await run_in_threadpool(runtime(request).writer.call, write)
+
+
+@router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,
+             openapi_extra=body_schema(Event, "One event: id, type, use case, time, images, metadata"))
+async def create_event(who: Writer, request: Request) -> JSON:
+    prepared = vision_events.decode_one(await read_body(request), datetime.now(UTC))
+    await _write(request, who, [prepared])
+    return JSON({"eventId": prepared.event.eventId, "created": True}, status_code=201)
+
+
+@router.post("/batch", summary="Create up to 100 vision events, all or none", status_code=201)
+async def create_batch(who: Writer, request: Request) -> JSON:
+    prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
+    await _write(request, who, prepared)
+    return JSON({"created": len(prepared), "eventIds": [p.event.eventId for p in prepared]}, status_code=201)
+
+
+@router.post("/upload", summary="Upload an event's image (multipart `file`): its sourceId and url", status_code=201)
+async def upload_image(who: Writer, request: Request) -> JSON:
+    body = await read_raw(request, MAX_UPLOAD_BYTES)
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
+        raise InvalidRequest("the upload is a multipart/form-data form with the image as its `file` part")
+    data, name, metadata = await read_form(request, body)
+    if metadata is not None and metadata.strip():
+        decode(_decode_metadata, metadata.encode())  # checked; an event's image carries its metadata
+    if name is not None and len(name) > 256:
+        raise InvalidRequest("name: longer than 256 characters")
+    checked = await run_in_threadpool(images.inspect, data)
+    record = ImageRecord(
+        ws=who.ws.id, sha256=checked.sha256, inference_id=None, content_type=checked.content_type,
+        width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name or None,
+        project=None, batch=vision_events.SOURCE, tags=[], uploaded_at=datetime.now(UTC).replace(tzinfo=None))
+    await keep_image(request, record, data)
+    url = f"{str(request.base_url).rstrip('/')}/api/v1/{who.ws.slug}/images/{checked.sha256}"
+    return JSON({"success": True, "sourceId": checked.sha256, "url": url}, status_code=201)
+
+
+def _answer(record: EventRecord) -> dict[str, object]:
+    event: dict[str, object] = msgspec.json.decode(record.body)
+    event["receivedAt"] = iso(record.received_at)
+    return event
+
+
+@router.post("/query", summary="A use case's events, newest first, a page at a time")
+async def query_events(who: Reader, request: Request) -> JSON:
+    body = await read_body(request)
+    store = runtime(request).store
+    ref = event_query.use_case_of(body)
+    case = resolve(store, who.ws.id, ref)
+    if case is None:
+        raise SolutionNotFound(f"useCaseId: no use case {ref!r} in this workspace")
+    query = event_query.parse(body, case.id)
+    found = await run_in_threadpool(store.query_events, who.ws.id, query)
+    page, more = found[:query.limit - 1], len(found) >= query.limit
+    cursor = event_query.make_cursor(to_us(page[-1].ts), page[-1].event_id) if more and page else None
+    return JSON({"events": [_answer(e) for e in page], "nextCursor": cursor, "hasMore": more,
+                 "lookbackDays": lookback_days(store, who.ws.id)})
+
+
+@router.post("/delete", summary="Delete events of a use case (at most 1,000 ids)")
+async def delete_events(who: Writer, request: Request) -> JSON:
+    call = decode(_decode_delete, await read_body(request))
+    store = runtime(request).store
+    case = resolve(store, who.ws.id, call.useCaseId)
+    if case is None:
+        raise SolutionNotFound(f"useCaseId: no use case {call.useCaseId!r} in this workspace")
+    ids = list(dict.fromkeys(call.eventIds))
+    deleted: list[str] = await run_in_threadpool(
+        runtime(request).writer.call, lambda target: target.delete_events(who.ws.id, case.id, ids))
+    gone = set(deleted)
+    return JSON({"deleted": len(deleted), "notFound": [i for i in ids if i not in gone]})
+
+
+def _schema(request: Request, who: Principal, use_case_id: str, images_: bool) -> JSON:
+    store = runtime(request).store
+    case = resolve(store, who.ws.id, use_case_id)
+    if case is None:
+        raise SolutionNotFound()
+    fields = schema_of(store.event_schema(who.ws.id, case.id, images_))
+    return JSON({"useCaseId": case.id, "fields": {key: {"types": kinds} for key, kinds in fields.items()}})
+
+
+@router.get("/custom-metadata-schema/{use_case_id}", summary="The custom-metadata keys of a use case's events")
+def custom_metadata_schema(who: Reader, use_case_id: str, request: Request) -> JSON:
+    return _schema(request, who, use_case_id, False)
+
+
+@router.get("/image-metadata-schema/{use_case_id}", summary="The metadata keys of a use case's event images")
+def image_metadata_schema(who: Reader, use_case_id: str, request: Request) -> JSON:
+    return _schema(request, who, use_case_id, True)
