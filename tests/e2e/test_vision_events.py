@@ -65,7 +65,7 @@ def test_bootstrap_routes_answer_the_key_and_leave_the_pages_alone(web: Any, ws:
     found = web.get(f"/{ws.slug}", params={"api_key": ws.key})
     assert found.status_code == 200
     assert found.json() == {"workspace": {"name": ws.slug, "url": ws.slug, "projects": [], "members": []}}
-    assert web.get(f"/{ws.slug}").status_code == 404
+    assert web.get(f"/{ws.slug}").status_code == 401
     assert web.get(f"/{other.slug}", params={"api_key": ws.key}).status_code == 403
     # The dashboard's pages and the server's own routes are theirs, whatever the query string says.
     for path in ("/overview", "/alerts", "/inferences", "/devices", "/audit", "/signin"):

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from inferwatch.api.common import JSON, body_schema, limit_rate, read_body, request_key, runtime
 from inferwatch.auth import Authorized, Reader, Scope, check, declare, principal, require_body
-from inferwatch.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
+from inferwatch.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized
 from inferwatch.ingest import aggregator, fields, limits, pingback
 from inferwatch.ingest.fields import FieldName, Name
 from inferwatch.ingest.native import MetaValue
@@ -83,9 +83,8 @@ def workspace_of_key(request: Request, _: Annotated[None, Depends(declare(None))
 def workspace_info(workspace: str, request: Request, _: Annotated[None, Depends(declare(None))]) -> JSON:
     """`GET /{workspace}?api_key=K`: the workspace of any valid key of it (no projects: inferwatch
     has none). This router is included last, so the dashboard's pages (`/overview`, `/alerts`,
-    ...) and every other route are matched first; without a key the path is nobody's (404)."""
-    if request_key(request) is None:
-        raise NotFound("no such page")
+    ...) and every other route are matched first. Without a key it is 401, as every workspace's
+    route is, so no answer tells which workspaces exist."""
     who = principal(request)
     if who.ws.slug != workspace:
         raise Forbidden("this API key does not belong to that workspace")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.ingest.fields import ClassName, Confidence, Coordinate
+from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
 from inferwatch.ingest.metavalues import MetaScalar, kind_of
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
@@ -64,7 +64,7 @@ class Segmentation(Detection):
 class KeypointPoint(msgspec.Struct):
     x: Coordinate
     y: Coordinate
-    id: int | None = None
+    id: ClassId | None = None
 
 
 class Keypoints(Detection):
