@@ -14,7 +14,7 @@ PORT ?= 8420
 # restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy).
 E2E := tests/e2e
 CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,smoke ingest disk durability restart sdk real_inference \
-	pingback proxy))
+	pingback proxy)) $(E2E)/test_roboflow_sdk.py::test_every_sdk_method
 
 .PHONY: run test client-deps lint bench clean
 
@@ -38,7 +38,15 @@ $(CLIENT)/.stamp: tests/clients/requirements-inference.txt | $(BIN)/python
 	$(BIN)/pip install -q --no-deps --target $(CLIENT) -r tests/clients/requirements-inference.txt
 	touch $@
 
-client-deps: $(CLIENT)/.stamp
+# Roboflow's `roboflow-slim` SDK and CLI, for the Vision Events tests (docs/vision-events.md):
+# pinned, without dependency resolution, beside the venv.
+RF_SDK := $(VENV)/roboflow-slim
+$(RF_SDK)/.stamp: tests/clients/requirements-roboflow.txt | $(BIN)/python
+	rm -rf $(RF_SDK)
+	$(BIN)/pip install -q --no-deps --target $(RF_SDK) -r tests/clients/requirements-roboflow.txt
+	touch $@
+
+client-deps: $(CLIENT)/.stamp $(RF_SDK)/.stamp
 
 run: $(VENV)/.stamp-run
 	$(BIN)/inferwatch serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
@@ -73,7 +81,7 @@ lint: $(VENV)/.stamp-test
 # tests they hold: the slowest files hold few.
 PYTEST := $(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
-test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
+test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(RF_SDK)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
 	$(PYTEST)
 	$(PYTEST) --store=chdb $(CHDB_TESTS)
 
