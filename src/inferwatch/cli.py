@@ -329,7 +329,7 @@ def migrate_store(
         f"copied {copied.workspaces} workspaces, {copied.inferences:,} inferences ({copied.new_inferences:,} new"
         f"{resumed}), {copied.metadata:,} metadata values, {copied.devices:,} devices, {copied.images:,}"
         f" images, {copied.settings:,} settings (ground truth, alert rules and states, retention) and"
-        f" {copied.alert_events:,} alert events into {to}")
+        f" {copied.alert_events:,} alert events, {copied.vision_events:,} Vision Events use cases and events into {to}")
 
 
 @app.command()

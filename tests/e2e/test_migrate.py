@@ -3,14 +3,16 @@ and a copy stopped halfway goes on from where it stopped without copying anythin
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from inferwatch.ingest.vision_events import decode_one, to_rows
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import GroundTruth
 from inferwatch.store import open_store
@@ -18,6 +20,7 @@ from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, Reten
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore
+from inferwatch.store.events import EventQuery, UseCaseRecord
 from tests.unit.test_store_parity import BASE, FILTERS, _all_pages, same, seed
 
 pytestmark = pytest.mark.process  # starts inferwatch processes of its own
@@ -44,6 +47,8 @@ def _answers_agree(duck: Store, target: Store) -> None:
     same(duck.alert_states(1), target.alert_states(1), "alert states")
     same(duck.alert_events(1, None, 100), target.alert_events(1, None, 100), "alert history")
     same(duck.retention_policies(), target.retention_policies(), "retention")
+    same(duck.use_cases(1), target.use_cases(1), "use cases")
+    same(duck.query_events(1, EventQuery("uc", 100)), target.query_events(1, EventQuery("uc", 100)), "events")
 
 
 def _settings(duck: Store) -> None:
@@ -56,6 +61,12 @@ def _settings(duck: Store) -> None:
         duck.add_alert_event(AlertEvent(1, "slow", at + timedelta(minutes=minute), state, previous, 0.4,
                                         True, "{}"))
     duck.set_retention_policy(1, RetentionPolicy(3650, None, 30))
+    duck.put_use_case(UseCaseRecord(1, "uc", "line qa", "active", BASE, at))
+    now = datetime.now(UTC)
+    events = [(decode_one(json.dumps({"eventId": f"e{i}", "eventType": "custom", "useCaseId": "uc",
+                                      "timestamp": (now - timedelta(minutes=i)).isoformat()}).encode(), now), "uc")
+              for i in range(3)]
+    duck.put_events(to_rows(events, 1, {}, 1_000_000)[2])
 
 
 def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
@@ -88,6 +99,7 @@ def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
     # into tables where a second copy is the same row).
     last = copy_store(source, str(path), target, 100)
     assert (last.new_inferences, last.settings, last.alert_events) == (0, 4, 0)  # no event twice
+    assert again.vision_events == last.vision_events == 4  # a use case and three events, replaced again
     assert len(target.alert_events(1, None, 100)) == 3
     source.close()
 

@@ -62,6 +62,15 @@ _SETTINGS = {
     "alert_state": "SELECT ws, rule_id, state, since, value, evaluated_at FROM alert_state",
     "retention": "SELECT ws, max_days, max_inferences, image_max_days, updated_at FROM retention",
 }
+# Vision Events (DuckDB migration 12): replacing tables on the target, so copying them again is the
+# same rows; each row's version is its own time, below any the target's later writes hand out.
+_VISION_EVENTS = {
+    "use_cases": "SELECT ws, id, name, status, created_at, updated_at,"
+                 " epoch_us(updated_at)::UBIGINT * 1000 AS version FROM use_cases",
+    "events": "SELECT ws, event_id, use_case_id, event_type, ts, received_at, device_id, stream_id, workflow_id,"
+              " external_id, n_images, meta_types, image_meta_types, body, 0::UTINYINT AS deleted,"
+              " epoch_us(received_at)::UBIGINT * 1000 AS version FROM events",
+}
 _EVENTS = ("SELECT ws, rule_id, fired_at, state, previous, value, notified::UTINYINT AS notified, detail"
            " FROM alert_events ORDER BY ws, rule_id, fired_at")
 
@@ -147,6 +156,7 @@ class Copied:
     images: int = 0
     settings: int = 0
     alert_events: int = 0
+    vision_events: int = 0  # use cases and events
     resumed_at: int = 0
 
 
@@ -227,6 +237,13 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
             out.settings += rows.num_rows
             if table_name == "retention":  # the TTLs read the policies (schema migration 6)
                 store.reload_policies()
+    for table_name, query in _VISION_EVENTS.items():
+        if not _has(source, table_name):  # a source from before Vision Events
+            continue
+        for batch in _batches(source, query, [], chunk_rows):
+            if batch.num_rows:
+                target.insert_table(table_name, pa.Table.from_batches([batch]))
+                out.vision_events += batch.num_rows
     out.alert_events = _copy_events(source, target)
     _copy_keys(source, store)
     target.record(source_name, _DONE, 0, 0, "", 0, copied)
