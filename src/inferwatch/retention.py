@@ -70,8 +70,8 @@ class Sweeper:
                 result = self._writer.maintain(partial(sweep_workspace, ws=ws, policy=policy, now=moment))
                 files = delete_image_files(self._images, result.orphan_images)
                 out[str(ws)] = {"inferences": result.inferences, "metadata": result.metadata,
-                                "images": result.images, "image_files": files}
-                deleted = deleted or bool(result.inferences or result.metadata or result.images)
+                                "images": result.images, "image_files": files, "events": result.events}
+                deleted = deleted or bool(result.inferences or result.metadata or result.images or result.events)
             if deleted:
                 self._writer.maintain(lambda s: s.checkpoint())
             return out

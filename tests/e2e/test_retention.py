@@ -69,7 +69,7 @@ def test_days_policy_sweep_and_usage(keeper: Server) -> None:
         assert reply.status_code == 200 and reply.json() == {"max_days": 7, "max_inferences": None,
                                                              "image_max_days": 30}
         swept = sweep(keeper)
-        assert {"inferences": 2, "metadata": 2, "images": 0, "image_files": 0} in swept["swept"].values()
+        assert {"inferences": 2, "metadata": 2, "images": 0, "image_files": 0, "events": 0} in swept["swept"].values()
         assert ids(ws) == ["d0", "d2", "d5"]
         assert ids(ws, **{"meta.line": "3"}) == ["d0", "d2", "d5"]  # the survivors keep their metadata
         assert ws.client.get(f"{ws.api}/inferences/d10").status_code == 404

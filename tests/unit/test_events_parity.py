@@ -170,3 +170,15 @@ def test_an_event_without_images_is_still_an_event(stores: tuple[Store, Store]) 
         bare = [e for e in store.query_events(1, EventQuery("uc1", 1000)) if '"images":[]' in e.body]
         assert bare
         assert store.get_inference(1, bare[0].event_id) == []
+
+
+def test_a_sweep_removes_the_events_past_the_days_policy(stores: tuple[Store, Store]) -> None:
+    """Last in this file: it deletes from the shared stores."""
+    before = (NOW - timedelta(hours=2)).replace(tzinfo=None)
+    results = [store.sweep(1, before, None, None) for store in stores]
+    assert results[0] == results[1] and results[0].events > 0
+    for store in stores:
+        assert all(e.ts >= before for uc in ("uc1", "uc2") for e in store.query_events(1, EventQuery(uc, 1000)))
+        assert store.sweep(1, before, None, None).events == 0
+    duck, chdb = stores
+    assert _pages(duck, EventQuery("uc1", 50)) == _pages(chdb, EventQuery("uc1", 50))

@@ -138,6 +138,7 @@ class SweepResult:
     metadata: int
     images: int
     orphan_images: list[str]
+    events: int = 0  # Vision Events past the days policy (their images are inferences, above)
 
 
 class InferenceRow(msgspec.Struct, frozen=True):

@@ -166,7 +166,14 @@ class AlertStore:
                 client.command(f"DELETE FROM images WHERE ws = {wi} AND sha256 IN {listed}", parameters=q)
                 kept = {r[0] for r in self._rows(f"SELECT sha256 FROM images FINAL WHERE sha256 IN {listed}", q)}
                 orphans = sorted(set(images) - kept)
-        return SweepResult(int(inferences), int(metadata), len(images), orphans)
+        events = 0
+        if before is not None:  # Vision Events follow the days policy (docs/vision-events.md)
+            q = Params()
+            old = f"ws = {q.add(ws, 'Int32')} AND ts < {q.time(before)}"
+            ((events,),) = self._rows(f"SELECT count() FROM events FINAL WHERE deleted = 0 AND {old}", q)
+            if events:  # every version of each, deleted ones included (no MATERIALIZED column here)
+                client.command(f"DELETE FROM events WHERE {old}", parameters=q)
+        return SweepResult(int(inferences), int(metadata), len(images), orphans, int(events))
 
     def _doomed(self, ws: int, before: datetime | None, keep_newest: int | None, p: Params) -> str:
         terms: list[str] = []

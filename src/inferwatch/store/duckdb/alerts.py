@@ -119,9 +119,13 @@ class AlertStore:
                     [ws, images_before]).fetchall()]
             orphans = sorted(set(images) - {r[0] for r in con.execute(
                 "SELECT sha256 FROM images WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [images]).fetchall()})
+            events = 0
+            if before is not None:  # Vision Events follow the days policy (docs/vision-events.md)
+                row = con.execute("DELETE FROM events WHERE ws = ? AND ts < ?", [ws, before]).fetchone()
+                events = int(row[0]) if row else 0
         if inferences:
             self._caches.changed_unknown()
-        return SweepResult(inferences, metadata, len(images), orphans)
+        return SweepResult(inferences, metadata, len(images), orphans, events)
 
     def usage(self, ws: int) -> dict[str, dict[str, int]]:
         con = self._cursor()
