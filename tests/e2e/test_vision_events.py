@@ -153,10 +153,16 @@ def test_an_event_with_an_uploaded_image_is_an_inference_with_metadata(ws: Works
 
 def test_a_resent_event_replaces_it_and_one_without_images_is_queryable(ws: Workspace) -> None:
     uc = use_case(ws)
-    assert ws.client.post("/vision-events", json=event(uc, "same", customMetadata={"v": 1})).status_code == 201
-    assert ws.client.post("/vision-events", json=event(uc, "same", customMetadata={"v": 2})).status_code == 201
+    first = event(uc, "same", customMetadata={"v": 1, "gone": "x"}, images=[{"objectDetections": detections(3)}] * 2)
+    assert ws.client.post("/vision-events", json=first).status_code == 201
+    second = event(uc, "same", customMetadata={"v": 2}, images=[{"objectDetections": detections(1, 0.3)}])
+    for _ in range(2):  # the second time a retry of the same body
+        assert ws.client.post("/vision-events", json=second).status_code == 201
     (only,) = query(ws, uc)["events"]
     assert only["customMetadata"] == {"v": 2}
+    (row,) = list_all(ws)  # its images' inferences and metadata are the new version's
+    assert [p["confidence"] for p in row["predictions"]] == [0.3]
+    assert "gone" not in row["metadata"] and row["metadata"]["v"] == 2
     assert ids(ws, uc, customMetadataFilters=[{"field": "v", "operator": "eq", "value": 2, "type": "number"}]) == [
         "same"]
     assert ws.client.get("/vision-events/use-cases").json()["useCases"][0]["eventCount"] == 1

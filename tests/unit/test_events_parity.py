@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from inferwatch.ingest.vision_events import EVENT_TYPES, Size, decode_one, to_rows
-from inferwatch.query.filters import MetaTerm, typed_term
+from inferwatch.ingest.vision_events import store as store_events
+from inferwatch.query.filters import Filters, MetaTerm, typed_term
 from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.duckdb import DuckDBStore
@@ -182,3 +183,48 @@ def test_a_sweep_removes_the_events_past_the_days_policy(stores: tuple[Store, St
         assert store.sweep(1, before, None, None).events == 0
     duck, chdb = stores
     assert _pages(duck, EventQuery("uc1", 50)) == _pages(chdb, EventQuery("uc1", 50))
+
+
+def _send(store: Store, bodies: list[dict[str, Any]]) -> None:
+    """As the API writes: the latest version of each id, replacing what a changed one wrote."""
+    prepared = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies]
+    rows, meta, events = to_rows(prepared, 1, {}, 2_000_000)
+    store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in prepared})
+
+
+def _figures(store: Store) -> Any:
+    window = Filters(start=NOW - timedelta(days=1), end=NOW + timedelta(hours=1))
+    return (store.totals(1, window), store.distributions(1, window, 10), store.get_inference(1, "r1"),
+            store.metadata_of(1, ["r1", "r2"]), store.group_table(1, window, "meta.a"),
+            [e.body for e in store.query_events(1, EventQuery("uc1", 10))])
+
+
+def test_a_changed_resent_event_replaces_its_inferences_and_metadata(tmp_path_factory: pytest.TempPathFactory,
+                                                                     chdb_url: Any) -> None:
+    folder = tmp_path_factory.mktemp("replace")
+    first = {"eventId": "r1", "eventType": "custom", "useCaseId": "uc1", "timestamp": NOW.isoformat(),
+             "customMetadata": {"a": 1, "b": "x"}, "eventData": {"result": "fail"},
+             "images": [{"objectDetections": [{"class": "scratch", "x": 1, "y": 1, "width": 2, "height": 2,
+                                               "confidence": 0.4}]}] * 2}
+    second = {**first, "customMetadata": {"a": 5}, "eventData": {}, "timestamp": (NOW - timedelta(hours=3)).isoformat(),
+              "images": [{"classifications": [{"class": "dent", "confidence": 0.8}]}]}
+    other = {**first, "eventId": "r2"}
+    stores = [DuckDBStore(str(folder / "a.duckdb")), open_store(chdb_url("replace_a"))]
+    fresh = [DuckDBStore(str(folder / "b.duckdb")), open_store(chdb_url("replace_b"))]
+    try:
+        for store in stores:
+            store.migrate()
+            _send(store, [first, other])
+            _figures(store)  # the caches are made from the first version
+            _send(store, [second])
+            _send(store, [second])  # a retry of the same body changes nothing
+        for store in fresh:
+            store.migrate()
+            _send(store, [other, second])
+        assert _figures(stores[0]) == _figures(stores[1]) == _figures(fresh[0]) == _figures(fresh[1])
+        (row,) = stores[0].get_inference(1, "r1")
+        assert row.task == "classification" and row.predictions[0]["class"] == "dent"
+        assert stores[0].metadata_of(1, ["r1"])["r1"] == {"a": 5, "ve.use_case": "uc1", "ve.event_type": "custom"}
+    finally:
+        for store in stores + fresh:
+            store.close()

@@ -27,7 +27,7 @@ from inferwatch.ingest import vision_events
 from inferwatch.ingest.fields import decode
 from inferwatch.ingest.vision_events import Event, Id, Metadata, Prepared, Size
 from inferwatch.query import events as event_query
-from inferwatch.store.base import ImageRecord, Store
+from inferwatch.store.base import ImageRecord
 from inferwatch.store.events import ACTIVE, EventRecord, schema_of
 from inferwatch.store.rows import iso, to_us
 from inferwatch.workspaces import Principal
@@ -71,13 +71,12 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
                 raise InvalidRequest(f"{where}images: unknown sourceId {source_id!r}; upload the image to"
                                      " /vision-events/upload first")
             sizes[source_id] = Size(image.width, image.height)
-    rows, meta, event_rows = vision_events.to_rows(resolved, ws, sizes, time.time_ns() // 1000)
-
-    def write(target: Store) -> None:
-        target.append(rows, meta)
-        target.put_events(event_rows)
-
-    await run_in_threadpool(runtime(request).writer.call, write)
+    # A batch naming an id twice means its last version.
+    latest = list({prepared.event.eventId: (prepared, case) for prepared, case in resolved}.values())
+    rows, meta, event_rows = vision_events.to_rows(latest, ws, sizes, time.time_ns() // 1000)
+    bodies = {prepared.event.eventId: prepared.body for prepared, _ in latest}
+    await run_in_threadpool(runtime(request).writer.call,
+                            lambda target: vision_events.store(target, ws, rows, meta, event_rows, bodies))
 
 
 @router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,

@@ -19,6 +19,7 @@ from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
 from inferwatch.ingest.metavalues import MetaScalar, kind_of
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
+from inferwatch.store.base import Store
 from inferwatch.store.events import EventRows
 
 EVENT_TYPES = ("quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback")
@@ -192,6 +193,31 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
             rows.add(ws, event.eventId, index, prepared.ts_us, now_us, model, task, event.deviceId, [], SOURCE, None,
                      size.width, size.height, msgspec.json.encode(extra).decode() if extra else None)
     return rows, meta, out
+
+
+def written_fields(body: str) -> list[str]:
+    """The metadata fields a stored event body wrote (`to_rows`), read without today's checks:
+    what a re-sent version deletes before it writes its own."""
+    event = msgspec.json.decode(body)
+    if not isinstance(event, dict):
+        return []
+    custom, data = event.get("customMetadata"), event.get("eventData")
+    names = [PREFIX + "use_case", PREFIX + "event_type", PREFIX + "stream", PREFIX + "workflow"]
+    names += list(custom) if isinstance(custom, dict) else []
+    names += [DATA_PREFIX + k for k, v in data.items() if isinstance(v, str | int | float | bool)] \
+        if isinstance(data, dict) else []
+    return names
+
+
+def store(target: Store, ws: int, rows: InferenceRows, meta: MetadataRows, events: EventRows,
+          bodies: dict[str, str]) -> None:
+    """Writes events' rows (in the writer thread). A re-sent event whose body changed replaces
+    its inferences and its metadata: the old ones go first, since an inference is otherwise
+    stored once whatever is sent again. One sent again unchanged (a retry) rewrites nothing."""
+    old = {i: b for i, b in target.event_bodies(ws, list(bodies)).items() if b != bodies[i]}
+    target.forget_event_rows(ws, sorted(old), [(i, f) for i, b in sorted(old.items()) for f in written_fields(b)])
+    target.append(rows, meta)
+    target.put_events(events)
 
 
 def _types(metadata: dict[str, MetaValue] | None) -> list[str]:

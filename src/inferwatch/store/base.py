@@ -512,6 +512,15 @@ class Store(Protocol):
         """Stores the events; an event id the workspace holds already is replaced."""
         ...
 
+    def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
+        """The stored body of each of these events the workspace holds."""
+        ...
+
+    def forget_event_rows(self, ws: int, event_ids: Sequence[str], fields: Sequence[tuple[str, str]]) -> None:
+        """Deletes the inferences these events' images became, and the (event id, field) metadata
+        rows they wrote: what a re-sent event's new version then writes afresh."""
+        ...
+
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
         """Up to `query.limit` events matching, newest first (time, then id, descending)."""
         ...

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from inferwatch.ingest.vision_events import SOURCE
 from inferwatch.store.clickhouse.sql import Params, meta_terms
 from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
 from inferwatch.store.rows import EPOCH, naive_utc
@@ -73,6 +74,30 @@ class EventStore:
         n = batch.num_rows
         batch = batch.append_column("deleted", pa.array([0] * n, pa.uint8()))
         self._insert("events", batch.append_column("version", pa.array([self._version()] * n, pa.uint64())))
+
+    def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
+        if not event_ids:
+            return {}
+        p = Params()
+        rows = self._rows(f"SELECT event_id, body FROM {_LIVE} ws = {p.add(ws, 'Int32')}"
+                          f" AND event_id IN {p.add(list(event_ids), 'Array(String)')}", p)
+        return {str(i): str(b) for i, b in rows}
+
+    def forget_event_rows(self, ws: int, event_ids: Sequence[str], fields: Sequence[tuple[str, str]]) -> None:
+        if not event_ids:
+            return
+        p = Params()
+        w = p.add(ws, "Int32")
+        selected = (f"ws = {w} AND source = {p.add(SOURCE, 'String')}"
+                    f" AND inference_id IN {p.add(list(event_ids), 'Array(String)')}")
+        # As a retention sweep deletes: metadata, the identities, then the rows by a mutation (a
+        # lightweight DELETE fails on the table's MATERIALIZED columns).
+        if fields:
+            self._command(f"DELETE FROM metadata WHERE ws = {w} AND (inference_id, field_name) IN"
+                          f" {p.add([tuple(f) for f in fields], 'Array(Tuple(String, String))')}", p)
+        self._command(f"DELETE FROM identity_keys WHERE ws = {w} AND (inference_id, image_index) IN"
+                      f" (SELECT inference_id, image_index FROM inferences WHERE {selected})", p)
+        self._command(f"ALTER TABLE inferences DELETE WHERE {selected} SETTINGS mutations_sync = 1", p)
 
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
         p = Params()

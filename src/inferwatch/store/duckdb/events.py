@@ -9,16 +9,20 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import duckdb
+import pyarrow as pa
 
+from inferwatch.ingest.vision_events import SOURCE
+from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params, meta_terms, transaction
 from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
 from inferwatch.store.rows import EPOCH
 
 
 class EventStore:
-    """Needs the host's `_cursor()` and `_write_lock`."""
+    """Needs the host's `_cursor()`, `_write_lock` and `_caches`."""
 
     _write_lock: threading.Lock
+    _caches: Caches
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -47,6 +51,37 @@ class EventStore:
         with self._write_lock:
             self._cursor().execute("INSERT OR REPLACE INTO events SELECT * FROM event_batch")
         del event_batch
+
+    def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
+        if not event_ids:
+            return {}
+        p = Params()
+        rows = self._cursor().execute(
+            f"SELECT event_id, body FROM events WHERE ws = {p.add(ws)} AND event_id IN ({p.each(event_ids)})",
+            p).fetchall()
+        return {str(i): str(b) for i, b in rows}
+
+    def forget_event_rows(self, ws: int, event_ids: Sequence[str], fields: Sequence[tuple[str, str]]) -> None:
+        if not event_ids:
+            return
+        con = self._cursor()
+        with self._write_lock:
+            with transaction(con):
+                p = Params()
+                gone = con.execute(
+                    f"DELETE FROM inferences WHERE ws = {p.add(ws)} AND source = {p.add(SOURCE)}"
+                    f" AND inference_id IN ({p.each(event_ids)}) RETURNING ws, ts", p).fetchall()
+                if fields:
+                    con.execute(
+                        "DELETE FROM metadata AS m USING (SELECT unnest(?::VARCHAR[]) AS i, unnest(?::VARCHAR[]) AS f)"
+                        " AS d WHERE m.ws = ? AND m.inference_id = d.i AND m.field_name = d.f",
+                        [[i for i, _ in fields], [f for _, f in fields], ws])
+                # The ids' metadata copies beside their inferences' figures are out of date.
+                con.execute("INSERT INTO metadata_changed SELECT ?, md5_number(unnest(?::VARCHAR[]))",
+                            [ws, list(event_ids)])
+            if gone:  # the per-hour caches of the hours they were in are re-summed on the next read
+                self._caches.touched(pa.table({"ws": pa.array([r[0] for r in gone], pa.int32()),
+                                               "ts": pa.array([r[1] for r in gone], pa.timestamp("us"))}))
 
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
         p = Params()
