@@ -140,6 +140,8 @@ def test_an_event_with_an_uploaded_image_is_an_inference_with_metadata(ws: Works
     assert created.status_code == 201 and created.json() == {"eventId": "evt-1", "created": True}
     (answer,) = query(ws, uc)["events"]
     assert {k: v for k, v in answer.items() if k != "receivedAt"} == sent
+    shown = ws.client.get(f"{ws.api}/inferences/evt-1/image")  # the dashboard's inference page shows it
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
     rows = {r["image_index"]: r for r in list_all(ws, **{"meta.ve.data.result": "fail"})}
     assert rows[0]["model_id"] == "qa-flow" and rows[0]["device_id"] == "cam-7"
     assert rows[0]["image"] == {"width": 320, "height": 240} and len(rows[0]["predictions"]) == 2

@@ -10,6 +10,7 @@ committed.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from inferwatch.ingest import vision_events
 from inferwatch.ingest.fields import decode
 from inferwatch.ingest.vision_events import Event, Id, Metadata, Prepared, Size
 from inferwatch.query import events as event_query
-from inferwatch.store.base import ImageRecord
+from inferwatch.store.base import ImageRecord, Store
 from inferwatch.store.events import ACTIVE, EventRecord, schema_of
 from inferwatch.store.rows import iso, to_us
 from inferwatch.workspaces import Principal
@@ -60,23 +61,33 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
         if case.status != ACTIVE:
             raise InvalidRequest(f"{where}useCaseId: the use case {case.name!r} is archived; unarchive it first")
         resolved.append((prepared, case.id))
-    sizes: dict[str, Size] = {}
+    uploaded: dict[str, ImageRecord] = {}
     for index, prepared in enumerate(events):
         for source_id in sorted(prepared.source_ids()):
-            if source_id in sizes:
+            if source_id in uploaded:
                 continue
             image = store.image(ws, source_id) if images.is_sha256(source_id) else None
             if image is None:
                 where = f"events[{index}]." if len(events) > 1 else ""
                 raise InvalidRequest(f"{where}images: unknown sourceId {source_id!r}; upload the image to"
                                      " /vision-events/upload first")
-            sizes[source_id] = Size(image.width, image.height)
+            uploaded[source_id] = image
+    sizes = {source_id: Size(image.width, image.height) for source_id, image in uploaded.items()}
     # A batch naming an id twice means its last version.
     latest = list({prepared.event.eventId: (prepared, case) for prepared, case in resolved}.values())
     rows, meta, event_rows = vision_events.to_rows(latest, ws, sizes, time.time_ns() // 1000)
     bodies = {prepared.event.eventId: prepared.body for prepared, _ in latest}
-    await run_in_threadpool(runtime(request).writer.call,
-                            lambda target: vision_events.store(target, ws, rows, meta, event_rows, bodies))
+    # The image an event shows becomes its inference's image, on the dashboard's inference page,
+    # unless an earlier inference already holds those bytes.
+    shown = [replace(uploaded[source], inference_id=prepared.event.eventId)
+             for prepared, _ in latest if (source := vision_events.shown_source(prepared.event)) is not None]
+
+    def write(target: Store) -> None:
+        vision_events.store(target, ws, rows, meta, event_rows, bodies)
+        for image in shown:
+            target.insert_image(image)
+
+    await run_in_threadpool(runtime(request).writer.call, write)
 
 
 @router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,

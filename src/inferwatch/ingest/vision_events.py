@@ -195,6 +195,15 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
     return rows, meta, out
 
 
+def shown_source(event: Event) -> str | None:
+    """The uploaded image the event shows (`displayImagePosition`, else its first): its output
+    image, else its input image."""
+    if not event.images:
+        return None
+    image = event.images[min(event.displayImagePosition or 0, len(event.images) - 1)]
+    return image.sourceId or image.inputSourceId
+
+
 def written_fields(body: str) -> list[str]:
     """The metadata fields a stored event body wrote (`to_rows`), read without today's checks:
     what a re-sent version deletes before it writes its own."""
