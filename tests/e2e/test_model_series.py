@@ -3,6 +3,8 @@ store takes (a re-sent batch adds nothing), and a workspace with nothing yet."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Workspace, ingest, item
@@ -34,3 +36,14 @@ def test_an_empty_workspace_serves_empty_families(ws: Workspace) -> None:
     assert reply.status_code == 200
     assert "# TYPE inferwatch_model_inferences_total counter" in reply.text
     assert "inferwatch_model_inferences_total{" not in reply.text
+
+
+def test_vision_events_images_are_counted_once(ws: Workspace) -> None:
+    use_case = ws.client.post("/vision-events/use-cases", json={"name": "qa"}).json()["id"]
+    event = {"eventId": "ve-1", "eventType": "custom", "useCaseId": use_case, "workflowId": "qa-flow",
+             "timestamp": datetime.now(UTC).isoformat(), "deviceId": "cam",
+             "images": [{"objectDetections": [{"class": "a", "x": 1, "y": 1, "width": 2, "height": 2,
+                                               "confidence": 0.7}]}] * 2}
+    for _ in range(2):  # the second time a retry, counted by nothing
+        assert ws.client.post("/vision-events", json=event).status_code == 201
+        assert series(ws)[("inferwatch_model_inferences_total", (("device_id", "cam"), ("model_id", "qa-flow")))] == 2

@@ -9,6 +9,7 @@ committed.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from inferwatch.store.events import ACTIVE, EventRecord, schema_of
 from inferwatch.store.rows import iso, to_us
 from inferwatch.workspaces import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/vision-events")
 Writer = Annotated[Principal, Depends(require_key(Scope.INGEST))]
 Reader = Annotated[Principal, Depends(require_key(Scope.READ))]
@@ -82,12 +84,20 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
     shown = [replace(uploaded[source], inference_id=prepared.event.eventId)
              for prepared, _ in latest if (source := vision_events.shown_source(prepared.event)) is not None]
 
-    def write(target: Store) -> None:
-        vision_events.store(target, ws, rows, meta, event_rows, bodies)
+    def write(target: Store) -> int:
+        new = vision_events.store(target, ws, rows, meta, event_rows, bodies)
         for image in shown:
             target.insert_image(image)
+        return new
 
-    await run_in_threadpool(runtime(request).writer.call, write)
+    rt = runtime(request)
+    if await run_in_threadpool(rt.writer.call, write) and rt.series is not None:
+        # The per-model Prometheus series, as the writer counts its commits; a figure for
+        # dashboards must never fail a write already made.
+        try:
+            rt.series.observe(rows)
+        except Exception:
+            log.exception("could not count committed rows for the model series")
 
 
 @router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,
@@ -98,7 +108,8 @@ async def create_event(who: Writer, request: Request) -> JSON:
     return JSON({"eventId": prepared.event.eventId, "created": True}, status_code=201)
 
 
-@router.post("/batch", summary="Create up to 100 vision events, all or none", status_code=201)
+@router.post("/batch", summary="Create up to 100 vision events, all or none", status_code=201,
+             openapi_extra=body_schema(vision_events.BatchBody, "`events`: 1 to 100 events, checked whole"))
 async def create_batch(who: Writer, request: Request) -> JSON:
     prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
     await _write(request, who, prepared)
@@ -131,7 +142,8 @@ def _answer(record: EventRecord) -> dict[str, object]:
     return event
 
 
-@router.post("/query", summary="A use case's events, newest first, a page at a time")
+@router.post("/query", summary="A use case's events, newest first, a page at a time",
+             openapi_extra=body_schema(event_query.QueryBody, "The use case, filters, a page size and cursor"))
 async def query_events(who: Reader, request: Request) -> JSON:
     body = await read_body(request)
     store = runtime(request).store
@@ -147,7 +159,8 @@ async def query_events(who: Reader, request: Request) -> JSON:
                  "lookbackDays": lookback_days(store, who.ws.id)})
 
 
-@router.post("/delete", summary="Delete events of a use case (at most 1,000 ids)")
+@router.post("/delete", summary="Delete events of a use case (at most 1,000 ids)",
+             openapi_extra=body_schema(Delete, "The use case and the event ids"))
 async def delete_events(who: Writer, request: Request) -> JSON:
     call = decode(_decode_delete, await read_body(request))
     store = runtime(request).store

@@ -106,6 +106,12 @@ class Batch(msgspec.Struct):
     events: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
+class BatchBody(msgspec.Struct):
+    """The batch as the API reference shows it (`Batch` keeps each event's bytes, to echo)."""
+
+    events: Annotated[list[Event], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
 _decode_event = msgspec.json.Decoder(Event)
 _decode_batch = msgspec.json.Decoder(Batch)
 
@@ -219,14 +225,16 @@ def written_fields(body: str) -> list[str]:
 
 
 def store(target: Store, ws: int, rows: InferenceRows, meta: MetadataRows, events: EventRows,
-          bodies: dict[str, str]) -> None:
-    """Writes events' rows (in the writer thread). A re-sent event whose body changed replaces
-    its inferences and its metadata: the old ones go first, since an inference is otherwise
-    stored once whatever is sent again. One sent again unchanged (a retry) rewrites nothing."""
+          bodies: dict[str, str]) -> int:
+    """Writes events' rows (in the writer thread); returns how many inferences were new. A
+    re-sent event whose body changed replaces its inferences and its metadata: the old ones go
+    first, since an inference is otherwise stored once whatever is sent again. One sent again
+    unchanged (a retry) rewrites nothing."""
     old = {i: b for i, b in target.event_bodies(ws, list(bodies)).items() if b != bodies[i]}
     target.forget_event_rows(ws, sorted(old), [(i, f) for i, b in sorted(old.items()) for f in written_fields(b)])
-    target.append(rows, meta)
+    new = target.append(rows, meta)
     target.put_events(events)
+    return new
 
 
 def _types(metadata: dict[str, MetaValue] | None) -> list[str]:
