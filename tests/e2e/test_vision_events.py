@@ -272,7 +272,8 @@ def stocked(ws: Workspace) -> tuple[Workspace, str]:
         batch.append(event(uc, f"q{i:02d}", minutes_ago=30 - i, eventType=("quality_check", "safety_alert")[i % 2],
                            deviceId=("cam-1", "cam-2")[i % 3 == 0], eventData={"result": ("pass", "fail")[i % 4 == 0],
                                                                               "externalId": f"lot-{i % 5}"},
-                           customMetadata={"temperature": 140 + i, "line": ("a", "b")[i % 2]}))
+                           customMetadata={"temperature": 140 + i, "line": ("a", "b")[i % 2]},
+                           images=[{}, {"objectDetections": detections(1, i / 10)}] if i < 10 else []))
     assert ws.client.post("/vision-events/batch", json={"events": batch}).status_code == 201
     return ws, uc
 
@@ -315,6 +316,10 @@ def test_every_filter_selects_what_it_says(stocked: tuple[Workspace, str]) -> No
                eventType="safety_alert") == where(lambda i: i % 2 == 1)
     assert ids(ws, uc, eventFieldFilters=[{"column": "result", "operator": "eq", "value": "fail"}]) == where(
         lambda i: i % 4 == 0)
+    # Events 0-9 have a scratch found at confidence i / 10 in their second image.
+    assert ids(ws, uc, detection={"classes": ["scratch", "dent"]}) == where(lambda i: i < 10)
+    assert ids(ws, uc, detection={"classes": ["scratch"], "minConfidence": 0.65}) == where(lambda i: 7 <= i < 10)
+    assert ids(ws, uc, detection={"classes": ["dent"]}) == []
 
 
 @pytest.mark.parametrize("body", [
@@ -323,6 +328,7 @@ def test_every_filter_selects_what_it_says(stocked: tuple[Workspace, str]) -> No
     {"customMetadataFilters": [{"field": "t", "operator": "between", "value": 1}]},
     {"customMetadataFilters": [{"field": "t", "operator": "gt", "value": "hot"}]},
     {"eventFieldFilters": [{"column": "result", "operator": "eq"}]},
+    {"detection": {"classes": []}}, {"detection": {"classes": ["a"], "minConfidence": 2}},
 ], ids=lambda b: next(iter(b)))
 def test_a_bad_query_is_a_400(stocked: tuple[Workspace, str], body: dict[str, Any]) -> None:
     ws, uc = stocked

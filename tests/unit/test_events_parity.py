@@ -101,6 +101,8 @@ QUERIES = [
     EventQuery("uc1", 10, meta=(typed_term("temperature", "eq", "150"),)),
     EventQuery("uc1", 10, meta=(typed_term("ok", "eq", True), MetaTerm.equal("ve.data.result", "fail"))),
     EventQuery("uc2", 10, meta=(typed_term("line", "neq", "a"),)),
+    EventQuery("uc1", 6, detection=Filters(classes=("dent",))),
+    EventQuery("uc1", 6, detection=Filters(classes=("dent", "scratch"), min_confidence=0.5)),
 ]
 
 

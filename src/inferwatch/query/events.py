@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.ingest.fields import decode
+from inferwatch.ingest.fields import ClassName, Confidence, decode
 from inferwatch.ingest.vision_events import DATA_PREFIX, EVENT_TYPES, Id
-from inferwatch.query.filters import MetaTerm, parse_time, typed_term
+from inferwatch.query.filters import Filters, MetaTerm, parse_time, typed_term
 from inferwatch.store.events import ContextTerm, EventQuery
 from inferwatch.store.rows import naive_utc
 
@@ -48,6 +48,14 @@ class FieldFilter(msgspec.Struct, forbid_unknown_fields=True):
     value: Any
 
 
+class Detection(msgspec.Struct, forbid_unknown_fields=True):
+    """inferwatch's name for the detected-class filter Roboflow's dashboard has (its API name is
+    not public): an image of the event found one of `classes`, at `minConfidence` or more."""
+
+    classes: Annotated[list[ClassName], msgspec.Meta(min_length=1, max_length=MAX_TERMS)]
+    minConfidence: Confidence | None = None
+
+
 class QueryBody(msgspec.Struct, forbid_unknown_fields=True):
     useCaseId: Id
     eventType: str | None = None
@@ -62,6 +70,7 @@ class QueryBody(msgspec.Struct, forbid_unknown_fields=True):
     externalId: Context | None = None
     customMetadataFilters: Annotated[list[MetadataFilter], msgspec.Meta(max_length=MAX_TERMS)] = []
     eventFieldFilters: Annotated[list[FieldFilter], msgspec.Meta(max_length=MAX_TERMS)] = []
+    detection: Detection | None = None
 
 
 _decode = msgspec.json.Decoder(QueryBody)
@@ -84,8 +93,10 @@ def parse(body: bytes, use_case_id: str) -> EventQuery:
     meta: list[MetaTerm] = [typed_term(f.field, f.operator, f.value, f.type) for f in q.customMetadataFilters]
     meta += [typed_term(DATA_PREFIX + f.column, f.operator, f.value) for f in q.eventFieldFilters]
     after = read_cursor(q.cursor) if q.cursor else None
+    detection = (Filters(classes=tuple(q.detection.classes), min_confidence=q.detection.minConfidence)
+                 if q.detection is not None else None)
     return EventQuery(use_case_id, q.limit + 1, tuple(dict.fromkeys(types)), start, end, contexts, tuple(meta),
-                      after)
+                      detection=detection, after=after)
 
 
 def use_case_of(body: bytes) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from inferwatch.query.filters import MetaTerm
+from inferwatch.query.filters import Filters, MetaTerm
 
 ACTIVE = "active"
 INACTIVE = "inactive"
@@ -70,6 +70,8 @@ class EventQuery:
     end: datetime | None = None  # inclusive, naive UTC
     contexts: tuple[ContextTerm, ...] = ()
     meta: tuple[MetaTerm, ...] = ()  # on the event id's metadata (custom metadata, `ve.data.*`)
+    # Class and confidence terms one prediction of one of the event's images must meet.
+    detection: Filters | None = None
     after: tuple[int, str] | None = None  # (ts in µs, event id) of the previous page's last event
 
 

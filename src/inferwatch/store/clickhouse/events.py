@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from inferwatch.ingest.vision_events import SOURCE
-from inferwatch.store.clickhouse.sql import Params, meta_terms
+from inferwatch.store.clickhouse.sql import Params, meta_terms, where
 from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
 from inferwatch.store.rows import EPOCH, naive_utc
 
@@ -115,6 +115,9 @@ class EventStore:
         for meta in query.meta:
             terms.append(f"event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
                          f" AND field_name = {p.add(meta.field, 'String')}{meta_terms(meta, p)})")
+        if query.detection is not None:
+            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
+                         f" AND source = {p.add(SOURCE, 'String')})")
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.time(EPOCH + timedelta(microseconds=ts_us))

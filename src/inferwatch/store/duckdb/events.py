@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from inferwatch.ingest.vision_events import SOURCE
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.sql import Params, meta_terms, transaction
+from inferwatch.store.duckdb.sql import Params, meta_terms, transaction, where
 from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
 from inferwatch.store.rows import EPOCH
 
@@ -99,6 +99,9 @@ class EventStore:
         for meta in query.meta:
             terms.append(f"event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
                          f" AND field_name = {p.add(meta.field)}{meta_terms(meta, p)})")
+        if query.detection is not None:
+            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
+                         f" AND source = {p.add(SOURCE)})")
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.add(EPOCH + timedelta(microseconds=ts_us))
