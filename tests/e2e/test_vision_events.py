@@ -168,6 +168,7 @@ def test_a_resent_event_replaces_it_and_one_without_images_is_queryable(ws: Work
     assert ids(ws, uc, customMetadataFilters=[{"field": "v", "operator": "eq", "value": 2, "type": "number"}]) == [
         "same"]
     assert ws.client.get("/vision-events/use-cases").json()["useCases"][0]["eventCount"] == 1
+    assert ws.client.get(f"{ws.api}/usage").json()["tables"]["events"]["rows"] == 1
 
 
 def test_the_use_case_may_be_named_and_an_archived_one_refuses_events(ws: Workspace) -> None:

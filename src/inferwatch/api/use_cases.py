@@ -57,6 +57,10 @@ class Update(msgspec.Struct, forbid_unknown_fields=True):
     status: Annotated[str, msgspec.Meta(pattern=f"^({ACTIVE}|{INACTIVE})$")] | None = None
 
 
+_decode_create = msgspec.json.Decoder(Create)
+_decode_update = msgspec.json.Decoder(Update)
+
+
 def resolve(store: Store, ws: int, ref: str) -> UseCaseRecord | None:
     """A use case by id, else by exact name (older Roboflow examples send the name)."""
     cases = store.use_cases(ws)
@@ -121,7 +125,7 @@ def list_use_cases(who: Reader, request: Request) -> JSON:
 @router.post("/use-cases", summary="Create a use case", status_code=201,
              openapi_extra=body_schema(Create, "Its name, unique in the workspace"))
 async def create_use_case(who: Manager, request: Request) -> JSON:
-    name = _trimmed(decode(msgspec.json.Decoder(Create), await read_body(request)).name)
+    name = _trimmed(decode(_decode_create, await read_body(request)).name)
     ws = who.ws.id
 
     def create(store: Store) -> UseCaseRecord:
@@ -139,7 +143,7 @@ async def create_use_case(who: Manager, request: Request) -> JSON:
 @router.put("/use-cases/{use_case_id}", summary="Rename a use case, or set its status",
             openapi_extra=body_schema(Update, "`name` and/or `status` (active, inactive)"))
 async def update_use_case(who: Manager, use_case_id: str, request: Request) -> JSON:
-    update = decode(msgspec.json.Decoder(Update), await read_body(request))
+    update = decode(_decode_update, await read_body(request))
     if update.name is None and update.status is None:
         raise InvalidRequest("give a `name`, a `status` or both")
     name = _trimmed(update.name) if update.name is not None else None

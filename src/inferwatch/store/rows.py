@@ -25,7 +25,7 @@ LIST_COLUMNS = (
 # The images table's columns are ImageRecord's fields, in its order, so a record binds as its tuple.
 IMAGE_COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
 # Tables `usage` reports, each with a column naming the workspace.
-USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events")
+USAGE_TABLES = ("inferences", "metadata", "devices", "images", "alert_events", "events")
 # A class mix per group lists this many classes; the comparison table shows the top few.
 MAX_GROUP_CLASSES = 5
 

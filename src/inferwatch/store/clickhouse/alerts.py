@@ -201,6 +201,8 @@ class AlertStore:
             final = " FINAL" if table in ("metadata", "images") else ""
             if table == "devices":
                 sql = f"SELECT uniqExact(device_id) FROM devices WHERE ws = {p.add(ws, 'Int32')}"
+            elif table == "events":  # Vision Events: the live version of each
+                sql = f"SELECT count() FROM events FINAL WHERE deleted = 0 AND ws = {p.add(ws, 'Int32')}"
             else:
                 sql = f"SELECT count() FROM {table}{final} WHERE ws = {p.add(ws, 'Int32')}"
             ((mine,),) = self._rows(sql, p)
