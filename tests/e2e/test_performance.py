@@ -161,7 +161,10 @@ def test_settings_and_requests_are_validated(ws: Workspace, other: Workspace) ->
 
     perf = f"{ws.api}/performance"
     assert ws.client.get(perf, params={**EVER, "label_field": "x"}).status_code == 400  # no model
-    assert ws.client.get(perf, params={**EVER, "model_id": "m/1"}).status_code == 400  # no label field
+    # No label field anywhere: the model is measured by its operator feedback (none yet here).
+    unset = ws.client.get(perf, params={**EVER, "model_id": "m/1"})
+    assert unset.status_code == 200 and unset.json()["label_field"] == "ve.feedback"
+    assert unset.json()["labelled"] == 0
     assert ws.client.get(perf, params={**EVER, "model_id": "m/1", "label_field": "x", "bins": "0"}).status_code == 400
     assert ws.client.get(perf, params={**EVER, "model_id": "m/1", "label_field": "x", "by": "model_id"}
                          ).status_code == 400

@@ -15,6 +15,7 @@ import pytest
 from inferwatch.ingest.vision_events import EVENT_TYPES, Size, decode_one, to_rows
 from inferwatch.ingest.vision_events import store as store_events
 from inferwatch.query.filters import Filters, MetaTerm, typed_term
+from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
 from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.duckdb import DuckDBStore
@@ -38,6 +39,11 @@ def _event(rng: random.Random, i: int, use_case: str) -> dict[str, Any]:
              "confidence": round(rng.random(), 3)}], "metadata": {"exposure": rng.choice([1, "auto"])}}
                    for _ in range(rng.randrange(0, 3))],
     }
+    if event["eventType"] == "operator_feedback":
+        # A review of an earlier event (several reviews of one: its history, the last its verdict).
+        event["eventData"] = {"relatedEventId": f"evt-{rng.randrange(0, max(i, 1)) // 4:04d}",
+                              "feedback": rng.choice(VERDICTS)}
+        event["comment"] = f"review {i}"
     if rng.random() < 0.7:
         event["deviceId"] = rng.choice(["cam-1", "cam-2"])
     if rng.random() < 0.5:
@@ -103,6 +109,10 @@ QUERIES = [
     EventQuery("uc2", 10, meta=(typed_term("line", "neq", "a"),)),
     EventQuery("uc1", 6, detection=Filters(classes=("dent",))),
     EventQuery("uc1", 6, detection=Filters(classes=("dent", "scratch"), min_confidence=0.5)),
+    EventQuery("uc1", 10, feedback=("correct",)),
+    EventQuery("uc1", 10, feedback=("incorrect", "inconclusive")),
+    EventQuery("uc2", 10, feedback=("none",)),
+    EventQuery("uc1", 10, feedback=("correct", "none"), event_types=("quality_check",)),
 ]
 
 
@@ -143,6 +153,28 @@ def test_use_cases_figures_and_schemas_agree(stores: tuple[Store, Store]) -> Non
     assert "string:temperature" in duck.event_schema(1, "uc1", False)
     assert duck.event_schema(1, "uc1", True) == ["number:exposure", "string:exposure"]
     assert duck.use_cases(2) == chdb.use_cases(2) == []
+
+
+def test_feedback_histories_and_latest_verdicts_agree(stores: tuple[Store, Store]) -> None:
+    duck, chdb = stores
+    reviewed = [f"evt-{i:04d}" for i in range(60)]
+    found = duck.find_events(1, [*reviewed, "nope"])
+    assert found == chdb.find_events(1, [*reviewed, "nope"])
+    assert [e.event_id for e in found] == reviewed and all(e.use_case_id in ("uc1", "uc2") for e in found)
+    histories = 0
+    for event_id in reviewed:
+        history = duck.feedback_of(1, event_id)
+        assert history == chdb.feedback_of(1, event_id)
+        assert all(e.event_type == "operator_feedback" for e in history)
+        verdicts = duck.metadata_of(1, [event_id]).get(event_id, {}).get(FEEDBACK_FIELD)
+        if history:
+            assert verdicts in VERDICTS
+        histories += len(history) > 1
+    assert histories  # some events were reviewed more than once
+    for verdict in VERDICTS:
+        marked = {e.event_id for uc in ("uc1", "uc2")
+                  for e in duck.query_events(1, EventQuery(uc, 1000, feedback=(verdict,)))}
+        assert marked and all(duck.metadata_of(1, [m])[m][FEEDBACK_FIELD] == verdict for m in marked)
 
 
 def test_images_are_inferences_of_the_event(stores: tuple[Store, Store]) -> None:

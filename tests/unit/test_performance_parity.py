@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.query.performance import GroundTruth, report
+from inferwatch.query.performance import FEEDBACK_FIELD, GroundTruth, feedback_setting, report
 from inferwatch.store.base import Store
-from tests.unit.test_store_parity import FILTERS, IDS, same, stores
+from tests.unit.test_store_parity import BASE_US, FILTERS, IDS, same, stores
 
 __all__ = ["stores"]  # the module-scoped fixture: both stores, seeded alike
 
@@ -56,3 +57,32 @@ def test_ground_truth_settings_round_trip(stores: tuple[Store, Store]) -> None:
         store.set_ground_truth(1, "cars/1", SETTINGS[0])  # the later write wins
         assert store.ground_truth(1, "cars/1") == SETTINGS[0]
         assert store.ground_truth(2, "cars/1") is None
+
+
+def test_operator_verdicts_measure_accuracy_alike_without_a_setting(stores: tuple[Store, Store]) -> None:
+    """Last in this file: it adds verdicts (`ve.feedback`) beside the `line` labels. `correct`
+    counts as right and `incorrect` as wrong whatever the model said; `inconclusive` is not counted."""
+    duck, chdb = stores
+    verdict = {"a": "correct", "b": "incorrect", "c": "inconclusive", "d": "correct", "z": "correct"}
+    labelled = duck._cursor().execute(  # type: ignore[attr-defined]
+        "SELECT ws, inference_id, field_value FROM metadata WHERE field_name = 'line' ORDER BY ALL").fetchall()
+    meta = MetadataRows()
+    for ws, inference_id, line in labelled:
+        meta.add(ws, inference_id, FEEDBACK_FIELD, verdict[line], BASE_US + 10**12)
+    for store in stores:
+        store.append(InferenceRows(), meta)
+    settings = [feedback_setting(), GroundTruth(label_field=FEEDBACK_FIELD, confidence_threshold=0.5)]
+    for setting in settings:
+        for filters in FILTERS:
+            answers = [report(s.performance_counts(1, filters, setting, timedelta(hours=1), "lot", 7), setting, 7)
+                       for s in (duck, chdb)]
+            same(answers[0], answers[1])
+    counts = duck.performance_counts(1, Filters(), settings[0], timedelta(hours=1), None, 7)
+    body = report(counts, settings[0], 7)
+    rows = {(ws, i): len(duck.get_inference(ws, i)) for ws, i, _ in labelled}
+    right = sum(rows[(ws, i)] for ws, i, line in labelled if ws == 1 and verdict[line] == "correct")
+    wrong = sum(rows[(ws, i)] for ws, i, line in labelled if ws == 1 and verdict[line] == "incorrect")
+    assert right and wrong
+    assert (body["correct"], body["labelled"]) == (right, right + wrong)
+    # A wrong verdict expects "not <what the model said>": the confusion matrix names no made-up class.
+    assert all(expected == f"not {predicted}" for (expected, predicted) in counts.confusion if expected != predicted)

@@ -17,7 +17,7 @@ from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import meta_field
-from inferwatch.query.performance import GroundTruth, report
+from inferwatch.query.performance import FEEDBACK_FIELD, GroundTruth, report
 from inferwatch.store.base import Store
 from inferwatch.store.rows import iso
 from inferwatch.workspaces import audit
@@ -89,7 +89,9 @@ def performance(who: Reader, win: Annotated[Window, Depends(window("bucket", "by
 
 
 def _setting(request: Request, stored: GroundTruth | None) -> GroundTruth:
-    """The stored setting with any field given in the query string put over it."""
+    """The stored setting with any field given in the query string put over it. Without a label
+    field anywhere the model is measured by its operator feedback (`ve.feedback`): a verdict needs
+    no setting to say whether the model was right."""
     params = request.query_params
     base = {} if stored is None else {f: getattr(stored, f) for f in GroundTruth.__struct_fields__}
     for key in ("label_field", "no_detection_label", "pass_field"):
@@ -103,5 +105,5 @@ def _setting(request: Request, stored: GroundTruth | None) -> GroundTruth:
     if params.getlist("fail_value"):
         base["fail_values"] = params.getlist("fail_value")
     if "label_field" not in base:
-        raise InvalidRequest("no label_field: give one, or set the model's with PUT .../ground-truth")
+        base["label_field"] = FEEDBACK_FIELD
     return decode(_SETTING, msgspec.json.encode(base))

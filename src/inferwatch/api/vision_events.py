@@ -63,6 +63,7 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
         if case.status != ACTIVE:
             raise InvalidRequest(f"{where}useCaseId: the use case {case.name!r} is archived; unarchive it first")
         resolved.append((prepared, case.id))
+    _check_reviewed(store, ws, events)
     uploaded: dict[str, ImageRecord] = {}
     for index, prepared in enumerate(events):
         for source_id in sorted(prepared.source_ids()):
@@ -98,6 +99,20 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
             rt.series.observe(rows)
         except Exception:
             log.exception("could not count committed rows for the model series")
+
+
+def _check_reviewed(store: Store, ws: int, events: list[Prepared]) -> None:
+    """Every operator_feedback event reviews an event the workspace holds, or one of the same
+    request's other events (an event and its review may travel in one batch)."""
+    sent = {p.event.eventId for p in events if p.verdict is None}
+    wanted = {p.verdict[0] for p in events if p.verdict is not None} - sent
+    if not wanted:
+        return
+    found = {record.event_id for record in store.find_events(ws, sorted(wanted))}
+    for index, prepared in enumerate(events):
+        if prepared.verdict is not None and prepared.verdict[0] in wanted - found:
+            where = f"events[{index}]." if len(events) > 1 else ""
+            raise InvalidRequest(f"{where}eventData.relatedEventId: no event {prepared.verdict[0]!r} in this workspace")
 
 
 @router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,

@@ -19,10 +19,12 @@ from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
 from inferwatch.ingest.metavalues import MetaScalar, kind_of
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
+from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
 from inferwatch.store.base import Store
 from inferwatch.store.events import EventRows
 
-EVENT_TYPES = ("quality_check", "inventory_count", "safety_alert", "custom", "operator_feedback")
+FEEDBACK = "operator_feedback"
+EVENT_TYPES = ("quality_check", "inventory_count", "safety_alert", "custom", FEEDBACK)
 MAX_BATCH = 100
 MAX_IMAGES = 16  # an event's images are inference image indices the detail page looks up directly
 MAX_ANNOTATIONS = 1000
@@ -124,6 +126,13 @@ class Prepared:
     body: str
     ts_us: int
 
+    @property
+    def verdict(self) -> tuple[str, str] | None:
+        """(the reviewed event's id, `correct` | `incorrect` | `inconclusive`) of a feedback event."""
+        if self.event.eventType != FEEDBACK or self.event.eventData is None:
+            return None
+        return str(self.event.eventData["relatedEventId"]), str(self.event.eventData["feedback"])
+
     def source_ids(self) -> set[str]:
         return {i for image in self.event.images for i in (image.sourceId, image.inputSourceId) if i}
 
@@ -140,7 +149,23 @@ def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     for key, value in (event.eventData or {}).items():
         if isinstance(value, str) and len(value) > MAX_VALUE_LEN:
             raise InvalidRequest(f"{where}eventData.{key}: longer than {MAX_VALUE_LEN} characters")
+    if event.eventType == FEEDBACK:
+        _check_feedback(event, where)
     return Prepared(event, body.decode(), (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+
+
+def _check_feedback(event: Event, where: str) -> None:
+    """An `operator_feedback` event names the event it reviews and one of the three verdicts; that
+    the reviewed event exists is the caller's to check (it needs the store)."""
+    data = event.eventData or {}
+    related = data.get("relatedEventId")
+    if not isinstance(related, str) or not 1 <= len(related) <= 256 or any(ord(c) < 0x20 for c in related):
+        raise InvalidRequest(f"{where}eventData.relatedEventId: an operator_feedback event names the eventId it"
+                             " reviews (1 to 256 characters)")
+    if related == event.eventId:
+        raise InvalidRequest(f"{where}eventData.relatedEventId: an event cannot review itself")
+    if data.get("feedback") not in VERDICTS:
+        raise InvalidRequest(f"{where}eventData.feedback: one of {', '.join(VERDICTS)}, got {data.get('feedback')!r}")
 
 
 def decode_batch(body: bytes, now: datetime) -> list[Prepared]:
@@ -192,6 +217,11 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         for name, value in fields.items():
             if value != "":
                 meta.add(ws, event.eventId, name, value, now_us)
+        if prepared.verdict is not None:
+            # The reviewed event's latest verdict, on its id (so on its images' inferences): the
+            # feedback filter, and measured accuracy without a ground-truth setting.
+            related, verdict = prepared.verdict
+            meta.add(ws, related, FEEDBACK_FIELD, verdict, now_us)
         model = event.workflowId or f"{SOURCE}/{use_case}"
         for index, image in enumerate(event.images):
             task, extra = _predictions(rows, image)

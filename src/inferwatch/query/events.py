@@ -71,6 +71,9 @@ class QueryBody(msgspec.Struct, forbid_unknown_fields=True):
     customMetadataFilters: Annotated[list[MetadataFilter], msgspec.Meta(max_length=MAX_TERMS)] = []
     eventFieldFilters: Annotated[list[FieldFilter], msgspec.Meta(max_length=MAX_TERMS)] = []
     detection: Detection | None = None
+    # The latest operator verdict: any of these, "none" for events nobody has reviewed yet.
+    feedback: Annotated[list[Literal["correct", "incorrect", "inconclusive", "none"]],
+                        msgspec.Meta(max_length=4)] = []
 
 
 _decode = msgspec.json.Decoder(QueryBody)
@@ -96,7 +99,7 @@ def parse(body: bytes, use_case_id: str) -> EventQuery:
     detection = (Filters(classes=tuple(q.detection.classes), min_confidence=q.detection.minConfidence)
                  if q.detection is not None else None)
     return EventQuery(use_case_id, q.limit + 1, tuple(dict.fromkeys(types)), start, end, contexts, tuple(meta),
-                      detection=detection, after=after)
+                      detection=detection, feedback=tuple(dict.fromkeys(q.feedback)), after=after)
 
 
 def use_case_of(body: bytes) -> str:

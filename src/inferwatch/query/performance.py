@@ -29,6 +29,15 @@ _Z = 1.959963984540054
 
 DEFAULT_FAIL_VALUES = ("failed", "fail", "ng", "reject", "rejected", "defect", "false", "no")
 
+# Operator feedback (docs/vision-events.md): the latest verdict on an event, kept as metadata of the
+# event id, so of the inferences of its images. As a label field it needs no setting: `correct`
+# says the model's most confident class (or "no detection") was right, `incorrect` that it was
+# wrong, `inconclusive` says nothing and is not counted.
+FEEDBACK_FIELD = "ve.feedback"
+VERDICTS = ("correct", "incorrect", "inconclusive")
+COUNTED_VERDICTS = ("correct", "incorrect")
+WRONG_PREFIX = "not "  # an `incorrect` verdict's expected class: "not <what the model said>"
+
 
 class GroundTruth(msgspec.Struct, forbid_unknown_fields=True):
     """A model's ground-truth setting, as the API takes and answers it."""
@@ -40,6 +49,16 @@ class GroundTruth(msgspec.Struct, forbid_unknown_fields=True):
     pass_field: FieldName | None = None
     fail_values: Annotated[list[FieldValue], msgspec.Meta(max_length=64)] = msgspec.field(
         default_factory=lambda: list(DEFAULT_FAIL_VALUES))
+
+
+def feedback_setting() -> GroundTruth:
+    """The setting a model without one is measured by: its operator feedback."""
+    return GroundTruth(label_field=FEEDBACK_FIELD)
+
+
+def is_feedback(setting: GroundTruth) -> bool:
+    """Whether the label field is the feedback verdict, read as right/wrong rather than a class."""
+    return setting.label_field == FEEDBACK_FIELD
 
 
 @dataclass(frozen=True, slots=True)

@@ -529,6 +529,16 @@ class Store(Protocol):
         """Deletes those of the use case's events that exist; returns their ids."""
         ...
 
+    def find_events(self, ws: int, event_ids: Sequence[str]) -> list[EventRecord]:
+        """Those of the ids the workspace holds, whatever their use case, with use case and type,
+        ordered by id."""
+        ...
+
+    def feedback_of(self, ws: int, event_id: str) -> list[EventRecord]:
+        """The operator_feedback events reviewing `event_id`, oldest first (by arrival, then id):
+        its feedback history, the last one its latest verdict."""
+        ...
+
     def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
         """The distinct `<kind>:<key>` pairs of the use case's custom metadata (or, `images`,
         of its images' metadata)."""

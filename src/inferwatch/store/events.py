@@ -17,6 +17,9 @@ from inferwatch.query.filters import Filters, MetaTerm
 
 ACTIVE = "active"
 INACTIVE = "inactive"
+NO_FEEDBACK = "none"
+# Metadata of an operator_feedback event naming the event it reviews (`eventData.relatedEventId`).
+RELATED_FIELD = "ve.data.relatedEventId"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class UseCaseFigures:
 
     events: int
     last_event_at: datetime | None
+    event_types: tuple[str, ...] = ()  # the types its events have, sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class EventRecord:
     ts: datetime
     received_at: datetime
     body: str
+    use_case_id: str = ""  # filled where the reader asked for it (`find_events`, `feedback_of`)
+    event_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,9 @@ class EventQuery:
     meta: tuple[MetaTerm, ...] = ()  # on the event id's metadata (custom metadata, `ve.data.*`)
     # Class and confidence terms one prediction of one of the event's images must meet.
     detection: Filters | None = None
+    # The latest operator verdict is one of these (`correct`, `incorrect`, `inconclusive`, or
+    # NO_FEEDBACK: none yet); empty: any.
+    feedback: tuple[str, ...] = ()
     after: tuple[int, str] | None = None  # (ts in µs, event id) of the previous page's last event
 
 

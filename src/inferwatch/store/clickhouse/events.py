@@ -16,8 +16,17 @@ from typing import Any
 import pyarrow as pa
 
 from inferwatch.ingest.vision_events import SOURCE
+from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.clickhouse.sql import Params, meta_terms, where
-from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
+from inferwatch.store.events import (
+    NO_FEEDBACK,
+    RELATED_FIELD,
+    EventQuery,
+    EventRecord,
+    EventRows,
+    UseCaseFigures,
+    UseCaseRecord,
+)
 from inferwatch.store.rows import EPOCH, naive_utc
 
 _LIVE = "events FINAL WHERE deleted = 0 AND"
@@ -64,8 +73,10 @@ class EventStore:
     def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
         p = Params()
         rows = self._rows(
-            f"SELECT use_case_id, count(), max(ts) FROM {_LIVE} ws = {p.add(ws, 'Int32')} GROUP BY use_case_id", p)
-        return {str(uc): UseCaseFigures(int(n), naive_utc(last)) for uc, n, last in rows}
+            f"SELECT use_case_id, count(), max(ts), arraySort(groupUniqArray(event_type)) FROM {_LIVE}"
+            f" ws = {p.add(ws, 'Int32')} GROUP BY use_case_id", p)
+        return {str(uc): UseCaseFigures(int(n), naive_utc(last), tuple(str(t) for t in types))
+                for uc, n, last, types in rows}
 
     def put_events(self, rows: EventRows) -> None:
         if not len(rows):
@@ -118,6 +129,8 @@ class EventStore:
         if query.detection is not None:
             terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
                          f" AND source = {p.add(SOURCE, 'String')})")
+        if query.feedback:
+            terms.append(_feedback(ws, query.feedback, p))
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.time(EPOCH + timedelta(microseconds=ts_us))
@@ -142,6 +155,24 @@ class EventStore:
                 f" FROM (SELECT * FROM {_LIVE} {which})", p)
         return found
 
+    def find_events(self, ws: int, event_ids: Sequence[str]) -> list[EventRecord]:
+        if not event_ids:
+            return []
+        p = Params()
+        rows = self._rows(
+            f"SELECT {_FULL} FROM {_LIVE} ws = {p.add(ws, 'Int32')}"
+            f" AND event_id IN {p.add(list(event_ids), 'Array(String)')} ORDER BY event_id", p)
+        return [_record(row) for row in rows]
+
+    def feedback_of(self, ws: int, event_id: str) -> list[EventRecord]:
+        p = Params()
+        rows = self._rows(
+            f"SELECT {_FULL} FROM {_LIVE} ws = {p.add(ws, 'Int32')} AND event_type = 'operator_feedback'"
+            f" AND event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
+            f" AND field_name = {p.add(RELATED_FIELD, 'String')} AND field_value = {p.add(event_id, 'String')})"
+            " ORDER BY received_at, ts, event_id", p)
+        return [_record(row) for row in rows]
+
     def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
         column = "image_meta_types" if images else "meta_types"
         p = Params()
@@ -149,3 +180,24 @@ class EventStore:
             f"SELECT DISTINCT arrayJoin({column}) FROM {_LIVE} ws = {p.add(ws, 'Int32')}"
             f" AND use_case_id = {p.add(use_case_id, 'String')}", p)
         return sorted(str(row[0]) for row in rows)
+
+
+_FULL = "event_id, ts, received_at, body, use_case_id, event_type"
+
+
+def _record(row: tuple[Any, ...]) -> EventRecord:
+    event_id, ts, received, body, use_case, event_type = row
+    return EventRecord(str(event_id), naive_utc(ts), naive_utc(received), str(body), str(use_case), str(event_type))
+
+
+def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:
+    """DuckDB's `_feedback`: the latest verdict is one of `verdicts`, or none yet (NO_FEEDBACK)."""
+    given = (f"SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
+             f" AND field_name = {p.add(FEEDBACK_FIELD, 'String')}")
+    either = []
+    named = [v for v in verdicts if v != NO_FEEDBACK]
+    if named:
+        either.append(f"event_id IN ({given} AND field_value IN {p.add(named, 'Array(String)')})")
+    if NO_FEEDBACK in verdicts:
+        either.append(f"event_id NOT IN ({given})")
+    return "(" + " OR ".join(either) + ")"

@@ -14,25 +14,35 @@ from typing import Any
 import msgspec
 
 from inferwatch.query.filters import Filters
-from inferwatch.query.performance import Counts, GroundTruth
+from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
 from inferwatch.store.clickhouse.sql import Params, bucket, where
 from inferwatch.store.rows import iso
 
 
-def _field(alias: str, ws: int, name: str, p: Params, kind: str = "LEFT JOIN") -> str:
+def _field(alias: str, ws: int, name: str, p: Params, kind: str = "LEFT JOIN", only: tuple[str, ...] = ()) -> str:
+    among = f" AND field_value IN {p.add(list(only), 'Array(String)')}" if only else ""
     return (f" {kind} (SELECT inference_id, field_value FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
-            f" AND field_name = {p.add(name, 'String')}) {alias} ON {alias}.inference_id = i.inference_id")
+            f" AND field_name = {p.add(name, 'String')}{among}) {alias} ON {alias}.inference_id = i.inference_id")
+
+
+def _expected(setting: GroundTruth, none: str, p: Params) -> str:
+    """DuckDB's `_expected`: the label through the map, or what a feedback verdict expects."""
+    if is_feedback(setting):
+        said = (f"if(isNull(i.max_confidence), {none},"
+                " i.predictions[indexOf(arrayMap(p -> p.confidence, i.predictions), i.max_confidence)].class)")
+        return f"if(lab.field_value = 'correct', {said}, concat({p.add(WRONG_PREFIX, 'String')}, {said}))"
+    keys = p.add(list(setting.label_map), "Array(String)")
+    values = p.add(list(setting.label_map.values()), "Array(String)")
+    return f"if(indexOf({keys}, lab.field_value) > 0, {values}[indexOf({keys}, lab.field_value)], lab.field_value)"
 
 
 def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, group_field: str | None,
               bins: int, p: Params) -> str:
     """The labelled inferences with their verdict: DuckDB's `_LABELLED`, expression for expression."""
-    keys = p.add(list(setting.label_map), "Array(String)")
-    values = p.add(list(setting.label_map.values()), "Array(String)")
     threshold = p.add(setting.confidence_threshold, "Float64")
     none = p.add(setting.no_detection_label, "String")
     n = p.add(bins, "Int32")
-    joins = _field("lab", ws, setting.label_field, p, "INNER JOIN")
+    joins = _field("lab", ws, setting.label_field, p, "INNER JOIN", COUNTED_VERDICTS if is_feedback(setting) else ())
     if group_field:
         joins += _field("grp", ws, group_field, p)
     found = "has(i.classes, expected)" if setting.confidence_threshold == 0 else \
@@ -40,8 +50,7 @@ def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, 
     clause = where(ws, filters, p, "i")
     base = (
         f"SELECT i.ts AS ts, i.max_confidence AS max_confidence, {'grp.field_value' if group_field else 'NULL'} AS grp,"
-        f" if(indexOf({keys}, lab.field_value) > 0, {values}[indexOf({keys}, lab.field_value)], lab.field_value)"
-        " AS expected,"
+        f" {_expected(setting, none, p)} AS expected,"
         f" if(expected = {none}, ifNull(max_confidence < {threshold}, 1), {found}) AS correct,"
         f" if(ifNull(max_confidence >= {threshold}, 0),"
         " i.predictions[indexOf(arrayMap(p -> p.confidence, i.predictions), max_confidence)].class, NULL) AS top"

@@ -12,9 +12,18 @@ import duckdb
 import pyarrow as pa
 
 from inferwatch.ingest.vision_events import SOURCE
+from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params, meta_terms, transaction, where
-from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
+from inferwatch.store.events import (
+    NO_FEEDBACK,
+    RELATED_FIELD,
+    EventQuery,
+    EventRecord,
+    EventRows,
+    UseCaseFigures,
+    UseCaseRecord,
+)
 from inferwatch.store.rows import EPOCH
 
 
@@ -41,8 +50,9 @@ class EventStore:
 
     def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
         rows = self._cursor().execute(
-            "SELECT use_case_id, count(*), max(ts) FROM events WHERE ws = ? GROUP BY use_case_id", [ws]).fetchall()
-        return {str(uc): UseCaseFigures(int(n), last) for uc, n, last in rows}
+            "SELECT use_case_id, count(*), max(ts), list(DISTINCT event_type ORDER BY event_type) FROM events"
+            " WHERE ws = ? GROUP BY use_case_id", [ws]).fetchall()
+        return {str(uc): UseCaseFigures(int(n), last, tuple(types)) for uc, n, last, types in rows}
 
     def put_events(self, rows: EventRows) -> None:
         if not len(rows):
@@ -102,6 +112,8 @@ class EventStore:
         if query.detection is not None:
             terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
                          f" AND source = {p.add(SOURCE)})")
+        if query.feedback:
+            terms.append(_feedback(ws, query.feedback, p))
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.add(EPOCH + timedelta(microseconds=ts_us))
@@ -122,9 +134,43 @@ class EventStore:
             con.execute(f"DELETE FROM events WHERE {which}", p)
         return sorted(found)
 
+    def find_events(self, ws: int, event_ids: Sequence[str]) -> list[EventRecord]:
+        if not event_ids:
+            return []
+        p = Params()
+        rows = self._cursor().execute(
+            f"SELECT {_FULL} FROM events WHERE ws = {p.add(ws)} AND event_id IN ({p.each(event_ids)})"
+            " ORDER BY event_id", p).fetchall()
+        return [EventRecord(*row) for row in rows]
+
+    def feedback_of(self, ws: int, event_id: str) -> list[EventRecord]:
+        p = Params()
+        rows = self._cursor().execute(
+            f"SELECT {_FULL} FROM events WHERE ws = {p.add(ws)} AND event_type = 'operator_feedback'"
+            f" AND event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
+            f" AND field_name = {p.add(RELATED_FIELD)} AND field_value = {p.add(event_id)})"
+            " ORDER BY received_at, ts, event_id", p).fetchall()
+        return [EventRecord(*row) for row in rows]
+
     def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
         column = "image_meta_types" if images else "meta_types"
         rows = self._cursor().execute(
             f"SELECT DISTINCT unnest({column}) FROM events WHERE ws = ? AND use_case_id = ?",
             [ws, use_case_id]).fetchall()
         return sorted(str(row[0]) for row in rows)
+
+
+_FULL = "event_id, ts, received_at, body, use_case_id, event_type"
+
+
+def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:
+    """The event's latest verdict (metadata `ve.feedback` of its id) is one of `verdicts`, or it
+    has none and NO_FEEDBACK is among them."""
+    given = f"SELECT inference_id FROM metadata WHERE ws = {p.add(ws)} AND field_name = {p.add(FEEDBACK_FIELD)}"
+    either = []
+    named = [v for v in verdicts if v != NO_FEEDBACK]
+    if named:
+        either.append(f"event_id IN ({given} AND field_value IN ({p.each(named)}))")
+    if NO_FEEDBACK in verdicts:
+        either.append(f"event_id NOT IN ({given})")
+    return "(" + " OR ".join(either) + ")"

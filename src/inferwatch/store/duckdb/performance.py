@@ -14,7 +14,7 @@ import duckdb
 import msgspec
 
 from inferwatch.query.filters import Filters
-from inferwatch.query.performance import Counts, GroundTruth
+from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params, where
 from inferwatch.store.rows import iso
@@ -55,8 +55,14 @@ GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged,
 """
 
 
-def _expected(column: str, setting: GroundTruth, p: Params) -> str:
-    """The label in `column` as the model names it (through the label map)."""
+def _expected(column: str, top: str, setting: GroundTruth, p: Params) -> str:
+    """The label in `column` as the model names it (through the label map). A feedback verdict
+    names no class: `correct` expects what the model said (`top`, its most confident class, or
+    "no detection"), `incorrect` anything but that."""
+    if is_feedback(setting):
+        said = f"coalesce({top}, {p.add(setting.no_detection_label)})"
+        return (f"CASE {column} WHEN 'correct' THEN {said}"
+                f" WHEN 'incorrect' THEN {p.add(WRONG_PREFIX)} || {said} END")
     return (f"coalesce(({p.add(list(setting.label_map.values()))}::VARCHAR[])"
             f"[list_position({p.add(list(setting.label_map))}::VARCHAR[], {column})], {column})")
 
@@ -141,12 +147,17 @@ class PerformanceReads:
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
 
 
+def _counted_only(alias: str, setting: GroundTruth, p: Params) -> str:
+    """With the feedback verdict as the label: only the verdicts that say right or wrong."""
+    return f" AND {alias}.field_value IN ({p.each(COUNTED_VERDICTS)})" if is_feedback(setting) else ""
+
+
 def _joined(ws: int, filters: Filters, setting: GroundTruth, group_field: str | None, p: Params) -> str:
     """The labelled (or inspected) inferences joined to their fields, predictions included when a
     threshold needs them."""
     inspected = bool(setting.pass_field)
     joins = f"{'LEFT JOIN' if inspected else 'JOIN'} metadata lab ON lab.ws = i.ws AND lab.id_key = i.id_key"
-    joins += f" AND lab.field_name = {p.add(setting.label_field)}"
+    joins += f" AND lab.field_name = {p.add(setting.label_field)}{_counted_only('lab', setting, p)}"
     if inspected:
         joins += (" LEFT JOIN metadata pf ON pf.ws = i.ws AND pf.id_key = i.id_key"
                   f" AND pf.field_name = {p.add(setting.pass_field)}")
@@ -155,7 +166,7 @@ def _joined(ws: int, filters: Filters, setting: GroundTruth, group_field: str | 
     either = " AND (lab.field_value IS NOT NULL OR pf.field_value IS NOT NULL)" if inspected else ""
     return (f"SELECT i.ts, i.max_confidence, {'i.predictions,' if setting.confidence_threshold > 0 else ''}"
             f" i.classes, i.top_class, {'g.field_value' if group_field else 'NULL::VARCHAR'} AS grp,"
-            f" {_expected('lab.field_value', setting, p)} AS expected,"
+            f" {_expected('lab.field_value', 'i.top_class', setting, p)} AS expected,"
             f" {'pf.field_value' if inspected else 'NULL::VARCHAR'} AS pass_value"
             f" FROM inferences i {joins} WHERE {where(ws, filters, p, 'i')}{either}")
 
@@ -167,16 +178,16 @@ def _copied(ws: int, filters: Filters, setting: GroundTruth, group_field: str | 
     the window's inferences, and whether the label was found and whether anything was detected
     are worked out on each copy. The copies hold no predictions: only without a threshold."""
 
-    def copies(field: str) -> str:
-        return f"metadata_facts f WHERE f.field_name = {p.add(field)} AND {where(ws, filters, p, 'f')}"
+    def copies(field: str, only: str = "") -> str:
+        return f"metadata_facts f WHERE f.field_name = {p.add(field)}{only} AND {where(ws, filters, p, 'f')}"
 
     def detected() -> str:
         return f"len(f.classes) > list_contains(f.classes, {p.add(setting.no_detection_label)})::INTEGER AS detected"
 
-    sql = (f"SELECT f.key, f.ts, f.max_confidence, f.top_class, {detected()},"
-           f" {_expected('f.field_value', setting, p)} AS expected,"
-           f" list_contains(f.classes, {_expected('f.field_value', setting, p)}) AS found,"
-           f" NULL::VARCHAR AS pass_value FROM {copies(setting.label_field)}")
+    expected = _expected("f.field_value", "f.top_class", setting, p)
+    sql = (f"SELECT f.key, f.ts, f.max_confidence, f.top_class, {detected()}, {expected} AS expected,"
+           f" list_contains(f.classes, {expected}) AS found,"
+           f" NULL::VARCHAR AS pass_value FROM {copies(setting.label_field, _counted_only('f', setting, p))}")
     if setting.pass_field:
         sql = ("SELECT coalesce(l.key, q.key) AS key, coalesce(l.ts, q.ts) AS ts,"
                " coalesce(l.max_confidence, q.max_confidence) AS max_confidence,"

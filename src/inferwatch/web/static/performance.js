@@ -110,17 +110,14 @@
       if (select.value) q.set("label_field", select.value); else q.delete("label_field");
       location.assign(location.pathname + "?" + q.toString());
     });
-    if (!chosen) {
-      document.getElementById("perf-none").hidden = false;
-      section.dataset.loaded = "yes";
-      return;
-    }
+    // No label field: the server measures the model by its operator feedback (ve.feedback).
     const params = IW.windowed({ fixed: { model_id: modelId } });
     if (here.get("label_field")) params.set("label_field", here.get("label_field"));
     if (groupBy.startsWith("meta.")) params.set("by", groupBy);
     const body = await get("/performance", params);
     if (!body.labelled) document.getElementById("perf-none").hidden = false;
     document.getElementById("perf-body").hidden = !body.labelled;
+    document.getElementById("perf-source").hidden = !(body.labelled && body.label_field === "ve.feedback");
     if (body.labelled) show(body);
     section.dataset.loaded = "yes";
   });
