@@ -262,13 +262,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         if not inference_ids:
             return {}
         wanted = set(inference_ids)
-        # Matched on the 128-bit `id_key` (about twice as fast as comparing the id strings over
-        # every metadata row); the ids themselves are checked on the few rows that match.
-        rows = self._cursor().execute(
-            "SELECT inference_id, field_name, field_value, field_type FROM metadata"
-            " WHERE ws = ? AND id_key IN (SELECT md5_number(unnest(?::VARCHAR[]))) ORDER BY field_name",
-            [ws, list(wanted)],
-        ).fetchall()
+        rows = self._cursor().execute(schema.METADATA_OF, [ws, list(wanted)]).fetchall()
         return answer.metadata_of([row for row in rows if row[0] in wanted])
 
     def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,

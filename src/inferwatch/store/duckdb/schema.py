@@ -346,6 +346,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (ws, event_id)
     );
     """,
+    # 13: the metadata of a page of inferences found through an index on `id_key`: DuckDB uses
+    # an index only of one column (the primary key's three are never used to look up), so the
+    # list's page read every metadata row, a cost that grew with the store (160 ms at 3 million
+    # values, seconds at fifty million); through the index it is the page's few rows.
+    """
+    CREATE INDEX metadata_id_key ON metadata (id_key);
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
@@ -377,6 +384,13 @@ UPSERT_METADATA = """
 INSERT OR REPLACE INTO metadata
 SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inference_id), field_type, field_number
 FROM meta_batch
+"""
+
+# The metadata of a page of inferences: matched on the 128-bit `id_key` through its index
+# (migration 13), the ids themselves checked by the caller on the few rows found.
+METADATA_OF = """
+SELECT inference_id, field_name, field_value, field_type FROM metadata
+WHERE ws = ? AND id_key IN (SELECT md5_number(unnest(?::VARCHAR[]))) ORDER BY field_name
 """
 
 # In the same transaction as UPSERT_METADATA: the ids whose copies in `metadata_facts` are now
