@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -50,8 +51,13 @@ _decode_delete = msgspec.json.Decoder(Delete)
 _decode_metadata = msgspec.json.Decoder(Metadata)
 
 
-async def _write(request: Request, who: Principal, events: list[Prepared]) -> None:
-    """Checks every event's use case and images, then writes them all in one writer call."""
+async def write_events(request: Request, who: Principal, events: list[Prepared],
+                       new_images: Sequence[tuple[ImageRecord, bytes]] = ()) -> None:
+    """Checks every event's use case and images, then writes them all in one writer call.
+
+    `new_images` are images the events name that came with them (a bundle's members, an edge
+    device's base64): checked already, but kept only once every check has passed, so a refused
+    event leaves none of them behind."""
     store = runtime(request).store
     ws = who.ws.id
     resolved: list[tuple[Prepared, str]] = []
@@ -64,7 +70,7 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
             raise InvalidRequest(f"{where}useCaseId: the use case {case.name!r} is archived; unarchive it first")
         resolved.append((prepared, case.id))
     _check_reviewed(store, ws, events)
-    uploaded: dict[str, ImageRecord] = {}
+    uploaded = {record.sha256: record for record, _ in new_images}
     for index, prepared in enumerate(events):
         for source_id in sorted(prepared.source_ids()):
             if source_id in uploaded:
@@ -84,6 +90,8 @@ async def _write(request: Request, who: Principal, events: list[Prepared]) -> No
     # unless an earlier inference already holds those bytes.
     shown = [replace(uploaded[source], inference_id=prepared.event.eventId)
              for prepared, _ in latest if (source := vision_events.shown_source(prepared.event)) is not None]
+    for record, data in new_images:
+        await keep_image(request, record, data)
 
     def write(target: Store) -> int:
         new = vision_events.store(target, ws, rows, meta, event_rows, bodies)
@@ -119,7 +127,7 @@ def _check_reviewed(store: Store, ws: int, events: list[Prepared]) -> None:
              openapi_extra=body_schema(Event, "One event: id, type, use case, time, images, metadata"))
 async def create_event(who: Writer, request: Request) -> JSON:
     prepared = vision_events.decode_one(await read_body(request), datetime.now(UTC))
-    await _write(request, who, [prepared])
+    await write_events(request, who, [prepared])
     return JSON({"eventId": prepared.event.eventId, "created": True}, status_code=201)
 
 
@@ -127,8 +135,16 @@ async def create_event(who: Writer, request: Request) -> JSON:
              openapi_extra=body_schema(vision_events.BatchBody, "`events`: 1 to 100 events, checked whole"))
 async def create_batch(who: Writer, request: Request) -> JSON:
     prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
-    await _write(request, who, prepared)
+    await write_events(request, who, prepared)
     return JSON({"created": len(prepared), "eventIds": [p.event.eventId for p in prepared]}, status_code=201)
+
+
+def image_record(who: Principal, checked: images.Checked, name: str | None) -> ImageRecord:
+    """The row of an event's image, as every route that takes one keeps it."""
+    return ImageRecord(
+        ws=who.ws.id, sha256=checked.sha256, inference_id=None, content_type=checked.content_type,
+        width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name or None,
+        project=None, batch=vision_events.SOURCE, tags=[], uploaded_at=datetime.now(UTC).replace(tzinfo=None))
 
 
 @router.post("/upload", summary="Upload an event's image (multipart `file`): its sourceId and url", status_code=201)
@@ -142,10 +158,7 @@ async def upload_image(who: Writer, request: Request) -> JSON:
     if name is not None and len(name) > 256:
         raise InvalidRequest("name: longer than 256 characters")
     checked = await run_in_threadpool(images.inspect, data)
-    record = ImageRecord(
-        ws=who.ws.id, sha256=checked.sha256, inference_id=None, content_type=checked.content_type,
-        width=checked.width, height=checked.height, size_bytes=checked.size_bytes, name=name or None,
-        project=None, batch=vision_events.SOURCE, tags=[], uploaded_at=datetime.now(UTC).replace(tzinfo=None))
+    record = image_record(who, checked, name)
     await keep_image(request, record, data)
     url = f"{str(request.base_url).rstrip('/')}/api/v1/{who.ws.slug}/images/{checked.sha256}"
     return JSON({"success": True, "sourceId": checked.sha256, "url": url}, status_code=201)
