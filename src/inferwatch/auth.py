@@ -7,7 +7,8 @@ Every route names exactly one of these, and that is the table of who may call wh
 - `require(Scope.X)`: a key of the workspace in the path, holding scope X (else 403);
 - `require_body(Scope.X)`: the same, for the Roboflow routes whose key may be in the JSON body;
 - `require_key(Scope.X)`: a key holding X, whatever its workspace (routes without one in the
-  path); `require_key(None)` any valid key;
+  path); `require_key(None)` any valid key; `require_header_key` the same, also read from a
+  client's own header;
 - `declare(Scope.X)`: the handler checks X itself, on each of several keys (a server report);
 - `page`: a dashboard page (a session of a `read` key, else the sign-in page);
 - `csrf_form(Scope.X)`: a dashboard form post: its CSRF token, and a session holding X;
@@ -133,6 +134,15 @@ def require_key(scope: Scope | None) -> Callable[[Request], Awaitable[Principal]
     @_declares(Access("key", scope))
     async def dependency(request: Request) -> Principal:
         return check(principal(request), scope)
+    return dependency
+
+
+def require_header_key(scope: Scope, header: str) -> Callable[[Request], Awaitable[Principal]]:
+    """`require_key`, for a client that sends its key in a header of its own (the edge event
+    store's `X-API-Key`); Bearer and `?api_key=` are still read first."""
+    @_declares(Access("key", scope))
+    async def dependency(request: Request) -> Principal:
+        return check(principal(request, request.headers.get(header)), scope)
     return dependency
 
 

@@ -21,6 +21,7 @@ from inferwatch.api import (
     admin,
     alerts,
     drift,
+    event_store,
     export,
     health,
     images,
@@ -144,6 +145,7 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     app.include_router(keys.admin_router)
     app.include_router(vision_events.router)
     app.include_router(vision_event_bundle.router)
+    app.include_router(event_store.router)
     app.include_router(use_cases.router)
     app.include_router(roboflow.workspace_router)  # last: `/{workspace}` must take no other route's path
     app.add_exception_handler(StaleForm, pages.stale_form)  # type: ignore[arg-type]

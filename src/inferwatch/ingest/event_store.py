@@ -1,0 +1,110 @@
+"""The edge event store's event (`POST /v2/events`, Roboflow's local Event Ingestion Service, as
+the "Roboflow Vision Events" workflow block sends it with `write_to_event_store`), mapped onto a
+Vision Event (docs/vision-events.md), so it goes through the same checks and the same rows.
+
+The outer keys are snake_case (`inference_timestamp`, `solution`, `event_schema`, `event_data`,
+`custom_metadata`), the images carry their bytes as base64 (`base64Image`, `inputBase64Image`)
+instead of upload ids, and the client names no event id: inferwatch gives each event a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from inferwatch.errors import ApiError, InvalidRequest
+from inferwatch.ingest import limits
+from inferwatch.ingest.vision_events import MAX_IMAGES
+
+IMAGE_FIELDS = {"base64Image": "sourceId", "inputBase64Image": "inputSourceId"}
+# The Vision Event's names, as a refusal of the mapped event would name them, and the client's.
+_NAMES = {"eventType": "event_schema", "useCaseId": "solution", "timestamp": "inference_timestamp",
+          "eventData": "event_data", "customMetadata": "custom_metadata"}
+_NAMED = re.compile(r"(?<![A-Za-z_])(" + "|".join(_NAMES) + r")(?![A-Za-z_])")
+_MAX_BASE64 = (limits.MAX_IMAGE_BYTES + 2) // 3 * 4
+
+
+class EdgeEvent(msgspec.Struct):
+    """Unknown keys are ignored, as the camelCase route keeps them without reading them."""
+
+    inference_timestamp: str
+    solution: str
+    event_schema: str
+    event_data: dict[str, Any] | None = None
+    images: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=MAX_IMAGES)] = []
+    custom_metadata: dict[str, Any] | None = None
+    displayImagePosition: int | None = None
+
+
+_decode = msgspec.json.Decoder(EdgeEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """The Vision Event (its images naming placeholders, `images[0].base64Image`, until the
+    bytes are checked) and the decoded bytes of each placeholder."""
+
+    event: dict[str, Any]
+    blobs: dict[str, bytes]
+
+
+def decode(body: bytes) -> Mapped:
+    """The edge event as a Vision Event with a fresh id; a 400 naming the client's field."""
+    try:
+        edge = _decode.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(str(exc)) from None
+    blobs: dict[str, bytes] = {}
+    images: list[dict[str, Any]] = []
+    for index, image in enumerate(edge.images):
+        image = dict(image)
+        for field, id_field in IMAGE_FIELDS.items():
+            if field not in image:
+                continue
+            if id_field in image:
+                raise InvalidRequest(f"images[{index}]: names both {field} and {id_field}")
+            placeholder = f"images[{index}].{field}"
+            blobs[placeholder] = _bytes(image.pop(field), placeholder)
+            image[id_field] = placeholder
+        images.append(image)
+    event: dict[str, Any] = {"eventId": str(uuid.uuid4()), "eventType": edge.event_schema,
+                             "useCaseId": edge.solution, "timestamp": edge.inference_timestamp, "images": images}
+    if edge.event_data:
+        event["eventData"] = edge.event_data
+    if edge.custom_metadata:
+        event["customMetadata"] = edge.custom_metadata
+    if edge.displayImagePosition is not None:
+        event["displayImagePosition"] = edge.displayImagePosition
+    return Mapped(event, blobs)
+
+
+def with_source_ids(mapped: Mapped, source_ids: dict[str, str]) -> dict[str, Any]:
+    """The event with each placeholder replaced by its image's id (`source_ids`)."""
+    images = [{k: source_ids.get(v, v) if k in IMAGE_FIELDS.values() else v for k, v in image.items()}
+              for image in mapped.event["images"]]
+    return {**mapped.event, "images": images}
+
+
+def renamed(exc: ApiError) -> ApiError:
+    """A refusal of the mapped event, naming the client's fields rather than the Vision Event's."""
+    if isinstance(exc.detail, str):
+        exc.detail = _NAMED.sub(lambda m: _NAMES[m.group(1)], exc.detail)
+    return exc
+
+
+def _bytes(value: object, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}: must be a base64 string")
+    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    if len(text) > _MAX_BASE64:
+        raise InvalidRequest(f"{where}: the image is over {limits.MAX_IMAGE_BYTES} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{where}: not valid base64") from None
