@@ -14,7 +14,7 @@ PORT ?= 8420
 # restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy).
 E2E := tests/e2e
 CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,smoke ingest disk durability restart sdk real_inference \
-	pingback proxy)) $(E2E)/test_roboflow_sdk.py::test_every_sdk_method
+	pingback proxy roboflow_workflow_blocks)) $(E2E)/test_roboflow_sdk.py::test_every_sdk_method
 
 .PHONY: run test client-deps lint bench clean
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, list_all
+from tests.conftest import Workspace, list_all, open_workspace
 from tests.e2e.test_keys import new_key
 from tests.e2e.test_vision_event_bundle import jpeg, stored_nothing
 from tests.e2e.test_vision_events import detections, ids, use_case
@@ -76,3 +77,22 @@ def test_the_edge_route_needs_a_key_with_the_ingest_scope(app_server: InProcess,
             assert reply.status_code == status
             assert isinstance(reply.json()["detail"], str) and reply.json()["detail"]
     stored_nothing(ws, uc, jpeg())
+
+
+def test_the_writers_overload_is_the_529_that_client_knows_as_backpressure(tmp_path: Path) -> None:
+    """A server whose writer has stopped taking work (as while it shuts down) refuses with the
+    writer's overload: here 529 with its Retry-After and a `detail`, where other routes say 503."""
+    app = InProcess(tmp_path / "data").start()
+    try:
+        with open_workspace(app) as ws:
+            uc = use_case(ws)
+            app.app.state.runtime.writer.stop()
+            reply = ws.client.post("/v2/events", json=edge(uc, images=[]))
+            assert reply.status_code == 529, reply.text
+            assert reply.headers["retry-after"] == "5"
+            assert reply.json() == {"error": "Overloaded", "detail": "Overloaded: the server is shutting down"}
+            assert ws.client.post("/vision-events", json={
+                "eventId": "e-1", "eventType": "custom", "useCaseId": uc,
+                "timestamp": datetime.now(UTC).isoformat()}).status_code == 503
+    finally:
+        app.stop()
