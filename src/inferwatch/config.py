@@ -74,6 +74,10 @@ class Settings:
     min_free_space: str = setting("1GiB,5%", "Free space kept on the data volume, below which every write answers"
                                              " 507: a size (500MiB), a share (5%), or both (the larger counts);"
                                              " 0 for none.")
+    # Freeing space takes a person or a retention sweep, not a moment; a refusal costs the server
+    # little, so devices may ask this often.
+    disk_retry_after_s: int = setting(10, "Seconds a write refused for disk space (507) asks the client to wait"
+                                          " (its Retry-After).", low=1)
 
     @property
     def resolved_store_url(self) -> str:

@@ -26,9 +26,6 @@ from pathlib import Path
 from inferwatch.errors import InsufficientStorage, RetryLater, StoreUnavailable
 
 CHECK_EVERY_S = 1.0
-# How long a client is asked to wait: freeing space takes a person or a retention sweep, not a
-# moment; a refusal costs the server little, so devices may ask that often.
-RETRY_AFTER_S = 10
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
           "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]*)$")
@@ -95,13 +92,16 @@ def mount_point(path: Path) -> str:
 
 
 class DiskGuard:
-    """The floor of the volume holding `path`, looked at no more often than `every_s`."""
+    """The floor of the volume holding `path`, looked at no more often than `every_s`. Every
+    refusal for disk space asks the client to wait `retry_after_s` (the server's
+    `--disk-retry-after`; None: the 507's own default)."""
 
     def __init__(self, path: Path, floor: Floor, every_s: float = CHECK_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, retry_after_s: int | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.floor = floor
+        self.retry_after_s = retry_after_s
         self.volume = mount_point(path)
         self._every_s = every_s
         self._clock = clock
@@ -137,7 +137,7 @@ class DiskGuard:
     def refused(self) -> InsufficientStorage:
         """The 507 every write below the floor gets, as of the last look."""
         return InsufficientStorage(self._space.describe() + "; free some space (or lower --min-free-space)",
-                                   retry_after_s=RETRY_AFTER_S)
+                                   retry_after_s=self.retry_after_s)
 
     def writable(self) -> bool:
         """Whether a small file can be written, synced and removed on the volume now: the probe the
@@ -162,5 +162,6 @@ def refusal(exc: OSError, guard: DiskGuard | None) -> RetryLater:
     """The answer for a write of a file that failed: 507 if the disk is full, else 503."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         where = guard.refresh().describe() if guard is not None else "the data volume is full"
-        return InsufficientStorage(f"the file could not be written: {where}", retry_after_s=RETRY_AFTER_S)
+        return InsufficientStorage(f"the file could not be written: {where}",
+                                   retry_after_s=guard.retry_after_s if guard is not None else None)
     return StoreUnavailable(f"the file could not be written: {exc.strerror or exc}")

@@ -95,7 +95,8 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         series = ModelSeries(settings.metrics_max_label_values)
-        disk = DiskGuard(settings.data_dir, Floor.parse(settings.min_free_space))
+        disk = DiskGuard(settings.data_dir, Floor.parse(settings.min_free_space),
+                         retry_after_s=settings.disk_retry_after_s)
         writer = Writer(store, settings.queue_max_rows, settings.commit_timeout_s, series, disk)
         writer.start()
         keys = KeyRing(store)

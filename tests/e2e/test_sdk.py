@@ -296,10 +296,14 @@ def test_monitor_logs_every_infer_of_the_real_inference_client(server: Server, w
 def test_a_full_disk_is_waited_out_like_an_overload_and_nothing_is_lost(tmp_path: Path) -> None:
     """A server below its free-space floor answers 507: the SDK spools, waits as Retry-After says,
     and delivers every logged item exactly once when the server takes writes again (here: the
-    same data dir served with no floor, standing in for space freed)."""
-    srv = Server(tmp_path / "data", "--min-free-space", "100%").start()
+    same data dir served with no floor, standing in for space freed). The wait asked is lowered
+    to a second (`--disk-retry-after`), so the test does not sit out the default's ten."""
+    srv = Server(tmp_path / "data", "--min-free-space", "100%", "--disk-retry-after", "1").start()
     try:
         key = srv.initial_key
+        refused = httpx.post(f"{srv.url}/api/v1/default/inferences", json={"inferences": []},
+                             headers={"Authorization": f"Bearer {key}"})
+        assert (refused.status_code, refused.headers["Retry-After"]) == (507, "1")
         client = inferwatch.Client(srv.url, key, workspace="default", spool_dir=tmp_path / "spool",
                                    linger_s=0.01, max_backoff_s=0.5)
         try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
-from inferwatch.diskspace import DiskGuard, Floor, Space
+from inferwatch.diskspace import DiskGuard, Floor, Space, refusal
 from inferwatch.errors import InsufficientStorage
 
 GiB = 2**30
@@ -49,6 +50,16 @@ def test_below_the_floor_a_write_gets_507_naming_the_volume_the_free_space_and_t
     assert space.volume in refused.value.detail and str(space.floor) in refused.value.detail
     DiskGuard(tmp_path, Floor()).check()  # no floor: never refused
     assert Space("/v", free=10, total=100, floor=11).low and not Space("/v", free=11, total=100, floor=11).low
+
+
+def test_the_wait_a_refusal_asks_for_is_the_guards_setting(tmp_path: Path) -> None:
+    """`--disk-retry-after` reaches the 507 the guard raises and the one for a file the disk refused."""
+    guard = DiskGuard(tmp_path, Floor(percent=100.0), retry_after_s=3)
+    with pytest.raises(InsufficientStorage) as refused:
+        guard.check()
+    assert refused.value.headers["Retry-After"] == "3"
+    assert refusal(OSError(errno.ENOSPC, "full"), guard).headers["Retry-After"] == "3"
+    assert refusal(OSError(errno.ENOSPC, "full"), None).headers["Retry-After"] == "10"
 
 
 def test_the_probe_writes_syncs_and_removes_a_small_file(tmp_path: Path) -> None:

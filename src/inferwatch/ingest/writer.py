@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from inferwatch import metrics
-from inferwatch.diskspace import RETRY_AFTER_S, DiskGuard
+from inferwatch.diskspace import DiskGuard
 from inferwatch.errors import InsufficientStorage, Overloaded, RetryLater, StoreUnavailable
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.model_metrics import ModelSeries
@@ -239,7 +239,7 @@ class Writer:
         if _no_space(exc) or (space is not None and space.low):
             where = space.describe() if space is not None else "the data volume is full"
             failure: RetryLater = InsufficientStorage(f"the store could not write: {where}",
-                                                    retry_after_s=RETRY_AFTER_S)
+                                                      retry_after_s=self.disk.retry_after_s if self.disk else None)
         else:
             failure = StoreUnavailable(f"the store failed to write ({exc}); it is being reopened")
         if self._failure is None:
