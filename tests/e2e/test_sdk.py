@@ -338,7 +338,9 @@ def test_an_overloaded_inferwatch_is_retried_and_nothing_is_lost(tmp_path: Path)
             f"{srv.url}/api/v1/default/inferences", content=body, timeout=300,
             headers={"Authorization": f"Bearer {key}", "Content-Encoding": "gzip"}))
         big.start()
-        while httpx.get(f"{srv.url}/healthz").json()["queue_rows"] == 0 and big.is_alive():
+        # While the server takes in the big batch, /healthz may wait past httpx's default five
+        # seconds on a busy machine (it did, on chdb with the cores shared).
+        while httpx.get(f"{srv.url}/healthz", timeout=60).json()["queue_rows"] == 0 and big.is_alive():
             time.sleep(0.01)
         client = inferwatch.Client(srv.url, key, workspace="default", spool_dir=tmp_path / "spool",
                                    linger_s=0.01, max_backoff_s=0.5)
