@@ -12,9 +12,12 @@ PORT ?= 8420
 # in-process), for what the store-level parity tests (tests/unit/test_*parity.py, which ask both
 # stores the same questions) cannot show: a smoke run, ingest over HTTP, durability under SIGKILL,
 # restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy).
+# Longest first (as measured with --durations): xdist hands files out in this order, a whole file
+# to a worker, so the long ones start at once and the short ones even out the end.
 E2E := tests/e2e
-CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,smoke ingest disk durability restart sdk real_inference \
-	pingback proxy roboflow_workflow_blocks)) $(E2E)/test_roboflow_sdk.py::test_every_sdk_method
+CHDB_TESTS := $(addprefix $(E2E)/test_,$(addsuffix .py,sdk durability disk restart proxy real_inference \
+	roboflow_workflow_blocks)) $(E2E)/test_roboflow_sdk.py::test_every_sdk_method \
+	$(addprefix $(E2E)/test_,$(addsuffix .py,pingback smoke ingest))
 
 .PHONY: run test client-deps lint bench clean
 
