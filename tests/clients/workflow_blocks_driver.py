@@ -89,6 +89,26 @@ def main() -> None:
         input_image=None, output_image=None, predictions=None, event_type="safety_alert", solution=use_case,
         custom_metadata={"run": "cloud-no-image"}, fire_and_forget=False, disable_sink=False,
         alert_type="no_hardhat", severity="high", alert_description="zone 4")
+    # Masks become instance segmentations (the block traces the polygon), keypoints keypoints.
+    mask = np.zeros((1, 240, 320), dtype=bool)
+    mask[0, 50:150, 100:220] = True
+    results["cloud_segmentation"] = cloud(False).run(
+        input_image=None, output_image=frame((60, 60, 160), "cam-6"),
+        predictions=sv.Detections(xyxy=np.array([[100.0, 50.0, 220.0, 150.0]]), mask=mask,
+                                  confidence=np.array([0.8]), class_id=np.array([0]),
+                                  data={"class_name": np.array(["crack"])}),
+        event_type="quality_check", solution=use_case, custom_metadata={"run": "cloud-segmentation"},
+        fire_and_forget=False, disable_sink=False, cooldown_seconds=0, qc_result="fail")
+    results["cloud_keypoints"] = cloud(False).run(
+        input_image=frame((60, 160, 60), "cam-7"), output_image=None,
+        predictions=sv.Detections(
+            xyxy=np.array([[40.0, 20.0, 140.0, 220.0]]), confidence=np.array([0.77]), class_id=np.array([0]),
+            data={"class_name": np.array(["person"]),
+                  "keypoints_xy": np.array([[[90.0, 40.0], [80.0, 120.0], [100.0, 200.0]]]),
+                  "keypoints_class_id": np.array([[0, 5, 11]]),
+                  "keypoints_class_name": np.array([["nose", "left_hip", "left_ankle"]])}),
+        event_type="safety_alert", solution=use_case, custom_metadata={"run": "cloud-keypoints"},
+        fire_and_forget=False, disable_sink=False, cooldown_seconds=0, alert_type="no_hardhat", severity="low")
     # Event-store mode: the edge event store's /v2/events, images as base64.
     results["event_store"] = RoboflowVisionEventsBlockV1(
         api_key=None, background_tasks=None, thread_pool_executor=None).run(

@@ -73,7 +73,8 @@ def test_the_vision_events_blocks_write_events_inferences_and_images(
     assert report["api_base_url"] == server.url
 
     # The block's own verdicts: the waiting sends name their event, the background one cannot.
-    for run in ("cloud_wait", "cloud_no_image", "event_store", "bundle", "bundle_no_use_case"):
+    for run in ("cloud_wait", "cloud_no_image", "cloud_segmentation", "cloud_keypoints", "event_store", "bundle",
+                "bundle_no_use_case"):
         assert report[run]["error_status"] is False, report[run]
         assert report[run]["event_id"], report[run]
     assert report["cloud_background"] == {"error_status": False, "throttling_status": False, "event_id": "",
@@ -91,8 +92,8 @@ def test_the_vision_events_blocks_write_events_inferences_and_images(
         assert all(m.startswith("images/") for m in reply.json()["sourceIds"])
 
     events = _events(ws, use_case)
-    assert set(events) == {"cloud-wait", "cloud-background", "cloud-no-image", "event-store", "bundle",
-                           "bundle-query-use-case"}
+    assert set(events) == {"cloud-wait", "cloud-background", "cloud-no-image", "cloud-segmentation",
+                           "cloud-keypoints", "event-store", "bundle", "bundle-query-use-case"}
     assert events["cloud-wait"]["eventId"] == report["cloud_wait"]["event_id"]
     assert events["event-store"]["eventId"] == report["event_store"]["event_id"]
     assert events["bundle"]["eventId"] == report["bundle"]["event_id"]
@@ -119,7 +120,8 @@ def test_the_vision_events_blocks_write_events_inferences_and_images(
 
     # Each image is an inference of the use case's model, its boxes and metadata with it.
     rows = {r["inference_id"]: r for r in list_all(ws)}
-    with_images = ("cloud-wait", "cloud-background", "event-store", "bundle", "bundle-query-use-case")
+    with_images = ("cloud-wait", "cloud-background", "cloud-segmentation", "cloud-keypoints", "event-store",
+                   "bundle", "bundle-query-use-case")
     assert set(rows) == {events[run]["eventId"] for run in with_images}
     waited_row = rows[waited["eventId"]]
     assert waited_row["model_id"] == f"vision-events/{use_case}"
@@ -133,6 +135,17 @@ def test_the_vision_events_blocks_write_events_inferences_and_images(
     assert rows[events["cloud-background"]["eventId"]]["predictions"][0]["class"] == "blue"
     assert rows[events["bundle"]["eventId"]]["metadata"]["temperature"] == 99
     assert len(rows[events["event-store"]["eventId"]]["predictions"]) == 2
+    # The mask as the polygon the block traced, the keypoints with their ids.
+    [segmented] = events["cloud-segmentation"]["images"][0]["instanceSegmentations"]
+    assert segmented["class"] == "crack" and len(segmented["points"]) >= 3
+    segmented_row = rows[events["cloud-segmentation"]["eventId"]]
+    assert segmented_row["task"] == "instance-segmentation"
+    assert len(segmented_row["predictions"][0]["points"]) == len(segmented["points"])
+    keypoints_row = rows[events["cloud-keypoints"]["eventId"]]
+    assert keypoints_row["task"] == "keypoint-detection"
+    [person] = keypoints_row["predictions"]
+    assert [(k["x"], k["y"], k["class_id"]) for k in person["keypoints"]] == [
+        (90.0, 40.0, 0), (80.0, 120.0, 5), (100.0, 200.0, 11)]
 
     # Numbers stay numbers: the query's range filter finds the cloud event alone.
     reply = ws.client.post("/vision-events/query", json={"useCaseId": use_case, "customMetadataFilters": [
