@@ -53,7 +53,7 @@ from inferwatch.ratelimit import RateLimiter
 from inferwatch.schedule import Schedule
 from inferwatch.sessions import Sessions
 from inferwatch.store.base import Store
-from inferwatch.web import assets, pages
+from inferwatch.web import assets, pages, vision
 from inferwatch.workspaces import KeyRing
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
         proxy = mount_proxy(app, settings.proxy_upstream, settings.proxy_workspace)
     # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
     app.include_router(pages.router)
+    app.include_router(vision.router)
     app.include_router(assets.router, prefix="/static")
     app.add_api_route("/favicon.ico", assets.favicon, include_in_schema=False, dependencies=[Depends(public)])
     app.mount("/static", assets.static_files(), name="static")

@@ -27,6 +27,7 @@ MAX_TYPES = 20
 MAX_TERMS = 100
 _CONTEXTS = {"deviceId": "device_id", "streamId": "stream_id", "workflowId": "workflow_id",
              "externalId": "external_id"}
+CONTEXT_COLUMNS = _CONTEXTS  # the dashboard's events page takes the same four context filters
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 

@@ -110,7 +110,8 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return response
 
 
-def _page(request: Request, who: Principal | None, name: str, title: str, **context: Any) -> Response:
+def _page(request: Request, who: Principal | None, name: str, title: str, status: int = 200,
+          **context: Any) -> Response:
     """A signed-in page, or a redirect to sign in that comes back here. A viewer (a session of a
     key without `manage`) gets the page without any form that changes something."""
     if who is None:
@@ -123,9 +124,9 @@ def _page(request: Request, who: Principal | None, name: str, title: str, **cont
         "key_name": who.key.name, "can_manage": who.can(Scope.MANAGE),
         "base_url": base, "example_key": _initial_key(request, who),
         "csrf": session.csrf_token(request), "params": request.query_params, "presets": PRESETS,
-        "metrics": METRICS,
+        "metrics": METRICS, "can_ingest": who.can(Scope.INGEST),
         **context,
-    })
+    }, status)
 
 
 # -- sign in and out ---------------------------------------------------------------------------------
