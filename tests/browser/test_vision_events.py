@@ -14,6 +14,7 @@ from PIL import Image
 from playwright.sync_api import Browser
 
 from tests.browser.conftest import XSS, Tab, new_context, watched
+from tests.browser.test_escaping import injected
 from tests.conftest import Workspace, open_workspace
 from tests.server import Server
 
@@ -73,6 +74,7 @@ def test_filter_open_an_event_review_it_and_see_the_accuracy_change(browser: Bro
             "ev-08", "ev-07", "ev-06", "ev-05"]
         assert all(c.get_attribute("data-drawn") == "2" for c in page.locator("canvas.annotated").all())
         tab.shot("vision-events")
+        assert injected(tab) == 0 and XSS in page.inner_text("#events")
 
         page.locator('tr[data-event-id="ev-06"] a.open-event').click()
         page = tab.arrive("/events/ev-06")
@@ -98,6 +100,7 @@ def test_filter_open_an_event_review_it_and_see_the_accuracy_change(browser: Bro
         assert page.inner_text("#latest-verdict") == "correct"
         assert XSS in page.inner_text("#feedback-history")
         tab.shot("vision-event")
+        assert injected(tab) == 0
         assert accuracy(tab, server) == "66.7%"  # two right of three
 
 

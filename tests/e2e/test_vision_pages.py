@@ -89,6 +89,9 @@ def test_use_cases_events_and_an_event_page(app_server: InProcess, ws: Workspace
         assert "&lt;img src=x" in history and XSS not in page.text
         assert 'id="latest-verdict" class="verdict correct"' in page.text
         assert _rows(browser.get(f"/use-cases/{uc}", params={"feedback": "correct"})) == ["e03"]
+        review = _rows(browser.get(f"/use-cases/{uc}", params={"type": "operator_feedback"}))[0]
+        assert f'id="reviewed" href="/use-cases/{uc}/events/e03"' in browser.get(
+            f"/use-cases/{uc}/events/{review}").text
         refused = browser.post(f"/use-cases/{uc}/feedback", data={"csrf": token, "event_id": "e03", "verdict": "meh"})
         assert refused.status_code == 400 and "eventData.feedback" in refused.text
         stale = browser.post(f"/use-cases/{uc}/feedback", data={"csrf": "x" * 30, "event_id": "e03",

@@ -32,7 +32,7 @@ from inferwatch.ingest import vision_events
 from inferwatch.query import events as event_query
 from inferwatch.query.filters import OPERATORS, Filters, parse_filters, parse_time
 from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
-from inferwatch.store.base import Store
+from inferwatch.store.base import ImageRecord, Store
 from inferwatch.store.events import ACTIVE, NO_FEEDBACK, ContextTerm, EventQuery, EventRecord, UseCaseRecord
 from inferwatch.store.rows import iso, naive_utc, to_us
 from inferwatch.web.pages import Viewer, _page
@@ -101,7 +101,11 @@ def _predictions(image: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _view(store: Store, ws: int, slug: str, record: EventRecord, verdict: str | None) -> EventView:
+def _view(store: Store, ws: int, slug: str, record: EventRecord, verdict: str | None,
+          sizes: dict[str, ImageRecord | None] | None = None) -> EventView:
+    """An event as the pages show it; `sizes` keeps the uploads looked up across a page's events
+    (a line's events often show the same few images)."""
+    sizes = {} if sizes is None else sizes
     body: dict[str, Any] = msgspec.json.decode(record.body)
     view = EventView(record.event_id, str(body.get("eventType", record.event_type)), iso(record.ts),
                      iso(record.received_at), body, verdict)
@@ -115,7 +119,9 @@ def _view(store: Store, ws: int, slug: str, record: EventRecord, verdict: str | 
             source = image.get(key)
             if not source:
                 continue
-            record_ = store.image(ws, source)
+            if source not in sizes:
+                sizes[source] = store.image(ws, source)
+            record_ = sizes[source]
             if record_ is None:
                 continue
             size = {"width": record_.width, "height": record_.height}
@@ -244,7 +250,8 @@ def events_page(use_case_id: str, request: Request, who: Viewer) -> Response:
                      older=None, status=400)
     page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     verdicts = _verdicts(store, who.ws.id, [e.event_id for e in page])
-    events = [_view(store, who.ws.id, who.ws.slug, e, verdicts.get(e.event_id)) for e in page]
+    sizes: dict[str, ImageRecord | None] = {}
+    events = [_view(store, who.ws.id, who.ws.slug, e, verdicts.get(e.event_id), sizes) for e in page]
     older = None
     if more and page:
         cursor = event_query.make_cursor(to_us(page[-1].ts), page[-1].event_id)
@@ -267,7 +274,11 @@ def _event_page(request: Request, who: Principal, case: UseCaseRecord, event_id:
     view = _view(store, who.ws.id, who.ws.slug, found[0], verdict)
     history = [msgspec.json.decode(e.body) | {"receivedAt": iso(e.received_at)}
                for e in store.feedback_of(who.ws.id, event_id)]
+    # A review links to the event it reviews, in whichever use case that one is.
+    related = view.data.get("relatedEventId") if view.event_type == vision_events.FEEDBACK else None
+    reviewed = store.find_events(who.ws.id, [related]) if isinstance(related, str) else []
     return _page(request, who, "event", f"Event {event_id}", case=case, event=view, history=history, error=error,
+                 reviewed=reviewed[0] if reviewed else None,
                  can_review=who.can(Scope.INGEST), verdicts=VERDICTS, status=status)
 
 
