@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch import images
-from inferwatch.api.common import JSON, read_body
+from inferwatch.api.common import JSON, body_schema, read_body
 from inferwatch.api.vision_events import image_record, write_events
 from inferwatch.auth import Scope, require_header_key
 from inferwatch.errors import ApiError, InvalidRequest, Overloaded
@@ -63,7 +63,9 @@ def _inspect(where: str, data: bytes) -> images.Checked:
 
 
 @router.post("/events", summary="Write an event as the edge event store takes it (snake_case, base64 images)",
-             status_code=201)
+             status_code=201, openapi_extra=body_schema(
+                 event_store.EdgeEvent, "One event: time, use case (`solution`), type (`event_schema`), images"
+                 " with their bytes as base64 (`base64Image`, `inputBase64Image`) and annotations"))
 async def create_event(who: Writer, request: Request) -> JSON:
     mapped = event_store.decode(await read_body(request))
     checked = {placeholder: await run_in_threadpool(_inspect, placeholder, data)

@@ -37,9 +37,9 @@ def _inspect(member: str, data: bytes) -> images.Checked:
 
 @router.post("/bundle", summary="Create a vision event from a bundle (.tar.gz or .tar body, at most 25 MiB)",
              status_code=201,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-                 "application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}})
+             openapi_extra={"requestBody": {
+                 "required": True, "description": "the bundle's bytes, a .tar.gz or .tar (any Content-Type)",
+                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload_bundle(who: Writer, request: Request) -> JSON:
     body = await read_raw(request, bundle.MAX_BUNDLE_BYTES)
     unpacked = await run_in_threadpool(bundle.unpack, body)

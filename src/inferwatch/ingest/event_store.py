@@ -39,7 +39,7 @@ class EdgeEvent(msgspec.Struct):
     event_data: dict[str, Any] | None = None
     images: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=MAX_IMAGES)] = []
     custom_metadata: dict[str, Any] | None = None
-    displayImagePosition: int | None = None
+    displayImagePosition: Annotated[int, msgspec.Meta(ge=0, le=MAX_IMAGES)] | None = None
 
 
 _decode = msgspec.json.Decoder(EdgeEvent)
