@@ -61,9 +61,10 @@ async def write_events(request: Request, who: Principal, events: list[Prepared],
     store = runtime(request).store
     ws = who.ws.id
     resolved: list[tuple[Prepared, str]] = []
+    cases = {ref: resolve(store, ws, ref) for ref in {prepared.event.useCaseId for prepared in events}}
     for index, prepared in enumerate(events):
         where = f"events[{index}]." if len(events) > 1 else ""
-        case = resolve(store, ws, prepared.event.useCaseId)
+        case = cases[prepared.event.useCaseId]
         if case is None:
             raise InvalidRequest(f"{where}useCaseId: no use case {prepared.event.useCaseId!r} in this workspace")
         if case.status != ACTIVE:
@@ -87,15 +88,18 @@ async def write_events(request: Request, who: Principal, events: list[Prepared],
     rows, meta, event_rows = vision_events.to_rows(latest, ws, sizes, time.time_ns() // 1000)
     bodies = {prepared.event.eventId: prepared.body for prepared, _ in latest}
     # The image an event shows becomes its inference's image, on the dashboard's inference page,
-    # unless an earlier inference already holds those bytes.
-    shown = [replace(uploaded[source], inference_id=prepared.event.eventId)
-             for prepared, _ in latest if (source := vision_events.shown_source(prepared.event)) is not None]
+    # unless an earlier inference already holds those bytes (then there is nothing to write).
+    shown: dict[str, ImageRecord] = {}
+    for prepared, _ in latest:
+        source = vision_events.shown_source(prepared.event)
+        if source is not None and source not in shown and uploaded[source].inference_id is None:
+            shown[source] = replace(uploaded[source], inference_id=prepared.event.eventId)
     for record, data in new_images:
         await keep_image(request, record, data)
 
     def write(target: Store) -> int:
         new = vision_events.store(target, ws, rows, meta, event_rows, bodies)
-        for image in shown:
+        for image in shown.values():
             target.insert_image(image)
         return new
 

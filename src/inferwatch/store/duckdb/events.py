@@ -58,8 +58,12 @@ class EventStore:
         if not len(rows):
             return
         event_batch = rows.to_arrow()  # read by name in the SQL below
-        with self._write_lock:
-            self._cursor().execute("INSERT OR REPLACE INTO events SELECT * FROM event_batch")
+        con = self._cursor()
+        # A DELETE of the ids and a plain INSERT: INSERT OR REPLACE took 2 to 7 times as long.
+        with self._write_lock, transaction(con):
+            con.execute("DELETE FROM events USING event_batch AS b WHERE events.ws = b.ws"
+                        " AND events.event_id = b.event_id")
+            con.execute("INSERT INTO events SELECT * FROM event_batch")
         del event_batch
 
     def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
