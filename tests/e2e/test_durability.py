@@ -91,12 +91,21 @@ def _outcomes(path: Path) -> dict[tuple[str, int], int | str]:
     return found
 
 
+def _client_processes() -> Any:
+    """Client processes forked from a process that imported this module once (forkserver), not
+    each started afresh (spawn: a second of imports apiece, nine times a run); neither forks the
+    test process, whose threads a fork would copy mid-lock."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_mid_load_loses_no_acknowledged_write(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     server = Server(tmp_path / "data").start()
     slug, key = server.new_workspace("kill")
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _client_processes()
     acked = ctx.Value("i", 0)
     stop = ctx.Event()
     files = [tmp_path / f"client{c}.jsonl" for c in range(CLIENTS)]
