@@ -97,14 +97,9 @@ async def write_events(request: Request, who: Principal, events: list[Prepared],
     for record, data in new_images:
         await keep_image(request, record, data)
 
-    def write(target: Store) -> int:
-        new = vision_events.store(target, ws, rows, meta, event_rows, bodies)
-        for image in shown.values():
-            target.insert_image(image)
-        return new
-
     rt = runtime(request)
-    if await run_in_threadpool(rt.writer.call, write) and rt.series is not None:
+    part = vision_events.Write(ws, rows, meta, event_rows, bodies, list(shown.values()))
+    if await run_in_threadpool(rt.writer.call_merged, part, vision_events.write_merged) and rt.series is not None:
         # The per-model Prometheus series, as the writer counts its commits; a figure for
         # dashboards must never fail a write already made.
         try:

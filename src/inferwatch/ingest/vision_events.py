@@ -20,7 +20,7 @@ from inferwatch.ingest.metavalues import MetaScalar, kind_of
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import parse_time
 from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
-from inferwatch.store.base import Store
+from inferwatch.store.base import ImageRecord, Store
 from inferwatch.store.events import EventRows
 
 FEEDBACK = "operator_feedback"
@@ -252,6 +252,50 @@ def written_fields(body: str) -> list[str]:
     names += [DATA_PREFIX + k for k, v in data.items() if isinstance(v, str | int | float | bool)] \
         if isinstance(data, dict) else []
     return names
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One request's checked events as rows, and the images its events show (`insert_image`)."""
+
+    ws: int
+    rows: InferenceRows
+    meta: MetadataRows
+    events: EventRows
+    bodies: dict[str, str]
+    shown: list[ImageRecord]
+
+
+def write_merged(target: Store, parts: list[Write]) -> list[int]:
+    """Writes requests' events (in the writer thread, `Writer.call_merged`): the parts of one
+    workspace naming no event id in common are stored together, so several requests share one
+    commit as appends do; each part's answer is how many of its inferences were new (for a
+    shared write, all of its inferences when any was new, as the writer's group commit says)."""
+    answers: list[int] = []
+    start = 0
+    while start < len(parts):
+        end, ids = start + 1, set(parts[start].bodies)
+        while end < len(parts) and parts[end].ws == parts[start].ws and ids.isdisjoint(parts[end].bodies):
+            ids.update(parts[end].bodies)
+            end += 1
+        chunk = parts[start:end]
+        if len(chunk) == 1:
+            one = chunk[0]
+            answers.append(store(target, one.ws, one.rows, one.meta, one.events, one.bodies))
+        else:
+            rows, meta, events, bodies = InferenceRows(), MetadataRows(), EventRows(), {}
+            for p in chunk:
+                rows.extend(p.rows)
+                meta.extend(p.meta)
+                events.extend(p.events)
+                bodies.update(p.bodies)
+            new = store(target, chunk[0].ws, rows, meta, events, bodies)
+            answers += [len(p.rows) if new else 0 for p in chunk]
+        for p in chunk:
+            for image in p.shown:
+                target.insert_image(image)
+        start = end
+    return answers
 
 
 def store(target: Store, ws: int, rows: InferenceRows, meta: MetadataRows, events: EventRows,

@@ -65,6 +65,15 @@ class _Call:
     done: Future[Any]
 
 
+@dataclass(slots=True)
+class _Merge:
+    """A write that shares one `run` with the like writes queued beside it (`Writer.call_merged`)."""
+
+    part: Any
+    run: Callable[[Store, list[Any]], list[Any]]
+    done: Future[Any]
+
+
 class Writer:
     def __init__(self, store: Store, max_rows: int, commit_timeout_s: float, series: ModelSeries | None = None,
                  disk: DiskGuard | None = None) -> None:
@@ -80,7 +89,7 @@ class Writer:
         # that reopens but fails again), back to the first after a commit that works.
         self._backoff = _FIRST_PROBE_S
         self._cond = threading.Condition()
-        self._queue: list[_Append | _Call] = []
+        self._queue: list[_Append | _Call | _Merge] = []
         self._queued_rows = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="inferwatch-writer", daemon=True)
@@ -180,6 +189,20 @@ class Writer:
         self.refuse()
         return self.maintain(fn)
 
+    def call_merged(self, part: Any, run: Callable[[Store, list[Any]], list[Any]]) -> Any:
+        """`call` for writes that may share a commit: the parts of the calls with the same `run`
+        queued one after another are written by one `run(store, parts)`, which returns each
+        part's answer in order, as appends share a group commit. If that run fails for anything
+        but the storage, each part is run alone, so one bad part never fails the others."""
+        self.refuse()
+        done: Future[Any] = Future()
+        with self._cond:
+            if self._closed:
+                raise Overloaded("the server is shutting down", retry_after_s=5)
+            self._queue.append(_Merge(part, run, done))
+            self._cond.notify()
+        return done.result()
+
     def maintain(self, fn: Callable[[Store], T]) -> T:
         """`call` for the server's own upkeep (retention sweeps, which free space; alert states;
         backups): run below the free-space floor too, which is the headroom kept for them."""
@@ -200,9 +223,20 @@ class Writer:
                     return
                 ops, self._queue = self._queue, []
             group: list[_Append] = []
+            merged: list[_Merge] = []
             for op in ops:
-                if self._failure is not None:  # accepted before the store failed: refused too
-                    self._refuse_queued(op, self._failure)
+                if isinstance(op, _Merge) and self._failure is None:
+                    self._commit(group)
+                    group = []
+                    if merged and merged[0].run is not op.run:
+                        self._settle_merged(merged)
+                        merged = []
+                    merged.append(op)
+                    continue
+                self._settle_merged(merged)
+                merged = []
+                if self._failure is not None or isinstance(op, _Merge):  # accepted before the store failed
+                    self._refuse_queued(op, self._failure or StoreUnavailable("the store failed to write"))
                 elif isinstance(op, _Call):
                     self._commit(group)
                     group = []
@@ -213,11 +247,36 @@ class Writer:
                     group = []
                 else:
                     group.append(op)
+            self._settle_merged(merged)
             self._commit(group)
             if self._failure is not None:
                 self._recover()
 
-    def _refuse_queued(self, op: _Append | _Call, failure: RetryLater) -> None:
+    def _settle_merged(self, ops: list[_Merge]) -> None:
+        if not ops:
+            return
+        if self._failure is not None:
+            for op in ops:
+                self._refuse_queued(op, self._failure)
+            return
+        try:
+            answers = ops[0].run(self._store, [op.part for op in ops])
+        except Exception as exc:
+            failure = self._storage_failure(exc)
+            if failure is not None:
+                for op in ops:
+                    op.done.set_exception(failure.again())
+            elif len(ops) == 1:
+                ops[0].done.set_exception(exc)
+            else:
+                log.warning("merged write failed; writing its %d parts one by one", len(ops))
+                for op in ops:
+                    self._settle_merged([op])
+            return
+        for op, answer in zip(ops, answers, strict=True):
+            op.done.set_result(answer)
+
+    def _refuse_queued(self, op: _Append | _Call | _Merge, failure: RetryLater) -> None:
         if isinstance(op, _Append):
             self._finish([op], failure.again())
         else:

@@ -107,6 +107,11 @@ class EventRows:
     def __len__(self) -> int:
         return len(self.ws)
 
+    def extend(self, other: EventRows) -> None:
+        """Appends another request's events (the writer commits several requests together)."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
     def to_arrow(self) -> pa.Table:
         """The last entry per (workspace, event id): an upsert may name each key once."""
         last = {key: i for i, key in enumerate(zip(self.ws, self.event_id, strict=True))}

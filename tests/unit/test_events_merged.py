@@ -1,0 +1,116 @@
+"""Vision Events requests written together (`Writer.call_merged`, `vision_events.write_merged`) on
+a real DuckDB store: requests queued behind one another share one write and each gets its own
+answer; requests naming the same event id are written one after the other, so the last version
+wins as it would alone; a part that fails fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from inferwatch.ingest.vision_events import Size, Write, decode_one, to_rows, write_merged
+from inferwatch.ingest.writer import Writer
+from inferwatch.query.filters import Filters
+from inferwatch.store.base import Store
+from inferwatch.store.duckdb import DuckDBStore
+from inferwatch.store.events import ACTIVE, EventQuery, UseCaseRecord
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBStore]:
+    opened = DuckDBStore(str(tmp_path / "events.duckdb"))
+    opened.migrate()
+    created = NOW.replace(tzinfo=None)
+    opened.put_use_case(UseCaseRecord(1, "uc", "line", ACTIVE, created, created))
+    yield opened
+    opened.close()
+
+
+def part(*events: tuple[str, float]) -> Write:
+    """A request's events: (event id, temperature) each, with one detection on one image."""
+    prepared = []
+    for event_id, temperature in events:
+        body = {"eventId": event_id, "eventType": "quality_check", "useCaseId": "uc",
+                "timestamp": (NOW - timedelta(minutes=1)).isoformat(), "customMetadata": {"temperature": temperature},
+                "images": [{"objectDetections": [{"class": "dent", "x": 1, "y": 1, "width": 2, "height": 2,
+                                                  "confidence": 0.5}]}]}
+        prepared.append((decode_one(msgspec.json.encode(body), NOW), "uc"))
+    rows, meta, event_rows = to_rows(prepared, 1, {"": Size(None, None)}, int(NOW.timestamp()) * 1_000_000)
+    return Write(1, rows, meta, event_rows, {p.event.eventId: p.body for p, _ in prepared}, [])
+
+
+def temperatures(store: Store) -> dict[str, Any]:
+    found = store.query_events(1, EventQuery("uc", 100))
+    return {e.event_id: msgspec.json.decode(e.body)["customMetadata"]["temperature"] for e in found}
+
+
+def test_disjoint_requests_share_a_write_and_each_is_answered(store: DuckDBStore) -> None:
+    answers = write_merged(store, [part(("a", 1), ("b", 2)), part(("c", 3))])
+    assert answers == [2, 1]
+    assert temperatures(store) == {"a": 1, "b": 2, "c": 3}
+    assert store.totals(1, Filters()).inferences == 3
+
+
+def test_requests_naming_one_id_are_written_in_turn_and_the_last_wins(store: DuckDBStore) -> None:
+    answers = write_merged(store, [part(("a", 1)), part(("a", 5), ("b", 2)), part(("c", 3))])
+    assert answers[0] == 1
+    assert temperatures(store) == {"a": 5, "b": 2, "c": 3}
+    # The replaced version's inference went first: one inference per event id.
+    assert store.totals(1, Filters()).inferences == 3
+
+
+def test_the_writer_merges_queued_calls_and_a_failing_part_fails_alone(store: DuckDBStore) -> None:
+    writer = Writer(store, max_rows=100_000, commit_timeout_s=60)
+    writer.start()
+    runs: list[int] = []
+
+    def run(target: Store, parts: list[Write | None]) -> list[int]:
+        runs.append(len(parts))
+        if any(p is None for p in parts):
+            raise ValueError("a bad part")
+        return write_merged(target, [p for p in parts if p is not None])
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_: Store) -> None:  # keeps the writer busy while the three are queued
+        entered.set()
+        release.wait()
+
+    blocked = threading.Thread(target=writer.call, args=(hold,))
+    blocked.start()
+    entered.wait()
+    outcomes: dict[str, Any] = {}
+
+    def send(name: str, payload: Write | None) -> None:
+        try:
+            outcomes[name] = writer.call_merged(payload, run)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    senders = [threading.Thread(target=send, args=("first", part(("a", 1)))),
+               threading.Thread(target=send, args=("bad", None)),
+               threading.Thread(target=send, args=("last", part(("b", 2))))]
+    try:
+        for sender in senders:  # in this order behind the blocked call
+            sender.start()
+            while len(writer._queue) < senders.index(sender) + 1:
+                threading.Event().wait(0.01)
+        release.set()
+        for sender in senders:
+            sender.join()
+    finally:
+        release.set()
+        blocked.join()
+        writer.stop()
+    assert runs[0] == 3  # one run for the three, then each alone
+    assert outcomes["first"] == 1 and outcomes["last"] == 1
+    assert isinstance(outcomes["bad"], ValueError)
+    assert temperatures(store) == {"a": 1, "b": 2}
