@@ -75,6 +75,14 @@ def inspect(data: bytes) -> Checked:
     return Checked(hashlib.sha256(data).hexdigest(), CONTENT_TYPES[fmt], width, height, len(data))
 
 
+def inspect_part(where: str, data: bytes) -> Checked:
+    """`inspect` for one of a request's several images: a refusal names which one (`where`)."""
+    try:
+        return inspect(data)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{where}: {exc.detail}") from None
+
+
 def is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 

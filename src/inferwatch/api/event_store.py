@@ -55,20 +55,13 @@ router = APIRouter(prefix="/v2", route_class=_EdgeRoute)
 Writer = Annotated[Principal, Depends(require_header_key(Scope.INGEST, KEY_HEADER))]
 
 
-def _inspect(where: str, data: bytes) -> images.Checked:
-    try:
-        return images.inspect(data)
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"{where}: {exc.detail}") from None
-
-
 @router.post("/events", summary="Write an event as the edge event store takes it (snake_case, base64 images)",
              status_code=201, openapi_extra=body_schema(
                  event_store.EdgeEvent, "One event: time, use case (`solution`), type (`event_schema`), images"
                  " with their bytes as base64 (`base64Image`, `inputBase64Image`) and annotations"))
 async def create_event(who: Writer, request: Request) -> JSON:
     mapped = event_store.decode(await read_body(request))
-    checked = {placeholder: await run_in_threadpool(_inspect, placeholder, data)
+    checked = {placeholder: await run_in_threadpool(images.inspect_part, placeholder, data)
                for placeholder, data in mapped.blobs.items()}
     event = event_store.with_source_ids(mapped, {p: found.sha256 for p, found in checked.items()})
     try:

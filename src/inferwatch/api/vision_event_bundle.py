@@ -19,20 +19,12 @@ from inferwatch import images
 from inferwatch.api.common import JSON, read_raw
 from inferwatch.api.vision_events import image_record, write_events
 from inferwatch.auth import Scope, require_key
-from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import bundle, vision_events
 from inferwatch.store.base import ImageRecord
 from inferwatch.workspaces import Principal
 
 router = APIRouter(prefix="/vision-events")
 Writer = Annotated[Principal, Depends(require_key(Scope.INGEST))]
-
-
-def _inspect(member: str, data: bytes) -> images.Checked:
-    try:
-        return images.inspect(data)
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"member {member!r}: {exc.detail}") from None
 
 
 @router.post("/bundle", summary="Create a vision event from a bundle (.tar.gz or .tar body, at most 25 MiB)",
@@ -44,7 +36,8 @@ async def upload_bundle(who: Writer, request: Request) -> JSON:
     body = await read_raw(request, bundle.MAX_BUNDLE_BYTES)
     unpacked = await run_in_threadpool(bundle.unpack, body)
     members = bundle.members_named(unpacked)
-    checked = {member: await run_in_threadpool(_inspect, member, unpacked.files[member]) for member in members}
+    checked = {member: await run_in_threadpool(images.inspect_part, f"member {member!r}", unpacked.files[member])
+               for member in members}
     source_ids = {member: found.sha256 for member, found in checked.items()}
     event = bundle.event_body(unpacked, request.query_params.get("useCaseId"), source_ids)
     prepared = vision_events.decode_one(msgspec.json.encode(event), datetime.now(UTC))
