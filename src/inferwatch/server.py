@@ -86,6 +86,42 @@ class RequestMetrics:
             metrics.REQUESTS.labels(scope["method"], path, str(status)).inc()
 
 
+class StorageFailures:
+    """Answers 503 (retry shortly) to a request whose read or write met a failing store: a disk
+    failing, or the writer reopening the file under a read. Done here, not in a handler for
+    `Exception`: Starlette raises the exception again after that handler's answer, and the
+    server then closes the connection, so a client reusing it met a reset instead of the 503."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or not self.store.storage_failed(exc):
+                raise
+            log.warning("%s %s: the store failed: %s", scope["method"], scope["path"], exc)
+            await error_response(StoreUnavailable("the store could not be read or written; retry shortly"))(
+                scope, receive, send)
+
+
+def error_response(exc: ApiError) -> JSON:
+    """The one rendering of an API error: `{"error", "detail"}` with its status and headers."""
+    return JSON(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
 def create_app(settings: Settings, store: Store, schema_version: int, admin_token: str) -> FastAPI:
     """The whole service on an open store, changing nothing outside itself: what concerns the
     process (the interpreter's tuning, the `server.json` the CLI finds it by) is `inferwatch
@@ -154,7 +190,7 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSON:
-        return JSON(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(exc)
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSON:
@@ -172,9 +208,6 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSON:
-        if store.storage_failed(exc):  # a read that met a failing disk: the server's state, not a bug
-            log.warning("%s %s: the store failed: %s", request.method, request.url.path, exc)
-            return await api_error(request, StoreUnavailable("the store could not be read or written; retry shortly"))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSON({"error": "Internal error"}, status_code=500)
 
@@ -195,7 +228,8 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(StorageFailures, store=store)
+    app.add_middleware(RequestMetrics)  # outermost: it counts the 503s of StorageFailures too
     return app
 
 

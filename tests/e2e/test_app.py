@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -89,3 +90,27 @@ def test_a_report_sent_again_counts_no_new_inferences(ws: Workspace) -> None:
     assert sent.status_code == 200, sent.text
     assert sent.json()["new"] == 1
     assert ws.client.post(f"/{ws.slug}/inference-stats", json=report).json()["new"] == 0
+
+
+def test_a_read_that_meets_the_store_reopening_is_a_503_and_the_exception_stays_inside(tmp_path: Path) -> None:
+    """The writer reopening the DuckDB file closes the database under reads in flight. Such a read
+    is a 503 to retry, answered without the exception leaving the app: one that leaves it after
+    the answer makes the server close the connection, and a client reusing it meets a reset. The
+    transport here raises whatever leaves the app."""
+    app = InProcess(tmp_path / "data").start()
+    store = app.app.state.runtime.store
+    headers = {"Authorization": f"Bearer {app.initial_key}"}
+
+    async def get(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app.app), base_url=app.url) as client:
+            return await client.get(path, headers=headers)
+
+    try:
+        store._db.close()  # `reopen` between closing the file and opening it again
+        reply = app.portal.call(get, "/api/v1/default/inferences")
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == "Store unavailable" and "retry-after" in reply.headers
+        store.reopen()
+        assert app.portal.call(get, "/api/v1/default/inferences").status_code == 200
+    finally:
+        app.stop()
