@@ -32,7 +32,7 @@ PREDICTION_TYPE = pa.struct(
 )
 
 
-class _Columns:
+class Columns:
     """What the column dataclasses share: every column list is as long as `ws`, and a commit's
     rows extend one instance with each request's."""
 
@@ -47,7 +47,7 @@ class _Columns:
 
 
 @dataclass(slots=True)
-class InferenceRows(_Columns):
+class InferenceRows(Columns):
     ws: list[int] = field(default_factory=list)
     inference_id: list[str] = field(default_factory=list)
     image_index: list[int] = field(default_factory=list)
@@ -136,7 +136,7 @@ class InferenceRows(_Columns):
 
 
 @dataclass(slots=True)
-class MetadataRows(_Columns):
+class MetadataRows(Columns):
     """(inference_id, field_name, field_value) triples, each value with its kind and the number
     it reads as (`metavalues.py`); later entries win over earlier ones."""
 
@@ -180,7 +180,7 @@ class MetadataRows(_Columns):
 
 
 @dataclass(slots=True)
-class DeviceRows(_Columns):
+class DeviceRows(Columns):
     """Facts an inference server reports about itself, one entry per report; `seen_us` is when
     the report arrived. The store keeps one row per (workspace, device): first and last seen span
     every report, the other facts are the last report's (a fact a report leaves out, None, keeps

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from inferwatch.ingest.rows import Columns
 from inferwatch.query.filters import Filters, MetaTerm
 
 ACTIVE = "active"
@@ -85,8 +86,9 @@ class EventQuery:
 
 
 @dataclass(slots=True)
-class EventRows:
-    """Events to store, one entry each; a later entry of the same id replaces an earlier one."""
+class EventRows(Columns):
+    """Events to store, one entry each; a later entry of the same id replaces an earlier one. The
+    writer commits several requests together, extending one instance with each's (`Columns`)."""
 
     ws: list[int] = field(default_factory=list)
     event_id: list[str] = field(default_factory=list)
@@ -103,14 +105,6 @@ class EventRows:
     meta_types: list[list[str]] = field(default_factory=list)
     image_meta_types: list[list[str]] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.ws)
-
-    def extend(self, other: EventRows) -> None:
-        """Appends another request's events (the writer commits several requests together)."""
-        for name in self.__dataclass_fields__:
-            getattr(self, name).extend(getattr(other, name))
 
     def to_arrow(self) -> pa.Table:
         """The last entry per (workspace, event id): an upsert may name each key once."""
