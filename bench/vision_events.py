@@ -349,7 +349,7 @@ def fill(data_dir: Path, n: int) -> int:
             con.execute("BEGIN")
             con.execute(schema.INSERT_NEW_INFERENCES)
             con.execute(schema.UPSERT_METADATA)
-            con.execute("INSERT OR REPLACE INTO events SELECT * FROM event_batch")
+            con.execute("INSERT OR REPLACE INTO events BY NAME SELECT * FROM event_batch")
             con.execute("COMMIT")
             for name in ("gen", "event_batch", "batch", "meta_batch"):
                 con.unregister(name)

@@ -49,6 +49,8 @@ def _answers_agree(duck: Store, target: Store) -> None:
     same(duck.retention_policies(), target.retention_policies(), "retention")
     same(duck.use_cases(1), target.use_cases(1), "use cases")
     same(duck.query_events(1, EventQuery("uc", 100)), target.query_events(1, EventQuery("uc", 100)), "events")
+    warned = target.query_events(1, EventQuery("uc", 100, warnings=True))
+    assert [(e.event_id, e.warnings) for e in warned] == [("e1", ("eventData.value: expected a string, kept as sent",))]
 
 
 def _settings(duck: Store) -> None:
@@ -64,8 +66,9 @@ def _settings(duck: Store) -> None:
     duck.put_use_case(UseCaseRecord(1, "uc", "line qa", "active", BASE, at))
     now = datetime.now(UTC)
     events = [(decode_one(json.dumps({"eventId": f"e{i}", "eventType": "custom", "useCaseId": "uc",
-                                      "timestamp": (now - timedelta(minutes=i)).isoformat()}).encode(), now), "uc")
-              for i in range(3)]
+                                      "timestamp": (now - timedelta(minutes=i)).isoformat(),
+                                      "eventData": {"value": i if i == 1 else str(i)}}).encode(), now), "uc")
+              for i in range(3)]  # e1 with an ingestion warning, which goes along
     duck.put_events(to_rows(events, 1, {}, 1_000_000)[2])
 
 

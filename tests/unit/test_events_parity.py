@@ -113,6 +113,10 @@ QUERIES = [
     EventQuery("uc1", 10, feedback=("incorrect", "inconclusive")),
     EventQuery("uc2", 10, feedback=("none",)),
     EventQuery("uc1", 10, feedback=("correct", "none"), event_types=("quality_check",)),
+    # The seed's event data is a quality check's whatever the type: the others are warned.
+    EventQuery("uc1", 10, warnings=True),
+    EventQuery("uc1", 10, warnings=False),
+    EventQuery("uc2", 10, warnings=True, event_types=("custom", "inventory_count")),
 ]
 
 
@@ -125,8 +129,10 @@ def test_queries_and_pages_agree(stores: tuple[Store, Store], query: EventQuery)
     assert len(ids) == len(set(ids))  # no event twice across pages
     assert all(len(page) <= query.limit for page in pages)
     first = duck.query_events(1, query)
-    assert [(e.event_id, e.ts, e.received_at, e.body) for e in first] == \
-        [(e.event_id, e.ts, e.received_at, e.body) for e in chdb.query_events(1, query)]
+    assert [(e.event_id, e.ts, e.received_at, e.body, e.warnings) for e in first] == \
+        [(e.event_id, e.ts, e.received_at, e.body, e.warnings) for e in chdb.query_events(1, query)]
+    if query.warnings is not None:
+        assert ids and all(bool(e.warnings) is query.warnings for e in first)
 
 
 def test_a_resent_event_replaces_the_first(stores: tuple[Store, Store]) -> None:
@@ -230,7 +236,7 @@ def _figures(store: Store) -> Any:
     window = Filters(start=NOW - timedelta(days=1), end=NOW + timedelta(hours=1))
     return (store.totals(1, window), store.distributions(1, window, 10), store.get_inference(1, "r1"),
             store.metadata_of(1, ["r1", "r2"]), store.group_table(1, window, "meta.a"),
-            [e.body for e in store.query_events(1, EventQuery("uc1", 10))])
+            [(e.body, e.warnings) for e in store.query_events(1, EventQuery("uc1", 10))])
 
 
 def test_a_changed_resent_event_replaces_its_inferences_and_metadata(tmp_path_factory: pytest.TempPathFactory,
@@ -259,6 +265,12 @@ def test_a_changed_resent_event_replaces_its_inferences_and_metadata(tmp_path_fa
         (row,) = stores[0].get_inference(1, "r1")
         assert row.task == "classification" and row.predictions[0]["class"] == "dent"
         assert stores[0].metadata_of(1, ["r1"])["r1"] == {"a": 5, "ve.use_case": "uc1", "ve.event_type": "custom"}
+        # The first version's warning went with it (the second fits its type); r2 keeps its own.
+        for store in stores:
+            assert [(e.event_id, e.warnings) for e in store.query_events(1, EventQuery("uc1", 10))] == [
+                ("r2", ("eventData.result: not a field of custom events (value, externalId), kept as sent",)),
+                ("r1", ())]
+            assert [e.event_id for e in store.query_events(1, EventQuery("uc1", 10, warnings=True))] == ["r2"]
     finally:
         for store in stores + fresh:
             store.close()

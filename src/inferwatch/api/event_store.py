@@ -11,6 +11,7 @@ every error here has one, a string, beside `error`; and it knows the writer's ba
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inferwatch import images
 from inferwatch.api.common import JSON, body_schema, read_body
-from inferwatch.api.vision_events import image_record, write_events
+from inferwatch.api.vision_events import image_record, warned, write_events
 from inferwatch.auth import Scope, require_header_key
 from inferwatch.errors import ApiError, InvalidRequest, Overloaded
 from inferwatch.ingest import event_store, vision_events
@@ -68,6 +69,8 @@ async def create_event(who: Writer, request: Request) -> JSON:
         prepared = vision_events.decode_one(msgspec.json.encode(event), datetime.now(UTC))
     except ApiError as exc:
         raise event_store.renamed(exc) from None
+    # The warnings as the client names its fields, the outer keys the mapping left out first.
+    prepared = replace(prepared, warnings=(*mapped.unknown, *map(event_store.renamed_text, prepared.warnings)))
     fresh: dict[str, tuple[ImageRecord, bytes]] = {}
     for placeholder, found in checked.items():
         fresh.setdefault(found.sha256, (image_record(who, found, None), mapped.blobs[placeholder]))
@@ -75,4 +78,4 @@ async def create_event(who: Writer, request: Request) -> JSON:
         await write_events(request, who, [prepared], list(fresh.values()))
     except InvalidRequest as exc:
         raise event_store.renamed(exc) from None
-    return JSON({"id": prepared.event.eventId}, status_code=201)
+    return JSON({"id": prepared.event.eventId, **warned(prepared)}, status_code=201)

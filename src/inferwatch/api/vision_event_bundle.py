@@ -8,6 +8,7 @@ written through the same path as that route, so a refused bundle leaves nothing 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from inferwatch import images
 from inferwatch.api.common import JSON, read_raw
-from inferwatch.api.vision_events import image_record, write_events
+from inferwatch.api.vision_events import image_record, warned, write_events
 from inferwatch.auth import Scope, require_key
 from inferwatch.ingest import bundle, vision_events
 from inferwatch.store.base import ImageRecord
@@ -41,8 +42,10 @@ async def upload_bundle(who: Writer, request: Request) -> JSON:
     source_ids = {member: found.sha256 for member, found in checked.items()}
     event = bundle.event_body(unpacked, request.query_params.get("useCaseId"), source_ids)
     prepared = vision_events.decode_one(msgspec.json.encode(event), datetime.now(UTC))
+    prepared = replace(prepared, warnings=(*prepared.warnings, *bundle.warnings(unpacked, members)))
     fresh: dict[str, tuple[ImageRecord, bytes]] = {}
     for member, found in checked.items():
         fresh.setdefault(found.sha256, (image_record(who, found, member.rsplit("/", 1)[-1]), unpacked.files[member]))
     await write_events(request, who, [prepared], list(fresh.values()))
-    return JSON({"eventId": prepared.event.eventId, "created": True, "sourceIds": source_ids}, status_code=201)
+    return JSON({"eventId": prepared.event.eventId, "created": True, "sourceIds": source_ids, **warned(prepared)},
+                status_code=201)

@@ -127,7 +127,13 @@ def _check_reviewed(store: Store, ws: int, events: list[Prepared]) -> None:
 async def create_event(who: Writer, request: Request) -> JSON:
     prepared = vision_events.decode_one(await read_body(request), datetime.now(UTC))
     await write_events(request, who, [prepared])
-    return JSON({"eventId": prepared.event.eventId, "created": True}, status_code=201)
+    return JSON({"eventId": prepared.event.eventId, "created": True, **warned(prepared)}, status_code=201)
+
+
+def warned(prepared: Prepared) -> dict[str, list[str]]:
+    """`{"ingestionWarnings": [...]}` of an event stored with warnings, else nothing: an answer
+    adds the field only when there is something to say (Roboflow's clients read the others)."""
+    return {"ingestionWarnings": list(prepared.warnings)} if prepared.warnings else {}
 
 
 @router.post("/batch", summary="Create up to 100 vision events, all or none", status_code=201,
@@ -135,7 +141,12 @@ async def create_event(who: Writer, request: Request) -> JSON:
 async def create_batch(who: Writer, request: Request) -> JSON:
     prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
     await write_events(request, who, prepared)
-    return JSON({"created": len(prepared), "eventIds": [p.event.eventId for p in prepared]}, status_code=201)
+    answer: dict[str, object] = {"created": len(prepared), "eventIds": [p.event.eventId for p in prepared]}
+    # The stored version's warnings, per event id that has any (an id sent twice: its last's).
+    stored = {p.event.eventId: p for p in prepared}
+    if warnings := {i: list(p.warnings) for i, p in stored.items() if p.warnings}:
+        answer["ingestionWarnings"] = warnings
+    return JSON(answer, status_code=201)
 
 
 def image_record(who: Principal, checked: images.Checked, name: str | None) -> ImageRecord:
@@ -166,6 +177,10 @@ async def upload_image(who: Writer, request: Request) -> JSON:
 def _answer(record: EventRecord) -> dict[str, object]:
     event: dict[str, object] = msgspec.json.decode(record.body)
     event["receivedAt"] = iso(record.received_at)
+    if record.warnings:
+        event["ingestionWarnings"] = list(record.warnings)
+    else:  # a client's own field of that name is an unknown field, so it always has a warning
+        event.pop("ingestionWarnings", None)
     return event
 
 

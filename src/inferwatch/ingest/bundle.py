@@ -42,6 +42,7 @@ class Bundle:
 
     payload: dict[str, Any]
     files: dict[str, bytes]
+    skipped: tuple[str, ...] = ()  # members neither the payload nor under images/: not read
 
 
 def unpack(body: bytes) -> Bundle:
@@ -52,6 +53,7 @@ def unpack(body: bytes) -> Bundle:
     payload: bytes | None = None
     files: dict[str, bytes] = {}
     seen: set[str] = set()
+    skipped: list[str] = []
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
             for count, member in enumerate(archive, 1):
@@ -70,6 +72,8 @@ def unpack(body: bytes) -> Bundle:
                     payload = _read(archive, member, MAX_PAYLOAD_BYTES)
                 elif name.split("/")[0] == IMAGES:
                     files[name] = _read(archive, member, limits.MAX_IMAGE_BYTES)
+                else:
+                    skipped.append(name)
     except tarfile.TarError as exc:
         raise InvalidRequest(f"not a tar archive (nor a gzip-compressed one), or a corrupt one: {exc}") from None
     if payload is None:
@@ -81,7 +85,7 @@ def unpack(body: bytes) -> Bundle:
     version = decoded.get("bundleFormatVersion")
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise InvalidRequest(f"{PAYLOAD}: bundleFormatVersion must be {FORMAT_VERSION}, got {version!r}")
-    return Bundle(decoded, files)
+    return Bundle(decoded, files, tuple(skipped))
 
 
 def event_body(bundle: Bundle, use_case: str | None, source_ids: dict[str, str]) -> dict[str, Any]:
@@ -115,6 +119,15 @@ def event_body(bundle: Bundle, use_case: str | None, source_ids: dict[str, str])
         rewritten.append(image)
     event["images"] = rewritten
     return event
+
+
+def warnings(bundle: Bundle, kept: list[str]) -> list[str]:
+    """The members not kept (`kept`: those the payload names), each an ingestion warning."""
+    out = [f"bundle: member {msgspec.json.encode(name[:200]).decode()} is not read (only {PAYLOAD} and {IMAGES}/ are)"
+           for name in bundle.skipped]
+    out += [f"bundle: member {msgspec.json.encode(name[:200]).decode()} is named by no image of the payload; not kept"
+            for name in bundle.files if name not in kept]
+    return out
 
 
 def members_named(bundle: Bundle) -> list[str]:

@@ -21,6 +21,7 @@ import msgspec
 from inferwatch.errors import ApiError, InvalidRequest
 from inferwatch.ingest import limits
 from inferwatch.ingest.vision_events import MAX_IMAGES
+from inferwatch.ingest.warnings import strict_twin, unknown_fields
 
 IMAGE_FIELDS = {"base64Image": "sourceId", "inputBase64Image": "inputSourceId"}
 # The Vision Event's names, as a refusal of the mapped event would name them, and the client's.
@@ -31,7 +32,7 @@ _MAX_BASE64 = (limits.MAX_IMAGE_BYTES + 2) // 3 * 4
 
 
 class EdgeEvent(msgspec.Struct):
-    """Unknown keys are ignored, as the camelCase route keeps them without reading them."""
+    """Unknown keys are ignored, each an ingestion warning of the event, as on the camelCase route."""
 
     inference_timestamp: str
     solution: str
@@ -43,6 +44,7 @@ class EdgeEvent(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(EdgeEvent)
+_decode_strict = msgspec.json.Decoder(strict_twin(EdgeEvent))  # tried first, as `vision_events.decode_one`
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +54,22 @@ class Mapped:
 
     event: dict[str, Any]
     blobs: dict[str, bytes]
+    unknown: tuple[str, ...] = ()  # outer keys the mapping leaves out, as the client named them
 
 
 def decode(body: bytes) -> Mapped:
     """The edge event as a Vision Event with a fresh id; a 400 naming the client's field."""
+    unknown: list[str] = []
     try:
-        edge = _decode.decode(body)
+        edge = _decode_strict.decode(body)
     except msgspec.DecodeError as exc:
-        raise InvalidRequest(str(exc)) from None
+        if not str(exc).startswith("Object contains unknown field"):
+            raise InvalidRequest(str(exc)) from None
+        try:
+            edge = _decode.decode(body)
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(str(exc)) from None
+        unknown = unknown_fields(msgspec.json.decode(body), EdgeEvent)
     blobs: dict[str, bytes] = {}
     images: list[dict[str, Any]] = []
     for index, image in enumerate(edge.images):
@@ -81,7 +91,7 @@ def decode(body: bytes) -> Mapped:
         event["customMetadata"] = edge.custom_metadata
     if edge.displayImagePosition is not None:
         event["displayImagePosition"] = edge.displayImagePosition
-    return Mapped(event, blobs)
+    return Mapped(event, blobs, tuple(f"{path}: unknown field, ignored" for path in unknown))
 
 
 def with_source_ids(mapped: Mapped, source_ids: dict[str, str]) -> dict[str, Any]:
@@ -94,8 +104,13 @@ def with_source_ids(mapped: Mapped, source_ids: dict[str, str]) -> dict[str, Any
 def renamed(exc: ApiError) -> ApiError:
     """A refusal of the mapped event, naming the client's fields rather than the Vision Event's."""
     if isinstance(exc.detail, str):
-        exc.detail = _NAMED.sub(lambda m: _NAMES[m.group(1)], exc.detail)
+        exc.detail = renamed_text(exc.detail)
     return exc
+
+
+def renamed_text(text: str) -> str:
+    """A refusal's or a warning's text naming the client's fields (`event_data.result`)."""
+    return _NAMED.sub(lambda m: _NAMES[m.group(1)], text)
 
 
 def _bytes(value: object, where: str) -> bytes:

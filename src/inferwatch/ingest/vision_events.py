@@ -4,11 +4,14 @@ metadata of the event id for its custom metadata and its own fields.
 
 Every limit Roboflow documents is a 400 naming the field (msgspec names the path, `$.images[0]
 .objectDetections`); a batch is checked whole before anything is written, so it is all or nothing.
+What is not a limit but is not used as sent either (an unknown field, event data that does not fit
+its type, a repaired display position) is stored and recorded as an ingestion warning
+(`ingest/warnings.py`), so nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,6 +21,7 @@ from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
 from inferwatch.ingest.metavalues import MetaScalar, kind_of
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.ingest.warnings import event_warnings, strict_twin, unknown_fields
 from inferwatch.query.filters import parse_time
 from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
 from inferwatch.store.base import ImageRecord, Store
@@ -115,6 +119,10 @@ class BatchBody(msgspec.Struct):
 
 
 _decode_event = msgspec.json.Decoder(Event)
+# Tried first: the same checks, refusing unknown fields. A body it takes (every client's, as sent)
+# costs one decode, as before; one it refuses for an unknown field is decoded again, leniently,
+# and each unknown field becomes a warning.
+_decode_strict = msgspec.json.Decoder(strict_twin(Event))
 _decode_batch = msgspec.json.Decoder(Batch)
 
 
@@ -125,6 +133,7 @@ class Prepared:
     event: Event
     body: str
     ts_us: int
+    warnings: tuple[str, ...] = ()  # what of the event is not used as sent (`ingest/warnings.py`)
 
     @property
     def verdict(self) -> tuple[str, str] | None:
@@ -139,10 +148,17 @@ class Prepared:
 
 def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     """One event, checked; a 400 naming the field (after `where`, a batch's `events[i]`)."""
+    unknown: list[str] = []
     try:
-        event = _decode_event.decode(body)
+        event = _decode_strict.decode(body)
     except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"{where}{exc}") from None
+        if not str(exc).startswith("Object contains unknown field"):
+            raise InvalidRequest(f"{where}{exc}") from None
+        try:
+            event = _decode_event.decode(body)
+        except msgspec.DecodeError as exc:
+            raise InvalidRequest(f"{where}{exc}") from None
+        unknown = unknown_fields(msgspec.json.decode(body), Event)
     at = parse_time(event.timestamp, f"{where}timestamp")
     if not now - PAST <= at <= now + FUTURE:
         raise InvalidRequest(f"{where}timestamp: must lie between one year ago and tomorrow, got {event.timestamp!r}")
@@ -151,7 +167,8 @@ def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
             raise InvalidRequest(f"{where}eventData.{key}: longer than {MAX_VALUE_LEN} characters")
     if event.eventType == FEEDBACK:
         _check_feedback(event, where)
-    return Prepared(event, body.decode(), (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+    return Prepared(event, body.decode(), (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
+                    event_warnings(event, unknown))
 
 
 def _check_feedback(event: Event, where: str) -> None:
@@ -173,7 +190,17 @@ def decode_batch(body: bytes, now: datetime) -> list[Prepared]:
         batch = _decode_batch.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"{exc}; a batch is {{\"events\": [...]}} of 1 to {MAX_BATCH} events") from None
-    return [decode_one(bytes(raw), now, f"events[{i}].") for i, raw in enumerate(batch.events)]
+    prepared = [decode_one(bytes(raw), now, f"events[{i}].") for i, raw in enumerate(batch.events)]
+    sent: dict[str, int] = {}
+    for p in prepared:
+        sent[p.event.eventId] = sent.get(p.event.eventId, 0) + 1
+    if len(sent) == len(prepared):
+        return prepared
+    # A batch naming an id twice stores its last version (`write_events`); that one says so.
+    last = {p.event.eventId: i for i, p in enumerate(prepared)}
+    return [replace(p, warnings=(*p.warnings, f"eventId: sent {sent[p.event.eventId]} times in this batch;"
+                                 " this, the last, is stored"))
+            if sent[p.event.eventId] > 1 and last[p.event.eventId] == i else p for i, p in enumerate(prepared)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +232,7 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         out.meta_types.append(_types(event.customMetadata))
         out.image_meta_types.append(sorted({t for image in event.images for t in _types(image.metadata)}))
         out.body.append(prepared.body)
+        out.warnings.append(list(prepared.warnings))
         fields: dict[str, MetaScalar] = dict(event.customMetadata or {})
         fields[PREFIX + "use_case"] = use_case
         fields[PREFIX + "event_type"] = event.eventType
@@ -232,12 +260,18 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
 
 
 def shown_source(event: Event) -> str | None:
-    """The uploaded image the event shows (`displayImagePosition`, else its first): its output
-    image, else its input image."""
+    """The uploaded image the event shows (`displayImagePosition`, else its first, as when the
+    position names no image: a warning says so): its output image, else its input image."""
     if not event.images:
         return None
-    image = event.images[min(event.displayImagePosition or 0, len(event.images) - 1)]
+    image = event.images[shown_index(event.displayImagePosition, len(event.images))]
     return image.sourceId or image.inputSourceId
+
+
+def shown_index(position: int | None, images: int) -> int:
+    """The index of the image an event shows: its `displayImagePosition`, or the first image when
+    it names none or one past the event's images (the dashboard shows the same)."""
+    return position if position is not None and position < images else 0
 
 
 def written_fields(body: str) -> list[str]:

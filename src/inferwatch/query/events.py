@@ -75,6 +75,9 @@ class QueryBody(msgspec.Struct, forbid_unknown_fields=True):
     # The latest operator verdict: any of these, "none" for events nobody has reviewed yet.
     feedback: Annotated[list[Literal["correct", "incorrect", "inconclusive", "none"]],
                         msgspec.Meta(max_length=4)] = []
+    # Only events stored with ingestion warnings (true) or only those without (false); a name the
+    # SDK's `query_vision_events(..., warnings=True)` sends as it is.
+    warnings: bool | None = None
 
 
 _decode = msgspec.json.Decoder(QueryBody)
@@ -100,7 +103,8 @@ def parse(body: bytes, use_case_id: str) -> EventQuery:
     detection = (Filters(classes=tuple(q.detection.classes), min_confidence=q.detection.minConfidence)
                  if q.detection is not None else None)
     return EventQuery(use_case_id, q.limit + 1, tuple(dict.fromkeys(types)), start, end, contexts, tuple(meta),
-                      detection=detection, feedback=tuple(dict.fromkeys(q.feedback)), after=after)
+                      detection=detection, feedback=tuple(dict.fromkeys(q.feedback)), warnings=q.warnings,
+                      after=after)
 
 
 def use_case_of(body: bytes) -> str:

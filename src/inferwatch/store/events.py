@@ -54,6 +54,7 @@ class EventRecord:
     body: str
     use_case_id: str = ""  # filled where the reader asked for it (`find_events`, `feedback_of`)
     event_type: str = ""
+    warnings: tuple[str, ...] = ()  # its ingestion warnings (`ingest/warnings.py`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,8 @@ class EventQuery:
     # The latest operator verdict is one of these (`correct`, `incorrect`, `inconclusive`, or
     # NO_FEEDBACK: none yet); empty: any.
     feedback: tuple[str, ...] = ()
+    # Only events with ingestion warnings (True), only those without (False); None: any.
+    warnings: bool | None = None
     after: tuple[int, str] | None = None  # (ts in µs, event id) of the previous page's last event
 
 
@@ -105,6 +108,7 @@ class EventRows(Columns):
     meta_types: list[list[str]] = field(default_factory=list)
     image_meta_types: list[list[str]] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
+    warnings: list[list[str]] = field(default_factory=list)  # its ingestion warnings, [] for none
 
     def to_arrow(self) -> pa.Table:
         """The last entry per (workspace, event id): an upsert may name each key once."""
@@ -130,6 +134,7 @@ class EventRows(Columns):
             "meta_types": column(self.meta_types, texts),
             "image_meta_types": column(self.image_meta_types, texts),
             "body": column(self.body, text),
+            "warnings": column(self.warnings, texts),
         })
 
 

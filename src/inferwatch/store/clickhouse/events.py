@@ -131,14 +131,17 @@ class EventStore:
                          f" AND source = {p.add(SOURCE, 'String')})")
         if query.feedback:
             terms.append(_feedback(ws, query.feedback, p))
+        if query.warnings is not None:
+            terms.append("notEmpty(warnings)" if query.warnings else "empty(warnings)")
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.time(EPOCH + timedelta(microseconds=ts_us))
             terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id, 'String')}))")
         rows = self._rows(
-            f"SELECT event_id, ts, received_at, body FROM {_LIVE} {' AND '.join(terms)}"
+            f"SELECT event_id, ts, received_at, body, warnings FROM {_LIVE} {' AND '.join(terms)}"
             f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit, 'UInt32')}", p)
-        return [EventRecord(str(e), naive_utc(ts), naive_utc(r), str(b)) for e, ts, r, b in rows]
+        return [EventRecord(str(e), naive_utc(ts), naive_utc(r), str(b), warnings=tuple(str(x) for x in w))
+                for e, ts, r, b, w in rows]
 
     def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
         if not event_ids:
@@ -182,12 +185,13 @@ class EventStore:
         return sorted(str(row[0]) for row in rows)
 
 
-_FULL = "event_id, ts, received_at, body, use_case_id, event_type"
+_FULL = "event_id, ts, received_at, body, use_case_id, event_type, warnings"
 
 
 def _record(row: tuple[Any, ...]) -> EventRecord:
-    event_id, ts, received, body, use_case, event_type = row
-    return EventRecord(str(event_id), naive_utc(ts), naive_utc(received), str(body), str(use_case), str(event_type))
+    event_id, ts, received, body, use_case, event_type, warnings = row
+    return EventRecord(str(event_id), naive_utc(ts), naive_utc(received), str(body), str(use_case), str(event_type),
+                       tuple(str(w) for w in warnings))
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:

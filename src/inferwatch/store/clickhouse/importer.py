@@ -69,8 +69,10 @@ _VISION_EVENTS = {
                  " epoch_us(updated_at)::UBIGINT * 1000 AS version FROM use_cases",
     "events": "SELECT ws, event_id, use_case_id, event_type, ts, received_at, device_id, stream_id, workflow_id,"
               " external_id, n_images, meta_types, image_meta_types, body, 0::UTINYINT AS deleted,"
-              " epoch_us(received_at)::UBIGINT * 1000 AS version FROM events",
+              " epoch_us(received_at)::UBIGINT * 1000 AS version, warnings FROM events",
 }
+# A source from before migration 14 holds no ingestion warnings.
+_EVENTS_WITHOUT_WARNINGS = _VISION_EVENTS["events"].replace(", warnings FROM", " FROM")
 _EVENTS = ("SELECT ws, rule_id, fired_at, state, previous, value, notified::UTINYINT AS notified, detail"
            " FROM alert_events ORDER BY ws, rule_id, fired_at")
 
@@ -240,6 +242,8 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
     for table_name, query in _VISION_EVENTS.items():
         if not _has(source, table_name):  # a source from before Vision Events
             continue
+        if table_name == "events" and not _has(source, "events", "warnings"):
+            query = _EVENTS_WITHOUT_WARNINGS
         for batch in _batches(source, query, [], chunk_rows):
             if batch.num_rows:
                 target.insert_table(table_name, pa.Table.from_batches([batch]))

@@ -387,6 +387,11 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = ReplacingMergeTree(version) ORDER BY (ws, event_id)
         """,
     ],
+    # 10: each event's ingestion warnings, as DuckDB's migration 14; none for the events stored
+    # before (the default, which the engine supplies for the stored parts as it reads them).
+    [
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS warnings Array(String) DEFAULT []",
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

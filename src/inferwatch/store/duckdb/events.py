@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -63,7 +64,7 @@ class EventStore:
         with self._write_lock, transaction(con):
             con.execute("DELETE FROM events USING event_batch AS b WHERE events.ws = b.ws"
                         " AND events.event_id = b.event_id")
-            con.execute("INSERT INTO events SELECT * FROM event_batch")
+            con.execute("INSERT INTO events BY NAME SELECT * FROM event_batch")
         del event_batch
 
     def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
@@ -118,14 +119,16 @@ class EventStore:
                          f" AND source = {p.add(SOURCE)})")
         if query.feedback:
             terms.append(_feedback(ws, query.feedback, p))
+        if query.warnings is not None:
+            terms.append("len(warnings) > 0" if query.warnings else "len(warnings) = 0")
         if query.after is not None:
             ts_us, event_id = query.after
             at = p.add(EPOCH + timedelta(microseconds=ts_us))
             terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id)}))")
         rows = self._cursor().execute(
-            f"SELECT event_id, ts, received_at, body FROM events WHERE {' AND '.join(terms)}"
+            f"SELECT event_id, ts, received_at, body, warnings FROM events WHERE {' AND '.join(terms)}"
             f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit)}", p).fetchall()
-        return [EventRecord(*row) for row in rows]
+        return [EventRecord(e, ts, r, b, warnings=tuple(w)) for e, ts, r, b, w in rows]
 
     def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
         if not event_ids:
@@ -145,7 +148,7 @@ class EventStore:
         rows = self._cursor().execute(
             f"SELECT {_FULL} FROM events WHERE ws = {p.add(ws)} AND event_id IN ({p.each(event_ids)})"
             " ORDER BY event_id", p).fetchall()
-        return [EventRecord(*row) for row in rows]
+        return [_record(row) for row in rows]
 
     def feedback_of(self, ws: int, event_id: str) -> list[EventRecord]:
         p = Params()
@@ -154,7 +157,7 @@ class EventStore:
             f" AND event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
             f" AND field_name = {p.add(RELATED_FIELD)} AND field_value = {p.add(event_id)})"
             " ORDER BY received_at, ts, event_id", p).fetchall()
-        return [EventRecord(*row) for row in rows]
+        return [_record(row) for row in rows]
 
     def event_schema(self, ws: int, use_case_id: str, images: bool) -> list[str]:
         column = "image_meta_types" if images else "meta_types"
@@ -164,7 +167,12 @@ class EventStore:
         return sorted(str(row[0]) for row in rows)
 
 
-_FULL = "event_id, ts, received_at, body, use_case_id, event_type"
+_FULL = "event_id, ts, received_at, body, use_case_id, event_type, warnings"
+
+
+def _record(row: tuple[Any, ...]) -> EventRecord:
+    event_id, ts, received, body, use_case, event_type, warnings = row
+    return EventRecord(event_id, ts, received, body, use_case, event_type, tuple(warnings))
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:

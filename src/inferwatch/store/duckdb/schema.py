@@ -353,6 +353,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX metadata_id_key ON metadata (id_key);
     """,
+    # 14: each Vision Event's ingestion warnings (`ingest/warnings.py`): what of it is stored but
+    # not used as sent. Events stored before were checked without them: none.
+    """
+    ALTER TABLE events ADD COLUMN warnings VARCHAR[] DEFAULT []::VARCHAR[];
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
