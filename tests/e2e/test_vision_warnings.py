@@ -1,16 +1,21 @@
 """Ingestion warnings over HTTP, on the app in this process: an event with a part that is not used
 as sent (a misspelt field, event data of another shape than its type's, a display position naming
 no image) is stored, its answer and its query echo say why, `"warnings"` filters on them, and sending
-it again replaces them. The limits stay 400s."""
+it again replaces them, and the dashboard lists them escaped. The limits stay 400s."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 
 from tests.conftest import Workspace, list_all
+from tests.e2e.test_keys import _sign_in
 from tests.e2e.test_vision_events import detections, event, ids, png, query, use_case
+from tests.server import InProcess
+
+XSS = "<img src=x onerror=alert(1)>"
 
 
 def _warnings(ws: Workspace, uc: str, event_id: str) -> list[str] | None:
@@ -121,3 +126,26 @@ def test_bundle_and_edge_events_say_what_was_left_out(ws: Workspace) -> None:
     assert sent.status_code == 201, sent.text
     assert sent.json()["ingestionWarnings"] == ["camera: unknown field, ignored",
                                                 'event_data.result: expected "pass" or "fail", kept as sent']
+
+
+def test_the_events_page_filters_on_warnings_and_the_event_lists_them_escaped(app_server: InProcess,
+                                                                              ws: Workspace) -> None:
+    uc = use_case(ws)
+    batch = [event(uc, "plain", minutes_ago=2), event(uc, "warned", minutes_ago=1, **{XSS: 1})]
+    assert ws.client.post("/vision-events/batch", json={"events": batch}).status_code == 201
+    with _sign_in(app_server, ws.key) as browser:
+        page = browser.get(f"/use-cases/{uc}")
+        assert re.findall(r'<tr data-event-id="([^"]+)"', page.text) == ["warned", "plain"]
+        only = browser.get(f"/use-cases/{uc}", params={"warnings": "yes"})
+        assert re.findall(r'<tr data-event-id="([^"]+)"', only.text) == ["warned"]
+        assert 'value="yes" selected' in only.text and "warnings = yes" in only.text  # the chip
+        without = browser.get(f"/use-cases/{uc}", params={"warnings": "no"})
+        assert re.findall(r'<tr data-event-id="([^"]+)"', without.text) == ["plain"]
+        assert browser.get(f"/use-cases/{uc}", params={"warnings": "maybe"}).status_code == 400
+        shown = browser.get(f"/use-cases/{uc}/events/warned")
+        assert shown.status_code == 200 and XSS not in shown.text
+        listed = re.search(r'<ul id="ingestion-warnings">(.*?)</ul>', shown.text, re.S)
+        assert listed is not None
+        assert listed.group(1) == ('<li>[&#34;&lt;img src=x onerror=alert(1)&gt;&#34;]: unknown field, ignored'
+                                   ' (kept in the body)</li>')
+        assert 'id="ingestion-warnings"' not in browser.get(f"/use-cases/{uc}/events/plain").text

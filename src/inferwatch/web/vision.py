@@ -44,6 +44,8 @@ PAGE_SIZE = 25
 CONTEXTS = ("deviceId", "streamId", "workflowId", "externalId")
 DATA_PARAM = "data."  # `data.<column>[op]=value`: an eventData field, as `eventFieldFilters` has it
 FEEDBACK_CHOICES = (*VERDICTS, NO_FEEDBACK)
+# `warnings=yes`: only events stored with ingestion warnings; `no`: only those without.
+WARNINGS_CHOICES = {"yes": True, "no": False}
 # Parameters of the events page that are not filters.
 _PAGING = ("cursor",)
 _ADDING = ("add_kind", "add_field", "add_op", "add_value")
@@ -71,6 +73,7 @@ class EventView:
     body: dict[str, Any]
     verdict: str | None
     pictures: list[Picture] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # its ingestion warnings
 
     @property
     def data(self) -> dict[str, Any]:
@@ -108,9 +111,11 @@ def _view(store: Store, ws: int, slug: str, record: EventRecord, verdict: str | 
     sizes = {} if sizes is None else sizes
     body: dict[str, Any] = msgspec.json.decode(record.body)
     view = EventView(record.event_id, str(body.get("eventType", record.event_type)), iso(record.ts),
-                     iso(record.received_at), body, verdict)
+                     iso(record.received_at), body, verdict, warnings=record.warnings)
     images = body.get("images") or []
-    shown = body.get("displayImagePosition")
+    position = body.get("displayImagePosition")
+    # The one `shown_source` shows: a position naming no image shows the first, as its warning says.
+    shown = vision_events.shown_index(position if isinstance(position, int) else None, len(images))
     order = sorted(range(len(images)), key=lambda i: i != shown)  # the displayed one first
     for index in order:
         image = images[index]
@@ -159,7 +164,8 @@ def use_cases_page(request: Request, who: Viewer) -> Response:
 def _filters(use_case: UseCaseRecord, params: QueryParams) -> tuple[EventQuery, list[tuple[str, str]]]:
     """The page's URL as the store's query (the API's filters, under query-string names), and
     the terms it holds as (key, value) for the chips."""
-    known = {"type", "from", "to", "feedback", "class", "min_confidence", "archived", *CONTEXTS, *_PAGING, *_ADDING}
+    known = {"type", "from", "to", "feedback", "class", "min_confidence", "warnings", "archived", *CONTEXTS, *_PAGING,
+             *_ADDING}
     terms: list[tuple[str, str]] = []
     meta_params: list[tuple[str, str]] = []
     contexts: list[ContextTerm] = []
@@ -179,7 +185,7 @@ def _filters(use_case: UseCaseRecord, params: QueryParams) -> tuple[EventQuery, 
             continue
         if key not in known:
             raise InvalidRequest(f"unknown filter {key!r}")
-        if key in ("type", "feedback", "class") and value:
+        if key in ("type", "feedback", "class", "warnings") and value:
             terms.append((key, value))
     types = tuple(dict.fromkeys(t for t in params.getlist("type") if t))
     for name in types:
@@ -203,10 +209,14 @@ def _filters(use_case: UseCaseRecord, params: QueryParams) -> tuple[EventQuery, 
         detection = Filters(classes=detection.classes, min_confidence=detection.min_confidence)
         if floor:
             terms.append(("min_confidence", floor))
+    warned = params.get("warnings") or None
+    if warned is not None and warned not in WARNINGS_CHOICES:
+        raise InvalidRequest(f"warnings: yes (only events with ingestion warnings) or no, got {warned!r}")
     cursor = params.get("cursor")
     after = event_query.read_cursor(cursor) if cursor else None
     return EventQuery(use_case.id, PAGE_SIZE + 1, types, start, end, tuple(contexts), meta, detection=detection,
-                      feedback=feedback, after=after), terms
+                      feedback=feedback, warnings=None if warned is None else WARNINGS_CHOICES[warned],
+                      after=after), terms
 
 
 def _added(params: QueryParams) -> str | None:
