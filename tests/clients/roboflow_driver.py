@@ -50,6 +50,11 @@ def main(key: str, image: str) -> dict[str, Any]:
     out["pages"] = [[e["eventId"] for e in page] for page in ws.query_all_vision_events(uc, limit=5)]
     out["schema"] = ws.get_vision_event_metadata_schema(uc)
     out["listed"] = ws.list_vision_event_use_cases()
+    # A misspelt field is stored with a warning; the SDK passes the warnings filter through.
+    out["warned"] = ws.write_vision_event({"eventId": "sdk-typo", "eventType": "custom", "useCaseId": uc,
+                                           "timestamp": now.isoformat(), "customMetdata": {"line": "a"}})
+    out["with_warnings"] = ws.query_vision_events(uc, warnings=True)
+    out["without_warnings"] = ws.query_vision_events(uc, warnings=False, limit=3)
     out["archived"] = ws.archive_vision_event_use_case(uc)
     out["listed_inactive"] = ws.list_vision_event_use_cases(status="inactive")
     try:

@@ -68,6 +68,10 @@ def test_every_sdk_method(server: Server, ws: Workspace, tmp_path: Path) -> None
     assert out["schema"]["fields"] == {"operator": {"types": ["string"]}, "temperature": {"types": ["number"]}}
     (listed,) = out["listed"]["useCases"]
     assert (listed["id"], listed["name"], listed["eventCount"]) == (uc, "sdk line 2", 13)
+    typo = ["customMetdata: unknown field, ignored (kept in the body)"]
+    assert out["warned"] == {"eventId": "sdk-typo", "created": True, "ingestionWarnings": typo}
+    assert [(e["eventId"], e["ingestionWarnings"]) for e in out["with_warnings"]["events"]] == [("sdk-typo", typo)]
+    assert [e["eventId"] for e in out["without_warnings"]["events"]] == ["sdk-1", "sdk-b0", "sdk-b1"]
     assert out["archived"] == {"success": True}
     assert [u["id"] for u in out["listed_inactive"]["useCases"]] == [uc]
     assert "archived" in out["refused"]
