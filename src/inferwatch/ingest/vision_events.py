@@ -11,6 +11,8 @@ its type, a repaired display position) is stored and recorded as an ingestion wa
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -35,6 +37,8 @@ MAX_ANNOTATIONS = 1000
 MAX_METADATA_KEYS = 100
 MAX_VALUE_LEN = 1000
 PAST = timedelta(days=365)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 FUTURE = timedelta(days=1)
 SOURCE = "vision-events"
 # Metadata fields inferwatch writes itself: a custom-metadata key holds no dot, so none collides.
@@ -148,7 +152,7 @@ class Prepared:
 
 def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     """One event, checked; a 400 naming the field (after `where`, a batch's `events[i]`)."""
-    unknown: list[str] = []
+    unknown: Sequence[str] = ()
     try:
         event = _decode_strict.decode(body)
     except msgspec.DecodeError as exc:
@@ -162,13 +166,13 @@ def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     at = parse_time(event.timestamp, f"{where}timestamp")
     if not now - PAST <= at <= now + FUTURE:
         raise InvalidRequest(f"{where}timestamp: must lie between one year ago and tomorrow, got {event.timestamp!r}")
-    for key, value in (event.eventData or {}).items():
-        if isinstance(value, str) and len(value) > MAX_VALUE_LEN:
-            raise InvalidRequest(f"{where}eventData.{key}: longer than {MAX_VALUE_LEN} characters")
+    if event.eventData:
+        for key, value in event.eventData.items():
+            if isinstance(value, str) and len(value) > MAX_VALUE_LEN:
+                raise InvalidRequest(f"{where}eventData.{key}: longer than {MAX_VALUE_LEN} characters")
     if event.eventType == FEEDBACK:
         _check_feedback(event, where)
-    return Prepared(event, body.decode(), (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
-                    event_warnings(event, unknown))
+    return Prepared(event, body.decode(), (at - _EPOCH) // _MICROSECOND, event_warnings(event, unknown))
 
 
 def _check_feedback(event: Event, where: str) -> None:
@@ -191,13 +195,11 @@ def decode_batch(body: bytes, now: datetime) -> list[Prepared]:
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"{exc}; a batch is {{\"events\": [...]}} of 1 to {MAX_BATCH} events") from None
     prepared = [decode_one(bytes(raw), now, f"events[{i}].") for i, raw in enumerate(batch.events)]
-    sent: dict[str, int] = {}
-    for p in prepared:
-        sent[p.event.eventId] = sent.get(p.event.eventId, 0) + 1
-    if len(sent) == len(prepared):
+    last = {p.event.eventId: i for i, p in enumerate(prepared)}
+    if len(last) == len(prepared):
         return prepared
     # A batch naming an id twice stores its last version (`write_events`); that one says so.
-    last = {p.event.eventId: i for i, p in enumerate(prepared)}
+    sent = Counter(p.event.eventId for p in prepared)
     return [replace(p, warnings=(*p.warnings, f"eventId: sent {sent[p.event.eventId]} times in this batch;"
                                  " this, the last, is stored"))
             if sent[p.event.eventId] > 1 and last[p.event.eventId] == i else p for i, p in enumerate(prepared)]
