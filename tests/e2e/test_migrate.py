@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from inferwatch.ingest.vision_events import decode_one, to_rows
@@ -139,3 +140,27 @@ def test_cli_copies_with_a_progress_bar_and_refuses_a_store_in_use(tmp_path: Pat
     wrong = migrate("--from", f"chdb://{tmp_path / 'ch'}", "--to", f"chdb://{tmp_path / 'ch'}")
     assert wrong.returncode == 1
     assert "duckdb:///path" in wrong.stderr
+
+
+def test_events_of_a_store_from_before_ingestion_warnings_are_copied_without_any(
+        tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    path = tmp_path / "inferwatch.duckdb"
+    duck = DuckDBStore(str(path))
+    duck.migrate()
+    _settings(duck)
+    duck.close()
+    # The store as migration 13 left it: no `warnings` column yet.
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE events DROP COLUMN warnings")
+    con.execute("DELETE FROM schema_version WHERE version = 14")
+    con.close()
+    target = open_store(chdb_url("before_warnings"))
+    source = open_source(str(path))
+    try:
+        assert copy_store(source, str(path), target, 100).vision_events == 4
+        copied = target.query_events(1, EventQuery("uc", 100))
+        assert [(e.event_id, e.warnings) for e in copied] == [("e0", ()), ("e1", ()), ("e2", ())]
+        assert target.query_events(1, EventQuery("uc", 100, warnings=True)) == []
+    finally:
+        source.close()
+        target.close()
