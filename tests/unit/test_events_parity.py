@@ -223,6 +223,9 @@ def test_a_sweep_removes_the_events_past_the_days_policy(stores: tuple[Store, St
         assert store.sweep(1, before, None, None).events == 0
     duck, chdb = stores
     assert _pages(duck, EventQuery("uc1", 50)) == _pages(chdb, EventQuery("uc1", 50))
+    # The events the sweep leaves keep their ingestion warnings.
+    kept = [[(e.event_id, e.warnings) for e in store.query_events(1, EventQuery("uc1", 1000))] for store in stores]
+    assert kept[0] == kept[1] and any(w for _, w in kept[0])
 
 
 def _send(store: Store, bodies: list[dict[str, Any]]) -> None:
