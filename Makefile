@@ -11,7 +11,9 @@ PORT ?= 8420
 # The end-to-end tests again with every server on the ClickHouse backend (chdb, the engine
 # in-process), for what the store-level parity tests (tests/unit/test_*parity.py, which ask both
 # stores the same questions) cannot show: a smoke run, ingest over HTTP, durability under SIGKILL,
-# restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy).
+# restart, and the real clients (SDK, Roboflow's inference package, its reports, the proxy). Tests
+# marked `any_store` show what happens before or apart from the store (a client's retries, the
+# proxy's pass-through, the disk floor): they run once.
 # Longest first (as measured with --durations): xdist hands files out in this order, a whole file
 # to a worker, so the long ones start at once and the short ones even out the end.
 E2E := tests/e2e
@@ -86,7 +88,7 @@ PYTEST := $(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(VENV)/.stamp-test $(CLIENT)/.stamp $(RF_SDK)/.stamp $(CHROMIUM) $(PROMETHEUS) $(STRACE) lint
 	$(PYTEST)
-	$(PYTEST) --store=chdb $(CHDB_TESTS)
+	$(PYTEST) --store=chdb -m 'not any_store' $(CHDB_TESTS)
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python bench/ingest.py

@@ -258,6 +258,7 @@ def test_workflow_runs_record_the_model_outputs_they_carry(proxy: ProxyProcess, 
 
 # -- forwarding is exact ------------------------------------------------------------------------
 
+@pytest.mark.any_store
 def test_requests_and_answers_pass_untouched(proxy: ProxyProcess, upstream: FakeUpstream,
                                              recorded: Workspace) -> None:
     body = bytes(range(256)) * 40
@@ -289,6 +290,7 @@ def test_requests_and_answers_pass_untouched(proxy: ProxyProcess, upstream: Fake
     assert loaded.status_code == 200 and "models" in loaded.json()  # not an inference: not recorded
 
 
+@pytest.mark.any_store
 def test_upstream_down_answers_502_with_a_clear_json_error(server: Server, recorded: Workspace,
                                                           tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
@@ -305,6 +307,7 @@ def test_upstream_down_answers_502_with_a_clear_json_error(server: Server, recor
             client.infer(image(10, 10), model_id="pcb-defects/7")
 
 
+@pytest.mark.any_store
 def test_an_upstream_breaking_off_its_answer_is_a_502(proxy: ProxyProcess) -> None:
     reply = httpx.post(f"{proxy.url}/cut-off/1?api_key=k", content=b"not an image")
     assert reply.status_code == 502
@@ -312,6 +315,7 @@ def test_an_upstream_breaking_off_its_answer_is_a_502(proxy: ProxyProcess) -> No
     assert httpx.get(f"{proxy.url}/info").status_code == 200  # and the proxy carries on
 
 
+@pytest.mark.any_store
 def test_a_key_inferwatch_refuses_stops_the_proxy_at_start(server: Server, upstream: FakeUpstream,
                                                            tmp_path: Path) -> None:
     done = subprocess.run(
@@ -322,6 +326,7 @@ def test_a_key_inferwatch_refuses_stops_the_proxy_at_start(server: Server, upstr
     assert "refused the API key" in done.stderr
 
 
+@pytest.mark.any_store
 def test_inferwatch_down_never_fails_an_inference_and_the_results_arrive_later(
         own_server: Server, upstream: FakeUpstream, tmp_path: Path) -> None:
     with open_workspace(own_server, "outage") as ws, \

@@ -220,6 +220,7 @@ def test_process_exit_sends_what_is_queued(server: Server, ws: Workspace, tmp_pa
     assert total(ws) == 150
 
 
+@pytest.mark.any_store
 def test_a_stalled_inferwatch_never_blocks_log(tmp_path: Path) -> None:
     """A server that accepts connections and never answers: every `log` call still returns."""
     release = threading.Event()
@@ -293,6 +294,7 @@ def test_monitor_logs_every_infer_of_the_real_inference_client(server: Server, w
     assert total(ws) == 4
 
 
+@pytest.mark.any_store
 def test_a_full_disk_is_waited_out_like_an_overload_and_nothing_is_lost(tmp_path: Path) -> None:
     """A server below its free-space floor answers 507: the SDK spools, waits as Retry-After says,
     and delivers every logged item exactly once when the server takes writes again (here: the
@@ -324,6 +326,7 @@ def test_a_full_disk_is_waited_out_like_an_overload_and_nothing_is_lost(tmp_path
         srv.stop()
 
 
+@pytest.mark.any_store
 def test_an_overloaded_inferwatch_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
     """While the writer holds a huge batch, a server with a tiny queue answers 503: the SDK waits as
     Retry-After says, spools meanwhile, and every logged item arrives exactly once."""
