@@ -22,6 +22,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
+from inferwatch.ingest.vision_events import image_refs
 
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024  # as sent: the block refuses to write a bigger one -> 413
 # Unpacked: a tar of JPEGs barely compresses, so four times the cap is only ever a bomb -> 400.
@@ -101,22 +102,18 @@ def event_body(bundle: Bundle, use_case: str | None, source_ids: dict[str, str])
         return event
     if not isinstance(found, list):
         raise InvalidRequest(f"{PAYLOAD}: images must be an array")
+
+    def stored(path: str, member: Any) -> str:
+        if not isinstance(member, str) or member not in source_ids:
+            raise InvalidRequest(f"{path}: no image member {member!r} in the archive (images are members under"
+                                 f" {IMAGES}/)")
+        return source_ids[member]
+
     rewritten = []
     for index, image in enumerate(found):
         if not isinstance(image, dict):
             raise InvalidRequest(f"{PAYLOAD}: images[{index}] must be an object")
-        image = dict(image)
-        for member_field, id_field in IMAGE_FIELDS.items():
-            if member_field not in image:
-                continue
-            if id_field in image:
-                raise InvalidRequest(f"{PAYLOAD}: images[{index}] names both {member_field} and {id_field}")
-            member = image.pop(member_field)
-            if not isinstance(member, str) or member not in source_ids:
-                raise InvalidRequest(f"{PAYLOAD}: images[{index}].{member_field}: no image member {member!r} in"
-                                     f" the archive (images are members under {IMAGES}/)")
-            image[id_field] = source_ids[member]
-        rewritten.append(image)
+        rewritten.append(image_refs(image, IMAGE_FIELDS, f"{PAYLOAD}: images[{index}]", stored))
     event["images"] = rewritten
     return event
 

@@ -20,7 +20,7 @@ import msgspec
 
 from inferwatch.errors import ApiError, InvalidRequest
 from inferwatch.ingest import limits
-from inferwatch.ingest.vision_events import MAX_IMAGES
+from inferwatch.ingest.vision_events import MAX_IMAGES, image_refs
 from inferwatch.ingest.warnings import strict_twin, unknown_fields
 
 IMAGE_FIELDS = {"base64Image": "sourceId", "inputBase64Image": "inputSourceId"}
@@ -71,18 +71,13 @@ def decode(body: bytes) -> Mapped:
             raise InvalidRequest(str(exc)) from None
         unknown = unknown_fields(msgspec.json.decode(body), EdgeEvent)
     blobs: dict[str, bytes] = {}
-    images: list[dict[str, Any]] = []
-    for index, image in enumerate(edge.images):
-        image = dict(image)
-        for field, id_field in IMAGE_FIELDS.items():
-            if field not in image:
-                continue
-            if id_field in image:
-                raise InvalidRequest(f"images[{index}]: names both {field} and {id_field}")
-            placeholder = f"images[{index}].{field}"
-            blobs[placeholder] = _bytes(image.pop(field), placeholder)
-            image[id_field] = placeholder
-        images.append(image)
+
+    def placeholder(path: str, value: Any) -> str:
+        blobs[path] = _bytes(value, path)
+        return path
+
+    images = [image_refs(image, IMAGE_FIELDS, f"images[{index}]", placeholder)
+              for index, image in enumerate(edge.images)]
     event: dict[str, Any] = {"eventId": str(uuid.uuid4()), "eventType": edge.event_schema,
                              "useCaseId": edge.solution, "timestamp": edge.inference_timestamp, "images": images}
     if edge.event_data:

@@ -12,7 +12,7 @@ its type, a repaired display position) is stored and recorded as an ingestion wa
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -268,6 +268,20 @@ def shown_source(event: Event) -> str | None:
         return None
     image = event.images[shown_index(event.displayImagePosition, len(event.images))]
     return image.sourceId or image.inputSourceId
+
+
+def image_refs(image: dict[str, Any], fields: dict[str, str], where: str,
+               resolve: Callable[[str, Any], str]) -> dict[str, Any]:
+    """A copy of a client's `image` with each of its image fields (`fields`: the client's name, then
+    the id field that stands for it in a Vision Event, e.g. a bundle's `file` for `sourceId`)
+    replaced by the id `resolve(path, value)` gives; an image naming both is a 400."""
+    image = dict(image)
+    for field, id_field in fields.items():
+        if field in image:
+            if id_field in image:
+                raise InvalidRequest(f"{where} names both {field} and {id_field}")
+            image[id_field] = resolve(f"{where}.{field}", image.pop(field))
+    return image
 
 
 def shown_index(position: int | None, images: int) -> int:

@@ -8,11 +8,13 @@ term for term, so both backends select the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.query.filters import Filters
 from inferwatch.store.rows import naive_utc
+from inferwatch.store.terms import meta_terms
 
 # What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
 # bound into this range changes no answer, where an unclamped year-1 bound would not bind.
@@ -27,6 +29,16 @@ class Params(dict[str, Any]):
         name = f"p{len(self)}"
         self[name] = value
         return f"{{{name}:{type_}}}"
+
+    # `terms.Binder`
+    def number(self, value: float) -> str:
+        return self.add(value, "Float64")
+
+    def texts(self, values: Sequence[str]) -> str:
+        return self.add(list(values), "Array(String)")
+
+    def numbers(self, values: Sequence[float]) -> str:
+        return self.add(list(values), "Array(Float64)")
 
     def time(self, value: datetime) -> str:
         naive = value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(None).replace(tzinfo=None)
@@ -53,25 +65,6 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
             f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(term.field, 'String')}{meta_terms(term, p)})"
         )
     return " AND ".join(terms)
-
-
-def meta_terms(term: MetaTerm, p: Params) -> str:
-    """The conditions on one field's metadata row beyond its name, each led by AND: any of its
-    values (texts or numbers), then every comparison. A NULL number (a value that reads as no
-    number) passes no bound and differs from every number."""
-    out = ""
-    if term.any_of:
-        either = ([f"field_value IN {p.add(list(term.texts), 'Array(String)')}"] if term.texts else []) + (
-            [f"field_number IN {p.add(list(term.numbers), 'Array(Float64)')}"] if term.numbers else [])
-        out += " AND (" + " OR ".join(either) + ")"
-    for op, bound in term.bounds:
-        out += f" AND field_number {op} {p.add(bound, 'Float64')}"
-    if term.not_texts:
-        out += f" AND field_value NOT IN {p.add(list(term.not_texts), 'Array(String)')}"
-    if term.not_numbers:
-        out += (f" AND (field_number IS NULL OR field_number NOT IN"
-                f" {p.add(list(term.not_numbers), 'Array(Float64)')})")
-    return out
 
 
 def prediction_terms(f: Filters, p: Params, var: str) -> str:

@@ -10,13 +10,14 @@ term, so both backends select the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 
-from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.query.filters import Filters
+from inferwatch.store.terms import meta_terms
 
 
 class Params(dict[str, Any]):
@@ -30,6 +31,14 @@ class Params(dict[str, Any]):
     def each(self, values: Iterable[Any]) -> str:
         """A placeholder per value, comma-separated: the inside of an `IN (...)`."""
         return ", ".join(self.add(value) for value in values)
+
+    # `terms.Binder`
+    number = add
+
+    def texts(self, values: Sequence[Any]) -> str:
+        return f"({self.each(values)})"
+
+    numbers = texts
 
 
 @contextmanager
@@ -69,24 +78,6 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
             f" WHERE ws = {p.add(ws)} AND field_name = {p.add(term.field)}{meta_terms(term, p)})"
         )
     return " AND ".join(terms)
-
-
-def meta_terms(term: MetaTerm, p: Params) -> str:
-    """The conditions on one field's metadata row beyond its name, each led by AND: any of its
-    values (texts or numbers), then every comparison. A NULL number (a value that reads as no
-    number) passes no bound and differs from every number."""
-    out = ""
-    if term.any_of:
-        either = ([f"field_value IN ({p.each(term.texts)})"] if term.texts else []) + (
-            [f"field_number IN ({p.each(term.numbers)})"] if term.numbers else [])
-        out += " AND (" + " OR ".join(either) + ")"
-    for op, bound in term.bounds:
-        out += f" AND field_number {op} {p.add(bound)}"
-    if term.not_texts:
-        out += f" AND field_value NOT IN ({p.each(term.not_texts)})"
-    if term.not_numbers:
-        out += f" AND (field_number IS NULL OR field_number NOT IN ({p.each(term.not_numbers)}))"
-    return out
 
 
 def prediction_terms(f: Filters, p: Params, var: str = "p") -> str:
