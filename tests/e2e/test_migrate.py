@@ -155,6 +155,7 @@ def test_events_of_a_store_from_before_ingestion_warnings_are_copied_without_any
     con.execute("DELETE FROM schema_version WHERE version = 14")
     con.close()
     target = open_store(chdb_url("before_warnings"))
+    assert isinstance(target, ClickHouseStore)
     source = open_source(str(path))
     try:
         assert copy_store(source, str(path), target, 100).vision_events == 4
