@@ -292,7 +292,9 @@ SELECT ws, event_id, $use_case AS use_case_id, event_type, ts, ts + INTERVAL 1 S
             json_object('class', 'scratch', 'x', 100.5, 'y', 80.25, 'width', 40.0, 'height', 90.0, 'confidence', 0.71),
             json_object('class', 'dent', 'x', 107.5, 'y', 93.25, 'width', 41.0, 'height', 91.0, 'confidence', 0.52),
             json_object('class', 'burn', 'x', 114.5, 'y', 106.25, 'width', 42.0, 'height', 92.0, 'confidence', 0.9)])],
-        'customMetadata', json_object('temperature', temperature, 'line', line, 'operator', operator))::VARCHAR AS body
+        'customMetadata', json_object('temperature', temperature, 'line', line, 'operator', operator))::VARCHAR AS body,
+    MAP {'line': line, 'operator': operator, 'temperature': temperature::VARCHAR} AS field_values,
+    MAP {'temperature': temperature} AS field_numbers
 FROM gen
 """
 

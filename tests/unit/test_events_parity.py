@@ -62,10 +62,10 @@ def seed(stores: list[Store]) -> None:
             store.put_use_case(UseCaseRecord(1, uc, f"name {uc}", status, CREATED, CREATED))
         store.put_use_case(UseCaseRecord(1, "uc2", "renamed", INACTIVE, CREATED, CREATED + timedelta(hours=1)))
         for start in range(0, len(bodies), 50):
+            # As the API writes: a changed event sent again replaces what its first version wrote.
             chunk = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies[start:start + 50]]
             rows, meta, events = to_rows(chunk, 1, {"s1": Size(640, 480)}, 1_000_000)
-            store.append(rows, meta)
-            store.put_events(events)
+            store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in chunk})
 
 
 @pytest.fixture(scope="module")

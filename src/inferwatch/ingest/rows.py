@@ -150,7 +150,11 @@ class MetadataRows(Columns):
 
     def add(self, ws: int, inference_id: str, name: str, value: MetaScalar, now_us: int) -> None:
         """`value` as decoded from JSON: a string stays a string, a number or a flag stays one."""
-        text, kind, number = typed(value)
+        self.add_typed(ws, inference_id, name, *typed(value), now_us)
+
+    def add_typed(self, ws: int, inference_id: str, name: str, text: str, kind: str, number: float | None,
+                  now_us: int) -> None:
+        """A value already typed (`metavalues.typed`), for a caller that keeps its text and number too."""
         self.ws.append(ws)
         self.inference_id.append(inference_id)
         self.field_name.append(name)

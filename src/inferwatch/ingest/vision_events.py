@@ -21,7 +21,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
-from inferwatch.ingest.metavalues import MetaScalar, kind_of
+from inferwatch.ingest.metavalues import MetaScalar, kind_of, typed
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.warnings import event_warnings, strict_twin, unknown_fields
 from inferwatch.query.filters import parse_time
@@ -44,6 +44,15 @@ SOURCE = "vision-events"
 # Metadata fields inferwatch writes itself: a custom-metadata key holds no dot, so none collides.
 PREFIX = "ve."
 DATA_PREFIX = "ve.data."
+
+
+
+def on_event_row(name: str) -> bool:
+    """Whether a metadata field is one the event writes on its own row too (`EventRows.field_*`):
+    a custom-metadata key (no dot in any) or an event-data field; `ve.feedback`, which a later
+    review writes, and the other `ve.*` fields are not."""
+    return "." not in name or name.startswith(DATA_PREFIX)
+
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_NO_CONTROL)]
@@ -236,17 +245,28 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         out.body.append(prepared.body)
         out.warnings.append(list(prepared.warnings))
         fields: dict[str, MetaScalar] = dict(event.customMetadata or {})
-        fields[PREFIX + "use_case"] = use_case
-        fields[PREFIX + "event_type"] = event.eventType
-        for name, context in ((PREFIX + "stream", event.streamId), (PREFIX + "workflow", event.workflowId)):
-            if context is not None:
-                fields[name] = context
         for key, value in data.items():
             if isinstance(value, str | int | float | bool):
                 fields[DATA_PREFIX + key] = value
+        names, texts, number_names, numbers = [], [], [], []
         for name, value in fields.items():
             if value != "":
-                meta.add(ws, event.eventId, name, value, now_us)
+                text, kind, number = typed(value)
+                meta.add_typed(ws, event.eventId, name, text, kind, number, now_us)
+                names.append(name)
+                texts.append(text)
+                if number is not None:
+                    number_names.append(name)
+                    numbers.append(number)
+        out.field_names.append(names)
+        out.field_values.append(texts)
+        out.number_names.append(number_names)
+        out.number_values.append(numbers)
+        meta.add(ws, event.eventId, PREFIX + "use_case", use_case, now_us)
+        meta.add(ws, event.eventId, PREFIX + "event_type", event.eventType, now_us)
+        for name, context in ((PREFIX + "stream", event.streamId), (PREFIX + "workflow", event.workflowId)):
+            if context is not None:
+                meta.add(ws, event.eventId, name, context, now_us)
         if prepared.verdict is not None:
             # The reviewed event's latest verdict, on its id (so on its images' inferences): the
             # feedback filter, and measured accuracy without a ground-truth setting.

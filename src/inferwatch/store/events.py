@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate, chain
 from typing import Any
 
 import pyarrow as pa
@@ -109,6 +110,14 @@ class EventRows(Columns):
     image_meta_types: list[list[str]] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
     warnings: list[list[str]] = field(default_factory=list)  # its ingestion warnings, [] for none
+    # The fields the event writes as metadata of its own id, its custom metadata and `ve.data.*`
+    # (`ingest.vision_events.to_rows`): each one's text, and the number of those that read as one.
+    # Stored on the event's row as well, so the query filters the events it reads in time order
+    # without a semi-join over every metadata row (docs/vision-events.md, "Query").
+    field_names: list[list[str]] = field(default_factory=list)
+    field_values: list[list[str]] = field(default_factory=list)
+    number_names: list[list[str]] = field(default_factory=list)
+    number_values: list[list[float]] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
         """The last entry per (workspace, event id): an upsert may name each key once."""
@@ -135,7 +144,18 @@ class EventRows(Columns):
             "image_meta_types": column(self.image_meta_types, texts),
             "body": column(self.body, text),
             "warnings": column(self.warnings, texts),
+            "field_values": _map([self.field_names[i] for i in keep], [self.field_values[i] for i in keep],
+                                 pa.string()),
+            "field_numbers": _map([self.number_names[i] for i in keep], [self.number_values[i] for i in keep],
+                                  pa.float64()),
         })
+
+
+def _map(keys: list[list[str]], values: list[list[Any]], type_: pa.DataType) -> pa.Array:
+    """A MAP(VARCHAR, type_) per event from its keys and values, flattened in one Arrow call each."""
+    offsets = pa.array([0, *accumulate(map(len, keys))], pa.int32())
+    return pa.MapArray.from_arrays(offsets, pa.array(list(chain.from_iterable(keys)), pa.string()),
+                                   pa.array(list(chain.from_iterable(values)), type_))
 
 
 def schema_of(pairs: list[str]) -> dict[str, list[str]]:

@@ -1,4 +1,6 @@
-"""Vision Events on ClickHouse (migration 9): the twin of `store/duckdb/events.py`, term for term.
+"""Vision Events on ClickHouse (migrations 9 to 11): the twin of `store/duckdb/events.py`, term for
+term, but one statement: the custom-metadata and event-data terms read the maps on the event's
+row, as DuckDB's do, and the newest page is what `ORDER BY ts DESC ... LIMIT` keeps.
 
 ClickHouse has no unique keys: a use case or an event written again is a newer row of a
 `ReplacingMergeTree` (its `version`), and every read says `FINAL`, so answers are right before
@@ -15,7 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from inferwatch.ingest.vision_events import SOURCE
+from inferwatch.ingest.vision_events import SOURCE, on_event_row
+from inferwatch.query.filters import MetaTerm
 from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.clickhouse.sql import Params, meta_terms, where
 from inferwatch.store.events import (
@@ -124,8 +127,11 @@ class EventStore:
             terms.append(f"{column} = {p.add(term.value, 'String')}" if term.equal else
                          f"({column} IS NULL OR {column} <> {p.add(term.value, 'String')})")
         for meta in query.meta:
-            terms.append(f"event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
-                         f" AND field_name = {p.add(meta.field, 'String')}{meta_terms(meta, p)})")
+            if on_event_row(meta.field):
+                terms.append(_field_terms(meta, p))
+            else:
+                terms.append(f"event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
+                             f" AND field_name = {p.add(meta.field, 'String')}{meta_terms(meta, p)})")
         if query.detection is not None:
             terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
                          f" AND source = {p.add(SOURCE, 'String')})")
@@ -192,6 +198,27 @@ def _record(row: tuple[Any, ...]) -> EventRecord:
     event_id, ts, received, body, use_case, event_type, warnings = row
     return EventRecord(str(event_id), naive_utc(ts), naive_utc(received), str(body), str(use_case), str(event_type),
                        tuple(str(w) for w in warnings))
+
+
+def _field_terms(term: MetaTerm, p: Params) -> str:
+    """DuckDB's `_field_terms`: the term on the event's own maps (migration 11). A Map answers a
+    missing key with the type's default (`''`, 0), so each value is read only where its key is."""
+    name = p.add(term.field, "String")
+    text, number = f"field_values[{name}]", f"field_numbers[{name}]"
+    has_number = f"mapContains(field_numbers, {name})"
+    terms = [f"mapContains(field_values, {name})"]
+    if term.any_of:
+        either = ([f"{text} IN {p.add(list(term.texts), 'Array(String)')}"] if term.texts else []) + (
+            [f"({has_number} AND {number} IN {p.add(list(term.numbers), 'Array(Float64)')})"]
+            if term.numbers else [])
+        terms.append("(" + " OR ".join(either) + ")")
+    for op, bound in term.bounds:
+        terms.append(f"{has_number} AND {number} {op} {p.add(bound, 'Float64')}")
+    if term.not_texts:
+        terms.append(f"{text} NOT IN {p.add(list(term.not_texts), 'Array(String)')}")
+    if term.not_numbers:
+        terms.append(f"(NOT {has_number} OR {number} NOT IN {p.add(list(term.not_numbers), 'Array(Float64)')})")
+    return "(" + " AND ".join(terms) + ")"
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:

@@ -69,10 +69,21 @@ _VISION_EVENTS = {
                  " epoch_us(updated_at)::UBIGINT * 1000 AS version FROM use_cases",
     "events": "SELECT ws, event_id, use_case_id, event_type, ts, received_at, device_id, stream_id, workflow_id,"
               " external_id, n_images, meta_types, image_meta_types, body, 0::UTINYINT AS deleted,"
-              " epoch_us(received_at)::UBIGINT * 1000 AS version, warnings FROM events",
+              " epoch_us(received_at)::UBIGINT * 1000 AS version, warnings,"
+              " coalesce(field_values, MAP {}::MAP(VARCHAR, VARCHAR)) AS field_values,"
+              " coalesce(field_numbers, MAP {}::MAP(VARCHAR, DOUBLE)) AS field_numbers FROM events",
 }
 # A source from before migration 14 holds no ingestion warnings.
-_EVENTS_WITHOUT_WARNINGS = _VISION_EVENTS["events"].replace(", warnings FROM", " FROM")
+_EVENTS_WITHOUT_WARNINGS = ", warnings,"
+# A source from before DuckDB's migration 15 (read-only, so not migrated): each event's fields
+# from the metadata rows it wrote, as that migration fills them.
+_EVENTS_BEFORE_FIELDS = """ FROM events LEFT JOIN (
+    SELECT ws AS m_ws, inference_id,
+        map_from_entries(list((field_name, field_value))) AS field_values,
+        map_from_entries(list((field_name, field_number)) FILTER (WHERE field_number IS NOT NULL)) AS field_numbers
+    FROM metadata WHERE NOT contains(field_name, '.') OR starts_with(field_name, 've.data.')
+    GROUP BY ws, inference_id
+) AS m ON events.ws = m.m_ws AND events.event_id = m.inference_id"""
 _EVENTS = ("SELECT ws, rule_id, fired_at, state, previous, value, notified::UTINYINT AS notified, detail"
            " FROM alert_events ORDER BY ws, rule_id, fired_at")
 
@@ -243,7 +254,9 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
         if not _has(source, table_name):  # a source from before Vision Events
             continue
         if table_name == "events" and not _has(source, "events", "warnings"):
-            query = _EVENTS_WITHOUT_WARNINGS
+            query = query.replace(_EVENTS_WITHOUT_WARNINGS, ",")
+        if table_name == "events" and not _has(source, "events", "field_values"):
+            query = query.replace(" FROM events", _EVENTS_BEFORE_FIELDS)
         for batch in _batches(source, query, [], chunk_rows):
             if batch.num_rows:
                 target.insert_table(table_name, pa.Table.from_batches([batch]))

@@ -392,6 +392,27 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE events ADD COLUMN IF NOT EXISTS warnings Array(String) DEFAULT []",
     ],
+    # 11: an event's custom metadata and event-data fields on its own row too, as DuckDB's
+    # migration 15: each field's text and number (`EventRows.field_*`), so the Vision Events query
+    # reads the event rows alone, as DuckDB's does. Stored events get theirs from the metadata rows
+    # they wrote, as a newer version of each live row (run again, it writes a newer one still).
+    [
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS field_values Map(String, String)",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS field_numbers Map(String, Float64)",
+        """
+        INSERT INTO events SELECT e.* REPLACE (m.texts AS field_values, m.numbers AS field_numbers,
+            e.version + 1 AS version)
+        FROM events AS e FINAL
+        INNER JOIN (
+            SELECT ws, inference_id, mapFromArrays(groupArray(field_name), groupArray(field_value)) AS texts,
+                mapFromArrays(groupArrayIf(field_name, field_number IS NOT NULL),
+                              groupArrayIf(assumeNotNull(field_number), field_number IS NOT NULL)) AS numbers
+            FROM metadata FINAL WHERE position(field_name, '.') = 0 OR startsWith(field_name, 've.data.')
+            GROUP BY ws, inference_id
+        ) AS m ON e.ws = m.ws AND e.event_id = m.inference_id
+        WHERE e.deleted = 0
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

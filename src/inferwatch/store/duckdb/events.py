@@ -1,18 +1,21 @@
-"""Vision Events on DuckDB (migration 12): use cases and events, the twin of
+"""Vision Events on DuckDB (migrations 12, 14 and 15): use cases and events, the twin of
 `store/clickhouse/events.py`. An event's custom metadata and event data are metadata of its id,
-so their filters are the metadata semi-join every other read uses (`sql.meta_terms`)."""
+as every other read finds them, and also maps on the event's own row, which the query filters
+while it reads the newest events first (`EventStore._descend`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from inferwatch.ingest.vision_events import SOURCE
+from inferwatch.ingest.vision_events import SOURCE, on_event_row
+from inferwatch.query.filters import MetaTerm
 from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.sql import Params, meta_terms, transaction, where
@@ -98,7 +101,46 @@ class EventStore:
                 self._caches.touched(pa.table({"ws": pa.array([r[0] for r in gone], pa.int32()),
                                                "ts": pa.array([r[1] for r in gone], pa.timestamp("us"))}))
 
+    # The time windows the query reads in turn, newest first, each this far below the newest
+    # event it may answer (`_descend`); after the last, everything older. A class attribute so a
+    # test can make them small enough that a page spans several.
+    descent: tuple[timedelta, ...] = tuple(timedelta(hours=8 ** k) for k in range(4))  # 1 h .. 21 days
+
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
+        con = self._cursor()
+        if query.feedback or not all(on_event_row(m.field) for m in query.meta):
+            # A term on metadata some other write keeps (`ve.feedback`, ...) is a semi-join over
+            # the metadata rows, which a window of time does not narrow: one statement.
+            return self._events_between(con, ws, query, None, None, query.limit)
+        with transaction(con):  # one snapshot for every window
+            return self._descend(con, ws, query)
+
+    def _descend(self, con: duckdb.DuckDBPyConnection, ws: int, query: EventQuery) -> list[EventRecord]:
+        """The page read newest window first, widening while it is not full: DuckDB skips the row
+        groups whose time range (zone map) lies outside a window, and events are stored roughly
+        in time order, so a filter that matches often reads only the newest row groups; one that
+        matches rarely reads them all, as a single statement would. Windows are disjoint and
+        descending, so their answers in turn are the page."""
+        tops = [t for t in (query.end, _after_ts(query)) if t is not None]
+        # Only where the windows start: an anchor below the newest event still answers right,
+        # as the first window is open above.
+        anchor = min(tops) if tops else con.execute("SELECT max(ts) FROM events").fetchone()[0]  # type: ignore[index]
+        if anchor is None:
+            return []
+        found: list[EventRecord] = []
+        upper = None
+        for width in (*self.descent, None):
+            lower = None if width is None else anchor - width
+            last = lower is None or (query.start is not None and lower <= query.start)
+            found += self._events_between(con, ws, query, None if last else lower, upper, query.limit - len(found))
+            if last or len(found) >= query.limit:
+                return found
+            upper = lower
+        return found
+
+    def _events_between(self, con: duckdb.DuckDBPyConnection, ws: int, query: EventQuery, lower: datetime | None,
+                        upper: datetime | None, limit: int) -> list[EventRecord]:
+        """The newest `limit` events of the query with `lower` <= ts < `upper` (None: unbounded)."""
         p = Params()
         terms = [f"ws = {p.add(ws)}", f"use_case_id = {p.add(query.use_case_id)}"]
         if query.event_types:
@@ -107,15 +149,24 @@ class EventStore:
             terms.append(f"ts >= {p.add(query.start)}")
         if query.end is not None:
             terms.append(f"ts <= {p.add(query.end)}")
+        if lower is not None:
+            terms.append(f"ts >= {p.add(lower)}")
+        if upper is not None:
+            terms.append(f"ts < {p.add(upper)}")
         for term in query.contexts:
             column = term.column
             terms.append(f"{column} = {p.add(term.value)}" if term.equal else
                          f"({column} IS NULL OR {column} <> {p.add(term.value)})")
         for meta in query.meta:
-            terms.append(f"event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
-                         f" AND field_name = {p.add(meta.field)}{meta_terms(meta, p)})")
+            if on_event_row(meta.field):
+                terms.append(_field_terms(meta, p))
+            else:
+                terms.append(f"event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
+                             f" AND field_name = {p.add(meta.field)}{meta_terms(meta, p)})")
         if query.detection is not None:
-            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
+            # An event's images are inferences at the event's time: the window narrows them too.
+            images = replace(query.detection, start=lower, end=upper)
+            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, images, p)}"
                          f" AND source = {p.add(SOURCE)})")
         if query.feedback:
             terms.append(_feedback(ws, query.feedback, p))
@@ -125,9 +176,9 @@ class EventStore:
             ts_us, event_id = query.after
             at = p.add(EPOCH + timedelta(microseconds=ts_us))
             terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id)}))")
-        rows = self._cursor().execute(
+        rows = con.execute(
             f"SELECT event_id, ts, received_at, body, warnings FROM events WHERE {' AND '.join(terms)}"
-            f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit)}", p).fetchall()
+            f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(limit)}", p).fetchall()
         return [EventRecord(e, ts, r, b, warnings=tuple(w)) for e, ts, r, b, w in rows]
 
     def delete_events(self, ws: int, use_case_id: str, event_ids: Sequence[str]) -> list[str]:
@@ -173,6 +224,30 @@ _FULL = "event_id, ts, received_at, body, use_case_id, event_type, warnings"
 def _record(row: tuple[Any, ...]) -> EventRecord:
     event_id, ts, received, body, use_case, event_type, warnings = row
     return EventRecord(event_id, ts, received, body, use_case, event_type, tuple(warnings))
+
+
+def _after_ts(query: EventQuery) -> datetime | None:
+    """The time of the previous page's last event: this page's events are at it or before."""
+    return None if query.after is None else EPOCH + timedelta(microseconds=query.after[0])
+
+
+def _field_terms(term: MetaTerm, p: Params) -> str:
+    """`sql.meta_terms` on the event's own row (`field_values`, `field_numbers`: migration 15)
+    rather than on a metadata row: the field is there, then the same value terms and bounds."""
+    name = p.add(term.field)
+    text, number = f"field_values[{name}]", f"field_numbers[{name}]"
+    terms = [f"{text} IS NOT NULL"]
+    if term.any_of:
+        either = ([f"{text} IN ({p.each(term.texts)})"] if term.texts else []) + (
+            [f"{number} IN ({p.each(term.numbers)})"] if term.numbers else [])
+        terms.append("(" + " OR ".join(either) + ")")
+    for op, bound in term.bounds:
+        terms.append(f"{number} {op} {p.add(bound)}")
+    if term.not_texts:
+        terms.append(f"{text} NOT IN ({p.each(term.not_texts)})")
+    if term.not_numbers:
+        terms.append(f"({number} IS NULL OR {number} NOT IN ({p.each(term.not_numbers)}))")
+    return "(" + " AND ".join(terms) + ")"
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:

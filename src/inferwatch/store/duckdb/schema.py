@@ -358,6 +358,23 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events ADD COLUMN warnings VARCHAR[] DEFAULT []::VARCHAR[];
     """,
+    # 15: each event's custom metadata and event-data fields on its own row too, as the texts and
+    # the numbers the metadata rows hold (`EventRows.field_*`). The Vision Events query reads the
+    # newest events first and stops once its page is full (`store/duckdb/events.py`), where a
+    # semi-join over every metadata row took seconds on millions of events. Filled from the
+    # metadata rows the stored events wrote; an UPDATE rewrites the rows in their order, which
+    # keeps the row groups' time ranges the query skips by.
+    """
+    ALTER TABLE events ADD COLUMN field_values MAP(VARCHAR, VARCHAR);
+    ALTER TABLE events ADD COLUMN field_numbers MAP(VARCHAR, DOUBLE);
+    UPDATE events SET field_values = m.texts, field_numbers = m.numbers FROM (
+        SELECT ws, inference_id,
+            map_from_entries(list((field_name, field_value))) AS texts,
+            map_from_entries(list((field_name, field_number)) FILTER (WHERE field_number IS NOT NULL)) AS numbers
+        FROM metadata WHERE NOT contains(field_name, '.') OR starts_with(field_name, 've.data.')
+        GROUP BY ws, inference_id
+    ) AS m WHERE events.ws = m.ws AND events.event_id = m.inference_id;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
