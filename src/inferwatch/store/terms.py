@@ -39,3 +39,29 @@ def meta_terms(term: MetaTerm, p: Binder) -> str:
     if term.not_numbers:
         out += f" AND (field_number IS NULL OR field_number NOT IN {p.numbers(term.not_numbers)})"
     return out
+
+
+def field_terms(term: MetaTerm, p: Binder, text: str, number: str, has_text: str, has_number: str | None) -> str:
+    """`meta_terms` on an event's own row rather than a metadata row (`events.field_values`,
+    `field_numbers`): `text` and `number` read the field's text and number there, `has_text` says
+    whether it has the field, `has_number` whether it has a number (None: `number` is NULL where
+    not, as a DuckDB MAP answers a missing key; a ClickHouse Map answers '' or 0). The same rows
+    pass as through the metadata row: the field is there, then its value terms and every
+    comparison. Unguarded, a bound stays a plain comparison, which DuckDB checks against each row
+    group's statistics first."""
+    def numeric(condition: str) -> str:
+        return condition if has_number is None else f"({has_number} AND {condition})"
+
+    terms = [has_text]
+    if term.any_of:
+        either = ([f"{text} IN {p.texts(term.texts)}"] if term.texts else []) + (
+            [numeric(f"{number} IN {p.numbers(term.numbers)}")] if term.numbers else [])
+        terms.append("(" + " OR ".join(either) + ")")
+    for op, bound in term.bounds:
+        terms.append(numeric(f"{number} {op} {p.number(bound)}"))
+    if term.not_texts:
+        terms.append(f"{text} NOT IN {p.texts(term.not_texts)}")
+    if term.not_numbers:
+        missing = f"{number} IS NULL" if has_number is None else f"NOT {has_number}"
+        terms.append(f"({missing} OR {number} NOT IN {p.numbers(term.not_numbers)})")
+    return "(" + " AND ".join(terms) + ")"

@@ -31,6 +31,7 @@ from inferwatch.store.events import (
     UseCaseRecord,
 )
 from inferwatch.store.rows import EPOCH, naive_utc
+from inferwatch.store.terms import field_terms
 
 _LIVE = "events FINAL WHERE deleted = 0 AND"
 
@@ -201,24 +202,11 @@ def _record(row: tuple[Any, ...]) -> EventRecord:
 
 
 def _field_terms(term: MetaTerm, p: Params) -> str:
-    """DuckDB's `_field_terms`: the term on the event's own maps (migration 11). A Map answers a
-    missing key with the type's default (`''`, 0), so each value is read only where its key is."""
+    """The term on the event's own maps (migration 11): a Map answers a missing key with the
+    type's default ('', 0), so each value is read only where its key is."""
     name = p.add(term.field, "String")
-    text, number = f"field_values[{name}]", f"field_numbers[{name}]"
-    has_number = f"mapContains(field_numbers, {name})"
-    terms = [f"mapContains(field_values, {name})"]
-    if term.any_of:
-        either = ([f"{text} IN {p.add(list(term.texts), 'Array(String)')}"] if term.texts else []) + (
-            [f"({has_number} AND {number} IN {p.add(list(term.numbers), 'Array(Float64)')})"]
-            if term.numbers else [])
-        terms.append("(" + " OR ".join(either) + ")")
-    for op, bound in term.bounds:
-        terms.append(f"{has_number} AND {number} {op} {p.add(bound, 'Float64')}")
-    if term.not_texts:
-        terms.append(f"{text} NOT IN {p.add(list(term.not_texts), 'Array(String)')}")
-    if term.not_numbers:
-        terms.append(f"(NOT {has_number} OR {number} NOT IN {p.add(list(term.not_numbers), 'Array(Float64)')})")
-    return "(" + " AND ".join(terms) + ")"
+    return field_terms(term, p, f"field_values[{name}]", f"field_numbers[{name}]",
+                       f"mapContains(field_values, {name})", f"mapContains(field_numbers, {name})")
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:

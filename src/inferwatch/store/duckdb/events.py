@@ -29,6 +29,7 @@ from inferwatch.store.events import (
     UseCaseRecord,
 )
 from inferwatch.store.rows import EPOCH
+from inferwatch.store.terms import field_terms
 
 
 class EventStore:
@@ -232,22 +233,10 @@ def _after_ts(query: EventQuery) -> datetime | None:
 
 
 def _field_terms(term: MetaTerm, p: Params) -> str:
-    """`sql.meta_terms` on the event's own row (`field_values`, `field_numbers`: migration 15)
-    rather than on a metadata row: the field is there, then the same value terms and bounds."""
+    """The term on the event's own maps (migration 15): a missing key reads as NULL."""
     name = p.add(term.field)
     text, number = f"field_values[{name}]", f"field_numbers[{name}]"
-    terms = [f"{text} IS NOT NULL"]
-    if term.any_of:
-        either = ([f"{text} IN ({p.each(term.texts)})"] if term.texts else []) + (
-            [f"{number} IN ({p.each(term.numbers)})"] if term.numbers else [])
-        terms.append("(" + " OR ".join(either) + ")")
-    for op, bound in term.bounds:
-        terms.append(f"{number} {op} {p.add(bound)}")
-    if term.not_texts:
-        terms.append(f"{text} NOT IN ({p.each(term.not_texts)})")
-    if term.not_numbers:
-        terms.append(f"({number} IS NULL OR {number} NOT IN ({p.each(term.not_numbers)}))")
-    return "(" + " AND ".join(terms) + ")"
+    return field_terms(term, p, text, number, f"{text} IS NOT NULL", None)
 
 
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:
