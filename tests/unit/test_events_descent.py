@@ -112,6 +112,7 @@ QUERIES = [
     EventQuery("uc1", 5, start=_naive(NOW - timedelta(minutes=30)), meta=(typed_term("temperature", "lt", 30),)),
     EventQuery("uc1", 5, end=_naive(NOW - timedelta(days=10)), meta=(typed_term("temperature", "lt", 50),)),
     EventQuery("uc2", 9, meta=(MetaTerm.equal("ve.event_type", "custom"),)),  # a semi-join: one statement
+    EventQuery("uc1", 6, feedback=("none",), meta=(typed_term("temperature", "gt", 50),)),  # one in each window
 ]
 
 

@@ -109,9 +109,11 @@ class EventStore:
 
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
         con = self._cursor()
-        if query.feedback or not all(on_event_row(m.field) for m in query.meta):
-            # A term on metadata some other write keeps (`ve.feedback`, ...) is a semi-join over
-            # the metadata rows, which a window of time does not narrow: one statement.
+        if not all(on_event_row(m.field) for m in query.meta):
+            # A term on a `ve.*` field is a semi-join over the metadata rows, which a window of
+            # time does not narrow and which may match millions of ids: one statement builds its
+            # hash once. The feedback filter's semi-join matches only reviewed events (few), so
+            # it is cheap to build again in each window.
             return self._events_between(con, ws, query, None, None, query.limit)
         with transaction(con):  # one snapshot for every window
             return self._descend(con, ws, query)
