@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.vision_events import Size, Write, decode_one, to_rows, write_merged
 from inferwatch.ingest.writer import Writer
 from inferwatch.query.filters import Filters
@@ -114,3 +115,33 @@ def test_the_writer_merges_queued_calls_and_a_failing_part_fails_alone(store: Du
     assert outcomes["first"] == 1 and outcomes["last"] == 1
     assert isinstance(outcomes["bad"], ValueError)
     assert temperatures(store) == {"a": 1, "b": 2}
+
+
+def test_new_events_meeting_stored_rows_fall_back_whole_to_the_replacing_write(store: DuckDBStore) -> None:
+    """All-new events are written by plain inserts in one commit (`add_new_events`); one key
+    already stored (here metadata written for the id before its event came) rolls that attempt
+    back whole, and the replacing write stores the events as sent."""
+    early = MetadataRows()
+    early.add(1, "a", "temperature", 9, int(NOW.timestamp()) * 1_000_000)
+    early.add(1, "a", "shift", "night", int(NOW.timestamp()) * 1_000_000)
+    store.append(InferenceRows(), early)
+    sent = part(("b", 2), ("a", 1))
+    assert store.add_new_events(sent.rows, sent.meta, sent.events) is None
+    assert temperatures(store) == {}
+    assert store.totals(1, Filters()).inferences == 0
+    assert write_merged(store, [sent]) == [2]
+    assert temperatures(store) == {"a": 1, "b": 2}
+    assert store.totals(1, Filters()).inferences == 2
+    found = store.metadata_of(1, ["a", "b"])
+    assert found["a"]["temperature"] == 1 and found["a"]["shift"] == "night"
+    assert found["b"]["temperature"] == 2
+
+
+def test_all_new_events_are_written_in_one_commit_and_a_retry_rewrites_nothing(store: DuckDBStore) -> None:
+    sent = part(("a", 1), ("b", 2))
+    assert store.add_new_events(sent.rows, sent.meta, sent.events) == 2
+    assert temperatures(store) == {"a": 1, "b": 2}
+    assert store.add_new_events(sent.rows, sent.meta, sent.events) is None  # stored: the caller replaces
+    assert write_merged(store, [part(("a", 1), ("b", 2))]) == [0]
+    assert temperatures(store) == {"a": 1, "b": 2}
+    assert store.totals(1, Filters()).inferences == 2

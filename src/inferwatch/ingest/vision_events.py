@@ -373,7 +373,11 @@ def store(target: Store, ws: int, rows: InferenceRows, meta: MetadataRows, event
     """Writes events' rows (in the writer thread); returns how many inferences were new. A
     re-sent event whose body changed replaces its inferences and its metadata: the old ones go
     first, since an inference is otherwise stored once whatever is sent again. One sent again
-    unchanged (a retry) rewrites nothing."""
+    unchanged (a retry) rewrites nothing. Events all new (the common case) are written by the
+    store at once, without looking their ids up first, where it can."""
+    new = target.add_new_events(rows, meta, events)
+    if new is not None:
+        return new
     old = {i: b for i, b in target.event_bodies(ws, list(bodies)).items() if b != bodies[i]}
     target.forget_event_rows(ws, sorted(old), [(i, f) for i, b in sorted(old.items()) for f in written_fields(b)])
     new = target.append(rows, meta)

@@ -512,6 +512,13 @@ class Store(Protocol):
         """Stores the events; an event id the workspace holds already is replaced."""
         ...
 
+    def add_new_events(self, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> int | None:
+        """Stores new events with their inferences and metadata in one commit, when none of
+        their ids is stored yet and none of those rows exists; returns how many inferences were
+        new, or None having written nothing: the caller then replaces what is stored
+        (`ingest/vision_events.store`). A store may always answer None."""
+        ...
+
     def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
         """The stored body of each of these events the workspace holds."""
         ...

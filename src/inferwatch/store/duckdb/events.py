@@ -14,10 +14,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.vision_events import SOURCE, on_event_row
 from inferwatch.query.filters import MetaTerm
 from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.schema import INSERT_NEW_INFERENCES, INSERT_NEW_METADATA, NOTE_METADATA_CHANGED
 from inferwatch.store.duckdb.sql import Params, meta_terms, transaction, where
 from inferwatch.store.events import (
     NO_FEEDBACK,
@@ -70,6 +72,33 @@ class EventStore:
                         " AND events.event_id = b.event_id")
             con.execute("INSERT INTO events BY NAME SELECT * FROM event_batch")
         del event_batch
+
+    def add_new_events(self, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> int | None:
+        # Plain INSERTs, in one transaction: each checks its keys through its table's primary-key
+        # index, where finding the ids first (`event_bodies`) and deleting them (`put_events`) read
+        # the whole events table, and upserting metadata replaces row by row. A key already
+        # stored fails its INSERT, and the transaction is rolled back whole.
+        if not len(events):
+            return None
+        event_batch = events.to_arrow()  # read by name in the SQL below
+        batch = rows.to_arrow() if len(rows) else None  # likewise
+        meta_batch = meta.to_arrow() if len(meta) else None  # likewise
+        con = self._cursor()
+        with self._write_lock:
+            try:
+                with transaction(con):
+                    con.execute("INSERT INTO events BY NAME SELECT * FROM event_batch")
+                    if batch is not None:
+                        con.execute(INSERT_NEW_INFERENCES)
+                    if meta_batch is not None:
+                        con.execute(INSERT_NEW_METADATA)
+                        con.execute(NOTE_METADATA_CHANGED)
+            except duckdb.ConstraintException:
+                return None
+            if batch is not None:
+                self._caches.touched(batch)
+        del event_batch, meta_batch
+        return len(rows)
 
     def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
         if not event_ids:

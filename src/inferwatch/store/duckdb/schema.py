@@ -402,11 +402,16 @@ INSERT_NEW_INFERENCES = "INSERT INTO inferences" + _SELECT_BATCH
 # Skips identities already stored, and repeats within the batch (the first one wins).
 INSERT_INFERENCES = "INSERT OR IGNORE INTO inferences" + _SELECT_BATCH
 
-UPSERT_METADATA = """
-INSERT OR REPLACE INTO metadata
+_SELECT_META_BATCH = """
 SELECT ws, inference_id, field_name, field_value, updated_at, md5_number(inference_id), field_type, field_number
 FROM meta_batch
 """
+
+UPSERT_METADATA = "INSERT OR REPLACE INTO metadata" + _SELECT_META_BATCH
+
+# Metadata of ids holding none of these fields yet (a new Vision Event's): the plain INSERT skips
+# the upsert's row-by-row replacing, and fails whole on a key already stored.
+INSERT_NEW_METADATA = "INSERT INTO metadata" + _SELECT_META_BATCH
 
 # The metadata of a page of inferences: matched on the 128-bit `id_key` through its index
 # (migration 13), the ids themselves checked by the caller on the few rows found.
