@@ -28,7 +28,7 @@ from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
-from inferwatch.store.duckdb.events import EventStore
+from inferwatch.store.duckdb.events import EventStore, UseCaseCache
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
@@ -84,6 +84,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
             raise
         self._write_lock = threading.Lock()
         self._caches = Caches(on=caches)
+        self._use_cases = UseCaseCache()
         self.closed = False
 
     def storage_failed(self, exc: BaseException) -> bool:

@@ -34,26 +34,61 @@ from inferwatch.store.rows import EPOCH
 from inferwatch.store.terms import field_terms
 
 
+class UseCaseCache:
+    """Each workspace's use cases as last read: every Vision Events write checks its events' use
+    case, and a statement costs DuckDB a quarter of a millisecond or more however small its table.
+    One process holds the file and `put_use_case` is the table's only writer, so a write clears
+    the cache; a read that began before a write keeps nothing (the generation it saw is gone)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cases: dict[int, tuple[UseCaseRecord, ...]] = {}
+        self.generation = 0
+
+    def get(self, ws: int) -> tuple[UseCaseRecord, ...] | None:
+        return self._cases.get(ws)
+
+    def keep(self, ws: int, generation: int, cases: list[UseCaseRecord]) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._cases[ws] = tuple(cases)
+
+    def changed(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._cases.clear()
+
+
 class EventStore:
-    """Needs the host's `_cursor()`, `_write_lock` and `_caches`."""
+    """Needs the host's `_cursor()`, `_write_lock`, `_caches` and `_use_cases`."""
 
     _write_lock: threading.Lock
     _caches: Caches
+    _use_cases: UseCaseCache
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
 
     def use_cases(self, ws: int) -> list[UseCaseRecord]:
+        cached = self._use_cases.get(ws)
+        if cached is not None:
+            return list(cached)
+        seen = self._use_cases.generation
         rows = self._cursor().execute(
             "SELECT ws, id, name, status, created_at, updated_at FROM use_cases WHERE ws = ?"
             " ORDER BY created_at, id", [ws]).fetchall()
-        return [UseCaseRecord(*row) for row in rows]
+        cases = [UseCaseRecord(*row) for row in rows]
+        self._use_cases.keep(ws, seen, cases)
+        return cases
 
     def put_use_case(self, record: UseCaseRecord) -> None:
         with self._write_lock:
-            self._cursor().execute(
-                "INSERT OR REPLACE INTO use_cases VALUES (?, ?, ?, ?, ?, ?)",
-                [record.ws, record.id, record.name, record.status, record.created_at, record.updated_at])
+            try:
+                self._cursor().execute(
+                    "INSERT OR REPLACE INTO use_cases VALUES (?, ?, ?, ?, ?, ?)",
+                    [record.ws, record.id, record.name, record.status, record.created_at, record.updated_at])
+            finally:
+                self._use_cases.changed()
 
     def use_case_figures(self, ws: int) -> dict[str, UseCaseFigures]:
         rows = self._cursor().execute(
