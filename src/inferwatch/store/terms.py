@@ -4,12 +4,25 @@ each store's `Params` says (`Binder`), so each store still reads on its own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from inferwatch.query.filters import MetaTerm
 
 
 class Binder(Protocol):
+    def text(self, value: str) -> str:
+        """A bound text."""
+        ...
+
+    def workspace(self, ws: int) -> str:
+        """A bound workspace id."""
+        ...
+
+    def time(self, value: datetime) -> str:
+        """A bound time (naive UTC)."""
+        ...
+
     def number(self, value: float) -> str:
         """A bound number."""
         ...

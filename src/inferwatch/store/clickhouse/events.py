@@ -12,18 +12,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
-from inferwatch.ingest.vision_events import SOURCE, on_event_row
+from inferwatch.ingest.vision_events import SOURCE
 from inferwatch.query.filters import MetaTerm
-from inferwatch.query.performance import FEEDBACK_FIELD
-from inferwatch.store.clickhouse.sql import Params, meta_terms, where
+from inferwatch.store.clickhouse.sql import Params, where
+from inferwatch.store.event_sql import event_where
 from inferwatch.store.events import (
-    NO_FEEDBACK,
     RELATED_FIELD,
     EventQuery,
     EventRecord,
@@ -31,7 +29,7 @@ from inferwatch.store.events import (
     UseCaseFigures,
     UseCaseRecord,
 )
-from inferwatch.store.rows import EPOCH, naive_utc
+from inferwatch.store.rows import naive_utc
 from inferwatch.store.terms import field_terms
 
 _LIVE = "events FINAL WHERE deleted = 0 AND"
@@ -121,36 +119,9 @@ class EventStore:
 
     def query_events(self, ws: int, query: EventQuery) -> list[EventRecord]:
         p = Params()
-        terms = [f"ws = {p.add(ws, 'Int32')}", f"use_case_id = {p.add(query.use_case_id, 'String')}"]
-        if query.event_types:
-            terms.append(f"event_type IN {p.add(list(query.event_types), 'Array(String)')}")
-        if query.start is not None:
-            terms.append(f"ts >= {p.time(query.start)}")
-        if query.end is not None:
-            terms.append(f"ts <= {p.time(query.end)}")
-        for term in query.contexts:
-            column = term.column
-            terms.append(f"{column} = {p.add(term.value, 'String')}" if term.equal else
-                         f"({column} IS NULL OR {column} <> {p.add(term.value, 'String')})")
-        for meta in query.meta:
-            if on_event_row(meta.field):
-                terms.append(_field_terms(meta, p))
-            else:
-                terms.append(f"event_id IN (SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
-                             f" AND field_name = {p.add(meta.field, 'String')}{meta_terms(meta, p)})")
-        if query.detection is not None:
-            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, query.detection, p)}"
-                         f" AND source = {p.add(SOURCE, 'String')})")
-        if query.feedback:
-            terms.append(_feedback(ws, query.feedback, p))
-        if query.warnings is not None:
-            terms.append("notEmpty(warnings)" if query.warnings else "empty(warnings)")
-        if query.after is not None:
-            ts_us, event_id = query.after
-            at = p.time(EPOCH + timedelta(microseconds=ts_us))
-            terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id, 'String')}))")
+        terms = event_where(ws, query, p, metadata="metadata FINAL", field_terms=_field_terms, inferences=where)
         rows = self._rows(
-            f"SELECT event_id, ts, received_at, body, warnings FROM {_LIVE} {' AND '.join(terms)}"
+            f"SELECT event_id, ts, received_at, body, warnings FROM {_LIVE} {terms}"
             f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(query.limit, 'UInt32')}", p)
         return [EventRecord(str(e), naive_utc(ts), naive_utc(r), str(b), warnings=tuple(str(x) for x in w))
                 for e, ts, r, b, w in rows]
@@ -212,16 +183,3 @@ def _field_terms(term: MetaTerm, p: Params) -> str:
     name = p.add(term.field, "String")
     return field_terms(term, p, f"field_values[{name}]", f"field_numbers[{name}]",
                        f"mapContains(field_values, {name})", f"mapContains(field_numbers, {name})")
-
-
-def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:
-    """DuckDB's `_feedback`: the latest verdict is one of `verdicts`, or none yet (NO_FEEDBACK)."""
-    given = (f"SELECT inference_id FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
-             f" AND field_name = {p.add(FEEDBACK_FIELD, 'String')}")
-    either = []
-    named = [v for v in verdicts if v != NO_FEEDBACK]
-    if named:
-        either.append(f"event_id IN ({given} AND field_value IN {p.add(named, 'Array(String)')})")
-    if NO_FEEDBACK in verdicts:
-        either.append(f"event_id NOT IN ({given})")
-    return "(" + " OR ".join(either) + ")"

@@ -31,6 +31,12 @@ class Params(dict[str, Any]):
         return f"{{{name}:{type_}}}"
 
     # `terms.Binder`
+    def text(self, value: str) -> str:
+        return self.add(value, "String")
+
+    def workspace(self, ws: int) -> str:
+        return self.add(ws, "Int32")
+
     def number(self, value: float) -> str:
         return self.add(value, "Float64")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,12 +16,11 @@ import pyarrow as pa
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.vision_events import SOURCE, on_event_row
 from inferwatch.query.filters import MetaTerm
-from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.schema import INSERT_NEW_INFERENCES, INSERT_NEW_METADATA, NOTE_METADATA_CHANGED
-from inferwatch.store.duckdb.sql import Params, meta_terms, transaction, where
+from inferwatch.store.duckdb.sql import Params, transaction, where
+from inferwatch.store.event_sql import event_where
 from inferwatch.store.events import (
-    NO_FEEDBACK,
     RELATED_FIELD,
     EventQuery,
     EventRecord,
@@ -209,42 +207,10 @@ class EventStore:
                         upper: datetime | None, limit: int) -> list[EventRecord]:
         """The newest `limit` events of the query with `lower` <= ts < `upper` (None: unbounded)."""
         p = Params()
-        terms = [f"ws = {p.add(ws)}", f"use_case_id = {p.add(query.use_case_id)}"]
-        if query.event_types:
-            terms.append(f"event_type IN ({p.each(query.event_types)})")
-        if query.start is not None:
-            terms.append(f"ts >= {p.add(query.start)}")
-        if query.end is not None:
-            terms.append(f"ts <= {p.add(query.end)}")
-        if lower is not None:
-            terms.append(f"ts >= {p.add(lower)}")
-        if upper is not None:
-            terms.append(f"ts < {p.add(upper)}")
-        for term in query.contexts:
-            column = term.column
-            terms.append(f"{column} = {p.add(term.value)}" if term.equal else
-                         f"({column} IS NULL OR {column} <> {p.add(term.value)})")
-        for meta in query.meta:
-            if on_event_row(meta.field):
-                terms.append(_field_terms(meta, p))
-            else:
-                terms.append(f"event_id IN (SELECT inference_id FROM metadata WHERE ws = {p.add(ws)}"
-                             f" AND field_name = {p.add(meta.field)}{meta_terms(meta, p)})")
-        if query.detection is not None:
-            # An event's images are inferences at the event's time: the window narrows them too.
-            images = replace(query.detection, start=lower, end=upper)
-            terms.append(f"event_id IN (SELECT inference_id FROM inferences WHERE {where(ws, images, p)}"
-                         f" AND source = {p.add(SOURCE)})")
-        if query.feedback:
-            terms.append(_feedback(ws, query.feedback, p))
-        if query.warnings is not None:
-            terms.append("len(warnings) > 0" if query.warnings else "len(warnings) = 0")
-        if query.after is not None:
-            ts_us, event_id = query.after
-            at = p.add(EPOCH + timedelta(microseconds=ts_us))
-            terms.append(f"(ts < {at} OR (ts = {at} AND event_id < {p.add(event_id)}))")
+        terms = event_where(ws, query, p, metadata="metadata", field_terms=_field_terms, inferences=where,
+                            lower=lower, upper=upper)
         rows = con.execute(
-            f"SELECT event_id, ts, received_at, body, warnings FROM events WHERE {' AND '.join(terms)}"
+            f"SELECT event_id, ts, received_at, body, warnings FROM events WHERE {terms}"
             f" ORDER BY ts DESC, event_id DESC LIMIT {p.add(limit)}", p).fetchall()
         return [EventRecord(e, ts, r, b, warnings=tuple(w)) for e, ts, r, b, w in rows]
 
@@ -303,16 +269,3 @@ def _field_terms(term: MetaTerm, p: Params) -> str:
     name = p.add(term.field)
     text, number = f"field_values[{name}]", f"field_numbers[{name}]"
     return field_terms(term, p, text, number, f"{text} IS NOT NULL", None)
-
-
-def _feedback(ws: int, verdicts: tuple[str, ...], p: Params) -> str:
-    """The event's latest verdict (metadata `ve.feedback` of its id) is one of `verdicts`, or it
-    has none and NO_FEEDBACK is among them."""
-    given = f"SELECT inference_id FROM metadata WHERE ws = {p.add(ws)} AND field_name = {p.add(FEEDBACK_FIELD)}"
-    either = []
-    named = [v for v in verdicts if v != NO_FEEDBACK]
-    if named:
-        either.append(f"event_id IN ({given} AND field_value IN ({p.each(named)}))")
-    if NO_FEEDBACK in verdicts:
-        either.append(f"event_id NOT IN ({given})")
-    return "(" + " OR ".join(either) + ")"

@@ -33,7 +33,7 @@ class Params(dict[str, Any]):
         return ", ".join(self.add(value) for value in values)
 
     # `terms.Binder`
-    number = add
+    text = workspace = time = number = add
 
     def texts(self, values: Sequence[Any]) -> str:
         return f"({self.each(values)})"
