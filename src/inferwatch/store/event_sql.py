@@ -14,7 +14,7 @@ from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.query.performance import FEEDBACK_FIELD
 from inferwatch.store.events import NO_FEEDBACK, EventQuery
 from inferwatch.store.rows import EPOCH
-from inferwatch.store.terms import Binder, meta_terms
+from inferwatch.store.terms import Binder, field_rows, meta_terms
 
 P = TypeVar("P", bound=Binder)
 
@@ -38,8 +38,7 @@ def event_where(ws: int, query: EventQuery, p: P, *, metadata: str, field_terms:
                      f"({term.column} IS NULL OR {term.column} <> {value})")
     for meta in query.meta:
         terms.append(field_terms(meta, p) if on_event_row(meta.field) else
-                     f"event_id IN (SELECT inference_id FROM {metadata} WHERE ws = {p.workspace(ws)}"
-                     f" AND field_name = {p.text(meta.field)}{meta_terms(meta, p)})")
+                     f"event_id IN ({field_rows(ws, meta.field, p, 'inference_id', metadata)}{meta_terms(meta, p)})")
     if query.detection is not None:
         # An event's images are inferences at the event's time: a window narrows them too.
         images = replace(query.detection, start=lower, end=upper)
@@ -59,8 +58,7 @@ def event_where(ws: int, query: EventQuery, p: P, *, metadata: str, field_terms:
 def _feedback(ws: int, verdicts: tuple[str, ...], p: Binder, metadata: str) -> str:
     """The event's latest verdict (metadata `ve.feedback` of its id) is one of `verdicts`, or it
     has none and NO_FEEDBACK is among them."""
-    given = (f"SELECT inference_id FROM {metadata} WHERE ws = {p.workspace(ws)}"
-             f" AND field_name = {p.text(FEEDBACK_FIELD)}")
+    given = field_rows(ws, FEEDBACK_FIELD, p, "inference_id", metadata)
     either = []
     named = [v for v in verdicts if v != NO_FEEDBACK]
     if named:

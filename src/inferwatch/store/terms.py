@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from inferwatch.query.filters import MetaTerm
+from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.store.rows import naive_utc
 
 
 class Binder(Protocol):
@@ -34,6 +35,42 @@ class Binder(Protocol):
     def numbers(self, values: Sequence[float]) -> str:
         """Bound numbers, as the right side of `IN`."""
         ...
+
+
+def inference_terms(ws: int, f: Filters, p: Binder, alias: str, key: str, metadata: str) -> list[str]:
+    """The terms of a store's `where` over inferences that both write alike: the workspace, the
+    time window, the models and devices, and each metadata term, a semi-join on `key` (what
+    joins an inference to its metadata rows) into `metadata` (the table as the store reads it)."""
+    a = f"{alias}." if alias else ""
+    terms = [f"{a}ws = {p.workspace(ws)}"]
+    for op, bound in ((">=", f.start), ("<", f.end)):
+        if bound is not None:
+            terms.append(f"{a}ts {op} {p.time(naive_utc(bound))}")
+    for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
+        if values:
+            terms.append(f"{a}{column} IN {p.texts(values)}")
+    terms += [f"{a}{key} IN ({field_rows(ws, t.field, p, key, metadata)}{meta_terms(t, p)})" for t in f.meta]
+    return terms
+
+
+def field_rows(ws: int, field: str, p: Binder, columns: str, metadata: str) -> str:
+    """`SELECT columns` of one field's metadata rows in the workspace (`metadata`: the table as
+    the store reads it), for a semi-join or a join; more conditions may follow, led by AND."""
+    return f"SELECT {columns} FROM {metadata} WHERE ws = {p.workspace(ws)} AND field_name = {p.text(field)}"
+
+
+def number_joins(ws: int, field: str, group_by: str | None, p: Binder, key: str,
+                 metadata: str) -> tuple[str, str | None]:
+    """The joins onto inferences `i` that give each one holding a number in `field` that number
+    (`v.field_number`) and, grouped by a metadata field, its value (`m.field_value`, NULL where
+    none); and the group's expression (None: no group). `key` joins an inference to its
+    metadata rows."""
+    join = (f" JOIN ({field_rows(ws, field, p, f'{key}, field_number', metadata)} AND field_number IS NOT NULL) v"
+            f" ON v.{key} = i.{key}")
+    if group_by is None or group_by in ("model_id", "device_id"):
+        return join, group_by and f"i.{group_by}"
+    values = field_rows(ws, group_by.removeprefix("meta."), p, f"{key}, field_value", metadata)
+    return f"{join} LEFT JOIN ({values}) m ON m.{key} = i.{key}", "m.field_value"
 
 
 def meta_terms(term: MetaTerm, p: Binder) -> str:

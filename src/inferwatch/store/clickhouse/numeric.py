@@ -11,6 +11,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store.base import NumericPoint
 from inferwatch.store.clickhouse.sql import Params, bucket, where
+from inferwatch.store.terms import number_joins
 
 
 class NumericReads:
@@ -23,18 +24,8 @@ class NumericReads:
                         bucket_size: timedelta | None) -> list[NumericPoint]:
         p = Params()
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
-        join = (" INNER JOIN (SELECT inference_id, field_number FROM metadata FINAL"
-                f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}"
-                " AND field_number IS NOT NULL) v ON v.inference_id = i.inference_id")
-        if group_by is None:
-            g = "NULL"
-        elif group_by in ("model_id", "device_id"):
-            g = f"i.{group_by}"
-        else:
-            g = "m.field_value"
-            name = p.add(group_by.removeprefix("meta."), "String")
-            join += (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
-                     f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {name}) m ON m.inference_id = i.inference_id")
+        join, group = number_joins(ws, field, group_by, p, "inference_id", "metadata FINAL")
+        g = group or "NULL"
         return answer.records(NumericPoint, self._rows(
             f"SELECT {t} AS t, {g} AS g, count(), avg(v.field_number), min(v.field_number), max(v.field_number)"
             f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"

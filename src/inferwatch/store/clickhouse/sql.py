@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from inferwatch.query.filters import Filters
-from inferwatch.store.rows import naive_utc
-from inferwatch.store.terms import meta_terms
+from inferwatch.store.terms import inference_terms
 
 # What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
 # bound into this range changes no answer, where an unclamped year-1 bound would not bind.
@@ -54,22 +53,11 @@ class Params(dict[str, Any]):
 def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
     a = f"{alias}." if alias else ""
-    terms = [f"{a}ws = {p.add(ws, 'Int32')}"]
-    for op, bound in ((">=", f.start), ("<", f.end)):
-        if bound is not None:
-            terms.append(f"{a}ts {op} {p.time(naive_utc(bound))}")
-    for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
-        if values:
-            terms.append(f"{a}{column} IN {p.add(list(values), 'Array(String)')}")
+    terms = inference_terms(ws, f, p, alias, "inference_id", "metadata FINAL")
     if f.tags:
         terms.append(f"hasAny({a}tags, {p.add(list(f.tags), 'Array(String)')})")
     if f.on_predictions:
         terms.append(f"arrayExists(p -> {prediction_terms(f, p, 'p')}, {a}predictions)")
-    for term in f.meta:
-        terms.append(
-            f"{a}inference_id IN (SELECT inference_id FROM metadata FINAL"
-            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(term.field, 'String')}{meta_terms(term, p)})"
-        )
     return " AND ".join(terms)
 
 

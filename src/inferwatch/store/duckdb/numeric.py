@@ -16,6 +16,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store.base import NumericPoint
 from inferwatch.store.duckdb.sql import Params, where
+from inferwatch.store.terms import number_joins
 
 
 class NumericReads:
@@ -28,16 +29,8 @@ class NumericReads:
                         bucket: timedelta | None) -> list[NumericPoint]:
         p = Params()
         t = f"time_bucket({p.add(bucket)}, i.ts)" if bucket is not None else "NULL::TIMESTAMP"
-        join = (" JOIN (SELECT id_key, field_number FROM metadata WHERE ws = "
-                f"{p.add(ws)} AND field_name = {p.add(field)} AND field_number IS NOT NULL) v ON v.id_key = i.id_key")
-        if group_by is None:
-            g = "NULL::VARCHAR"
-        elif group_by in ("model_id", "device_id"):
-            g = f"i.{group_by}"
-        else:
-            g = "m.field_value"
-            join += (" LEFT JOIN (SELECT id_key, field_value FROM metadata WHERE ws = "
-                     f"{p.add(ws)} AND field_name = {p.add(group_by.removeprefix('meta.'))}) m ON m.id_key = i.id_key")
+        join, group = number_joins(ws, field, group_by, p, "id_key", "metadata")
+        g = group or "NULL::VARCHAR"
         return answer.records(NumericPoint, self._cursor().execute(
             f"SELECT {t} AS t, {g} AS g, count(*), avg(v.field_number), min(v.field_number), max(v.field_number)"
             f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from inferwatch.query.filters import Filters
-from inferwatch.store.terms import meta_terms
+from inferwatch.store.terms import inference_terms
 
 
 class Params(dict[str, Any]):
@@ -57,13 +57,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     """A WHERE clause (without the keyword) selecting the workspace's inferences that match."""
     a = f"{alias}." if alias else ""
-    terms = [f"{a}ws = {p.add(ws)}"]
-    for op, bound in ((">=", f.start), ("<", f.end)):
-        if bound is not None:
-            terms.append(f"{a}ts {op} {p.add(bound.replace(tzinfo=None))}")
-    for column, values in (("model_id", f.model_ids), ("device_id", f.device_ids)):
-        if values:
-            terms.append(f"{a}{column} IN ({p.each(values)})")
+    terms = inference_terms(ws, f, p, alias, "id_key", "metadata")
     terms += [f"list_has_any({a}tags, [{p.each(f.tags)}]::VARCHAR[])"] if f.tags else []
     if f.on_confidence:
         terms.append(f"len(list_filter({a}predictions, lambda p: {prediction_terms(f, p)})) > 0")
@@ -72,11 +66,6 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
         # every prediction (NULL classes match no term either way): one list_contains a class,
         # five times quicker than list_has_any, which hashes every row's list.
         terms.append("(" + " OR ".join(f"list_contains({a}classes, {p.add(c)})" for c in f.classes) + ")")
-    for term in f.meta:
-        terms.append(
-            f"{a}id_key IN (SELECT id_key FROM metadata"
-            f" WHERE ws = {p.add(ws)} AND field_name = {p.add(term.field)}{meta_terms(term, p)})"
-        )
     return " AND ".join(terms)
 
 
