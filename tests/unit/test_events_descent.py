@@ -12,11 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
-from inferwatch.ingest.vision_events import Size, decode_one, to_rows
-from inferwatch.ingest.vision_events import store as store_events
 from inferwatch.query.filters import Filters, MetaTerm, typed_term
 from inferwatch.store import open_store
 from inferwatch.store.base import Store
@@ -25,6 +22,7 @@ from inferwatch.store.clickhouse import schema as ch_schema
 from inferwatch.store.clickhouse.importer import copy_store, open_source
 from inferwatch.store.duckdb import DuckDBStore, schema
 from inferwatch.store.events import ACTIVE, EventQuery, UseCaseRecord
+from tests.unit.test_events_parity import send
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TYPES = ("quality_check", "inventory_count", "custom")
@@ -63,9 +61,7 @@ def _seed(store: Store) -> None:
     for uc in ("uc1", "uc2"):
         store.put_use_case(UseCaseRecord(1, uc, uc, ACTIVE, datetime(2026, 1, 1), datetime(2026, 1, 1)))
     for start in range(0, len(bodies), 100):
-        chunk = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies[start:start + 100]]
-        rows, meta, events = to_rows(chunk, 1, {"s1": Size(640, 480)}, 1_000_000)
-        store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in chunk})
+        send(store, bodies[start:start + 100])
 
 
 @pytest.fixture(scope="module")

@@ -62,10 +62,7 @@ def seed(stores: list[Store]) -> None:
             store.put_use_case(UseCaseRecord(1, uc, f"name {uc}", status, CREATED, CREATED))
         store.put_use_case(UseCaseRecord(1, "uc2", "renamed", INACTIVE, CREATED, CREATED + timedelta(hours=1)))
         for start in range(0, len(bodies), 50):
-            # As the API writes: a changed event sent again replaces what its first version wrote.
-            chunk = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies[start:start + 50]]
-            rows, meta, events = to_rows(chunk, 1, {"s1": Size(640, 480)}, 1_000_000)
-            store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in chunk})
+            send(store, bodies[start:start + 50])
 
 
 @pytest.fixture(scope="module")
@@ -228,10 +225,12 @@ def test_a_sweep_removes_the_events_past_the_days_policy(stores: tuple[Store, St
     assert kept[0] == kept[1] and any(w for _, w in kept[0])
 
 
-def _send(store: Store, bodies: list[dict[str, Any]]) -> None:
-    """As the API writes: the latest version of each id, replacing what a changed one wrote."""
+def send(store: Store, bodies: list[dict[str, Any]], sizes: dict[str, Size] | None = None,
+         received_us: int = 1_000_000) -> None:
+    """One request's events written as the API writes them: the latest version of each id,
+    replacing what a changed one wrote (image `s1` is 640 x 480 unless `sizes` says otherwise)."""
     prepared = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies]
-    rows, meta, events = to_rows(prepared, 1, {}, 2_000_000)
+    rows, meta, events = to_rows(prepared, 1, {"s1": Size(640, 480)} if sizes is None else sizes, received_us)
     store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in prepared})
 
 
@@ -257,13 +256,13 @@ def test_a_changed_resent_event_replaces_its_inferences_and_metadata(tmp_path_fa
     try:
         for store in stores:
             store.migrate()
-            _send(store, [first, other])
+            send(store, [first, other], sizes={}, received_us=2_000_000)
             _figures(store)  # the caches are made from the first version
-            _send(store, [second])
-            _send(store, [second])  # a retry of the same body changes nothing
+            send(store, [second], sizes={}, received_us=2_000_000)
+            send(store, [second], sizes={}, received_us=2_000_000)  # a retry of the same body changes nothing
         for store in fresh:
             store.migrate()
-            _send(store, [other, second])
+            send(store, [other, second], sizes={}, received_us=2_000_000)
         assert _figures(stores[0]) == _figures(stores[1]) == _figures(fresh[0]) == _figures(fresh[1])
         (row,) = stores[0].get_inference(1, "r1")
         assert row.task == "classification" and row.predictions[0]["class"] == "dent"
