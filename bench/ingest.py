@@ -86,12 +86,23 @@ def template_body(batch: int) -> bytes:
 
 # -- load generator (child processes) ------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What each load thread sends (the template body, POSTed to `path`) and what answer counts as
+    acknowledged: `status` with `expect` in its body, standing for `batch` items."""
+
+    path: str
+    status: int
+    expect: bytes
+    batch: int
+
+
 @dataclass(slots=True)
 class WorkerReport:
-    done_at: list[float]  # time.time() when each 200 answer arrived
+    done_at: list[float]  # time.time() when each acknowledging answer arrived
     acked: list[int]  # items acknowledged by that answer
     latency: list[float]  # seconds, every request that got an answer
-    non_200: dict[int, int]
+    refused: dict[int, int]  # answers that did not acknowledge, by status
     errors: list[str]
     cpu_s: float = 0.0  # CPU time of the load process (all its threads) while it sent
 
@@ -126,16 +137,15 @@ def _exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes]:
     return status, body
 
 
-def _thread(port: int, key: str, body: bytes, batch: int, prefix: str, start_at: float, stop_at: float,
+def _thread(port: int, key: str, body: bytes, load: Load, prefix: str, start_at: float, stop_at: float,
             report: WorkerReport, lock: threading.Lock) -> None:
-    head = (f"POST /api/v1/default/inferences HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    head = (f"POST {load.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
-    expect = b'"accepted":%d' % batch
     done_at: list[float] = []
     acked: list[int] = []
     latency: list[float] = []
-    non_200: dict[int, int] = {}
+    refused: dict[int, int] = {}
     errors: list[str] = []
     con = _connection(port)
     seq = 0
@@ -157,11 +167,11 @@ def _thread(port: int, key: str, body: bytes, batch: int, prefix: str, start_at:
             continue
         ended = time.time()
         latency.append(ended - begun)
-        if status == 200 and expect in data:
+        if status == load.status and load.expect in data:
             done_at.append(ended)
-            acked.append(batch)
+            acked.append(load.batch)
         else:
-            non_200[status] = non_200.get(status, 0) + 1
+            refused[status] = refused.get(status, 0) + 1
             if len(errors) < 3:
                 errors.append(f"{status}: {data[:300]!r}")
     con.close()
@@ -169,12 +179,12 @@ def _thread(port: int, key: str, body: bytes, batch: int, prefix: str, start_at:
         report.done_at.extend(done_at)
         report.acked.extend(acked)
         report.latency.extend(latency)
-        for status, n in non_200.items():
-            report.non_200[status] = report.non_200.get(status, 0) + n
+        for status, n in refused.items():
+            report.refused[status] = report.refused.get(status, 0) + n
         report.errors.extend(errors[:10])
 
 
-def _process(index: int, threads: int, port: int, key: str, body: bytes, batch: int, times: Any,
+def _process(index: int, threads: int, port: int, key: str, body: bytes, load: Load, times: Any,
              ready: Any, go: Any, out: Queue[WorkerReport]) -> None:
     # Started, then told when to begin: on a busy machine spawning the children takes seconds.
     ready.wait()
@@ -184,7 +194,7 @@ def _process(index: int, threads: int, port: int, key: str, body: bytes, batch: 
     cpu_before = time.process_time()
     lock = threading.Lock()
     workers = [
-        threading.Thread(target=_thread, args=(port, key, body, batch, f"p{index:02d}t{t:03d}", start_at,
+        threading.Thread(target=_thread, args=(port, key, body, load, f"p{index:02d}t{t:03d}", start_at,
                                                stop_at, report, lock))
         for t in range(threads)
     ]
@@ -271,6 +281,7 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
     server = Server(tmp / "data", "--store", url).start()
     try:
         key = ingest_key(server, scopes)
+        load = Load("/api/v1/default/inferences", 200, b'"accepted":%d' % batch, batch)
         ctx = mp.get_context("spawn")
         out: Queue[WorkerReport] = ctx.Queue()
         per_process = [connections // processes + (1 if i < connections % processes else 0)
@@ -279,7 +290,7 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
         ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
         go = ctx.Event()
         children = [
-            ctx.Process(target=_process, args=(i, n, server.port, key, body, batch, times, ready, go, out))
+            ctx.Process(target=_process, args=(i, n, server.port, key, body, load, times, ready, go, out))
             for i, n in enumerate(per_process) if n
         ]
         for c in children:
@@ -304,7 +315,7 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
     latency = sorted(x for r in reports for x in r.latency)
     non_200: dict[int, int] = {}
     for r in reports:
-        for status, n in r.non_200.items():
+        for status, n in r.refused.items():
             non_200[status] = non_200.get(status, 0) + n
     window_start = start_at + WARMUP_S
     in_window = sum(n for t, n in zip(done_at, acked, strict=True) if window_start <= t < stop_at)

@@ -36,7 +36,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,9 +62,8 @@ from inferwatch.config import Settings  # noqa: E402
 from inferwatch.store import open_store  # noqa: E402
 from inferwatch.store.duckdb import DuckDBStore, schema  # noqa: E402
 from inferwatch.store.events import ACTIVE, UseCaseRecord  # noqa: E402
-from ingest import _connection, _cpu_seconds, _exchange, _quantile  # noqa: E402
+from ingest import PLACEHOLDER, Load, WorkerReport, _cpu_seconds, _process, _quantile  # noqa: E402
 
-PLACEHOLDER = b"@@@@@@@@@@@@@@@@"
 BATCH = 100
 WARMUP_S = 2.0
 CLASSES = ("scratch", "dent", "burn")
@@ -100,70 +98,6 @@ def template_body(use_case: str, source_id: str) -> bytes:
                                "operator": f"op-{i % 5}"},
         })
     return msgspec.json.encode({"events": events})
-
-
-@dataclass(slots=True)
-class WorkerReport:
-    done_at: list[float]
-    latency: list[float]
-    non_201: dict[int, int]
-    errors: list[str]
-
-
-def _thread(port: int, key: str, body: bytes, prefix: str, start_at: float, stop_at: float,
-            report: WorkerReport, lock: threading.Lock) -> None:
-    head = (f"POST /vision-events/batch HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    expect = b'"created":%d' % BATCH
-    done_at: list[float] = []
-    latency: list[float] = []
-    non_201: dict[int, int] = {}
-    errors: list[str] = []
-    con = _connection(port)
-    seq = 0
-    while time.time() < start_at:
-        time.sleep(0.001)
-    while (begun := time.time()) < stop_at:
-        seq += 1
-        this = head + body.replace(PLACEHOLDER, f"{prefix}{seq:09d}".encode())
-        try:
-            status, data = _exchange(con, this)
-        except (OSError, ValueError) as exc:
-            errors.append(repr(exc))
-            con.close()
-            con = _connection(port)
-            continue
-        ended = time.time()
-        latency.append(ended - begun)
-        if status == 201 and expect in data:
-            done_at.append(ended)
-        else:
-            non_201[status] = non_201.get(status, 0) + 1
-            if len(errors) < 3:
-                errors.append(f"{status}: {data[:300]!r}")
-    con.close()
-    with lock:
-        report.done_at.extend(done_at)
-        report.latency.extend(latency)
-        for status, n in non_201.items():
-            report.non_201[status] = report.non_201.get(status, 0) + n
-        report.errors.extend(errors[:10])
-
-
-def _process(index: int, threads: int, port: int, key: str, body: bytes, times: Any, ready: Any, go: Any,
-             out: Queue[WorkerReport]) -> None:
-    ready.wait()
-    go.wait()
-    report = WorkerReport([], [], {}, [])
-    lock = threading.Lock()
-    workers = [threading.Thread(target=_thread, args=(port, key, body, f"p{index:02d}t{t:03d}", times[0], times[1],
-                                                      report, lock)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    out.put(report)
 
 
 def _png() -> bytes:
@@ -212,8 +146,9 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
         times = ctx.Array("d", 2)
         ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
         go = ctx.Event()
-        children = [ctx.Process(target=_process, args=(i, n, server.port, server.initial_key, body, times, ready, go,
-                                                       out)) for i, n in enumerate(per_process) if n]
+        load = Load("/vision-events/batch", 201, b'"created":%d' % BATCH, BATCH)
+        children = [ctx.Process(target=_process, args=(i, n, server.port, server.initial_key, body, load, times, ready,
+                                                       go, out)) for i, n in enumerate(per_process) if n]
         for c in children:
             c.start()
         ready.wait()
@@ -234,7 +169,7 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
     latency = sorted(x for r in reports for x in r.latency)
     non_201: dict[int, int] = {}
     for r in reports:
-        for status, n in r.non_201.items():
+        for status, n in r.refused.items():
             non_201[status] = non_201.get(status, 0) + n
     window = start_at + WARMUP_S
     buckets = [0.0] * max(1, int(seconds))
