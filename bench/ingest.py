@@ -273,6 +273,34 @@ def ingest_key(server: Server, scopes: str) -> str:
         return str(reply.json()["api_key"])
 
 
+def drive(server: Server, key: str, body: bytes, load: Load, seconds: float, connections: int,
+          processes: int) -> tuple[list[WorkerReport], float, float, float]:
+    """Loads the server from `processes` spawned children (`connections` keep-alive sockets in
+    all) for a warm-up and then `seconds`: each child's report, when the load began and ended, and
+    the server's CPU seconds meanwhile."""
+    ctx = mp.get_context("spawn")
+    out: Queue[WorkerReport] = ctx.Queue()
+    per_process = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    times = ctx.Array("d", 2)
+    ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
+    go = ctx.Event()
+    children = [ctx.Process(target=_process, args=(i, n, server.port, key, body, load, times, ready, go, out))
+                for i, n in enumerate(per_process) if n]
+    for c in children:
+        c.start()
+    ready.wait()
+    start_at = time.time() + 1.0  # time for the children's threads to connect
+    stop_at = start_at + WARMUP_S + seconds
+    times[0], times[1] = start_at, stop_at
+    go.set()
+    assert server.proc is not None
+    cpu_before = _cpu_seconds(server.proc.pid)
+    reports = [out.get(timeout=seconds + 120) for _ in children]
+    for c in children:
+        c.join()
+    return reports, start_at, stop_at, _cpu_seconds(server.proc.pid) - cpu_before
+
+
 def run_service(seconds: float, connections: int, processes: int, batch: int, kind: str,
                 scopes: str = "all") -> ServiceResult:
     body = template_body(batch)
@@ -282,30 +310,7 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
     try:
         key = ingest_key(server, scopes)
         load = Load("/api/v1/default/inferences", 200, b'"accepted":%d' % batch, batch)
-        ctx = mp.get_context("spawn")
-        out: Queue[WorkerReport] = ctx.Queue()
-        per_process = [connections // processes + (1 if i < connections % processes else 0)
-                       for i in range(processes)]
-        times = ctx.Array("d", 2)
-        ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
-        go = ctx.Event()
-        children = [
-            ctx.Process(target=_process, args=(i, n, server.port, key, body, load, times, ready, go, out))
-            for i, n in enumerate(per_process) if n
-        ]
-        for c in children:
-            c.start()
-        ready.wait()
-        start_at = time.time() + 1.0  # time for the children's threads to connect
-        stop_at = start_at + WARMUP_S + seconds
-        times[0], times[1] = start_at, stop_at
-        go.set()
-        assert server.proc is not None
-        server_cpu_before = _cpu_seconds(server.proc.pid)
-        reports = [out.get(timeout=seconds + 120) for _ in children]
-        for c in children:
-            c.join()
-        server_cpu = _cpu_seconds(server.proc.pid) - server_cpu_before
+        reports, start_at, stop_at, server_cpu = drive(server, key, body, load, seconds, connections, processes)
         commits, commit_s, committed_rows = _writer_metrics(server.url)
     finally:
         server.stop()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import multiprocessing as mp
 import os
 import shutil
 import statistics
@@ -39,7 +38,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +60,9 @@ from inferwatch.config import Settings  # noqa: E402
 from inferwatch.store import open_store  # noqa: E402
 from inferwatch.store.duckdb import DuckDBStore, schema  # noqa: E402
 from inferwatch.store.events import ACTIVE, UseCaseRecord  # noqa: E402
-from ingest import PLACEHOLDER, Load, WorkerReport, _cpu_seconds, _process, _quantile  # noqa: E402
+from ingest import PLACEHOLDER, WARMUP_S, Load, _quantile, drive  # noqa: E402
 
 BATCH = 100
-WARMUP_S = 2.0
 CLASSES = ("scratch", "dent", "burn")
 TYPES = ("quality_check", "inventory_count", "safety_alert", "custom")
 
@@ -140,28 +137,9 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
     try:
         use_case, source_id = setup_use_case(server)
         body = template_body(use_case, source_id)
-        ctx = mp.get_context("spawn")
-        out: Queue[WorkerReport] = ctx.Queue()
-        per_process = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
-        times = ctx.Array("d", 2)
-        ready = ctx.Barrier(sum(1 for n in per_process if n) + 1)
-        go = ctx.Event()
         load = Load("/vision-events/batch", 201, b'"created":%d' % BATCH, BATCH)
-        children = [ctx.Process(target=_process, args=(i, n, server.port, server.initial_key, body, load, times, ready,
-                                                       go, out)) for i, n in enumerate(per_process) if n]
-        for c in children:
-            c.start()
-        ready.wait()
-        start_at = time.time() + 1.0
-        stop_at = start_at + WARMUP_S + seconds
-        times[0], times[1] = start_at, stop_at
-        go.set()
-        assert server.proc is not None
-        cpu_before = _cpu_seconds(server.proc.pid)
-        reports = [out.get(timeout=seconds + 120) for _ in children]
-        for c in children:
-            c.join()
-        server_cpu = _cpu_seconds(server.proc.pid) - cpu_before
+        reports, start_at, stop_at, server_cpu = drive(server, server.initial_key, body, load, seconds, connections,
+                                                       processes)
     finally:
         server.stop()
     load_after = os.getloadavg()[0]
