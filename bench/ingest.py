@@ -301,6 +301,36 @@ def drive(server: Server, key: str, body: bytes, load: Load, seconds: float, con
     return reports, start_at, stop_at, _cpu_seconds(server.proc.pid) - cpu_before
 
 
+@dataclass(slots=True)
+class Tally:
+    """The children's reports together: items acknowledged per second of the measured window, and
+    in all of it; every request's latency, sorted; the refused answers by status; all items
+    acknowledged (the warm-up's too)."""
+
+    per_second: list[float]
+    in_window: int
+    latency: list[float]
+    refused: dict[int, int]
+    acked: int
+
+
+def tally(reports: list[WorkerReport], start_at: float, stop_at: float, seconds: float) -> Tally:
+    window_start = start_at + WARMUP_S
+    buckets = [0.0] * max(1, int(seconds))
+    in_window = 0
+    refused: dict[int, int] = {}
+    for r in reports:
+        for t, n in zip(r.done_at, r.acked, strict=True):
+            slot = int(t - window_start)
+            if window_start <= t and slot < len(buckets):
+                buckets[slot] += n
+            in_window += n if window_start <= t < stop_at else 0
+        for status, count in r.refused.items():
+            refused[status] = refused.get(status, 0) + count
+    return Tally(buckets, in_window, sorted(x for r in reports for x in r.latency), refused,
+                 sum(n for r in reports for n in r.acked))
+
+
 def run_service(seconds: float, connections: int, processes: int, batch: int, kind: str,
                 scopes: str = "all") -> ServiceResult:
     body = template_body(batch)
@@ -315,23 +345,10 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
     finally:
         server.stop()
 
-    done_at = [t for r in reports for t in r.done_at]
-    acked = [n for r in reports for n in r.acked]
-    latency = sorted(x for r in reports for x in r.latency)
-    non_200: dict[int, int] = {}
-    for r in reports:
-        for status, n in r.refused.items():
-            non_200[status] = non_200.get(status, 0) + n
-    window_start = start_at + WARMUP_S
-    in_window = sum(n for t, n in zip(done_at, acked, strict=True) if window_start <= t < stop_at)
-    buckets = [0.0] * max(1, int(seconds))
-    for t, n in zip(done_at, acked, strict=True):
-        slot = int(t - window_start)
-        if window_start <= t and slot < len(buckets):
-            buckets[slot] += n
+    counted = tally(reports, start_at, stop_at, seconds)
 
     committed = _committed(url)
-    if committed == sum(acked):
+    if committed == counted.acked:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print(f"  (data directory kept for inspection: {tmp})")
@@ -339,16 +356,16 @@ def run_service(seconds: float, connections: int, processes: int, batch: int, ki
         commits=commits,
         rows_per_commit=committed_rows / commits if commits else 0.0,
         commit_ms=commit_s / commits * 1000 if commits else 0.0,
-        server_cpu_us_per_event=server_cpu / sum(acked) * 1e6 if acked else 0.0,
-        load_cpu_us_per_event=sum(r.cpu_s for r in reports) / sum(acked) * 1e6 if acked else 0.0,
-        events_per_s=in_window / seconds,
-        per_second=buckets,
-        p50_ms=_quantile(latency, 0.50) * 1000,
-        p99_ms=_quantile(latency, 0.99) * 1000,
-        requests=len(latency),
-        non_200=non_200,
+        server_cpu_us_per_event=server_cpu / counted.acked * 1e6 if counted.acked else 0.0,
+        load_cpu_us_per_event=sum(r.cpu_s for r in reports) / counted.acked * 1e6 if counted.acked else 0.0,
+        events_per_s=counted.in_window / seconds,
+        per_second=counted.per_second,
+        p50_ms=_quantile(counted.latency, 0.50) * 1000,
+        p99_ms=_quantile(counted.latency, 0.99) * 1000,
+        requests=len(counted.latency),
+        non_200=counted.refused,
         errors=[e for r in reports for e in r.errors][:10],
-        acked_total=sum(acked),
+        acked_total=counted.acked,
         committed=committed,
     )
 

@@ -60,7 +60,7 @@ from inferwatch.config import Settings  # noqa: E402
 from inferwatch.store import open_store  # noqa: E402
 from inferwatch.store.duckdb import DuckDBStore, schema  # noqa: E402
 from inferwatch.store.events import ACTIVE, UseCaseRecord  # noqa: E402
-from ingest import PLACEHOLDER, WARMUP_S, Load, _quantile, drive  # noqa: E402
+from ingest import PLACEHOLDER, WARMUP_S, Load, _quantile, drive, tally  # noqa: E402
 
 BATCH = 100
 CLASSES = ("scratch", "dent", "burn")
@@ -143,20 +143,8 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
     finally:
         server.stop()
     load_after = os.getloadavg()[0]
-    done_at = sorted(t for r in reports for t in r.done_at)
-    latency = sorted(x for r in reports for x in r.latency)
-    non_201: dict[int, int] = {}
-    for r in reports:
-        for status, n in r.refused.items():
-            non_201[status] = non_201.get(status, 0) + n
-    window = start_at + WARMUP_S
-    buckets = [0.0] * max(1, int(seconds))
-    for t in done_at:
-        slot = int(t - window)
-        if t >= window and slot < len(buckets):
-            buckets[slot] += BATCH
-    in_window = sum(BATCH for t in done_at if window <= t < stop_at)
-    acked = len(done_at) * BATCH
+    counted = tally(reports, start_at, stop_at, seconds)
+    acked = counted.acked
     store = open_store(url)
     try:
         stored = sum(f.events for f in store.use_case_figures(1).values())
@@ -166,8 +154,9 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print(f"  (data directory kept for inspection: {tmp})")
-    return CreateResult(buckets, in_window / seconds, _quantile(latency, 0.5) * 1000, _quantile(latency, 0.99) * 1000,
-                        len(latency), non_201, [e for r in reports for e in r.errors][:10], acked, stored,
+    return CreateResult(counted.per_second, counted.in_window / seconds, _quantile(counted.latency, 0.5) * 1000,
+                        _quantile(counted.latency, 0.99) * 1000, len(counted.latency), counted.refused,
+                        [e for r in reports for e in r.errors][:10], acked, stored,
                         server_cpu / acked * 1e6 if acked else 0.0, (load_before, load_after))
 
 
