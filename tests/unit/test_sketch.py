@@ -100,3 +100,4 @@ def test_the_sql_buckets_are_the_python_ones() -> None:
     rows = _DB.execute(f"SELECT v, {sketch.confidence_bin_sql('v')} FROM (SELECT unnest($v::DOUBLE[]) AS v)",
                        {"v": confidences}).fetchall()
     assert all(b == sketch.confidence_bin(v) for v, b in rows)
+    assert _DB.execute(f"SELECT {sketch.confidence_bin_sql('NULL::DOUBLE')}").fetchone() == (None,)

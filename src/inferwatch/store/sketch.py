@@ -44,8 +44,10 @@ def time_bucket_sql(column: str) -> str:
 
 
 def confidence_bin_sql(column: str) -> str:
-    """The SQL of the confidence bin of `column` (NULL for NULL), for DuckDB and ClickHouse."""
-    return f"CAST(least(floor({column} * {CONFIDENCE_BINS}), {CONFIDENCE_BINS - 1}) AS INTEGER)"
+    """The SQL of the confidence bin of `column` (NULL for NULL), for DuckDB and ClickHouse.
+    The CASE is needed: DuckDB's least() passes over a NULL, which would put it in the top bin."""
+    return (f"CASE WHEN {column} IS NOT NULL THEN"
+            f" CAST(least(floor({column} * {CONFIDENCE_BINS}), {CONFIDENCE_BINS - 1}) AS INTEGER) END")
 
 
 def time_bucket(t: float) -> int:
