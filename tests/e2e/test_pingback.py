@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inferwatch.store import sketch
 from tests.conftest import EVER, Workspace, box, ingest, item, list_all, load, total
 from tests.server import InProcess
 
@@ -332,7 +333,7 @@ def test_stats_rows_per_model_and_class_with_previous_period(ws: Workspace) -> N
     assert person["num_inferences"] == 1 and person["prev_num_inferences"] == 1
     assert person["class_count"] == 2
     assert person["avg_confidence"] == pytest.approx(0.8)
-    assert person["median_confidence"] == pytest.approx(0.8)
+    assert person["median_confidence"] == pytest.approx(0.8, abs=sketch.CONFIDENCE_ERROR)
     assert person["avg_response_time"] == pytest.approx(0.02)
     assert person["model_num_inferences"] == 2 and person["prev_model_num_inferences"] == 1
     assert person["deployment_types"] == "self-hosted"

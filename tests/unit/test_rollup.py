@@ -22,7 +22,8 @@ from tests.unit.test_store_parity import same
 
 BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 HOUR_US = 3600 * 10**6
-WINDOW = Filters(start=BASE + timedelta(minutes=20), end=BASE + timedelta(hours=9, minutes=10))
+START, END = BASE + timedelta(minutes=20), BASE + timedelta(hours=9, minutes=10)
+WINDOW = Filters(start=START, end=END)
 ONE_MODEL = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/1",), classes=("a", "c"))
 ONE_DEVICE = Filters(start=WINDOW.start, end=WINDOW.end, model_ids=("m/2",), device_ids=("cam-2",))
 # Typed metadata compared: a range, and a number that differs, on top of a window.
@@ -80,8 +81,12 @@ def answers(store: DuckDBStore) -> list[Any]:
         # Grouped by a metadata field: from the copies beside the metadata (`cache/meta_copies.py`), with
         # class terms too (the stored classes answer them there).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters(), WARM)
-        for group_by in ("meta.line", "meta.shift")] + [
-        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM)]
+        for group_by in ("meta.line", "meta.shift", "model_id", "device_id")] + [
+        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
+        # The models table and Roboflow's class figures: times and confidences bucketed
+        # (`store/sketch.py`), their quantiles within its bounds.
+        store.models(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
+        store.class_stats(1, START, END, models) for models in ((), ("m/2",))]
 
 
 def scanned(path: Path) -> list[Any]:
@@ -165,6 +170,54 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     same(outside, scanned(path))
     assert store.append(rows(4, 300, 10, "fourth"), MetadataRows()) == 300
     same(answers(store), scanned(path))
+    store.close()
+
+
+def test_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
+    """A window of days reads the confidence bins of its whole days from their sums per day: they
+    answer as the scan through new rows in a day already summed, a sweep, and rows deleted while
+    no server held the file."""
+    path = tmp_path / "days.duckdb"
+    store = DuckDBStore(str(path))
+    store.migrate()
+    store.create_workspace("w", "h")
+    start, end = BASE + timedelta(hours=3, minutes=5), BASE + timedelta(days=3, hours=2, minutes=50)
+    window = Filters(start=start, end=end)
+
+    def days_answers(s: DuckDBStore) -> list[Any]:
+        return [s.distributions(1, window, BINS), s.distributions(1, Filters(start, end, model_ids=("m/2",)), BINS),
+                s.class_stats(1, start, end, ()), s.class_stats(1, start, end, ("m/1",)), s.totals(1, window),
+                s.models(1, window)]
+
+    def scanned_days() -> list[Any]:
+        plain = DuckDBStore(str(path), caches=False)
+        try:
+            return days_answers(plain)
+        finally:
+            plain.close()
+
+    assert store.append(rows(1, 4000, 80, "d"), MetadataRows()) == 4000
+    first = days_answers(store)
+    days = store._cursor().execute("SELECT count(DISTINCT day) FROM class_bin_days").fetchone()
+    assert days is not None and days[0] >= 2
+    same(first, scanned_days())
+    assert store.append(rows(2, 300, 80, "e"), MetadataRows()) == 300
+    more = days_answers(store)
+    assert more != first
+    same(more, scanned_days())
+    store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
+    swept = days_answers(store)
+    assert swept != more
+    same(swept, scanned_days())
+    store.close()
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM inferences WHERE inference_id LIKE 'd-1%'")
+    con.close()
+    store = DuckDBStore(str(path))
+    store.migrate()
+    outside = days_answers(store)
+    assert outside != swept
+    same(outside, scanned_days())
     store.close()
 
 

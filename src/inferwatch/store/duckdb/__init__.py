@@ -18,14 +18,14 @@ import duckdb
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.store import base
+from inferwatch.store import base, sketch
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
-from inferwatch.store.duckdb.cache.sums import edge_where, sums_where
+from inferwatch.store.duckdb.cache.sums import confidence_bins, edge_where, rows_per_class, sums_where, time_buckets
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.events import EventStore, UseCaseCache
@@ -62,9 +62,21 @@ def joined_meta_series(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters
 
 # Inferences (alias `i`) in the shape of the per-hour sums, one row each.
 _ROWS_AS_SUMS = (
-    "SELECT ts AS hour, model_id, device_id, 1 AS n, n_predictions, sum_confidence AS confidence_sum,"
-    " (inference_time IS NOT NULL)::BIGINT AS n_timed, coalesce(inference_time, 0) AS time_sum FROM inferences i"
+    "SELECT ts AS hour, model_id, device_id, task, 1 AS n, n_predictions, sum_confidence AS confidence_sum,"
+    " (inference_time IS NOT NULL)::BIGINT AS n_timed, coalesce(inference_time, 0) AS time_sum, ts AS last_ts"
+    " FROM inferences i"
 )
+
+
+def _server_versions(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters) -> dict[tuple[str, str], list[str]]:
+    """Per (model, class): the server versions of the inferences holding it, parsed from `extra`
+    only on the rows that carry one (parsing JSON for every prediction was most of a call's time)."""
+    p = Params()
+    return dict(con.execute(
+        "SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM (SELECT model_id, unnest(classes) AS c,"
+        " json_extract_string(extra, '$.inference_server_version') AS v FROM inferences"
+        f" WHERE {where(ws, filters, p)} AND contains(extra, '\"inference_server_version\"')) WHERE v IS NOT NULL"
+        " GROUP BY ALL", p).fetchall())
 
 
 class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
@@ -268,14 +280,14 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
 
     def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
                            p: Params) -> str:
-        """A subquery of the filters' inferences as (hour, model_id, device_id, n, n_predictions,
-        confidence_sum, n_timed, time_sum): the per-hour sums of the window's whole hours, and
+        """A subquery of the filters' inferences as (hour, model_id, device_id, task, n, n_predictions,
+        confidence_sum, n_timed, time_sum, last_ts): the per-hour sums of the window's whole hours, and
         one row per inference of its partial first and last hours (`cache/sums.py`); with no
         summed `hours`, one row per inference."""
         if hours is None:
             return f"({_ROWS_AS_SUMS} WHERE {where(ws, filters, p, 'i')})"
         self._caches.ready(self._cursor(), ws, *hours)
-        return ("(SELECT hour, model_id, device_id, n, n_predictions, confidence_sum, n_timed, time_sum"
+        return ("(SELECT hour, model_id, device_id, task, n, n_predictions, confidence_sum, n_timed, time_sum, last_ts"
                 f" FROM inference_hours WHERE {sums_where(ws, filters, hours, p)}"
                 f" UNION ALL {_ROWS_AS_SUMS} WHERE {edge_where(ws, filters, hours, p)})")
 
@@ -292,12 +304,16 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                 " count(DISTINCT device_id), count(DISTINCT model_id)"
                 f" FROM inferences WHERE {where(ws, filters, p)}", p).fetchone()
         else:
-            # Everything but the percentiles from the sums; those need every time.
+            # Counts and sums from the sums; the percentiles from the bucketed times
+            # (`store/sketch.py`: within its ALPHA of the exact ones).
             row = con.execute(
                 "SELECT coalesce(sum(n), 0), coalesce(sum(n_predictions), 0), sum(time_sum) / nullif(sum(n_timed), 0),"
-                f" (SELECT quantile_cont(inference_time, [0.5, 0.95]) FROM inferences WHERE {where(ws, filters, p)}),"
-                " sum(confidence_sum) / nullif(sum(n_predictions), 0), count(DISTINCT device_id),"
+                " NULL, sum(confidence_sum) / nullif(sum(n_predictions), 0), count(DISTINCT device_id),"
                 f" count(DISTINCT model_id) FROM {self._summed_inferences(ws, filters, hours, p)}", p).fetchone()
+            p = Params()
+            buckets = [(k, int(n)) for _, k, n in con.execute(time_buckets(ws, filters, hours, p), p).fetchall()]
+            assert row is not None
+            row = (*row[:3], [sketch.quantile(buckets, 0.5), sketch.quantile(buckets, 0.95)], *row[4:])
         assert row is not None
         n, predictions, avg_time, percentiles, confidence, devices, models = row
         p50, p95 = percentiles if percentiles is not None else (None, None)
@@ -366,8 +382,12 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         short `classes` column, and the server versions, parsed from `extra` only on the rows
         that carry one (parsing JSON for every prediction was most of this call's time).
         """
+        filters = Filters(start=start, end=end, model_ids=model_ids)
+        hours = self._caches.summed_hours(filters)
+        if hours is not None:
+            return self._class_stats_summed(ws, filters, hours)
         params = Params()
-        clause = where(ws, Filters(start=start, end=end, model_ids=model_ids), params)
+        clause = where(ws, filters, params)
         con = self._cursor()
         per_model = con.execute(
             "SELECT model_id, count(*), sum(sum_confidence), sum(n_predictions), sum(inference_time),"
@@ -379,13 +399,40 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         per_class = con.execute(
             "SELECT model_id, c, count(*) FROM (SELECT model_id, unnest(classes) AS c"
             f" FROM inferences WHERE {clause}) GROUP BY ALL", params).fetchall()
-        versions: dict[tuple[str, str], list[str]] = dict(con.execute(
-            "SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM (SELECT model_id, unnest(classes) AS c,"
-            " json_extract_string(extra, '$.inference_server_version') AS v FROM inferences"
-            f" WHERE {clause} AND contains(extra, '\"inference_server_version\"')) WHERE v IS NOT NULL"
-            " GROUP BY ALL", params).fetchall())
+        versions = _server_versions(con, ws, filters)
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, versions.get((m, c), [])) for m, c, k in per_class})
+
+    def _class_stats_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> base.ClassStats:
+        """`class_stats` from the per-hour sums of the window's whole hours and the rows of its
+        partial first and last hours (`cache/sums.py`): counts and sums exact, the median
+        confidence from the 1000 confidence bins (within `sketch.CONFIDENCE_ERROR`). Only the
+        server versions read the rows, those few that carry one."""
+        con = self._cursor()
+        p = Params()
+        per_model = con.execute(
+            "SELECT model_id, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed)"
+            f" FROM {self._summed_inferences(ws, filters, hours, p)} GROUP BY model_id", p).fetchall()
+        p = Params()
+        figures = con.execute(
+            "SELECT model_id, class, sum(n), sum(confidence_sum) / nullif(sum(n_confidence), 0),"
+            " sum(time_sum) / nullif(sum(n_timed), 0) FROM (SELECT model_id, class, n, n_confidence, confidence_sum,"
+            f" n_timed, time_sum FROM class_hours WHERE {sums_where(ws, filters, hours, p)}"
+            " UNION ALL SELECT model_id, p.class, 1, (p.confidence IS NOT NULL)::BIGINT, coalesce(p.confidence, 0),"
+            " (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0) FROM (SELECT model_id, inference_time,"
+            f" unnest(predictions) AS p FROM inferences i WHERE {edge_where(ws, filters, hours, p)})) GROUP BY ALL",
+            p).fetchall()
+        p = Params()
+        bins: dict[tuple[str, str | None], list[tuple[int, int]]] = {}
+        for m, c, b, n in con.execute(confidence_bins(ws, filters, hours, p), p).fetchall():
+            bins.setdefault((m, c), []).append((b, int(n)))
+        predictions = [(m, c, int(k), ac, sketch.confidence_quantile(bins.get((m, c), []), 0.5), rt)
+                       for m, c, k, ac, rt in figures]
+        p = Params()
+        per_class = con.execute(rows_per_class(ws, filters, hours, p, by="model_id"), p).fetchall()
+        versions = _server_versions(con, ws, filters)
+        return answer.class_stats(per_model, predictions,
+                                  {(m, c): (int(k), versions.get((m, c), [])) for m, c, k in per_class})
 
     def devices(self, ws: int, start: datetime, end: datetime) -> list[base.Device]:
         """Every device the workspace heard of: reported by a server, or named by an inference."""

@@ -16,10 +16,19 @@ import duckdb
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
+from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
-from inferwatch.store.duckdb.cache.sums import BINS, edge_where, rows_per_class, sums_where
+from inferwatch.store.duckdb.cache.sums import (
+    BINS,
+    bin_sums,
+    coarse_bin,
+    edge_where,
+    rows_per_class,
+    sums_where,
+    time_buckets,
+)
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
@@ -38,11 +47,47 @@ class DashboardReads:
 
     def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
+        hours = None if filters.classes else self._caches.summed_hours(filters)
+        if hours is not None:
+            return self._models_summed(ws, filters, hours)
         p = Params()
         return answer.records(ModelSummary, self._cursor().execute(
             "SELECT model_id, mode(task), count(*), sum(sum_confidence) / nullif(sum(n_predictions), 0),"
             " avg(inference_time), quantile_cont(inference_time, 0.95), max(ts), count(DISTINCT device_id)"
             f" FROM inferences WHERE {where(ws, filters, p)} GROUP BY model_id ORDER BY 3 DESC, 1", p).fetchall())
+
+    def _models_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> list[ModelSummary]:
+        """The models table from the per-hour sums (`cache/sums.py`): counts, sums, devices,
+        latest time and task exact; the 95th percentile of times from the bucketed times
+        (`store/sketch.py`)."""
+        con = self._cursor()
+        p = Params()
+        per_task = con.execute(
+            "SELECT model_id, task, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed),"
+            f" max(last_ts), list(DISTINCT device_id) FROM {self._summed_inferences(ws, filters, hours, p)}"
+            " GROUP BY ALL", p).fetchall()
+        p = Params()
+        buckets: dict[str, list[tuple[int, int]]] = {}
+        for model, k, n in con.execute(time_buckets(ws, filters, hours, p, by="model_id"), p).fetchall():
+            buckets.setdefault(model, []).append((k, int(n)))
+        models: dict[str, list[Any]] = {}
+        for model, task, n, conf, preds, t_sum, timed, last, devices in per_task:
+            # The most frequent task, as DuckDB's mode() of the rows, the first name among equals.
+            row = models.setdefault(model, [model, task, 0, 0.0, 0, 0.0, 0, last, set(), 0])
+            if n > row[9] or (n == row[9] and (task or "") < (row[1] or "")):
+                row[1], row[9] = task, n
+            row[2] += n
+            row[3] += conf
+            row[4] += preds
+            row[5] += t_sum
+            row[6] += timed
+            row[7] = max(row[7], last)
+            row[8].update(d for d in devices if d is not None)
+        rows = [(m, task, n, conf / preds if preds else None, t_sum / timed if timed else None,
+                 sketch.quantile(buckets.get(m, []), 0.95), last, len(devices))
+                for m, task, n, conf, preds, t_sum, timed, last, devices, _ in models.values()]
+        rows.sort(key=lambda r: (-r[2], r[0]))
+        return answer.records(ModelSummary, rows)
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class).
@@ -58,10 +103,13 @@ class DashboardReads:
         # One pass over the predictions: per class and confidence bin (NULL: no confidence), the
         # count and the sum of confidences, from which `distributions_answer` adds up the rest.
         p = Params()
-        size = p.add(bins)
+        # A bin's index: confidence 1.0 falls into the last bin, not one past it; no confidence,
+        # no bin. Bins that are runs of the sums' fine bins are counted as the sums count them.
+        bin_of = coarse_bin("p.confidence", bins) or (
+            f"CASE WHEN p.confidence IS NOT NULL THEN least(floor(p.confidence * {p.add(bins)})::INTEGER,"
+            f" {p.add(bins - 1)}) END")
         binned = con.execute(
-            # A bin's index: confidence 1.0 falls into the last bin, not one past it.
-            f"SELECT p.class, least(floor(p.confidence * {size})::INTEGER, {size} - 1), count(*), sum(p.confidence)"
+            f"SELECT p.class, {bin_of}, count(*), sum(p.confidence)"
             f" FROM {_predictions(where(ws, filters, p, 'i'), filters, p)} GROUP BY 1, 2", p).fetchall()
         # Inferences (rows: an id's images count apart) per class: without prediction filters,
         # each row's distinct classes are stored (`classes`), which saves telling rows apart
@@ -85,9 +133,9 @@ class DashboardReads:
 
         p = Params()
         binned = con.execute(
-            "SELECT class, bin, sum(n), sum(confidence_sum) FROM (SELECT class, bin, n, confidence_sum FROM class_bins"
-            f" WHERE {sums_where(ws, filters, hours, p, device=False)} UNION ALL SELECT p.class,"
-            f" least(floor(p.confidence * {BINS})::INTEGER, {BINS - 1}), 1, p.confidence"
+            f"SELECT class, {coarse_bin('bin', BINS, fine=True)}, sum(n), sum(confidence_sum)"
+            f" FROM (SELECT class, bin, n, confidence_sum FROM {bin_sums(ws, filters, hours, p)}"
+            f" UNION ALL SELECT p.class, {sketch.confidence_bin_sql('p.confidence')}, 1, p.confidence"
             f" FROM {_predictions(edge_where(ws, filters, hours, p), filters, p)}) GROUP BY 1, 2", p).fetchall()
         # As in `distributions`: a class filter counts the rows holding a matching prediction;
         # otherwise each row's distinct classes.
@@ -119,24 +167,25 @@ class DashboardReads:
 
     def _summed_groups(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, column: str,
                        hours: tuple[datetime, datetime]) -> list[tuple[Any, ...]]:
-        """The comparison table's rows by model or device: counts, sums, devices and class mix
-        from the per-hour sums (`cache/sums.py`); only the p95 and the latest time read the rows."""
+        """The comparison table's rows by model or device from the per-hour sums
+        (`cache/sums.py`): counts, sums, devices, latest time and class mix exact, the 95th
+        percentile of times from the bucketed times (`store/sketch.py`)."""
         p = Params()
         sums = con.execute(
             f"SELECT {column}, sum(n), sum(confidence_sum), sum(n_predictions), sum(time_sum), sum(n_timed),"
-            f" count(DISTINCT device_id) FROM {self._summed_inferences(ws, filters, hours, p)} GROUP BY 1",
-            p).fetchall()
+            f" count(DISTINCT device_id), max(last_ts) FROM {self._summed_inferences(ws, filters, hours, p)}"
+            " GROUP BY 1", p).fetchall()
         p = Params()
-        timed = {g: (p95, last) for g, p95, last in con.execute(
-            f"SELECT i.{column}, quantile_cont(i.inference_time, 0.95), max(i.ts) FROM inferences i"
-            f" WHERE {where(ws, filters, p, 'i')} GROUP BY 1", p).fetchall()}
+        buckets: dict[Any, list[tuple[int, int]]] = {}
+        for g, k, n in con.execute(time_buckets(ws, filters, hours, p, by=column), p).fetchall():
+            buckets.setdefault(g, []).append((k, int(n)))
         p = Params()
         mix: dict[Any, Counter[str]] = {}
         for g, c, n in con.execute(rows_per_class(ws, filters, hours, p, by=column), p).fetchall():
             mix.setdefault(g, Counter())[c] = int(n)
         rows = []
-        for g, n, conf, preds, t_sum, n_timed, devices in sums:
-            p95, last = timed.get(g, (None, None))  # a sweep between the reads can leave a group in the sums only
+        for g, n, conf, preds, t_sum, n_timed, devices, last in sums:
+            p95 = sketch.quantile(buckets.get(g, []), 0.95)
             rows.append((g, n, conf / preds if preds else None, t_sum / n_timed if n_timed else None, p95, preds,
                          devices, last, ranked_classes(mix.get(g, Counter()), MAX_GROUP_CLASSES)))
         rows.sort(key=lambda r: (-r[1], r[0] is None, r[0] or ""))

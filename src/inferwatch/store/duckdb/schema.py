@@ -375,6 +375,58 @@ MIGRATIONS: list[str] = [
         GROUP BY ws, inference_id
     ) AS m WHERE events.ws = m.ws AND events.event_id = m.inference_id;
     """,
+    # 16: the per-hour sums become mergeable summaries of whole distributions (`store/sketch.py`),
+    # so no dashboard figure reads the rows of the window's whole hours: the inference times per
+    # hour, model and device in buckets of 1 % relative error (`time_hours`: percentiles), the
+    # confidence histogram in 1000 bins (`class_bins`: the median confidence, and the dashboard's
+    # 20 bins added up from them; `class_bin_days` the same per day), and each hour's task counts
+    # and latest time beside its sums (`inference_hours`). Caches, so every hour is made again by
+    # the first read that needs it.
+    """
+    DROP TABLE class_bins;
+    CREATE TABLE class_bins (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        class VARCHAR,
+        bin INTEGER,  -- sketch.confidence_bin; NULL: predictions without a confidence
+        n BIGINT NOT NULL,
+        confidence_sum DOUBLE
+    );
+    DROP TABLE inference_hours;
+    CREATE TABLE inference_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        task VARCHAR,
+        n BIGINT NOT NULL,
+        n_predictions BIGINT NOT NULL,
+        confidence_sum DOUBLE NOT NULL,
+        n_timed BIGINT NOT NULL,
+        time_sum DOUBLE NOT NULL,
+        last_ts TIMESTAMP NOT NULL
+    );
+    CREATE TABLE class_bin_days (  -- class_bins added up per day (UTC): a month reads 30 days, not 720 hours
+        ws INTEGER NOT NULL,
+        day TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        class VARCHAR,
+        bin INTEGER,
+        n BIGINT NOT NULL,
+        confidence_sum DOUBLE
+    );
+    CREATE TABLE time_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        bucket BIGINT NOT NULL,  -- sketch.time_bucket; inferences without a time are in none
+        n BIGINT NOT NULL
+    );
+    DELETE FROM rollup_hours;
+    DELETE FROM class_hours;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the
