@@ -49,8 +49,9 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
         out.inference_time.append(None if rng.random() < 0.1 else round(rng.uniform(0.01, 0.2), 3))
         out.image_width.append(640)
         out.image_height.append(480)
-        out.extra.append(None)
         k = rng.choice([0, 1, 2, 3])
+        # Some name the server's version (Roboflow's inference-stats lists them per class).
+        out.extra.append(None if k % 2 else f'{{"inference_server_version": "{rng.choice(["0.9", "1.0"])}"}}')
         out.n_predictions.append(k)
         for _ in range(k):
             out.p_class.append(rng.choice(["a", "b", "c"]))

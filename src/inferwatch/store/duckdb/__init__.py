@@ -23,7 +23,7 @@ from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
-from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.cache import Caches, sums
 from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import confidence_bins, edge_where, rows_per_class, sums_where, time_buckets
 from inferwatch.store.duckdb.dashboard import DashboardReads
@@ -66,17 +66,6 @@ _ROWS_AS_SUMS = (
     " (inference_time IS NOT NULL)::BIGINT AS n_timed, coalesce(inference_time, 0) AS time_sum, ts AS last_ts"
     " FROM inferences i"
 )
-
-
-def _server_versions(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters) -> dict[tuple[str, str], list[str]]:
-    """Per (model, class): the server versions of the inferences holding it, parsed from `extra`
-    only on the rows that carry one (parsing JSON for every prediction was most of a call's time)."""
-    p = Params()
-    return dict(con.execute(
-        "SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM (SELECT model_id, unnest(classes) AS c,"
-        " json_extract_string(extra, '$.inference_server_version') AS v FROM inferences"
-        f" WHERE {where(ws, filters, p)} AND contains(extra, '\"inference_server_version\"')) WHERE v IS NOT NULL"
-        " GROUP BY ALL", p).fetchall())
 
 
 class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
@@ -399,7 +388,8 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         per_class = con.execute(
             "SELECT model_id, c, count(*) FROM (SELECT model_id, unnest(classes) AS c"
             f" FROM inferences WHERE {clause}) GROUP BY ALL", params).fetchall()
-        versions = _server_versions(con, ws, filters)
+        params = Params()
+        versions = dict(con.execute(sums.versions(ws, filters, None, params), params).fetchall())
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, versions.get((m, c), [])) for m, c, k in per_class})
 
@@ -430,7 +420,8 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                        for m, c, k, ac, rt in figures]
         p = Params()
         per_class = con.execute(rows_per_class(ws, filters, hours, p, by="model_id"), p).fetchall()
-        versions = _server_versions(con, ws, filters)
+        p = Params()
+        versions = dict(con.execute(sums.versions(ws, filters, hours, p), p).fetchall())
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (int(k), versions.get((m, c), [])) for m, c, k in per_class})
 

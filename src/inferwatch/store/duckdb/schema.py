@@ -416,6 +416,13 @@ MIGRATIONS: list[str] = [
         n BIGINT NOT NULL,
         confidence_sum DOUBLE
     );
+    CREATE TABLE version_hours (  -- the server versions named in `extra`, per hour, model and class held
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        model_id VARCHAR NOT NULL,
+        class VARCHAR NOT NULL,
+        version VARCHAR NOT NULL
+    );
     CREATE TABLE time_hours (
         ws INTEGER NOT NULL,
         hour TIMESTAMP NOT NULL,

@@ -8,20 +8,19 @@ inferences less the copies, figure by figure:
 - devices: those with more inferences in the window than among the copies;
 - last seen: the newest hour with more inferences than copies, then that hour's times less the
   copies' times;
-- the 95th percentile of times: both sides' times counted in fine logarithmic bins; the bins
-  say which one holds the percentile, and only that bin's times are read, from both sides, to
-  take the copies' away and pick the value as DuckDB's `quantile_cont` would;
+- the 95th percentile of times: both sides' times counted in the sketch's buckets
+  (`store/sketch.py`), the window's from the per-hour sums where they answer, the copies' taken
+  away bucket by bucket;
 - class mix: the window's inferences per class less the copies'.
 
-Every figure equals a full join's: the copies of a window are a sub-multiset of its rows, with
-the same values.
+Every count and sum equals a full join's: the copies of a window are a sub-multiset of its rows,
+with the same values; the percentile of the inferences without the field is within the sketch's
+ALPHA of it.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -29,19 +28,12 @@ from typing import Any, Protocol
 import duckdb
 
 from inferwatch.query.filters import Filters
+from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class
+from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
 
-# A time's bin: 256 a doubling, so a bin holds a small slice of any realistic spread of times.
-# Zero (and anything not above it) has a bin of its own, below all others; no time, no bin.
-_ZERO_BIN = -1_000_000
 _P95 = 0.95
-
-
-def _bin(t: str) -> str:
-    """The bin of the time column `t`."""
-    return f"CASE WHEN {t} > 0 THEN floor(log2({t}) * 256)::BIGINT WHEN {t} <= 0 THEN {_ZERO_BIN} END"
 
 
 class _Host(Protocol):
@@ -109,7 +101,7 @@ def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
     p = Params()
     for grouping, device, hour, b, n in con.execute(
             f"SELECT GROUPING(device_id, hour, b), device_id, hour, b, count(*) FROM (SELECT device_id, hour,"
-            f" {_bin('inference_time')} AS b FROM metadata_facts f WHERE {copies.where(p)})"
+            f" {sketch.time_bucket_sql('inference_time')} AS b FROM metadata_facts f WHERE {copies.where(p)})"
             " GROUP BY GROUPING SETS ((device_id), (hour), (b))", p).fetchall():
         if grouping == 0b011:
             copies.devices[device] = n
@@ -153,7 +145,7 @@ def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, ho
                         f" AND i.ts < {p.add(next_hour(newest))}", p).fetchall(),
             con.execute(f"SELECT ts FROM metadata_facts f WHERE {copies.where(q)} AND f.hour = {q.add(newest)}",
                         q).fetchall()), default=None)
-    p95 = _p95_less(con, ws, filters, copies, timed) if timed > 0 else None
+    p95 = _p95_less(con, ws, filters, hours, copies) if timed > 0 else None
     p = Params()
     if hours is None:
         classes = con.execute(f"SELECT c, count(*) FROM (SELECT unnest(i.classes) AS c FROM inferences i"
@@ -175,51 +167,18 @@ def _less(rows: list[tuple[Any, ...]], taken: list[tuple[Any, ...]]) -> list[Any
     return [value for value, k in left.items() for _ in range(k)]
 
 
-def _p95_less(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, copies: _Copies, timed: int) -> float | None:
-    """`quantile_cont(inference_time, 0.95)` of the window's inferences less the copies."""
-    t_bin = _bin("i.inference_time")
+def _p95_less(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+              copies: _Copies) -> float | None:
+    """The 95th percentile of the times of the window's inferences less the copies', from their
+    bucketed times (`store/sketch.py`: within its ALPHA of `quantile_cont`): the window's from
+    the per-hour sums where they answer."""
     p = Params()
-    bins = con.execute(f"SELECT {t_bin} AS b, count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}"
-                       " AND i.inference_time IS NOT NULL GROUP BY 1 ORDER BY 1", p).fetchall()
-    h = (timed - 1) * _P95
-    wanted = {math.floor(h), math.ceil(h)}
-    at: dict[int, tuple[int, int]] = {}  # position wanted -> (bin, its first position)
-    first = 0
-    for b, k in bins:
-        k -= copies.bins[b]
-        for position in wanted:
-            if first <= position < first + k:
-                at[position] = (b, first)
-        first += k
-    if len(at) < len(wanted):
-        return None
-    looked = {b for b, _ in at.values()}
-    # The bins' times, read by a range a hair wider than theirs (times inside it are few, and
-    # only they get a bin computed), then kept by the bin DuckDB gives them.
-    span = (_edge(min(looked)) * (1 - 1e-9), _edge(max(looked) + 1) * (1 + 1e-9))
-
-    def times(table: str, alias: str, terms: Callable[[Params], str]) -> list[tuple[float]]:
-        p = Params()
-        query = (f"SELECT {alias}.inference_time, {_bin(f'{alias}.inference_time')} FROM {table} {alias}"
-                 f" WHERE {terms(p)} AND {alias}.inference_time BETWEEN {p.add(span[0])} AND {p.add(span[1])}")
-        return [(t,) for t, b in con.execute(query, p).fetchall() if b in looked]
-
-    values = sorted(_less(times("inferences", "i", lambda p: where(ws, filters, p, "i")),
-                          times("metadata_facts", "f", copies.where)))
-    # The looked-at bins hold consecutive positions (any bin between them is empty once the
-    # copies are taken away), so the sorted values start at the lowest bin's first position.
-    base = min(first for _, first in at.values())
-    if math.ceil(h) - base >= len(values):
-        return None
-    lo, hi = values[math.floor(h) - base], values[math.ceil(h) - base]
-    return lo + (hi - lo) * (h - math.floor(h))
-
-
-def _edge(b: int) -> float:
-    """About where bin `b` starts (its first time, give or take rounding)."""
-    if b <= _ZERO_BIN:
-        return -math.inf
-    return 2.0 ** (b / 256) if b < 1024 * 256 else math.inf
+    if hours is not None:
+        query = time_buckets(ws, filters, hours, p)
+    else:
+        query = (f"SELECT NULL, {sketch.time_bucket_sql('i.inference_time')}, count(*) FROM inferences i"
+                 f" WHERE {where(ws, filters, p, 'i')} AND i.inference_time IS NOT NULL GROUP BY ALL")
+    return sketch.quantile([(k, int(n) - copies.bins[k]) for _, k, n in con.execute(query, p).fetchall()], _P95)
 
 
 def ranked_classes(counts: Counter[str], n: int) -> list[tuple[str, int]]:

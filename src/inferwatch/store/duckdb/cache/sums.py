@@ -37,6 +37,10 @@ def coarse_bin(confidence: str, bins: int, *, fine: bool = False) -> str | None:
 # the same transaction), bound as $ws, the span [$lo, $hi) of the hours, and $hours themselves.
 IN_HOURS = ("ws = $ws AND ts >= $lo AND ts < $hi"
             " AND date_trunc('hour', ts) IN (SELECT unnest($hours::TIMESTAMP[]))")
+# The inference server's version an inference names in `extra`, parsed only where it is named:
+# parsing the JSON of every row was most of the time of a read.
+VERSION = "json_extract_string(extra, '$.inference_server_version')"
+HAS_VERSION = "contains(extra, '\"inference_server_version\"')"
 _DAYS = "SELECT DISTINCT date_trunc('day', unnest($hours::TIMESTAMP[]))"
 REFRESH_HOURS = (
     f"""
@@ -71,6 +75,13 @@ REFRESH_HOURS = (
           FROM inferences WHERE {IN_HOURS})
     GROUP BY ALL
     """,
+    f"""
+    INSERT INTO version_hours
+    SELECT DISTINCT ws, hour, model_id, c, v
+    FROM (SELECT ws, date_trunc('hour', ts) AS hour, model_id, unnest(classes) AS c, {VERSION} AS v
+          FROM inferences WHERE {IN_HOURS} AND {HAS_VERSION})
+    WHERE v IS NOT NULL
+    """,
     # The days holding the hours, added up again from their hours' bins: a day's row is made
     # again whenever one of its hours is, and a read takes a day's row only when its window
     # holds the whole day, whose every hour it has just made current (`bin_sums`).
@@ -85,7 +96,7 @@ REFRESH_HOURS = (
     """,
 )
 # The tables of whole hours, which `Caches` deletes by hour (the days' are re-made above).
-TABLES = ("inference_hours", "class_hours", "class_bins", "time_hours")
+TABLES = ("inference_hours", "class_hours", "class_bins", "time_hours", "version_hours")
 
 
 def _floor_hour(value: datetime) -> datetime:
@@ -215,3 +226,17 @@ def confidence_bins(ws: int, filters: Filters, hours: tuple[datetime, datetime],
         f" WHERE {edge_where(ws, filters, hours, p)}))"
         " WHERE bin IS NOT NULL GROUP BY ALL"
     )
+
+
+def versions(ws: int, filters: Filters, hours: tuple[datetime, datetime] | None, p: Params) -> str:
+    """A query of ((model, class), sorted distinct server versions) of the inferences holding
+    the class, in filters without class terms: from `version_hours` for the whole `hours`, from
+    the rows for the rest (all of them without `hours`)."""
+    rows = f"SELECT model_id, unnest(classes) AS c, {VERSION} AS v FROM inferences i"
+    if hours is None:
+        found = f"{rows} WHERE {where(ws, filters, p, 'i')} AND {HAS_VERSION}"
+    else:
+        found = (f"SELECT model_id, class, version FROM version_hours WHERE {sums_where(ws, filters, hours, p)}"
+                 f" UNION ALL {rows} WHERE {edge_where(ws, filters, hours, p)} AND {HAS_VERSION}")
+    return (f"SELECT (model_id, c), list_sort(list_distinct(list(v))) FROM ({found}) AS f(model_id, c, v)"
+            " WHERE v IS NOT NULL GROUP BY ALL")
