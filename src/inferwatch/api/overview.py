@@ -36,6 +36,8 @@ def change(current: Any, previous: Any) -> float | None:
 
 @router.get("/overview", summary="Totals of a period with the previous equal period and the change")
 def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
+    """`p95_inference_time` may come from per-hour buckets of times: within 1 % (relative) of the
+    exact percentile. Every other figure is exact."""
     try:
         previous_start = win.start - (win.end - win.start)
     except OverflowError:  # a window reaching back to year 1 has no equal period before it
@@ -53,6 +55,8 @@ def overview(who: Reader, win: Annotated[Window, Depends(window())], request: Re
 
 @router.get("/models", summary="One row per model: inferences, confidence, time, latest inference")
 def models(who: Reader, win: Annotated[Window, Depends(window())], request: Request) -> JSON:
+    """`p95_inference_time` may come from per-hour buckets of times: within 1 % (relative) of the
+    exact percentile. Every other figure is exact."""
     return JSON({"from": iso(win.start), "to": iso(win.end),
                  "models": [msgspec.structs.asdict(m) | {"last_seen": iso(m.last_seen)}
                             for m in runtime(request).store.models(who.ws.id, win.filters)]})
@@ -75,7 +79,8 @@ def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], 
 def groups(who: Reader, win: Annotated[Window, Depends(window("group_by", numeric.OPTION))],
            request: Request) -> JSON:
     """`numeric=meta.<field>` adds the field's count, average, least and greatest to every group
-    and to the window (`numeric`)."""
+    and to the window (`numeric`). A group's `p95_inference_time` may come from per-hour buckets
+    of times: within 1 % (relative) of the exact percentile; every other figure is exact."""
     group_by = request.query_params.get("group_by") or ""
     if group_by not in GROUPABLE and meta_field(group_by) is None:
         raise InvalidRequest("group_by must be model_id, device_id or meta.<field>")

@@ -179,6 +179,8 @@ def _stats_time(value: str, name: str) -> datetime:
 
 @router.get("/{workspace}/inference-stats", summary="Inference stats per model and class (Roboflow-compatible)")
 def inference_stats(who: Reader, request: Request) -> JSON:
+    """`median_confidence` may come from the store's per-hour confidence histograms (1000 bins):
+    then within 0.0005 of the exact median for confidences in [0, 1]. Every other figure is exact."""
     params = request.query_params
     end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
     start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)

@@ -24,7 +24,11 @@ router = APIRouter(prefix="/api/v1/{workspace}")
 def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by", numeric.OPTION))],
           request: Request) -> JSON:
     """`numeric=meta.<field>` adds the field's count, average, least and greatest to the window
-    (`numeric`) and to every series point."""
+    (`numeric`) and to every series point.
+
+    `p50_inference_time` and `p95_inference_time` may come from the store's per-hour buckets of
+    times: then within 1 % (relative) of the exact percentile (`quantile_cont`, linear between
+    the two nearest times). Counts, sums and averages are exact."""
     params = request.query_params
     group_by = params.get("group_by") or None
     if group_by is not None and group_by not in GROUPS and meta_field(group_by) is None:

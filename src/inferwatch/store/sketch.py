@@ -10,14 +10,14 @@ buckets with `quantile` / `confidence_quantile` here, so the two stores agree bu
   2 * GAMMA**k / (GAMMA + 1) is within ALPHA (relative) of every time in it. Times <= 0 share
   bucket `ZERO_BUCKET`, whose value is 0; a NULL time is in no bucket.
 - Confidence: 1000 bins of width 0.001, bin = least(floor(confidence * 1000), 999); a bin's value
-  is its middle, within 0.0005 of every confidence in [0, 1) in it.
+  is its middle, within 0.0005 of every confidence in [0, 1] in it.
 
 The quantile: the stores' exact figure is DuckDB's `quantile_cont` (`median` is its q = 0.5): at
 h = (n - 1) * q over the n sorted values, x[floor(h)] + (x[ceil(h)] - x[floor(h)]) * (h - floor(h)).
 Here the same is taken over the buckets: the buckets holding positions floor(h) and ceil(h) give
 their values in place of x[floor(h)] and x[ceil(h)]. Each stands within the bucket's error of the
 value it replaces, and the interpolation is a weighted mean of the two, so the answer is within
-ALPHA (relative) of `quantile_cont` for times (within 0.0005 absolute for confidences in [0, 1)).
+ALPHA (relative) of `quantile_cont` for times (within 0.0005 absolute for confidences in [0, 1]).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ LN_GAMMA = math.log(GAMMA)
 ZERO_BUCKET = -1_000_000
 
 CONFIDENCE_BINS = 1000
-# The bound of a confidence quantile, absolute, for confidences in [0, 1).
+# The bound of a confidence quantile, absolute, for confidences in [0, 1].
 CONFIDENCE_ERROR = 0.5 / CONFIDENCE_BINS
 
 
@@ -106,5 +106,5 @@ def quantile(buckets: Iterable[tuple[int, int]], q: float) -> float | None:
 
 def confidence_quantile(bins: Iterable[tuple[int, int]], q: float) -> float | None:
     """The q-quantile of confidences from their (bin, count) pairs, within CONFIDENCE_ERROR of
-    `quantile_cont` of confidences in [0, 1); None when they count none."""
+    `quantile_cont` of confidences in [0, 1]; None when they count none."""
     return _quantile(bins, q, bin_value)

@@ -6,8 +6,9 @@ tested against (`tests/unit/test_rollup.py`).
 Two caches, both of the inferences, each kept per hour with a table of checks (the count and key
 checksum of the hour's inferences it was made from):
 
-- the sums (`sums.py`): inferences and predictions per hour, model, device and class, and the
-  dashboard's confidence bins; checks in `rollup_hours`;
+- the sums (`sums.py`): inferences and predictions per hour, model, device and class, their
+  times and confidences in the mergeable buckets of `store/sketch.py` (percentiles and medians
+  of any window from its hours), the server versions; checks in `rollup_hours`;
 - the metadata copies (`meta_copies.py`): each metadata value beside a copy of its inference's
   summary columns, so grouping by a field reads no join (`meta_groups.py`); checks in
   `fact_hours`. Made only by the reads that need them.

@@ -5,7 +5,9 @@ Counting detections per class unnests every stored prediction: about 350 ms for 
 5-million-inference store, nearly all of it reading the nested predictions. The same figures
 summed per hour (and model, device, class) answer in a few milliseconds, and the partial hours
 at a window's two ends are added from the inferences themselves, so an answer is the same as
-the full scan's. How the sums are kept current is the caches' seam (`cache/__init__.py`); here
+the full scan's. Percentiles cannot be summed, but counts in fixed buckets can: the times and
+confidences are kept in those of `store/sketch.py`, and a percentile from them is within its
+stated bound of the scan's. How the sums are kept current is the caches' seam (`cache/__init__.py`); here
 are what they hold and the terms reading them.
 """
 
