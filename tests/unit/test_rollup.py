@@ -31,6 +31,14 @@ WARM = Filters(start=WINDOW.start, end=WINDOW.end,
                meta=(MetaTerm("temp", bounds=((">=", 40.0), ("<", 120.5))), MetaTerm("line", not_texts=("l1",))))
 
 
+# A metadata value among the filters: read from the copies of that value (`cache/meta_filter.py`),
+# alone and beside other terms, metadata ones included.
+LINES = Filters(start=START, end=END, meta=(MetaTerm.equal("line", "l1", "l7"),))
+LINES_MORE = Filters(start=START, end=END, model_ids=("m/1",), device_ids=("cam-1",),
+                     meta=(MetaTerm("temp", bounds=((">=", 40.0),)), MetaTerm.equal("line", "l2"),
+                           MetaTerm.equal("shift", "night")))
+
+
 def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
     rng = random.Random(seed)
     out = InferenceRows()
@@ -75,7 +83,7 @@ def meta(*triples: tuple[str, str, MetaScalar]) -> MetadataRows:
 def answers(store: DuckDBStore) -> list[Any]:
     return [
         store.series(1, f, bucket, group_by)
-        for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM)
+        for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM, LINES, LINES_MORE)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
     ] + [store.distributions(1, f, BINS) for f in (WINDOW, ONE_MODEL)] + [
@@ -83,7 +91,7 @@ def answers(store: DuckDBStore) -> list[Any]:
         # class terms too (the stored classes answer them there).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters(), WARM)
         for group_by in ("meta.line", "meta.shift", "model_id", "device_id")] + [
-        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
+        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM, LINES, LINES_MORE)] + [
         # The models table and Roboflow's class figures: times and confidences bucketed
         # (`store/sketch.py`), their quantiles within its bounds.
         store.models(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [

@@ -24,6 +24,7 @@ from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRec
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.cache import Caches, sums
+from inferwatch.store.duckdb.cache.meta_filter import copies_term, copies_where
 from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import confidence_bins, edge_where, rows_per_class, sums_where, time_buckets
 from inferwatch.store.duckdb.dashboard import DashboardReads
@@ -280,6 +281,16 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                 f" FROM inference_hours WHERE {sums_where(ws, filters, hours, p)}"
                 f" UNION ALL {_ROWS_AS_SUMS} WHERE {edge_where(ws, filters, hours, p)})")
 
+    def _rows(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, p: Params) -> str:
+        """`<table> i WHERE <terms>`: the filters' inferences with their summary columns (no
+        predictions). With a metadata value among the filters, and the copies serving them,
+        the copies of that value (`cache/meta_filter.py`); else the inferences."""
+        found = copies_term(filters) if self._caches.copies_serve(filters) else None
+        if found is None:
+            return f"inferences i WHERE {where(ws, filters, p, 'i')}"
+        self._caches.ready_copies(con, ws, filters)
+        return f"metadata_facts i WHERE {copies_where(ws, *found, p, 'i')}"
+
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         con = self._cursor()
@@ -291,7 +302,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                 " quantile_cont(inference_time, [0.5, 0.95]),"
                 " sum(sum_confidence) / nullif(sum(n_predictions), 0),"
                 " count(DISTINCT device_id), count(DISTINCT model_id)"
-                f" FROM inferences WHERE {where(ws, filters, p)}", p).fetchone()
+                f" FROM {self._rows(con, ws, filters, p)}", p).fetchone()
         else:
             # Counts and sums from the sums; the percentiles from the bucketed times
             # (`store/sketch.py`: within its ALPHA of the exact ones).
@@ -323,7 +334,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                    f" FROM {self._summed_inferences(ws, filters, hours, p)} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
         elif group_by in (None, "model_id", "device_id"):
             sql = (f"SELECT {t}, {group_by or 'NULL'} AS g, {_FIGURES}"
-                   f" FROM inferences i WHERE {where(ws, filters, p, 'i')} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
+                   f" FROM {self._rows(self._cursor(), ws, filters, p)} GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
         elif group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
             if hours is not None:
