@@ -16,6 +16,7 @@ import duckdb
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.store.base import Totals
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb.cache.sums import BINS
 from tests.unit.test_store_parity import same
@@ -95,7 +96,9 @@ def answers(store: DuckDBStore) -> list[Any]:
         # The models table and Roboflow's class figures: times and confidences bucketed
         # (`store/sketch.py`), their quantiles within its bounds.
         store.models(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
-        store.class_stats(1, START, END, models) for models in ((), ("m/2",))]
+        store.class_stats(1, START, END, models) for models in ((), ("m/2",))] + [
+        # The devices page: each device's facts from every hour's sums, the period's count too.
+        store.devices(1, start, end) for start, end in ((START, END), (START, START + timedelta(minutes=30)))]
 
 
 def scanned(path: Path) -> list[Any]:
@@ -127,7 +130,9 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
         *((f"first-{i}", "temp", i % 160 if i % 3 else f"{i % 160}.5") for i in range(0, 3000, 4)))) == 3000
     summed = answers(store)
     assert summed_rows(store) > 0  # the whole hours came from the sums
-    assert sum(p.count for p in summed[0]) > 0 and summed[-1].inferences > 0
+    assert sum(p.count for p in summed[0]) > 0
+    assert all(a.inferences > 0 for a in summed if isinstance(a, Totals))
+    assert any(d.inferences > 0 for d in summed[-2])
     same(summed, scanned(path))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).

@@ -437,18 +437,34 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                                   {(m, c): (int(k), versions.get((m, c), [])) for m, c, k in per_class})
 
     def devices(self, ws: int, start: datetime, end: datetime) -> list[base.Device]:
-        """Every device the workspace heard of: reported by a server, or named by an inference."""
-        return answer.records(base.Device, self._cursor().execute(
-            "WITH seen AS (SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
-            "  min(received_at) AS first_received, count(*) FILTER (WHERE ts >= ? AND ts < ?) AS n"
-            "  FROM inferences WHERE ws = ? AND device_id IS NOT NULL GROUP BY device_id)"
+        """Every device the workspace heard of: reported by a server, or named by an inference.
+        With the caches, what the inferences say of each device (first and last receipt, latest
+        inference) comes from the per-hour sums of every hour, and the period's count from those
+        of its whole hours and the rows of its partial ones: no read of every row stored."""
+        con = self._cursor()
+        p = Params()
+        if self._caches.on:
+            self._caches.ready(con, ws, datetime.min, datetime.max)
+            window = Filters(start=start, end=end)
+            seen = (
+                "SELECT device_id, max(last_ts) AS last_ts, max(last_received) AS last_received,"
+                " min(first_received) AS first_received, coalesce(any_value(w.n), 0) AS n"
+                f" FROM inference_hours h LEFT JOIN (SELECT device_id, sum(n) AS n FROM"
+                f" {self._summed_inferences(ws, window, self._caches.summed_hours(window), p)} GROUP BY 1) w"
+                f" USING (device_id) WHERE h.ws = {p.add(ws)} AND device_id IS NOT NULL GROUP BY device_id")
+        else:
+            seen = (
+                "SELECT device_id, max(ts) AS last_ts, max(received_at) AS last_received,"
+                f" min(received_at) AS first_received, count(*) FILTER (WHERE ts >= {p.add(start.replace(tzinfo=None))}"
+                f" AND ts < {p.add(end.replace(tzinfo=None))}) AS n"
+                f" FROM inferences WHERE ws = {p.add(ws)} AND device_id IS NOT NULL GROUP BY device_id")
+        return answer.records(base.Device, con.execute(
+            f"WITH seen AS ({seen})"
             " SELECT coalesce(d.device_id, s.device_id), coalesce(d.first_seen, s.first_received),"
             "  greatest(d.last_seen, s.last_received), s.last_ts, d.server_id, d.server_version, d.hostname,"
             "  d.platform, coalesce(d.tags, []::VARCHAR[]), coalesce(s.n, 0)"
-            " FROM (SELECT * FROM devices WHERE ws = ?) d FULL OUTER JOIN seen s ON s.device_id = d.device_id"
-            " ORDER BY 1",
-            [start.replace(tzinfo=None), end.replace(tzinfo=None), ws, ws],
-        ).fetchall())
+            f" FROM (SELECT * FROM devices WHERE ws = {p.add(ws)}) d FULL OUTER JOIN seen s"
+            " ON s.device_id = d.device_id ORDER BY 1", p).fetchall())
 
     def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
         # One scan of the metadata table, grouped by value, serves both the per-field figures

@@ -434,6 +434,20 @@ MIGRATIONS: list[str] = [
     DELETE FROM rollup_hours;
     DELETE FROM class_hours;
     """,
+    # 17: each hour's first and last receipt per model and device beside its sums, so the devices
+    # page's facts (first and last heard, latest inference) come from the hours, not from every
+    # row the store holds. Caches: every hour is made again by the first read that needs it.
+    """
+    ALTER TABLE inference_hours ADD COLUMN first_received TIMESTAMP;
+    ALTER TABLE inference_hours ADD COLUMN last_received TIMESTAMP;
+    DELETE FROM rollup_hours;
+    DELETE FROM inference_hours;
+    DELETE FROM class_hours;
+    DELETE FROM class_bins;
+    DELETE FROM class_bin_days;
+    DELETE FROM time_hours;
+    DELETE FROM version_hours;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

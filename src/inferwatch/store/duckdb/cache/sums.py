@@ -58,7 +58,8 @@ REFRESH_HOURS = (
     f"""
     INSERT INTO inference_hours
     SELECT ws, date_trunc('hour', ts) AS hour, model_id, device_id, task, count(*), sum(n_predictions),
-        sum(sum_confidence), count(inference_time), coalesce(sum(inference_time), 0), max(ts)
+        sum(sum_confidence), count(inference_time), coalesce(sum(inference_time), 0), max(ts),
+        min(received_at), max(received_at)
     FROM inferences WHERE {IN_HOURS}
     GROUP BY ALL
     """,
