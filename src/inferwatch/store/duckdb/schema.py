@@ -448,6 +448,48 @@ MIGRATIONS: list[str] = [
     DELETE FROM time_hours;
     DELETE FROM version_hours;
     """,
+    # 18: the metadata copies summed per hour and value (`store/duckdb/cache/meta_copies.py`), as the
+    # inferences are in the sums: counts and sums per model and device, times in the sketch's
+    # buckets, inferences per class. A month grouped by a metadata field then reads hours, not a
+    # copy per inference. Caches of the copies: every hour is made again when first read.
+    """
+    CREATE TABLE meta_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        n BIGINT NOT NULL,
+        n_predictions BIGINT NOT NULL,
+        confidence_sum DOUBLE NOT NULL,
+        n_timed BIGINT NOT NULL,
+        time_sum DOUBLE NOT NULL,
+        last_ts TIMESTAMP NOT NULL
+    );
+    CREATE TABLE meta_time_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        bucket BIGINT NOT NULL,
+        n BIGINT NOT NULL
+    );
+    CREATE TABLE meta_class_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        class VARCHAR NOT NULL,
+        n BIGINT NOT NULL
+    );
+    DELETE FROM fact_hours;
+    DELETE FROM metadata_facts;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -60,7 +60,8 @@ class _Kind:
 
 
 _SUMS = _Kind("rollup_hours", sums.REFRESH_HOURS, sums.TABLES)
-_COPIES = _Kind("fact_hours", (meta_copies.REFRESH_HOURS,), ("metadata_facts",))
+_COPIES = _Kind("fact_hours", (meta_copies.REFRESH_HOURS, *meta_copies.SUMMARIZE_HOURS),
+                ("metadata_facts", *meta_copies.SUMMARY_TABLES))
 _KINDS = (_SUMS, _COPIES)
 
 # The first statement of a refresh records the count and key checksum of the hours' inferences

@@ -11,8 +11,12 @@ per inference id after a metadata write (`cache/__init__.py`).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
+from inferwatch.store import sketch
+from inferwatch.store.duckdb.cache.sums import next_hour
 from inferwatch.store.duckdb.sql import transaction
 
 # The copy of inference `i` for metadata row `m`, in the table's column order. Copies are
@@ -30,6 +34,33 @@ FROM inferences i JOIN metadata m ON m.ws = i.ws AND m.id_key = i.id_key
 WHERE i.ws = $ws AND i.ts >= $lo AND i.ts < $hi AND date_trunc('hour', i.ts) IN (SELECT unnest($hours::TIMESTAMP[]))
 ORDER BY m.field_name, i.ts
 """
+
+# The copies of the given hours summed per hour and value, bound like `REFRESH_HOURS` and run
+# after it: what a group-by of a month reads instead of its copies (`meta_groups.py`).
+_OF_HOURS = ("ws = $ws AND ts >= $lo AND ts < $hi AND hour IN (SELECT unnest($hours::TIMESTAMP[]))")
+SUMMARIZE_HOURS = (
+    f"""
+    INSERT INTO meta_hours
+    SELECT ws, hour, field_name, field_value, model_id, device_id, count(*), sum(n_predictions),
+        sum(sum_confidence), count(inference_time), coalesce(sum(inference_time), 0), max(ts)
+    FROM metadata_facts WHERE {_OF_HOURS}
+    GROUP BY ALL
+    """,
+    f"""
+    INSERT INTO meta_time_hours
+    SELECT ws, hour, field_name, field_value, model_id, device_id, {sketch.time_bucket_sql('inference_time')}, count(*)
+    FROM metadata_facts WHERE {_OF_HOURS} AND inference_time IS NOT NULL
+    GROUP BY ALL
+    """,
+    f"""
+    INSERT INTO meta_class_hours
+    SELECT ws, hour, field_name, field_value, model_id, device_id, c, count(*)
+    FROM (SELECT ws, hour, field_name, field_value, model_id, device_id, unnest(classes) AS c
+          FROM metadata_facts WHERE {_OF_HOURS})
+    GROUP BY ALL
+    """,
+)
+SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours")
 
 _CHANGED = "SELECT DISTINCT ws, id_key FROM metadata_changed"
 
@@ -49,5 +80,24 @@ def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int) -> None:
     with transaction(con):
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
         if row and row[0] >= at_least:
+            # The hours of those ids, whose sums are made again from their copies after.
+            hours: dict[int, list[datetime]] = {}
+            for ws, hour in con.execute(
+                    f"SELECT DISTINCT i.ws, date_trunc('hour', i.ts) FROM ({_CHANGED}) c"
+                    " JOIN inferences i ON i.ws = c.ws AND i.id_key = c.id_key ORDER BY 1, 2").fetchall():
+                hours.setdefault(ws, []).append(hour)
             for statement in _REFRESH_CHANGED:
                 con.execute(statement)
+            for ws, of_ws in hours.items():
+                summarize(con, ws, of_ws)
+
+
+def summarize(con: duckdb.DuckDBPyConnection, ws: int, hours: list[datetime]) -> None:
+    """Makes the workspace's sums of the copies of the given hours (sorted) again, in the
+    caller's transaction."""
+    for table in SUMMARY_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE ws = $ws AND hour IN (SELECT unnest($hours::TIMESTAMP[]))",
+                    {"ws": ws, "hours": hours})
+    bound = {"ws": ws, "lo": hours[0], "hi": next_hour(hours[-1]), "hours": hours}
+    for statement in SUMMARIZE_HOURS:
+        con.execute(statement, bound)

@@ -30,7 +30,7 @@ import duckdb
 from inferwatch.query.filters import Filters
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, time_buckets
+from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, sums_where, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
 
 _P95 = 0.95
@@ -75,7 +75,10 @@ def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Fi
     parts = host._summed_inferences(ws, filters, hours, window)  # brings the sums up to date first
     copies = _Copies(ws, filters, name)
     with transaction(con):  # one snapshot for every read below, so the two sides agree
-        _read_copies(con, copies)
+        if hours is None:
+            _read_copies(con, copies)
+        else:
+            _read_copy_sums(con, copies, hours)
         rest = _without_field(con, ws, filters, hours, (parts, window), copies, top_classes)
     rows = [(value, n, conf / preds if preds else None, t_sum / timed if timed else None, p95, preds,
              devices, last, ranked_classes(copies.mix.get(value, Counter()), top_classes))
@@ -109,6 +112,56 @@ def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
             copies.hours[hour] = n
         else:
             copies.bins[b] = n  # rows without a time count under None, never looked up
+
+
+def _copy_sums(copies: _Copies, hours: tuple[datetime, datetime], p: Params, table: str, columns: str,
+               edge_columns: str, edge_terms: str = "") -> str:
+    """A subquery of the copies' sums per hour (`table` of `meta_copies.SUMMARY_TABLES`, its
+    `columns`) for the whole `hours`, and of the copies of the partial first and last hours as
+    the same columns (`edge_columns` of `metadata_facts f`)."""
+    lo, hi = hours
+    return (f"(SELECT {columns} FROM {table} WHERE field_name = {p.add(copies.name)}"
+            f" AND {sums_where(copies.ws, copies.filters, hours, p)}"
+            f" UNION ALL SELECT {edge_columns} FROM metadata_facts f WHERE {copies.where(p)}"
+            f" AND (f.ts < {p.add(lo)} OR f.ts >= {p.add(hi)}){edge_terms})")
+
+
+_SUM_COLUMNS = "field_value, model_id, device_id, hour, n, n_predictions, confidence_sum, n_timed, time_sum, last_ts"
+_SUM_EDGES = ("field_value, model_id, device_id, hour, 1, n_predictions, sum_confidence,"
+              " (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0), ts")
+
+
+def _read_copy_sums(con: duckdb.DuckDBPyConnection, copies: _Copies, hours: tuple[datetime, datetime]) -> None:
+    """What `_read_copies` reads, from the copies' sums per hour (`meta_copies.SUMMARIZE_HOURS`)
+    for the whole hours: counts and sums exact, each value's p95 from the bucketed times
+    (`store/sketch.py`)."""
+    p = Params()
+    found = con.execute(
+        "SELECT GROUPING(field_value, device_id, hour), field_value, device_id, hour, sum(n), sum(confidence_sum),"
+        " sum(n_predictions), sum(n_timed), sum(time_sum), count(DISTINCT device_id), max(last_ts)"
+        f" FROM {_copy_sums(copies, hours, p, 'meta_hours', _SUM_COLUMNS, _SUM_EDGES)}"
+        " GROUP BY GROUPING SETS ((field_value), (device_id), (hour))", p).fetchall()
+    p = Params()
+    buckets: dict[Any, list[tuple[int, int]]] = {}
+    times = _copy_sums(copies, hours, p, "meta_time_hours", "field_value, bucket, n",
+                       f"field_value, {sketch.time_bucket_sql('f.inference_time')}, 1",
+                       " AND f.inference_time IS NOT NULL")
+    for value, k, n in con.execute(f"SELECT field_value, bucket, sum(n) FROM {times} GROUP BY ALL", p).fetchall():
+        buckets.setdefault(value, []).append((k, int(n)))
+        copies.bins[k] += int(n)
+    for grouping, value, device, hour, n, conf, preds, timed, t_sum, devices, last in found:
+        if grouping == 0b011:
+            copies.per_value.append((value, int(n), conf, int(preds), int(timed), t_sum,
+                                     sketch.quantile(buckets.get(value, []), _P95), devices, last))
+        elif grouping == 0b101:
+            copies.devices[device] = int(n)
+        else:
+            copies.hours[hour] = int(n)
+    p = Params()
+    classes = _copy_sums(copies, hours, p, "meta_class_hours", "field_value, class, n",
+                         "field_value, unnest(classes) AS class, 1")
+    for value, c, n in con.execute(f"SELECT field_value, class, sum(n) FROM {classes} GROUP BY ALL", p).fetchall():
+        copies.mix.setdefault(value, Counter())[c] = int(n)
 
 
 def _without_field(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
@@ -195,14 +248,19 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     hours = None if filters.classes else host._caches.summed_hours(filters, bucket)
     p = Params()
     size = p.add(bucket)
+    window_sums = host._summed_inferences(ws, filters, hours, p)
+    copies = _Copies(ws, filters, field)
+    # The copies' sums: per hour for the whole hours (the partial ones' copies as rows of one).
+    copy_rows = (f"(SELECT {_SUM_EDGES.replace(', hour,', ', ts AS hour,')} FROM metadata_facts f"
+                 f" WHERE {copies.where(p)})" if hours is None
+                 else _copy_sums(copies, hours, p, "meta_hours", _SUM_COLUMNS, _SUM_EDGES.replace(", hour,", ", ts,")))
     return con.execute(
         f"WITH window_sums AS (SELECT time_bucket({size}, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
         " sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s"
-        f" FROM {host._summed_inferences(ws, filters, hours, p)} GROUP BY 1),"
-        f" copy_sums AS (SELECT time_bucket({size}, ts) AS t, field_value AS g, count(*) AS n,"
-        " sum(n_predictions) AS p, sum(sum_confidence) AS c, count(inference_time) AS nt,"
-        f" coalesce(sum(inference_time), 0) AS s FROM metadata_facts f WHERE {_Copies(ws, filters, field).where(p)}"
-        " GROUP BY ALL),"
+        f" FROM {window_sums} GROUP BY 1),"
+        f" copy_sums AS (SELECT time_bucket({size}, hour) AS t, field_value AS g, sum(n) AS n,"
+        " sum(n_predictions) AS p, sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s"
+        f" FROM {copy_rows} AS f({_SUM_COLUMNS}) GROUP BY ALL),"
         " rest AS (SELECT w.t, NULL AS g, any_value(w.n) - coalesce(sum(c.n), 0) AS n,"
         " any_value(w.p) - coalesce(sum(c.p), 0) AS p, any_value(w.c) - coalesce(sum(c.c), 0) AS c,"
         " any_value(w.nt) - coalesce(sum(c.nt), 0) AS nt, any_value(w.s) - coalesce(sum(c.s), 0) AS s"
