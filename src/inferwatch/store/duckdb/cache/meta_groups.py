@@ -1,7 +1,9 @@
 """The comparison table grouped by a metadata field, read without joining the inferences to it.
 
 The inferences that have the field are read from their copies beside the metadata
-(`meta_copies.py`). Those without it (the `null` group, often most of them) are the window's
+(`meta_copies.py`): for a window's whole hours, from the copies' sums per hour, value, model and
+device (each value's p95 then from the sketch's buckets), for its partial hours from the copies.
+Those without it (the `null` group, often most of them) are the window's
 inferences less the copies, figure by figure:
 
 - counts and sums: the window's, from the per-hour sums where they answer, less the copies';
@@ -14,7 +16,7 @@ inferences less the copies, figure by figure:
 - class mix: the window's inferences per class less the copies'.
 
 Every count and sum equals a full join's: the copies of a window are a sub-multiset of its rows,
-with the same values; the percentile of the inferences without the field is within the sketch's
+with the same values; the percentiles read from buckets are within the sketch's
 ALPHA of it.
 """
 
