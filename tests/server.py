@@ -4,16 +4,16 @@ and the same app in the test's own process, for tests about the HTTP contract al
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import secrets
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Test servers are forked from a process that has already imported the server, instead of each
+# importing it anew: about a second of CPU a start, and the suite starts a few hundred. Each is
+# still a process of its own (its own pid, log, port and data dir), stopped, killed, restarted
+# and traced as one; what a fresh interpreter does (`python -m inferwatch`) is the CLI tests' part.
+# A server of another source tree (`PYTHONPATH` in its env: the benchmarks' `--src`) is started
+# by a fresh interpreter, as imports already made cannot be made again from elsewhere.
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(["inferwatch.cli", "inferwatch.server", "inferwatch.store.duckdb"])
+
+
+def _serve(argv: list[str], env: dict[str, str], log_path: str) -> None:
+    """`inferwatch <argv>` in a forked child, its output in the log as a Popen'd one's would be."""
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.update(env)
+    from inferwatch.cli import app
+
+    app(argv, prog_name="inferwatch")
+
+
+class _Exec(subprocess.Popen[bytes]):
+    """A server in a fresh interpreter, with the two calls of a forked one that `Server` uses."""
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.poll()
+
+    def join(self, timeout: float | None = None) -> None:
+        with suppress(subprocess.TimeoutExpired):
+            self.wait(timeout)
+
+
 class Server:
     def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args
         self.env = env or {}
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: multiprocessing.process.BaseProcess | _Exec | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     @property
@@ -54,16 +88,18 @@ class Server:
         clients pointed at its URL must find again)."""
         if not (same_port and self.port):
             self.port = free_port()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         store = ["--store", f"chdb://{self.data_dir.resolve()}/chdb"] if STORE == "chdb" else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferwatch", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *store, *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
-        )
+        argv = ["serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *store, *self.extra_args]
+        if "PYTHONPATH" in self.env:
+            with open(self.log_path, "ab") as log:
+                self.proc = _Exec([sys.executable, "-m", "inferwatch", *argv], stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        else:
+            self.proc = _FORKS.Process(target=_serve, args=(argv, self.env, str(self.log_path)))
+            self.proc.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if self.proc.exitcode is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1, verify=TLS).status_code == 200:
@@ -74,19 +110,18 @@ class Server:
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
+        if self.proc and self.proc.exitcode is None:
+            self.proc.terminate()
+            self.proc.join(30)
+            if self.proc.exitcode is None:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.join()
         self.proc = None
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.proc and self.proc.exitcode is None:
             self.proc.kill()
-            self.proc.wait()
+            self.proc.join()
         self.proc = None
 
     @property
