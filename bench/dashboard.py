@@ -376,11 +376,10 @@ def main(argv: list[str] | None = None) -> int:
           " made by an older schema)")
     load_before = os.getloadavg()[0]
     try:
-        assert server.proc is not None
         todo = [c for c in calls(done.end, args.extra) + detail_calls(server.url, server.initial_key, done.end)
                 if args.only in c[0]]
         print(f"calls: {len(todo)}, median of {args.runs} runs after a warm-up, over loopback")
-        results = measure(server.url, server.initial_key, server.proc.pid, todo, args.runs)
+        results = measure(server.url, server.initial_key, server.pid, todo, args.runs)
     finally:
         server.stop()
     load_after = os.getloadavg()[0]

@@ -293,12 +293,11 @@ def drive(server: Server, key: str, body: bytes, load: Load, seconds: float, con
     stop_at = start_at + WARMUP_S + seconds
     times[0], times[1] = start_at, stop_at
     go.set()
-    assert server.proc is not None
-    cpu_before = _cpu_seconds(server.proc.pid)
+    cpu_before = _cpu_seconds(server.pid)
     reports = [out.get(timeout=seconds + 120) for _ in children]
     for c in children:
         c.join()
-    return reports, start_at, stop_at, _cpu_seconds(server.proc.pid) - cpu_before
+    return reports, start_at, stop_at, _cpu_seconds(server.pid) - cpu_before
 
 
 @dataclass(slots=True)

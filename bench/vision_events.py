@@ -319,8 +319,7 @@ def run_query(data_dir: Path, runs: int, src: Path | None) -> tuple[list[QueryTi
     load_before = os.getloadavg()[0]
     results: list[QueryTiming] = []
     try:
-        assert server.proc is not None
-        pid = server.proc.pid
+        pid = server.pid
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.initial_key}"},
                           timeout=600) as client:
             for label, extra in queries():

@@ -125,6 +125,12 @@ class Server:
         self.proc = None
 
     @property
+    def pid(self) -> int:
+        """The running server's process id, for what reads /proc or traces it."""
+        assert self.proc is not None and self.proc.pid is not None, "the server is not running"
+        return self.proc.pid
+
+    @property
     def initial_key(self) -> str:
         return (self.data_dir / "initial-api-key").read_text().strip()
 

@@ -250,8 +250,7 @@ if tests.server.STORE == "duckdb":
         DuckDB's writes fail with "File too large". Writes answer 503 (never 500, never 200), reads
         answer, and once the limit is lifted the writer reopens the store by itself."""
         server = Server(tmp_path / "data", "--min-free-space", "0").start()
-        assert server.proc is not None
-        pid = str(server.proc.pid)
+        pid = str(server.pid)
         try:
             with open_workspace(server) as ws, Load(ws) as load:
                 first = load.wait_for(200)

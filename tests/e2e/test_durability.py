@@ -212,8 +212,7 @@ def _rss_mb(pid: int) -> int:
 
 
 def test_overload_keeps_memory_bounded_and_every_acknowledged_row(tiny_queue: Server) -> None:
-    assert tiny_queue.proc is not None
-    pid = tiny_queue.proc.pid
+    pid = tiny_queue.pid
     slug, key = tiny_queue.new_workspace("flood")
     template = json.dumps({"inferences": [
         {"model_id": "m/1", "inference_id": f"@@-{i}", "timestamp": 1767225600, "result": {"predictions": [BOX] * 20}}

@@ -46,9 +46,8 @@ def test_an_ingest_answer_is_sent_after_the_log_is_synced(tmp_path: Path) -> Non
     assert strace, "strace is installed by `make test`"
     trace = tmp_path / "trace.txt"
     server = Server(tmp_path / "data").start()
-    assert server.proc is not None
     # Attached to the running server (every thread), so stopping the server ends the trace too.
-    tracer = subprocess.Popen([strace, "-f", "-p", str(server.proc.pid), "-qq", "-yy", "-s", "512", "-o", str(trace),
+    tracer = subprocess.Popen([strace, "-f", "-p", str(server.pid), "-qq", "-yy", "-s", "512", "-o", str(trace),
                                "-e", "trace=fdatasync,fsync,recvfrom,read,sendto,write,writev,sendmsg"])
     try:
         headers = {"Authorization": f"Bearer {server.initial_key}"}
