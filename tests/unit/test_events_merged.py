@@ -1,10 +1,12 @@
 """Vision Events requests written together (`Writer.call_merged`, `vision_events.write_merged`) on
 a real DuckDB store: requests queued behind one another share one write and each gets its own
 answer; requests naming the same event id are written one after the other, so the last version
-wins as it would alone; a part that fails fails alone."""
+wins as it would alone; a part that fails fails alone; a queued write waits for one still being
+prepared, so requests arriving together share a commit."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -114,6 +116,33 @@ def test_the_writer_merges_queued_calls_and_a_failing_part_fails_alone(store: Du
     assert runs[0] == 3  # one run for the three, then each alone
     assert outcomes["first"] == 1 and outcomes["last"] == 1
     assert isinstance(outcomes["bad"], ValueError)
+    assert temperatures(store) == {"a": 1, "b": 2}
+
+
+def test_a_queued_write_waits_for_one_being_prepared_and_both_share_one_write(store: DuckDBStore) -> None:
+    # A wait far longer than the test: the second write, not the time, ends it.
+    writer = Writer(store, max_rows=100_000, commit_timeout_s=60, linger_s=600)
+    writer.start()
+    runs: list[int] = []
+
+    def run(target: Store, parts: list[Write]) -> list[int]:
+        runs.append(len(parts))
+        return write_merged(target, parts)
+
+    async def both() -> tuple[int, int]:
+        with writer.preparing() as ticket:  # the second request, still being decoded
+            first = asyncio.ensure_future(writer.merged(part(("a", 1)), run, 1))
+            while not writer._queue:  # the first is queued; the writer waits for the second
+                await asyncio.sleep(0.01)
+            second = await writer.merged(part(("b", 2)), run, 1, ticket)
+        return await first, second
+
+    try:
+        answers = asyncio.run(both())
+    finally:
+        writer.stop()
+    assert runs == [2]
+    assert answers == (1, 1)
     assert temperatures(store) == {"a": 1, "b": 2}
 
 

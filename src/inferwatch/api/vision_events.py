@@ -29,6 +29,7 @@ from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import vision_events
 from inferwatch.ingest.fields import decode
 from inferwatch.ingest.vision_events import Event, Id, Metadata, Prepared, Size
+from inferwatch.ingest.writer import Ticket
 from inferwatch.query import events as event_query
 from inferwatch.store.base import ImageRecord, Store
 from inferwatch.store.events import ACTIVE, EventRecord, schema_of
@@ -52,12 +53,13 @@ _decode_metadata = msgspec.json.Decoder(Metadata)
 
 
 async def write_events(request: Request, who: Principal, events: list[Prepared],
-                       new_images: Sequence[tuple[ImageRecord, bytes]] = ()) -> None:
+                       new_images: Sequence[tuple[ImageRecord, bytes]] = (), ticket: Ticket | None = None) -> None:
     """Checks every event's use case and images, then writes them all in one writer call.
 
     `new_images` are images the events name that came with them (a bundle's members, an edge
     device's base64): checked already, but kept only once every check has passed, so a refused
-    event leaves none of them behind."""
+    event leaves none of them behind. `ticket`: the request's `Writer.preparing`, closed as its
+    rows are queued."""
     store = runtime(request).store
     ws = who.ws.id
     resolved: list[tuple[Prepared, str]] = []
@@ -99,7 +101,7 @@ async def write_events(request: Request, who: Principal, events: list[Prepared],
 
     rt = runtime(request)
     part = vision_events.Write(ws, rows, meta, event_rows, bodies, list(shown.values()))
-    if await run_in_threadpool(rt.writer.call_merged, part, vision_events.write_merged) and rt.series is not None:
+    if await rt.writer.merged(part, vision_events.write_merged, len(event_rows), ticket) and rt.series is not None:
         # The per-model Prometheus series, as the writer counts its commits; a figure for
         # dashboards must never fail a write already made.
         try:
@@ -125,8 +127,9 @@ def _check_reviewed(store: Store, ws: int, events: list[Prepared]) -> None:
 @router.post("", summary="Create a vision event (a re-sent eventId replaces it)", status_code=201,
              openapi_extra=body_schema(Event, "One event: id, type, use case, time, images, metadata"))
 async def create_event(who: Writer, request: Request) -> JSON:
-    prepared = vision_events.decode_one(await read_body(request), datetime.now(UTC))
-    await write_events(request, who, [prepared])
+    with runtime(request).writer.preparing() as ticket:
+        prepared = vision_events.decode_one(await read_body(request), datetime.now(UTC))
+        await write_events(request, who, [prepared], ticket=ticket)
     return JSON({"eventId": prepared.event.eventId, "created": True, **warned(prepared)}, status_code=201)
 
 
@@ -139,8 +142,10 @@ def warned(prepared: Prepared) -> dict[str, list[str]]:
 @router.post("/batch", summary="Create up to 100 vision events, all or none", status_code=201,
              openapi_extra=body_schema(vision_events.BatchBody, "`events`: 1 to 100 events, checked whole"))
 async def create_batch(who: Writer, request: Request) -> JSON:
-    prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
-    await write_events(request, who, prepared)
+    # From the start: a batch arriving while others are written is written with them.
+    with runtime(request).writer.preparing() as ticket:
+        prepared = vision_events.decode_batch(await read_body(request), datetime.now(UTC))
+        await write_events(request, who, prepared, ticket=ticket)
     answer: dict[str, object] = {"created": len(prepared), "eventIds": [p.event.eventId for p in prepared]}
     # The stored version's warnings, per event id that has any (an id sent twice: its last's).
     stored = {p.event.eventId: p for p in prepared}
