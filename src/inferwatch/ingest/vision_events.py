@@ -21,7 +21,7 @@ import msgspec
 
 from inferwatch.errors import InvalidRequest
 from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
-from inferwatch.ingest.metavalues import MetaScalar, kind_of, typed
+from inferwatch.ingest.metavalues import Kind, MetaScalar, kind_of, typed
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.warnings import event_warnings, strict_twin, unknown_fields
 from inferwatch.query.filters import parse_time
@@ -225,6 +225,16 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
     """The rows of valid events, each with its resolved use-case id; `sizes` are the uploaded
     images the events name (every one of them: the caller refused an unknown id)."""
     rows, meta, out = InferenceRows(), MetadataRows(), EventRows()
+    # Each value typed once a call: a batch's events repeat their use case, type and many values.
+    known: dict[tuple[type, MetaScalar], tuple[str, Kind, float | None]] = {}
+
+    def typed_once(value: MetaScalar) -> tuple[str, Kind, float | None]:
+        key = (value.__class__, value)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = typed(value)
+        return found
+
     for prepared, use_case in events:
         event = prepared.event
         data = event.eventData or {}
@@ -240,7 +250,7 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         out.workflow_id.append(event.workflowId)
         out.external_id.append(None if external is None else str(external))
         out.n_images.append(len(event.images))
-        out.meta_types.append(_types(event.customMetadata))
+        out.meta_types.append(sorted(f"{typed_once(v)[1]}:{k}" for k, v in (event.customMetadata or {}).items()))
         out.image_meta_types.append(sorted({t for image in event.images for t in _types(image.metadata)}))
         out.body.append(prepared.body)
         out.warnings.append(list(prepared.warnings))
@@ -251,7 +261,7 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         names, texts, number_names, numbers = [], [], [], []
         for name, value in fields.items():
             if value != "":
-                text, kind, number = typed(value)
+                text, kind, number = typed_once(value)
                 meta.add_typed(ws, event.eventId, name, text, kind, number, now_us)
                 names.append(name)
                 texts.append(text)
@@ -262,11 +272,11 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         out.field_values.append(texts)
         out.number_names.append(number_names)
         out.number_values.append(numbers)
-        meta.add(ws, event.eventId, PREFIX + "use_case", use_case, now_us)
-        meta.add(ws, event.eventId, PREFIX + "event_type", event.eventType, now_us)
+        meta.add_typed(ws, event.eventId, PREFIX + "use_case", *typed_once(use_case), now_us)
+        meta.add_typed(ws, event.eventId, PREFIX + "event_type", *typed_once(event.eventType), now_us)
         for name, context in ((PREFIX + "stream", event.streamId), (PREFIX + "workflow", event.workflowId)):
             if context is not None:
-                meta.add(ws, event.eventId, name, context, now_us)
+                meta.add_typed(ws, event.eventId, name, *typed_once(context), now_us)
         if prepared.verdict is not None:
             # The reviewed event's latest verdict, on its id (so on its images' inferences): the
             # feedback filter, and measured accuracy without a ground-truth setting.
