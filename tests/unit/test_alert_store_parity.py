@@ -101,7 +101,9 @@ def test_sweep(tmp_path: Path, chdb_url: Any, policy: str) -> None:
         before = T0 - timedelta(days=3, hours=12) if policy in ("days", "both") else None
         keep = 6 if policy in ("count", "both") else None
         images_before = T0 - timedelta(days=30) if policy == "images" else None
+        assert store.image(1, "a" * 64) is not None  # read (and kept by a store that keeps reads) before
         result = store.sweep(1, before, keep, images_before)
+        assert (store.image(1, "a" * 64) is None) == (policy == "images")  # a swept image is gone
         # A swept inference's identity goes with it: sent again, it is stored again.
         resent = store.append(_rows(1, [("i09", 0, T0 - timedelta(days=9))]), MetadataRows())
         assert resent == (0 if policy == "images" else 1)

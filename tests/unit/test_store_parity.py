@@ -115,9 +115,11 @@ def seed(stores: list[Store]) -> None:
                             BASE.replace(tzinfo=None))
         assert store.insert_image(image) is True
         assert store.insert_image(image) is False
+        assert store.image(1, "ab" * 32) == image  # read (and kept by a store that keeps reads) before
         linked = ImageRecord(1, "ab" * 32, ids[0][1], "image/png", 4, 3, 120, "a.png", None, None, ["t"],
                              BASE.replace(tzinfo=None))
         assert store.insert_image(linked) is False
+        assert store.image(1, "ab" * 32) == linked  # the inference it became, as stored now
 
 
 # The figures a store may read from mergeable summaries (`store/sketch.py`): the exact figure's

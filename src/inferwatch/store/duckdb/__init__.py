@@ -30,6 +30,7 @@ from inferwatch.store.duckdb.cache.sums import confidence_bins, edge_where, rows
 from inferwatch.store.duckdb.dashboard import DashboardReads
 from inferwatch.store.duckdb.drift import DriftReads
 from inferwatch.store.duckdb.events import EventStore, UseCaseCache
+from inferwatch.store.duckdb.image_cache import ImageCache
 from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
@@ -87,6 +88,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         self._write_lock = threading.Lock()
         self._caches = Caches(on=caches)
         self._use_cases = UseCaseCache()
+        self._images = ImageCache()
         self.closed = False
 
     def storage_failed(self, exc: BaseException) -> bool:
@@ -107,6 +109,7 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
                 self._db.close()
             # The per-hour sums' notes stay right: a commit is noted only once it succeeded.
             self._db = duckdb.connect(self._path, config=schema.CONFIG)
+            self._images.changed()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()
@@ -487,23 +490,34 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
     def insert_image(self, image: ImageRecord) -> bool:
         con = self._cursor()
         values = astuple(image)  # in IMAGE_COLUMNS' order, which is made from ImageRecord's
-        with self._write_lock, transaction(con):
-            row = con.execute(
-                f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
-                list(values)).fetchone()
-            new = bool(row and row[0])
-            if not new and image.inference_id is not None:
-                con.execute(
-                    "UPDATE images SET inference_id = ? WHERE ws = ? AND sha256 = ? AND inference_id IS NULL",
-                    [image.inference_id, image.ws, image.sha256],
-                )
+        try:
+            with self._write_lock, transaction(con):
+                row = con.execute(
+                    f"INSERT OR IGNORE INTO images ({IMAGE_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
+                    list(values)).fetchone()
+                new = bool(row and row[0])
+                if not new and image.inference_id is not None:
+                    con.execute(
+                        "UPDATE images SET inference_id = ? WHERE ws = ? AND sha256 = ? AND inference_id IS NULL",
+                        [image.inference_id, image.ws, image.sha256],
+                    )
+        finally:  # after the commit: a read begun before it keeps nothing
+            self._images.changed((image.ws, image.sha256))
         return new
 
     def image(self, ws: int, sha256: str) -> ImageRecord | None:
+        cached = self._images.get(ws, sha256)
+        if cached is not None:
+            return cached
+        seen = self._images.generation
         row = self._cursor().execute(
             f"SELECT {IMAGE_COLUMNS} FROM images WHERE ws = ? AND sha256 = ?", [ws, sha256]
         ).fetchone()
-        return None if row is None else ImageRecord(*row)
+        if row is None:
+            return None
+        record = ImageRecord(*row)
+        self._images.keep(seen, record)
+        return record
 
     def image_of_inference(self, ws: int, inference_id: str) -> ImageRecord | None:
         row = self._cursor().execute(

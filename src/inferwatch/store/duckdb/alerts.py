@@ -11,6 +11,7 @@ import duckdb
 
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, SweepResult
 from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.image_cache import ImageCache
 from inferwatch.store.duckdb.sql import Params, transaction
 from inferwatch.store.paging import below
 from inferwatch.store.rows import USAGE_TABLES
@@ -19,9 +20,11 @@ _EVENT_COLUMNS = "ws, rule_id, fired_at, state, previous, value, notified, detai
 
 
 class AlertStore:
-    """Needs the host's `_cursor()` and its per-hour sums (told when a sweep deletes)."""
+    """Needs the host's `_cursor()`, its per-hour sums and its image rows as last read (told
+    when a sweep deletes)."""
 
     _caches: Caches
+    _images: ImageCache
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
@@ -125,6 +128,8 @@ class AlertStore:
                 events = int(row[0]) if row else 0
         if inferences:
             self._caches.changed_unknown()
+        if images:
+            self._images.changed()  # after the commit: a read begun before it keeps nothing
         return SweepResult(inferences, metadata, len(images), orphans, events)
 
     def usage(self, ws: int) -> dict[str, dict[str, int]]:
