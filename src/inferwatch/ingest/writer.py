@@ -272,10 +272,11 @@ class Writer:
 
     def _linger(self) -> None:
         """With the lock held and only merged writes queued: waits for more of them, while the
-        previous merged write ended less than its own duration ago or others are being prepared
-        (`preparing`), at most `linger_s` and until `linger_items` are queued. A write reaching
-        an idle writer waits for nothing; under load the writer is busy at most about half the
-        time and each commit takes the requests that arrived meanwhile."""
+        previous merged write, if several requests shared it, ended less than its own duration
+        ago, or while others are being prepared (`preparing`); at most `linger_s`, and until
+        `linger_items` are queued. A write reaching an idle writer, or a lone client's, waits
+        for nothing; under load the writer is busy at most about half the time and each commit
+        takes the requests that arrived meanwhile."""
         now = time.monotonic()
         limit = now + self._linger_s
         paced = min(self._merged_end + self._merged_took, limit)
@@ -359,8 +360,10 @@ class Writer:
                 for op in ops:
                     self._settle_merged([op])
             return
+        # Paced only after a write that several requests shared: a lone client sending one
+        # request after another never waits.
         self._merged_end = time.monotonic()
-        self._merged_took = self._merged_end - started
+        self._merged_took = self._merged_end - started if len(ops) > 1 else 0.0
         for op, answer in zip(ops, answers, strict=True):
             op.done.set_result(answer)
 
