@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from itertools import accumulate
-from typing import Self
+from typing import Any, Self
 
 import pyarrow as pa
 
@@ -166,19 +166,22 @@ class MetadataRows(Columns):
     def to_arrow(self) -> pa.Table:
         """Keeps only the last write per (workspace, inference_id, field): an upsert of one
         statement may name each key once, and the last one is the one that must win."""
-        last: dict[tuple[int, str, str], int] = {}
-        for i, key in enumerate(zip(self.ws, self.inference_id, self.field_name, strict=True)):
-            last[key] = i
+        last = {key: i for i, key in enumerate(zip(self.ws, self.inference_id, self.field_name, strict=True))}
         keep = sorted(last.values())
+        every = len(keep) == len(self.ws)  # no key twice (the common case): the lists as they are
+
+        def column(values: list[Any], type_: pa.DataType) -> pa.Array:
+            return pa.array(values if every else [values[i] for i in keep], type_)
+
         return pa.table(
             {
-                "ws": pa.array([self.ws[i] for i in keep], pa.int32()),
-                "inference_id": pa.array([self.inference_id[i] for i in keep], pa.string()),
-                "field_name": pa.array([self.field_name[i] for i in keep], pa.string()),
-                "field_value": pa.array([self.field_value[i] for i in keep], pa.string()),
-                "updated_at": pa.array([self.updated_us[i] for i in keep], pa.timestamp("us")),
-                "field_type": pa.array([self.field_type[i] for i in keep], pa.string()),
-                "field_number": pa.array([self.field_number[i] for i in keep], pa.float64()),
+                "ws": column(self.ws, pa.int32()),
+                "inference_id": column(self.inference_id, pa.string()),
+                "field_name": column(self.field_name, pa.string()),
+                "field_value": column(self.field_value, pa.string()),
+                "updated_at": column(self.updated_us, pa.timestamp("us")),
+                "field_type": column(self.field_type, pa.string()),
+                "field_number": column(self.field_number, pa.float64()),
             }
         )
 

@@ -123,9 +123,10 @@ class EventRows(Columns):
         """The last entry per (workspace, event id): an upsert may name each key once."""
         last = {key: i for i, key in enumerate(zip(self.ws, self.event_id, strict=True))}
         keep = sorted(last.values())
+        every = len(keep) == len(self.event_id)  # no id twice (the common case): the lists as they are
 
         def column(values: list[Any], type_: pa.DataType) -> pa.Array:
-            return pa.array([values[i] for i in keep], type_)
+            return pa.array(values if every else [values[i] for i in keep], type_)
 
         text, times, texts = pa.string(), pa.timestamp("us"), pa.list_(pa.string())
         return pa.table({
@@ -144,15 +145,16 @@ class EventRows(Columns):
             "image_meta_types": column(self.image_meta_types, texts),
             "body": column(self.body, text),
             "warnings": column(self.warnings, texts),
-            "field_values": _map([self.field_names[i] for i in keep], [self.field_values[i] for i in keep],
-                                 pa.string()),
-            "field_numbers": _map([self.number_names[i] for i in keep], [self.number_values[i] for i in keep],
-                                  pa.float64()),
+            "field_values": _map(self.field_names, self.field_values, pa.string(), None if every else keep),
+            "field_numbers": _map(self.number_names, self.number_values, pa.float64(), None if every else keep),
         })
 
 
-def _map(keys: list[list[str]], values: list[list[Any]], type_: pa.DataType) -> pa.Array:
-    """A MAP(VARCHAR, type_) per event from its keys and values, flattened in one Arrow call each."""
+def _map(keys: list[list[str]], values: list[list[Any]], type_: pa.DataType, keep: list[int] | None) -> pa.Array:
+    """A MAP(VARCHAR, type_) per event kept (`keep`, None: every one) from its keys and values,
+    flattened in one Arrow call each."""
+    if keep is not None:
+        keys, values = [keys[i] for i in keep], [values[i] for i in keep]
     offsets = pa.array([0, *accumulate(map(len, keys))], pa.int32())
     return pa.MapArray.from_arrays(offsets, pa.array(list(chain.from_iterable(keys)), pa.string()),
                                    pa.array(list(chain.from_iterable(values)), type_))
