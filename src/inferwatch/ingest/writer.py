@@ -46,10 +46,10 @@ _FIRST_PROBE_S = 0.1
 _LAST_PROBE_S = 2.0
 # How the engines say the disk is full: the system's message (DuckDB), ClickHouse's error name.
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "NOT_ENOUGH_SPACE")
-# How long queued merged writes wait for the ones still being prepared (`Writer.preparing`), and
-# how many of their items are enough to write without waiting longer: a merged write's commit
-# and each of its statements cost DuckDB about the same for 100 events as for 1,600, so writing
-# the requests that arrived together in one commit instead of one by one divides those costs.
+# The longest a merged write queued under load waits for more (`Writer._linger`), and how many
+# items (events) queued are enough to write without waiting longer: a merged write's commit and
+# each of its statements cost DuckDB about the same for 100 events as for 1,600, so writing the
+# requests that arrive together in one commit instead of one by one divides those costs.
 LINGER_S = 0.05
 LINGER_ITEMS = 2000
 
