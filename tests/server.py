@@ -37,11 +37,12 @@ def free_port() -> int:
 
 
 # Test servers are forked from a process that has already imported the server, instead of each
-# importing it anew: about a second of CPU a start, and the suite starts a few hundred. Each is
-# still a process of its own (its own pid, log, port and data dir), stopped, killed, restarted
-# and traced as one; what a fresh interpreter does (`python -m inferwatch`) is the CLI tests' part.
-# A server of another source tree (`PYTHONPATH` in its env: the benchmarks' `--src`) is started
-# by a fresh interpreter, as imports already made cannot be made again from elsewhere.
+# importing it anew: 0.5 s of CPU to be ready instead of 1.3-1.5 s, for each of the seventy or so
+# a run of the suite starts. Each is still a process of its own (its own pid, log, port and data
+# dir), stopped, killed, restarted and traced as one; what a fresh interpreter does (`python -m
+# inferwatch`) is the CLI tests' part. A server of another source tree (`PYTHONPATH` in its env:
+# the benchmarks' `--src`) is started by a fresh interpreter, as imports already made cannot be
+# made again from elsewhere.
 _FORKS = multiprocessing.get_context("forkserver")
 _FORKS.set_forkserver_preload(["inferwatch.cli", "inferwatch.server", "inferwatch.store.duckdb"])
 
