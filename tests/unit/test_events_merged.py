@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,10 @@ def test_a_queued_write_waits_for_one_being_prepared_and_both_share_one_write(st
         return await first, second
 
     try:
-        answers = asyncio.run(both())
+        # In a thread of its own: a session's Playwright (the browser tests, on the same worker)
+        # keeps an event loop running in the main thread, where asyncio.run refuses to start one.
+        with ThreadPoolExecutor(1) as pool:
+            answers = pool.submit(asyncio.run, both()).result()
     finally:
         writer.stop()
     assert runs == [2]
