@@ -7,6 +7,7 @@ and after its inferences."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,14 +102,25 @@ def answers(store: DuckDBStore) -> list[Any]:
         store.devices(1, start, end) for start, end in ((START, END), (START, START + timedelta(minutes=30)))]
 
 
-def scanned(path: Path) -> list[Any]:
+def scanned(path: Path, ask: Callable[[DuckDBStore], list[Any]] = answers) -> list[Any]:
     """The same answers from the predictions themselves, and the metadata joined to them: the
     store without its caches, on the same file (one database in this process)."""
     plain = DuckDBStore(str(path), caches=False)
     try:
-        return answers(plain)
+        return ask(plain)
     finally:
         plain.close()
+
+
+def deleted_offline(path: Path, ids_like: str) -> DuckDBStore:
+    """Deletes the inferences whose id is LIKE `ids_like` while no server holds the file, then
+    opens the store again: its start-up checks must find what changed."""
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM inferences WHERE inference_id LIKE ?", [ids_like])
+    con.close()
+    store = DuckDBStore(str(path))
+    store.migrate()
+    return store
 
 
 def summed_rows(store: DuckDBStore) -> int:
@@ -174,11 +186,7 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     store.close()
 
     # Rows deleted and added while no server held the file: found at start-up.
-    con = duckdb.connect(str(path))
-    con.execute("DELETE FROM inferences WHERE inference_id LIKE 'first-1%'")
-    con.close()
-    store = DuckDBStore(str(path))
-    store.migrate()
+    store = deleted_offline(path, "first-1%")
     outside = answers(store)
     assert outside != swept
     same(outside, scanned(path))
@@ -203,35 +211,24 @@ def test_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
                 s.class_stats(1, start, end, ()), s.class_stats(1, start, end, ("m/1",)), s.totals(1, window),
                 s.models(1, window)]
 
-    def scanned_days() -> list[Any]:
-        plain = DuckDBStore(str(path), caches=False)
-        try:
-            return days_answers(plain)
-        finally:
-            plain.close()
-
     assert store.append(rows(1, 4000, 80, "d"), MetadataRows()) == 4000
     first = days_answers(store)
     days = store._cursor().execute("SELECT count(DISTINCT day) FROM class_bin_days").fetchone()
     assert days is not None and days[0] >= 2
-    same(first, scanned_days())
+    same(first, scanned(path, days_answers))
     assert store.append(rows(2, 300, 80, "e"), MetadataRows()) == 300
     more = days_answers(store)
     assert more != first
-    same(more, scanned_days())
+    same(more, scanned(path, days_answers))
     store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
     swept = days_answers(store)
     assert swept != more
-    same(swept, scanned_days())
+    same(swept, scanned(path, days_answers))
     store.close()
-    con = duckdb.connect(str(path))
-    con.execute("DELETE FROM inferences WHERE inference_id LIKE 'd-1%'")
-    con.close()
-    store = DuckDBStore(str(path))
-    store.migrate()
+    store = deleted_offline(path, "d-1%")
     outside = days_answers(store)
     assert outside != swept
-    same(outside, scanned_days())
+    same(outside, scanned(path, days_answers))
     store.close()
 
 
