@@ -39,6 +39,12 @@ LINES = Filters(start=START, end=END, meta=(MetaTerm.equal("line", "l1", "l7"),)
 LINES_MORE = Filters(start=START, end=END, model_ids=("m/1",), device_ids=("cam-1",),
                      meta=(MetaTerm("temp", bounds=((">=", 40.0),)), MetaTerm.equal("line", "l2"),
                            MetaTerm.equal("shift", "night")))
+# A number's terms first (the copies carry each value's number): a range, a number or a text,
+# numbers excluded.
+RANGE = Filters(start=START, end=END, meta=(MetaTerm("temp", bounds=((">", 100.0), ("<=", 150.0))),))
+NUMBERS = Filters(start=START, end=END, device_ids=("cam-1",),
+                  meta=(MetaTerm("temp", texts=("12.5", "24.5"), numbers=(100.25, 4.0, 8.0, 16.0)),))
+NOT_NUMBERS = Filters(start=START, end=END, meta=(MetaTerm("temp", not_numbers=(100.25,), bounds=(("<", 150.0),)),))
 
 
 def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
@@ -98,6 +104,16 @@ def answers(store: DuckDBStore) -> list[Any]:
         # (`store/sketch.py`), their quantiles within its bounds.
         store.models(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
         store.class_stats(1, START, END, models) for models in ((), ("m/2",))] + [
+        store.totals(1, f) for f in (RANGE, NUMBERS, NOT_NUMBERS)] + [
+        store.series(1, f, timedelta(hours=1), group_by) for f in (RANGE, NUMBERS, NOT_NUMBERS)
+        for group_by in (None, "class", "meta.line")] + [
+        # A numeric field's figures: whole hours from the copies' hourly numbers, alone and per
+        # value of a field beside them (one no copy holds included).
+        store.numeric_figures(1, f, field, group_by, bucket)
+        for f in (WINDOW, ONE_DEVICE, Filters(start=START, end=END, model_ids=("m/1",)), LINES, ONE_MODEL)
+        for field in ("temp", "line")
+        for group_by in (None, "model_id", "device_id", "meta.line", "meta.shift", "meta.none")
+        for bucket in (None, timedelta(hours=1), timedelta(hours=3), timedelta(minutes=30))] + [
         # The devices page: each device's facts from every hour's sums, the period's count too.
         store.devices(1, start, end) for start, end in ((START, END), (START, START + timedelta(minutes=30)))]
 
@@ -123,8 +139,8 @@ def deleted_offline(path: Path, ids_like: str) -> DuckDBStore:
     return store
 
 
-def summed_rows(store: DuckDBStore) -> int:
-    found = store._cursor().execute("SELECT count(*) FROM class_hours").fetchone()
+def summed_rows(store: DuckDBStore, table: str = "class_hours") -> int:
+    found = store._cursor().execute(f"SELECT count(*) FROM {table}").fetchone()
     assert found is not None
     return int(found[0])
 
@@ -145,6 +161,8 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     assert sum(p.count for p in summed[0]) > 0
     assert all(a.inferences > 0 for a in summed if isinstance(a, Totals))
     assert any(d.inferences > 0 for d in summed[-2])
+    # The numeric figures by a field came from the copies' hourly numbers.
+    assert summed_rows(store, "meta_number_hours WHERE group_field = 'line'") > 0
     same(summed, scanned(path))
 
     # New rows in hours already summed, and a batch re-sending some of them (the dedup path).

@@ -73,21 +73,23 @@ def number_joins(ws: int, field: str, group_by: str | None, p: Binder, key: str,
     return f"{join} LEFT JOIN ({values}) m ON m.{key} = i.{key}", "m.field_value"
 
 
-def meta_terms(term: MetaTerm, p: Binder) -> str:
-    """The conditions on one field's metadata row beyond its name, each led by AND: any of its
-    values (texts or numbers), then every comparison. A NULL number (a value that reads as no
-    number) passes no bound and differs from every number."""
+def meta_terms(term: MetaTerm, p: Binder, alias: str = "") -> str:
+    """The conditions on one field's metadata row (as `alias`, if named) beyond its name, each
+    led by AND: any of its values (texts or numbers), then every comparison. A NULL number (a
+    value that reads as no number) passes no bound and differs from every number."""
+    a = f"{alias}." if alias else ""
+    field_value, field_number = f"{a}field_value", f"{a}field_number"
     out = ""
     if term.any_of:
-        either = ([f"field_value IN {p.texts(term.texts)}"] if term.texts else []) + (
-            [f"field_number IN {p.numbers(term.numbers)}"] if term.numbers else [])
+        either = ([f"{field_value} IN {p.texts(term.texts)}"] if term.texts else []) + (
+            [f"{field_number} IN {p.numbers(term.numbers)}"] if term.numbers else [])
         out += " AND (" + " OR ".join(either) + ")"
     for op, bound in term.bounds:
-        out += f" AND field_number {op} {p.number(bound)}"
+        out += f" AND {field_number} {op} {p.number(bound)}"
     if term.not_texts:
-        out += f" AND field_value NOT IN {p.texts(term.not_texts)}"
+        out += f" AND {field_value} NOT IN {p.texts(term.not_texts)}"
     if term.not_numbers:
-        out += f" AND (field_number IS NULL OR field_number NOT IN {p.numbers(term.not_numbers)})"
+        out += f" AND ({field_number} IS NULL OR {field_number} NOT IN {p.numbers(term.not_numbers)})"
     return out
 
 

@@ -490,6 +490,29 @@ MIGRATIONS: list[str] = [
     DELETE FROM fact_hours;
     DELETE FROM metadata_facts;
     """,
+    # 19: the copies carry their value's number, so a range term on a numeric field selects its
+    # copies as a text term does (`cache/meta_filter.py`); and a numeric field's numbers summed
+    # per hour, model and device, alone and per value of each field beside it in the hour
+    # (`meta_number_hours`, `cache/meta_numbers.py`). Caches of the copies: every hour is made
+    # again when first read.
+    """
+    ALTER TABLE metadata_facts ADD COLUMN field_number DOUBLE;
+    CREATE TABLE meta_number_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        device_id VARCHAR,
+        group_field VARCHAR,  -- NULL: the numbers of the hour, model and device, not grouped
+        group_value VARCHAR,  -- NULL beside a group field: the inferences without it
+        n BIGINT NOT NULL,
+        number_sum DOUBLE NOT NULL,
+        number_min DOUBLE NOT NULL,
+        number_max DOUBLE NOT NULL
+    );
+    DELETE FROM fact_hours;
+    DELETE FROM metadata_facts;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -9,9 +9,11 @@ checksum of the hour's inferences it was made from):
 - the sums (`sums.py`): inferences and predictions per hour, model, device and class, their
   times and confidences in the mergeable buckets of `store/sketch.py` (percentiles and medians
   of any window from its hours), the server versions; checks in `rollup_hours`;
-- the metadata copies (`meta_copies.py`): each metadata value beside a copy of its inference's
-  summary columns, so grouping by a field reads no join (`meta_groups.py`), and the copies
-  summed per hour and value; checks in `fact_hours`. Made only by the reads that need them.
+- the metadata copies (`meta_copies.py`): each metadata value (text and number) beside a copy
+  of its inference's summary columns, so grouping or filtering by a field reads no join
+  (`meta_groups.py`, `meta_filter.py`), and the copies summed per hour and value, a numeric
+  field's numbers too (`store/duckdb/numeric.py`); checks in `fact_hours`. Made only by the
+  reads that need them.
 
 The invariants, all kept here:
 

@@ -25,7 +25,7 @@ from inferwatch.store.duckdb.sql import transaction
 _COPY = """
 SELECT i.ws, date_trunc('hour', i.ts), m.field_name, m.field_value, i.id_key, i.ts, i.model_id,
     i.device_id, i.tags, i.inference_time, i.sum_confidence, i.n_predictions, i.classes,
-    i.max_confidence, i.top_class, i.key
+    i.max_confidence, i.top_class, i.key, m.field_number
 """
 
 # Re-makes the copies of the given hours, bound like the sums' (`sums.REFRESH_HOURS`).
@@ -59,8 +59,29 @@ SUMMARIZE_HOURS = (
           FROM metadata_facts WHERE {_OF_HOURS})
     GROUP BY ALL
     """,
+    # Each numeric field's numbers per hour, model and device (group_field NULL), and the same
+    # per value of every field the hour's copies hold (group_value NULL: the inferences without
+    # it), so the numeric figures grouped by a field read hours (`meta_numbers.py`).
+    f"""
+    INSERT INTO meta_number_hours
+    WITH nums AS MATERIALIZED (
+        SELECT ws, hour, key, field_name, field_number, model_id, device_id
+        FROM metadata_facts WHERE {_OF_HOURS} AND field_number IS NOT NULL
+    )
+    SELECT ws, hour, field_name, model_id, device_id, NULL, NULL, count(*), sum(field_number),
+        min(field_number), max(field_number)
+    FROM nums GROUP BY ALL
+    UNION ALL
+    SELECT n.ws, n.hour, n.field_name, n.model_id, n.device_id, g.field_name, v.field_value, count(*),
+        sum(n.field_number), min(n.field_number), max(n.field_number)
+    FROM nums n
+    JOIN (SELECT DISTINCT hour, field_name FROM metadata_facts WHERE {_OF_HOURS}) g ON g.hour = n.hour
+    LEFT JOIN (SELECT key, field_name, field_value FROM metadata_facts WHERE {_OF_HOURS}) v
+        ON v.key = n.key AND v.field_name = g.field_name
+    GROUP BY ALL
+    """,
 )
-SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours")
+SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours", "meta_number_hours")
 
 _CHANGED = "SELECT DISTINCT ws, id_key FROM metadata_changed"
 
