@@ -125,3 +125,31 @@ def test_the_strict_twin_decodes_the_same_objects() -> None:
     assert msgspec.json.encode(strict) == msgspec.json.encode(msgspec.json.decode(body, type=Event))
     with pytest.raises(msgspec.ValidationError, match="unknown field `extra`"):
         msgspec.json.decode(body[:-1] + b', "extra": 1}', type=strict_twin(Event))
+
+
+@pytest.mark.parametrize(("extra", "path"), [
+    ({"eventId": "e\u0001"}, "$.eventId"),
+    ({"deviceId": "cam\u007f"}, "$.deviceId"),
+    ({"customMetadata": {"note": "a\u0000b"}}, "$.customMetadata[...]"),
+    ({"images": [{"objectDetections": [{**BOX, "class": "a\u0000"}]}]}, "$.images[0].objectDetections[0].class"),
+])
+def test_control_characters_are_refused_as_the_lenient_decoder_refuses_them(extra: dict[str, Any], path: str) -> None:
+    # Escaped in JSON (`\u0001`), or DEL as a raw byte: the patterns the decoder skips for a body
+    # with neither are still checked, with the same error.
+    body = msgspec.json.encode(_event(**extra))
+    assert b"\\u" in body or b"\x7f" in body
+    with pytest.raises(msgspec.ValidationError) as lenient:
+        msgspec.json.decode(body, type=Event)
+    with pytest.raises(InvalidRequest) as refused:
+        decode_one(body, NOW)
+    assert refused.value.detail == str(lenient.value)
+    assert path in refused.value.detail
+
+
+def test_a_body_without_escapes_decodes_as_the_lenient_decoder_decodes_it() -> None:
+    body = msgspec.json.encode(_event(deviceId="d", customMetadata={"t": 1.5, "line": "a b"}, comment="ok", images=[
+        {"sourceId": "a", "label": "x", "objectDetections": [BOX],
+         "classifications": [{"class": "c", "confidence": 1}]}]))
+    assert b"\\" not in body
+    decoded = decode_one(body, NOW).event
+    assert msgspec.json.encode(decoded) == msgspec.json.encode(msgspec.json.decode(body, type=Event))

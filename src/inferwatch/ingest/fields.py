@@ -14,12 +14,13 @@ from inferwatch.errors import InvalidRequest
 from inferwatch.ingest import limits
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+NO_NUL = r"^[^\x00]*$"
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_ID_LEN, pattern=_NO_CONTROL)]
 ModelId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=limits.MAX_MODEL_ID_LEN, pattern=_NO_CONTROL)
 ]
-ClassName = Annotated[str, msgspec.Meta(max_length=limits.MAX_CLASS_LEN, pattern=r"^[^\x00]*$")]
+ClassName = Annotated[str, msgspec.Meta(max_length=limits.MAX_CLASS_LEN, pattern=NO_NUL)]
 FieldName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=limits.MAX_FIELD_NAME_LEN, pattern=_NO_CONTROL)
 ]

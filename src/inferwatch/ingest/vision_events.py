@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from inferwatch.errors import InvalidRequest
-from inferwatch.ingest.fields import ClassId, ClassName, Confidence, Coordinate
+from inferwatch.ingest.fields import NO_NUL, ClassId, ClassName, Confidence, Coordinate
 from inferwatch.ingest.metavalues import Kind, MetaScalar, kind_of, typed
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.warnings import event_warnings, strict_twin, unknown_fields
@@ -58,7 +58,7 @@ _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_NO_CONTROL)]
 MetaKey = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[a-zA-Z0-9_ -]+$")]
 DataKey = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NO_CONTROL)]
-Text = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_LEN, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_LEN, pattern=NO_NUL)]
 MetaValue = Text | int | float | bool
 Metadata = Annotated[dict[MetaKey, MetaValue], msgspec.Meta(max_length=MAX_METADATA_KEYS)]
 
@@ -137,6 +137,13 @@ _decode_event = msgspec.json.Decoder(Event)
 # and each unknown field becomes a warning.
 _decode_strict = msgspec.json.Decoder(strict_twin(Event))
 _decode_batch = msgspec.json.Decoder(Batch)
+# The strict one for an event with no backslash and no DEL byte (every client's, as a rule):
+# the same checks but the patterns that only keep control characters (or NUL) out of strings,
+# which such an event meets already, as JSON carries a control character in a string only
+# escaped. So it takes and refuses the same bodies with the same errors, where those patterns
+# were half of the decoding time (a regular expression per id, class name and value).
+_PLAIN = frozenset((_NO_CONTROL, NO_NUL))
+_decode_plain = msgspec.json.Decoder(strict_twin(Event, _PLAIN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,17 +168,7 @@ class Prepared:
 
 def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     """One event, checked; a 400 naming the field (after `where`, a batch's `events[i]`)."""
-    unknown: Sequence[str] = ()
-    try:
-        event = _decode_strict.decode(body)
-    except msgspec.DecodeError as exc:
-        if not str(exc).startswith("Object contains unknown field"):
-            raise InvalidRequest(f"{where}{exc}") from None
-        try:
-            event = _decode_event.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidRequest(f"{where}{exc}") from None
-        unknown = unknown_fields(msgspec.json.decode(body), Event)
+    event, unknown = _decode_event_body(body, where)
     at = parse_time(event.timestamp, f"{where}timestamp")
     if not now - PAST <= at <= now + FUTURE:
         raise InvalidRequest(f"{where}timestamp: must lie between one year ago and tomorrow, got {event.timestamp!r}")
@@ -182,6 +179,21 @@ def decode_one(body: bytes, now: datetime, where: str = "") -> Prepared:
     if event.eventType == FEEDBACK:
         _check_feedback(event, where)
     return Prepared(event, body.decode(), (at - _EPOCH) // _MICROSECOND, event_warnings(event, unknown))
+
+
+def _decode_event_body(body: bytes, where: str) -> tuple[Event, Sequence[str]]:
+    """The event and the unknown fields it names (each a warning), or the 400."""
+    strict = _decode_plain if b"\\" not in body and b"\x7f" not in body else _decode_strict
+    try:
+        return strict.decode(body), ()
+    except msgspec.DecodeError as exc:
+        if not str(exc).startswith("Object contains unknown field"):
+            raise InvalidRequest(f"{where}{exc}") from None
+    try:
+        event = _decode_event.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"{where}{exc}") from None
+    return event, unknown_fields(msgspec.json.decode(body), Event)
 
 
 def _check_feedback(event: Event, where: str) -> None:

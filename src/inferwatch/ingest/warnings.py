@@ -154,13 +154,14 @@ def _struct_in(tp: Any) -> type[msgspec.Struct] | None:
     return next((s for arg in get_args(tp) if (s := _struct_in(arg)) is not None), None)
 
 
-def strict_twin(struct: type[S]) -> type[S]:
+def strict_twin(struct: type[S], loose: frozenset[str] = frozenset()) -> type[S]:
     """A subclass of `struct` with the same fields and checks that refuses unknown fields, its
-    nested structs likewise (so what it decodes is still an instance of `struct`'s classes)."""
-    return _twin(struct, {})
+    nested structs likewise (so what it decodes is still an instance of `struct`'s classes).
+    `loose`: string patterns the twin leaves out, for a caller that knows its input meets them."""
+    return _twin(struct, {}, loose)
 
 
-def _twin(tp: Any, made: dict[type, type]) -> Any:
+def _twin(tp: Any, made: dict[type, type], loose: frozenset[str]) -> Any:
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         if tp not in made:
             fields = []
@@ -169,15 +170,24 @@ def _twin(tp: Any, made: dict[type, type]) -> Any:
                            msgspec.field(name=f.encode_name, default_factory=f.default_factory)
                            if f.default_factory is not msgspec.NODEFAULT else
                            msgspec.field(name=f.encode_name, default=f.default))
-                fields.append((f.name, _twin(f.type, made), default))
+                fields.append((f.name, _twin(f.type, made, loose), default))
             made[tp] = msgspec.defstruct(f"Strict{tp.__name__}", fields, bases=(tp,), forbid_unknown_fields=True,
                                          module=tp.__module__)
         return made[tp]
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        return Annotated[(_twin(args[0], made), *tp.__metadata__)]
+        return Annotated[(_twin(args[0], made, loose), *(_unpatterned(m, loose) for m in tp.__metadata__))]
     if origin is Union or origin is types.UnionType:
-        return Union[tuple(_twin(a, made) for a in args)]  # noqa: UP007
+        return Union[tuple(_twin(a, made, loose) for a in args)]  # noqa: UP007
     if origin in (list, tuple, dict):
-        return origin[tuple(_twin(a, made) for a in args)]
+        return origin[tuple(_twin(a, made, loose) for a in args)]
     return tp
+
+
+def _unpatterned(meta: Any, loose: frozenset[str]) -> Any:
+    """`meta` without its pattern when that is one of `loose`, its other constraints kept."""
+    if not isinstance(meta, msgspec.Meta) or meta.pattern not in loose:
+        return meta
+    kept = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "tz", "title", "description",
+            "examples", "extra_json_schema", "extra")
+    return msgspec.Meta(**{k: v for k in kept if (v := getattr(meta, k)) is not None})
