@@ -235,8 +235,15 @@ class Size:
 def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size], now_us: int
             ) -> tuple[InferenceRows, MetadataRows, EventRows]:
     """The rows of valid events, each with its resolved use-case id; `sizes` are the uploaded
-    images the events name (every one of them: the caller refused an unknown id)."""
-    rows, meta, out = InferenceRows(), MetadataRows(), EventRows()
+    images the events name (every one of them: the caller refused an unknown id).
+
+    Built a column at a time over the batch (a comprehension per column), and the metadata and
+    image rows as tuples turned into columns once: a method call and a list append per value
+    and event were a fifth of the server's time under load."""
+    n = len(events)
+    prepared = [p for p, _ in events]
+    sent = [p.event for p in prepared]
+    datas = [e.eventData or _NONE for e in sent]
     # Each value typed once a call: a batch's events repeat their use case, type and many values.
     known: dict[tuple[type, MetaScalar], tuple[str, Kind, float | None]] = {}
 
@@ -247,60 +254,123 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
             found = known[key] = typed(value)
         return found
 
-    for prepared, use_case in events:
-        event = prepared.event
-        data = event.eventData or {}
-        external = data.get("externalId")
-        out.ws.append(ws)
-        out.event_id.append(event.eventId)
-        out.use_case_id.append(use_case)
-        out.event_type.append(event.eventType)
-        out.ts_us.append(prepared.ts_us)
-        out.received_us.append(now_us)
-        out.device_id.append(event.deviceId)
-        out.stream_id.append(event.streamId)
-        out.workflow_id.append(event.workflowId)
-        out.external_id.append(None if external is None else str(external))
-        out.n_images.append(len(event.images))
-        out.meta_types.append(sorted(f"{typed_once(v)[1]}:{k}" for k, v in (event.customMetadata or {}).items()))
-        out.image_meta_types.append(sorted({t for image in event.images for t in _types(image.metadata)}))
-        out.body.append(prepared.body)
-        out.warnings.append(list(prepared.warnings))
-        fields: dict[str, MetaScalar] = dict(event.customMetadata or {})
+    meta: list[tuple[int, str, str, str, Kind, float | None, int]] = []
+    field_names, field_values, number_names, number_values, meta_types = [], [], [], [], []
+    for prepared_one, (_, use_case), data in zip(prepared, events, datas, strict=True):
+        event = prepared_one.event
+        event_id, custom = event.eventId, event.customMetadata or _NONE
+        fields: dict[str, MetaScalar] = dict(custom)
         for key, value in data.items():
             if isinstance(value, str | int | float | bool):
                 fields[DATA_PREFIX + key] = value
-        names, texts, number_names, numbers = [], [], [], []
+        names, texts, number_keys, numbers = [], [], [], []
         for name, value in fields.items():
             if value != "":
                 text, kind, number = typed_once(value)
-                meta.add_typed(ws, event.eventId, name, text, kind, number, now_us)
+                meta.append((ws, event_id, name, text, kind, number, now_us))
                 names.append(name)
                 texts.append(text)
                 if number is not None:
-                    number_names.append(name)
+                    number_keys.append(name)
                     numbers.append(number)
-        out.field_names.append(names)
-        out.field_values.append(texts)
-        out.number_names.append(number_names)
-        out.number_values.append(numbers)
-        meta.add_typed(ws, event.eventId, PREFIX + "use_case", *typed_once(use_case), now_us)
-        meta.add_typed(ws, event.eventId, PREFIX + "event_type", *typed_once(event.eventType), now_us)
-        for name, context in ((PREFIX + "stream", event.streamId), (PREFIX + "workflow", event.workflowId)):
-            if context is not None:
-                meta.add_typed(ws, event.eventId, name, *typed_once(context), now_us)
-        if prepared.verdict is not None:
+        field_names.append(names)
+        field_values.append(texts)
+        number_names.append(number_keys)
+        number_values.append(numbers)
+        meta_types.append(sorted([f"{typed_once(v)[1]}:{k}" for k, v in custom.items()]))
+        meta.append((ws, event_id, _USE_CASE, *typed_once(use_case), now_us))
+        meta.append((ws, event_id, _EVENT_TYPE, *typed_once(event.eventType), now_us))
+        if event.streamId is not None:
+            meta.append((ws, event_id, _STREAM, *typed_once(event.streamId), now_us))
+        if event.workflowId is not None:
+            meta.append((ws, event_id, _WORKFLOW, *typed_once(event.workflowId), now_us))
+        if (verdict := prepared_one.verdict) is not None:
             # The reviewed event's latest verdict, on its id (so on its images' inferences): the
             # feedback filter, and measured accuracy without a ground-truth setting.
-            related, verdict = prepared.verdict
-            meta.add(ws, related, FEEDBACK_FIELD, verdict, now_us)
-        model = event.workflowId or f"{SOURCE}/{use_case}"
+            meta.append((ws, verdict[0], FEEDBACK_FIELD, *typed(verdict[1]), now_us))
+    out = EventRows(
+        ws=[ws] * n,
+        event_id=[e.eventId for e in sent],
+        use_case_id=[c for _, c in events],
+        event_type=[e.eventType for e in sent],
+        ts_us=[p.ts_us for p in prepared],
+        received_us=[now_us] * n,
+        device_id=[e.deviceId for e in sent],
+        stream_id=[e.streamId for e in sent],
+        workflow_id=[e.workflowId for e in sent],
+        external_id=[None if (x := d.get("externalId")) is None else str(x) for d in datas],
+        n_images=[len(e.images) for e in sent],
+        meta_types=meta_types,
+        image_meta_types=[_image_types(e.images) for e in sent],
+        body=[p.body for p in prepared],
+        warnings=[list(p.warnings) for p in prepared],
+        field_names=field_names,
+        field_values=field_values,
+        number_names=number_names,
+        number_values=number_values,
+    )
+    return _image_rows(prepared, [c for _, c in events], ws, sizes, now_us), _metadata_rows(meta), out
+
+
+_NONE: dict[str, Any] = {}
+_USE_CASE, _EVENT_TYPE, _STREAM, _WORKFLOW = (PREFIX + f for f in ("use_case", "event_type", "stream", "workflow"))
+
+
+def _metadata_rows(rows: list[tuple[int, str, str, str, Kind, float | None, int]]) -> MetadataRows:
+    if not rows:
+        return MetadataRows()
+    ws, ids, names, texts, kinds, numbers, updated = (list(c) for c in zip(*rows, strict=True))
+    return MetadataRows(ws=ws, inference_id=ids, field_name=names, field_value=texts, field_type=kinds,
+                        field_number=numbers, updated_us=updated)
+
+
+def _image_rows(prepared: list[Prepared], use_cases: list[str], ws: int, sizes: dict[str, Size],
+                now_us: int) -> InferenceRows:
+    """An inference per image of each event, its annotations as predictions."""
+    images: list[tuple[str, int, int, str, str, str | None, int | None, int | None, str | None]] = []
+    counts: list[int] = []
+    predictions: list[Detection | Classification] = []
+    models: dict[tuple[str | None, str], str] = {}
+    unknown = Size(None, None)
+    for p, use_case in zip(prepared, use_cases, strict=True):
+        event = p.event
+        if not event.images:
+            continue
+        model = models.get((event.workflowId, use_case))
+        if model is None:
+            model = models[(event.workflowId, use_case)] = event.workflowId or f"{SOURCE}/{use_case}"
         for index, image in enumerate(event.images):
-            task, extra = _predictions(rows, image)
-            size = sizes.get(image.sourceId or image.inputSourceId or "", Size(None, None))
-            rows.add(ws, event.eventId, index, prepared.ts_us, now_us, model, task, event.deviceId, [], SOURCE, None,
-                     size.width, size.height, msgspec.json.encode(extra).decode() if extra else None)
-    return rows, meta, out
+            task, extra = _predictions(image, predictions, counts)
+            size = sizes.get(image.sourceId or image.inputSourceId or "", unknown)
+            images.append((event.eventId, index, p.ts_us, model, task, event.deviceId, size.width, size.height,
+                           msgspec.json.encode(extra).decode() if extra else None))
+    rows = InferenceRows()
+    if not images:
+        return rows
+    m = len(images)
+    ids, indices, ts, model_ids, tasks, devices, widths, heights, extras = (list(c) for c in zip(*images, strict=True))
+    rows.ws, rows.inference_id, rows.image_index, rows.ts_us = [ws] * m, ids, indices, ts
+    rows.received_us, rows.model_id, rows.task, rows.device_id = [now_us] * m, model_ids, tasks, devices
+    rows.tags, rows.source, rows.inference_time = [[] for _ in ids], [SOURCE] * m, [None] * m
+    rows.image_width, rows.image_height, rows.extra = widths, heights, extras
+    rows.n_predictions = counts
+    k = len(predictions)
+    rows.p_class = [b.class_ for b in predictions]
+    rows.p_class_id = [None] * k
+    rows.p_confidence = [b.confidence for b in predictions]
+    rows.p_detection_id = [None] * k
+    boxes = [b if isinstance(b, Detection) else None for b in predictions]  # a classification: no geometry
+    rows.p_x, rows.p_y = [None if b is None else b.x for b in boxes], [None if b is None else b.y for b in boxes]
+    rows.p_width = [None if b is None else b.width for b in boxes]
+    rows.p_height = [None if b is None else b.height for b in boxes]
+    if not any(isinstance(b, Segmentation | Keypoints) for b in predictions):  # no points (the common case)
+        rows.p_points, rows.p_keypoints = [None] * k, [None] * k
+        return rows
+    rows.p_points = [msgspec.json.encode([{"x": x, "y": y} for x, y in b.points]).decode()
+                     if isinstance(b, Segmentation) else None for b in predictions]
+    rows.p_keypoints = [msgspec.json.encode([{"x": q.x, "y": q.y, "class_id": q.id} for q in b.keypoints]).decode()
+                        if isinstance(b, Keypoints) else None for b in predictions]
+    return rows
 
 
 def shown_source(event: Event) -> str | None:
@@ -411,26 +481,26 @@ def _types(metadata: dict[str, MetaValue] | None) -> list[str]:
     return sorted(f"{kind_of(value)}:{key}" for key, value in (metadata or {}).items())
 
 
-def _predictions(rows: InferenceRows, image: Image) -> tuple[str, dict[str, Any]]:
-    """Appends the image's annotations as predictions; returns its task and `extra`."""
+def _image_types(images: list[Image]) -> list[str]:
+    """The "<kind>:<key>" of every image's metadata, once each, sorted (the image schema)."""
+    return sorted({t for image in images if image.metadata for t in _types(image.metadata)})
+
+
+def _predictions(image: Image, predictions: list[Detection | Classification], counts: list[int]
+                 ) -> tuple[str, dict[str, Any]]:
+    """Appends the image's annotations to `predictions` and their number to `counts`; returns
+    its task and `extra`."""
     extra: dict[str, Any] = {k: v for k, v in (("source_id", image.sourceId), ("input_source_id", image.inputSourceId),
                                                ("label", image.label)) if v is not None}
     boxes: list[Detection] = [*image.objectDetections, *image.instanceSegmentations, *image.keypoints]
     if not boxes and image.classifications:
         top = max(image.classifications, key=lambda c: c.confidence)
-        rows.n_predictions.append(1)
-        rows.add_prediction(top.class_, None, top.confidence)
+        counts.append(1)
+        predictions.append(top)
         extra["class_scores"] = {c.class_: c.confidence for c in image.classifications}
         return "classification", extra
-    rows.n_predictions.append(len(boxes))
-    for box in boxes:
-        points = keypoints = None
-        if isinstance(box, Segmentation):
-            points = msgspec.json.encode([{"x": x, "y": y} for x, y in box.points]).decode()
-        elif isinstance(box, Keypoints):
-            keypoints = msgspec.json.encode([{"x": k.x, "y": k.y, "class_id": k.id} for k in box.keypoints]).decode()
-        rows.add_prediction(box.class_, None, box.confidence, box.x, box.y, box.width, box.height, None, points,
-                            keypoints)
+    counts.append(len(boxes))
+    predictions += boxes
     task = ("keypoint-detection" if image.keypoints else
             "instance-segmentation" if image.instanceSegmentations else "object-detection")
     return task, extra
