@@ -168,7 +168,10 @@ class _PortalTransport(httpx.BaseTransport):
             return httpx.Response(response.status_code, headers=response.headers, content=content,
                                   extensions=response.extensions)
 
-        return self._portal.call(send)
+        # A hang fails the caller on its read timeout, as over a socket (the app's task is left to
+        # run: a handler in a worker thread cannot be cancelled).
+        timeout = request.extensions.get("timeout", {}).get("read")
+        return self._portal.start_task_soon(send).result(timeout)
 
 
 class InProcess:
