@@ -493,7 +493,7 @@ MIGRATIONS: list[str] = [
     # 19: the copies carry their value's number, so a range term on a numeric field selects its
     # copies as a text term does (`cache/meta_filter.py`); and a numeric field's numbers summed
     # per hour, model and device, alone and per value of each field beside it in the hour
-    # (`meta_number_hours`, `cache/meta_numbers.py`). Caches of the copies: every hour is made
+    # (`meta_number_hours`, `store/duckdb/numeric.py`). Caches of the copies: every hour is made
     # again when first read.
     """
     ALTER TABLE metadata_facts ADD COLUMN field_number DOUBLE;

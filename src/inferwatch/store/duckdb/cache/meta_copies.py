@@ -61,7 +61,7 @@ SUMMARIZE_HOURS = (
     """,
     # Each numeric field's numbers per hour, model and device (group_field NULL), and the same
     # per value of every field the hour's copies hold (group_value NULL: the inferences without
-    # it), so the numeric figures grouped by a field read hours (`meta_numbers.py`).
+    # it), so the numeric figures grouped by a field read hours (`store/duckdb/numeric.py`).
     f"""
     INSERT INTO meta_number_hours
     WITH nums AS MATERIALIZED (
