@@ -79,12 +79,13 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# A pytest-xdist worker per core, each file's tests on one worker (a module's fixtures, such as a
-# server of its own, are made once; its tests may build on each other): much of a run is waiting
-# on server processes, clients and Chromium, time another worker fills. Files are handed out in
-# the order tests/conftest.py collects them (those that start processes first), not by how many
-# tests they hold: the slowest files hold few.
-PYTEST := $(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder
+# A pytest-xdist worker per core and one more, each file's tests on one worker (a module's
+# fixtures, such as a server of its own, are made once; its tests may build on each other): much
+# of a run is waiting on server processes, clients and Chromium, time another worker fills (on 2
+# cores, with the chdb pass beside, 3 workers took 470 and 540 s where 2 took 549 and 581,
+# alternating). Files are handed out in the order tests/conftest.py collects them (those that
+# start processes first), not by how many tests they hold: the slowest files hold few.
+PYTEST := $(BIN)/pytest -q -n $$(( $$(nproc) + 1 )) --dist loadfile --no-loadscope-reorder
 
 # The chdb pass runs beside the DuckDB pass, on a worker of its own: the DuckDB pass keeps about
 # 1.4 of the 2 cores busy, waiting the rest of its time on processes, and the chdb pass fills that.
