@@ -66,9 +66,10 @@ def _call(ws: Workspace, case: schemathesis.Case) -> tuple[int, str, str]:
     `requests`), carried by the workspace's client into the app."""
     kwargs = case.as_transport_kwargs(base_url=InProcess.url, headers={"Authorization": f"Bearer {ws.key}"})
     prepared = requests.Request(**kwargs).prepare()
-    assert prepared.method is not None and prepared.url is not None
-    reply = ws.client.request(prepared.method, prepared.url, headers=dict(prepared.headers),
-                              content=prepared.body, timeout=TIMEOUT_S)
+    body = prepared.body
+    assert prepared.method is not None and prepared.url is not None and isinstance(body, bytes | str | None)
+    headers = [(k, v if isinstance(v, str) else v.decode("latin-1")) for k, v in prepared.headers.items()]
+    reply = ws.client.request(prepared.method, prepared.url, headers=headers, content=body, timeout=TIMEOUT_S)
     # Decoded leniently: only the failure message reads it, and some answers are binary (zip, images).
     text = reply.content.decode("utf-8", "replace")
     return reply.status_code, text, reply.headers.get("content-type", "")
