@@ -152,9 +152,7 @@ def same(a: Any, b: Any, path: str = "") -> None:
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory, chdb_url: Any) -> Iterator[tuple[Store, Store]]:
-    # lookup_from=0: the list's metadata terms are checked through the index (`meta_page.py`),
-    # as on a large store, so chdb's pages are compared with that route.
-    duck: Store = DuckDBStore(str(tmp_path_factory.mktemp("parity") / "parity.duckdb"), lookup_from=0)
+    duck: Store = DuckDBStore(str(tmp_path_factory.mktemp("parity") / "parity.duckdb"))
     chdb = open_store(chdb_url("parity"))
     seed([duck, chdb])
     yield duck, chdb

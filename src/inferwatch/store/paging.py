@@ -46,40 +46,21 @@ def below(ts: str, inference_id: str, image_index: str) -> str:
             f" OR (inference_id = {inference_id} AND image_index < {image_index}))))")
 
 
-def top_of(filters: Filters, after: Cursor | None, newest: Callable[[], datetime | None]) -> datetime | None:
-    """Where a page starts: the cursor's row, else the filters' end, else the store's newest time
-    (`newest()`; None: the store holds nothing)."""
-    return (EPOCH + timedelta(microseconds=after.ts_us) if after is not None
-            else naive_utc(filters.end) if filters.end is not None else newest())
-
-
-def newest_rows(filters: Filters, top: datetime | None, want: int,
-                fetch: Callable[[datetime | None], list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
-    """Up to `want` rows in the list's order, below `top`: `fetch(lowest)` gives at most `want`
-    rows at or after `lowest` (None: no lower bound), tried in widening windows."""
-    floor = naive_utc(filters.start) if filters.start is not None else None
-    rows: list[tuple[Any, ...]] = []
-    for lowest in window_starts(top, floor):
-        rows = fetch(lowest)
-        if lowest is None or len(rows) >= want:
-            break
-    return rows
-
-
-def cut(rows: list[tuple[Any, ...]], limit: int) -> tuple[list[tuple[Any, ...]], Cursor | None]:
-    """A page of `limit` rows (of up to `limit + 1` in `LIST_COLUMNS` order) and where the next one
-    starts (None on the last)."""
-    following = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        following = Cursor(to_us(last[2]), last[0], last[1])
-    return rows[:limit], following
-
-
 def page(filters: Filters, after: Cursor | None, limit: int, newest: Callable[[], datetime | None],
          fetch: Callable[[datetime | None], list[tuple[Any, ...]]]) -> tuple[list[tuple[Any, ...]], Cursor | None]:
     """A page of rows in `LIST_COLUMNS` order, newest first, and where the next one starts (None
     on the last). `fetch(lowest)` gives at most `limit + 1` rows of the page at or after `lowest`
     (None: no lower bound); `newest()` the store's newest time, the top when neither the cursor
     nor the filters set one."""
-    return cut(newest_rows(filters, top_of(filters, after, newest), limit + 1, fetch), limit)
+    top = (EPOCH + timedelta(microseconds=after.ts_us) if after is not None
+           else naive_utc(filters.end) if filters.end is not None else newest())
+    floor = naive_utc(filters.start) if filters.start is not None else None
+    for lowest in window_starts(top, floor):
+        rows = fetch(lowest)
+        if lowest is None or len(rows) > limit:
+            break
+    following = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        following = Cursor(to_us(last[2]), last[0], last[1])
+    return rows[:limit], following

@@ -21,7 +21,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import base, sketch
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
-from inferwatch.store.duckdb import meta_page, schema
+from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
 from inferwatch.store.duckdb.cache import Caches, sums
 from inferwatch.store.duckdb.cache.meta_filter import copies_term, copies_where
@@ -35,7 +35,7 @@ from inferwatch.store.duckdb.keys import KeyStore
 from inferwatch.store.duckdb.numeric import NumericReads
 from inferwatch.store.duckdb.performance import PerformanceReads
 from inferwatch.store.duckdb.sql import Params, prediction_terms, transaction, where
-from inferwatch.store.paging import below, cut, newest_rows, top_of
+from inferwatch.store.paging import below, page
 from inferwatch.store.rows import IMAGE_COLUMNS, LIST_COLUMNS
 
 # What DuckDB's messages say when the disk, not the data, made a statement fail.
@@ -72,13 +72,11 @@ _ROWS_AS_SUMS = (
 
 class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
     """`caches=False` reads every figure from the inferences themselves (`cache/`): the
-    reference the cached answers are tested against. `lookup_from`: the metadata rows from
-    which the list checks its newest candidates' metadata through the index (`meta_page.py`)
-    rather than by the one scan, which is the quicker below it."""
+    reference the cached answers are tested against."""
 
     shared = False  # one process holds the file
 
-    def __init__(self, path: str, caches: bool = True, lookup_from: int = meta_page.LOOKUP_FROM) -> None:
+    def __init__(self, path: str, caches: bool = True) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         try:
@@ -89,7 +87,6 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
             raise
         self._write_lock = threading.Lock()
         self._caches = Caches(on=caches)
-        self._lookup_from = lookup_from
         self._use_cases = UseCaseCache()
         self._images = ImageCache()
         self.closed = False
@@ -223,41 +220,17 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
     ) -> tuple[list[base.InferenceRow], Cursor | None]:
-        con = self._cursor()
-
-        def newest() -> datetime | None:
-            found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
-            return found[0] if found else None
-
-        top = top_of(filters, after, newest)
-        rows: list[tuple[Any, ...]] = []
-        if filters.meta and meta_page.metadata_rows(con) >= self._lookup_from:
-            # Only the newest candidates' metadata is read, through its index (`meta_page.py`);
-            # the plain statement goes on below them if they do not fill the page.
-            checked = meta_page.newest_checked(con, ws, filters, after, limit + 1, top)
-            rows = checked.rows
-            if checked.complete:
-                return self._page(rows, limit)
-            after = checked.position
-            top = top_of(filters, after, newest)
-        rows += self._plain_rows(con, ws, filters, after, limit + 1 - len(rows), top)
-        return self._page(rows, limit)
-
-    @staticmethod
-    def _page(rows: list[tuple[Any, ...]], limit: int) -> tuple[list[base.InferenceRow], Cursor | None]:
-        found, following = cut(rows, limit)
-        return [answer.inference(row) for row in found], following
-
-    @staticmethod
-    def _plain_rows(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, after: Cursor | None, want: int,
-                    top: datetime | None) -> list[tuple[Any, ...]]:
-        """Up to `want` rows of the list below `after`, by the one statement of every term."""
         p = Params()
         clause = where(ws, filters, p) + ("" if after is None else " AND " + below(
             p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id),
             p.add(after.image_index)))
+        con = self._cursor()
         sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
-               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(want)}")
+               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}")
+
+        def newest() -> datetime | None:
+            found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
+            return found[0] if found else None
 
         def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
             # Newest first, in widening windows (store/paging.py).
@@ -266,7 +239,8 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
             windowed = Params(p)
             return con.execute(sql.replace("<window>", f" AND ts >= {windowed.add(lowest)}"), windowed).fetchall()
 
-        return newest_rows(filters, top, want, fetch)
+        found, following = page(filters, after, limit, newest, fetch)
+        return [answer.inference(row) for row in found], following
 
     def get_inference(self, ws: int, inference_id: str) -> list[base.InferenceRow]:
         """Every image of the id. Images 0 to _PROBED_IMAGES - 1 are looked up through the primary
