@@ -82,15 +82,19 @@ def _copies(ws: int, filters: Filters, field: str, group_by: str | None, bucket:
     """(bucket, group, 1, number, number, number) of each copy of `field` with a number in the
     filters, outside the whole `hours` if given; grouped by a metadata field, joined on the
     inference key to that field's copies (NULL: the inference has none)."""
-    outside = "" if hours is None else f" AND (ts < {p.add(hours[0])} OR ts >= {p.add(hours[1])})"
+    bounds = None if hours is None else (p.add(hours[0]), p.add(hours[1]))
+
+    def outside(ts: str) -> str:
+        return "" if bounds is None else f" AND ({ts} < {bounds[0]} OR {ts} >= {bounds[1]})"
+
     join, group = "", f"f.{group_by}" if group_by else "NULL::VARCHAR"
     if group_by is not None and group_by.startswith("meta."):
         join = (f" LEFT JOIN (SELECT key, field_value FROM metadata_facts WHERE {where(ws, filters, p)}"
-                f" AND field_name = {p.add(group_by.removeprefix('meta.'))}{outside}) m ON m.key = f.key")
+                f" AND field_name = {p.add(group_by.removeprefix('meta.'))}{outside('ts')}) m ON m.key = f.key")
         group = "m.field_value"
     return (f"SELECT {_bucket(bucket, 'f.ts', p)}, {group}, 1, f.field_number, f.field_number, f.field_number"
             f" FROM metadata_facts f{join} WHERE {where(ws, filters, p, 'f')} AND f.field_name = {p.add(field)}"
-            f" AND f.field_number IS NOT NULL{outside.replace('ts', 'f.ts')}")
+            f" AND f.field_number IS NOT NULL{outside('f.ts')}")
 
 
 def _bucket(bucket: timedelta | None, column: str, p: Params) -> str:
