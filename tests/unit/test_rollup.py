@@ -6,6 +6,7 @@ and after its inferences."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import duckdb
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.query.performance import DEFAULT_BINS, FEEDBACK_FIELD, VERDICTS, GroundTruth, feedback_setting
 from inferwatch.store.base import Totals
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb.cache.sums import BINS
@@ -297,4 +299,100 @@ def test_metadata_notes_do_not_pile_up(tmp_path: Path) -> None:
     assert noted() == 0
     copies = store._cursor().execute("SELECT count(*) FROM metadata_facts").fetchone()
     assert copies == (3,)
+    store.close()
+
+
+# Measured accuracy: ground truth as a label, a pass/fail field and a group field, each asked
+# with settings the hourly sums answer (`cache/meta_verdicts.py`) and some they leave to the
+# copies or the rows (a threshold, a label map to another class, other bins, feedback).
+LABELLED = GroundTruth(label_field="label")
+MAPPED = GroundTruth(label_field="label", label_map={"x": "none", "a": "a"}, pass_field="insp")
+INSPECTED = GroundTruth(label_field="label", pass_field="insp", fail_values=["failed", "7"])
+ELSEWHERE = GroundTruth(label_field="label", label_map={"a": "b"}, pass_field="insp")
+THRESHOLD = GroundTruth(label_field="label", confidence_threshold=0.5, pass_field="insp")
+PERFORMANCE_ASKS = [
+    (LABELLED, timedelta(hours=1), None, DEFAULT_BINS), (MAPPED, timedelta(hours=3), "line", DEFAULT_BINS),
+    (INSPECTED, timedelta(hours=1), "temp", DEFAULT_BINS), (INSPECTED, timedelta(hours=2), "insp", DEFAULT_BINS),
+    (LABELLED, timedelta(hours=1), "label", DEFAULT_BINS), (MAPPED, timedelta(minutes=30), None, DEFAULT_BINS),
+    (INSPECTED, timedelta(hours=1), None, 7), (ELSEWHERE, timedelta(hours=1), "line", DEFAULT_BINS),
+    (THRESHOLD, timedelta(hours=1), "line", DEFAULT_BINS), (feedback_setting(), timedelta(hours=1), None, DEFAULT_BINS),
+]
+PERFORMANCE_FILTERS = (Filters(start=START, end=END, model_ids=("m/1",)),
+                       Filters(start=START, end=END, model_ids=("m/2",)),
+                       Filters(start=START, end=END, model_ids=("m/1",), device_ids=("cam-1",)))
+
+
+def performance_answers(store: DuckDBStore) -> list[Any]:
+    """The counts as dicts, so that `same` compares their mean confidences to 12 digits."""
+    return [dataclasses.asdict(store.performance_counts(1, f, setting, bucket, group, bins))
+            for f in PERFORMANCE_FILTERS for setting, bucket, group, bins in PERFORMANCE_ASKS]
+
+
+def labels(ids: range, prefix: str, seed: int) -> MetadataRows:
+    """Labels (a number now and then), pass/fail values, lines, temperatures and feedback."""
+    rng = random.Random(seed)
+    out = MetadataRows()
+    for i in ids:
+        name = f"{prefix}-{i}"
+        if rng.random() < 0.7:
+            out.add(1, name, "label", rng.choice(["a", "b", "c", "none", "x", 7]), int(BASE.timestamp() * 10**6))
+        if rng.random() < 0.5:
+            out.add(1, name, "insp", rng.choice(["passed", "failed", "FAILED", 7]), int(BASE.timestamp() * 10**6))
+        if rng.random() < 0.6:
+            out.add(1, name, "line", rng.choice(["l1", "l2"]), int(BASE.timestamp() * 10**6))
+        if rng.random() < 0.3:
+            out.add(1, name, "temp", rng.choice([20, 21.5, "hot"]), int(BASE.timestamp() * 10**6))
+        if rng.random() < 0.2:
+            out.add(1, name, FEEDBACK_FIELD, rng.choice(VERDICTS), int(BASE.timestamp() * 10**6))
+    return out
+
+
+def test_performance_sums_answer_as_the_scan(tmp_path: Path) -> None:
+    """Measured accuracy from the copies' hourly sums answers as the plain scan through appends,
+    re-sends, late ground truth and feedback, a sweep, and rows changed while no server ran."""
+    path = tmp_path / "perf.duckdb"
+    store = DuckDBStore(str(path))
+    store.migrate()
+    store.create_workspace("w", "h")
+    assert store.append(rows(1, 3000, 10, "p"), labels(range(0, 3000), "p", 1)) == 3000
+    first = performance_answers(store)
+    assert summed_rows(store, "meta_verdict_hours WHERE group_field IS NULL AND field_name = 'label'") > 0
+    assert summed_rows(store, "meta_verdict_hours WHERE group_field = 'line'") > 0
+    assert all(c["confusion"] and c["over_time"] and c["calibration"] for c in first)
+    same(first, scanned(path, performance_answers))
+
+    # New rows in hours already summed, some re-sent, with their labels.
+    more = rows(2, 400, 10, "q")
+    assert store.append(more, labels(range(0, 400), "q", 2)) == 400
+    again = rows(2, 100, 10, "q")
+    again.extend(rows(3, 100, 10, "r"))
+    assert store.append(again, MetadataRows()) == 100
+    appended = performance_answers(store)
+    assert appended != first
+    same(appended, scanned(path, performance_answers))
+
+    # Ground truth and feedback arriving late: new labels, labels replaced, numbers for texts.
+    store.append(InferenceRows(), labels(range(0, 3000, 3), "p", 3))
+    store.append(InferenceRows(), labels(range(100), "r", 4))
+    late = performance_answers(store)
+    assert late != appended
+    same(late, scanned(path, performance_answers))
+
+    # A sweep of the first hours.
+    assert store.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None).inferences > 0
+    swept = performance_answers(store)
+    assert swept != late
+    same(swept, scanned(path, performance_answers))
+    store.append(InferenceRows(), labels(range(3000, 3100), "p", 5))
+    store.close()
+
+    # Labels written by a store without its caches (as the CLI does), and rows deleted, while no
+    # server held the file.
+    offline = DuckDBStore(str(path), caches=False)
+    offline.append(InferenceRows(), labels(range(2000, 2600), "p", 6))
+    offline.close()
+    store = deleted_offline(path, "p-1%")
+    outside = performance_answers(store)
+    assert outside != swept
+    same(outside, scanned(path, performance_answers))
     store.close()

@@ -17,7 +17,7 @@ from inferwatch.ingest import limits
 from inferwatch.ingest.fields import decode
 from inferwatch.query.buckets import choose_bucket
 from inferwatch.query.filters import meta_field
-from inferwatch.query.performance import FEEDBACK_FIELD, GroundTruth, report
+from inferwatch.query.performance import DEFAULT_BINS, FEEDBACK_FIELD, GroundTruth, report
 from inferwatch.store.base import Store
 from inferwatch.store.rows import iso
 from inferwatch.workspaces import audit
@@ -25,7 +25,6 @@ from inferwatch.workspaces import audit
 router = APIRouter(prefix="/api/v1/{workspace}")
 
 _SETTING = msgspec.json.Decoder(GroundTruth)
-DEFAULT_BINS = 10
 SETTING_KEYS = ("label_field", "no_detection_label", "confidence_threshold", "pass_field", "fail_value",
                 "label_map")  # the setting, given in the query string over the stored one
 MAX_BINS = 100

@@ -27,6 +27,9 @@ from inferwatch.ingest.fields import FieldName, FieldValue
 # 95% two-sided.
 _Z = 1.959963984540054
 
+# The calibration's bins unless asked otherwise; the DuckDB store's hourly sums hold these.
+DEFAULT_BINS = 10
+
 DEFAULT_FAIL_VALUES = ("failed", "fail", "ng", "reject", "rejected", "defect", "false", "no")
 
 # Operator feedback (docs/vision-events.md): the latest verdict on an event, kept as metadata of the

@@ -8,14 +8,14 @@ inferences hold.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import msgspec
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
-from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.cache import Caches, meta_verdicts
 from inferwatch.store.duckdb.sql import Params, where
 from inferwatch.store.rows import iso
 
@@ -75,6 +75,10 @@ class PerformanceReads:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
 
+    def _summed_inferences(self, ws: int, filters: Filters, hours: tuple[datetime, datetime] | None,
+                           p: Params) -> str:
+        raise NotImplementedError
+
     def ground_truth(self, ws: int, model_id: str) -> GroundTruth | None:
         row = self._cursor().execute(
             "SELECT ground_truth FROM model_settings WHERE ws = ? AND model_id = ?", [ws, model_id]
@@ -92,33 +96,24 @@ class PerformanceReads:
     def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket: timedelta,
                            group_field: str | None, bins: int) -> Counts:
         con = self._cursor()
-        thr, none = setting.confidence_threshold, setting.no_detection_label
         p = Params()
-        (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}",
-                               p).fetchone() or (0,)
-
-        inspected = bool(setting.pass_field)
-        p = Params()
-        if thr > 0 or not self._caches.copies_serve(filters):
-            joined = _joined(ws, filters, setting, group_field, p)
-            found = "list_contains(classes, expected)"
-            if thr > 0:
-                found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence"
-                         f" >= {p.add(thr)}), lambda p: p.class), expected)")
-            # Flagged: found anything but "no detection" (above the threshold when there is one).
-            flagged = "NULL::BOOLEAN"
-            if inspected and thr > 0:
-                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(list_filter(predictions, lambda p:"
-                           f" p.confidence >= {p.add(thr)} AND p.class <> {p.add(none)})) > 0 END")
-            elif inspected:
-                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(classes)"
-                           f" > list_contains(classes, {p.add(none)})::INTEGER END")
+        hours = meta_verdicts.summed_window(filters, setting, bucket, bins, group_field,
+                                            self._caches.summed_hours(filters, bucket))
+        if hours is None:
+            (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}",
+                                   p).fetchone() or (0,)
         else:
+            (total,) = con.execute(f"SELECT coalesce(sum(n), 0) FROM {self._summed_inferences(ws, filters, hours, p)}",
+                                   p).fetchone() or (0,)
+
+        p = Params()
+        if hours is not None:
+            # Every figure from the copies' hourly sums (`cache/meta_verdicts.py`).
             self._caches.ready_copies(con, ws, filters)
-            joined = _copied(ws, filters, setting, group_field, p)
-            found = "found"
-            flagged = "CASE WHEN pass_value IS NOT NULL THEN detected END" if inspected else "NULL::BOOLEAN"
-        sql = _counted(joined, found, flagged, setting, bucket, bins, p)
+            sql = meta_verdicts.counted(ws, filters, setting, hours, bucket, group_field,
+                                        _expected("field_value", "top_class", setting, p), p)
+        else:
+            sql = self._counted_rows(con, ws, filters, setting, bucket, group_field, bins, p)
         confusion: dict[tuple[str, str], int] = {}
         over_time: list[tuple[str, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
@@ -145,6 +140,34 @@ class PerformanceReads:
         by_group.sort(key=lambda g: (-g[1], g[0]))
         calibration.sort()
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
+
+
+    def _counted_rows(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, setting: GroundTruth,
+                      bucket: timedelta, group_field: str | None, bins: int, p: Params) -> str:
+        """`_counted` of the labelled inferences: from their copies beside the metadata, or with a
+        threshold (or the caches off) from the inferences joined to their metadata."""
+        thr, none = setting.confidence_threshold, setting.no_detection_label
+        inspected = bool(setting.pass_field)
+        if thr > 0 or not self._caches.copies_serve(filters):
+            joined = _joined(ws, filters, setting, group_field, p)
+            found = "list_contains(classes, expected)"
+            if thr > 0:
+                found = ("list_contains(list_transform(list_filter(predictions, lambda p: p.confidence"
+                         f" >= {p.add(thr)}), lambda p: p.class), expected)")
+            # Flagged: found anything but "no detection" (above the threshold when there is one).
+            flagged = "NULL::BOOLEAN"
+            if inspected and thr > 0:
+                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(list_filter(predictions, lambda p:"
+                           f" p.confidence >= {p.add(thr)} AND p.class <> {p.add(none)})) > 0 END")
+            elif inspected:
+                flagged = ("CASE WHEN pass_value IS NOT NULL THEN len(classes)"
+                           f" > list_contains(classes, {p.add(none)})::INTEGER END")
+        else:
+            self._caches.ready_copies(con, ws, filters)
+            joined = _copied(ws, filters, setting, group_field, p)
+            found = "found"
+            flagged = "CASE WHEN pass_value IS NOT NULL THEN detected END" if inspected else "NULL::BOOLEAN"
+        return _counted(joined, found, flagged, setting, bucket, bins, p)
 
 
 def _counted_only(alias: str, setting: GroundTruth, p: Params) -> str:

@@ -513,6 +513,32 @@ MIGRATIONS: list[str] = [
     DELETE FROM fact_hours;
     DELETE FROM metadata_facts;
     """,
+    # 20: what measured accuracy counts, summed per hour from the copies of each text value
+    # (`store/duckdb/cache/meta_verdicts.py`): per value, model, the inference's top class, whether
+    # its classes hold the value, whether it found anything, its confidence bin; and the same per
+    # value of each other field of the inference (the accuracy per group). Caches of the copies:
+    # every hour is made again when first read.
+    """
+    CREATE TABLE meta_verdict_hours (
+        ws INTEGER NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        top_class VARCHAR,
+        found BOOLEAN,          -- the inference's classes hold the value
+        quiet BOOLEAN NOT NULL, -- no confidence at or above 0 (nothing found)
+        several BOOLEAN,        -- more than one class found (NULL beside a group field)
+        lone VARCHAR,           -- the one class found, if one (NULL beside a group field)
+        bin INTEGER,            -- the top confidence's bin of `meta_verdicts.BINS` (NULL beside a group field)
+        group_field VARCHAR,    -- NULL: the value alone; else another field of the same inferences
+        group_value VARCHAR,
+        n BIGINT NOT NULL,
+        confidence_sum DOUBLE   -- of the top confidences (NULL beside a group field)
+    );
+    DELETE FROM fact_hours;
+    DELETE FROM metadata_facts;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

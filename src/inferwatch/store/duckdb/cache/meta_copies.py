@@ -16,6 +16,7 @@ from datetime import datetime
 import duckdb
 
 from inferwatch.store import sketch
+from inferwatch.store.duckdb.cache import meta_verdicts
 from inferwatch.store.duckdb.cache.sums import next_hour
 from inferwatch.store.duckdb.sql import transaction
 
@@ -80,8 +81,10 @@ SUMMARIZE_HOURS = (
         ON v.key = n.key AND v.field_name = g.field_name
     GROUP BY ALL
     """,
+    # What measured accuracy counts (`meta_verdicts.py`).
+    meta_verdicts.SUMMARIZE,
 )
-SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours", "meta_number_hours")
+SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours", "meta_number_hours", meta_verdicts.TABLE)
 
 _CHANGED = "SELECT DISTINCT ws, id_key FROM metadata_changed"
 

@@ -1,0 +1,150 @@
+"""Measured accuracy from the metadata copies summed per hour (table `meta_verdict_hours`).
+
+Measured accuracy joined each labelled inference's copy to its pass/fail copy and its group's:
+at 10 million inferences, 2 million copies a month, 400 to 750 ms a call. What the figures
+need of one labelled inference is a handful of small values: its label, the model, its top
+class, whether its classes hold the label, whether it found anything at all, its top
+confidence's bin. Summed per hour over those, a month is a few thousand rows a value, and so
+is the same per value of each other field of the inference (for the accuracy per group).
+
+The sums know the raw label, not the setting, so they answer only where the setting does not
+need more: no confidence threshold (that reads the predictions), the label map sending values
+to themselves or to the "no detection" label (then "the classes hold the expected class" is
+"they hold the value"), the calibration in `BINS` bins, the label a field rather than operator
+feedback. Other settings count the copies (`store/duckdb/performance.py`).
+
+Numbers are kept out of the sums (a numeric field's values are nearly all distinct): copies of
+a numeric value are read from the copies, as are those of the window's partial first and last
+hours. Every count is the plain scan's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from inferwatch.query.filters import Filters
+from inferwatch.query.performance import DEFAULT_BINS, GroundTruth, is_feedback
+from inferwatch.store.duckdb.sql import Params, where
+
+# The calibration's bins the sums hold: the API's default.
+BINS = DEFAULT_BINS
+
+TABLE = "meta_verdict_hours"
+
+# The figures of one copy (alias `f` of `metadata_facts`) as the sums hold them; the bin the
+# same expression as the scan's (`store/duckdb/performance.py`), to the last double.
+_FOUND = "list_contains(f.classes, f.field_value)"
+_QUIET = "coalesce(f.max_confidence < 0, true)"
+_SEVERAL = "len(f.classes) > 1"
+_LONE = "CASE WHEN len(f.classes) = 1 THEN f.classes[1] END"
+# (`least` passes over a NULL: no confidence, no bin.)
+_BIN = f"CASE WHEN f.max_confidence IS NOT NULL THEN least(floor(f.max_confidence * {BINS})::INTEGER, {BINS} - 1) END"
+
+# Re-makes the sums of the given hours from their copies, bound like `meta_copies.SUMMARIZE_HOURS`
+# and run after the copies are made. In field order, so a read of one field skips the others'
+# row groups.
+SUMMARIZE = f"""
+INSERT INTO {TABLE}
+WITH c AS MATERIALIZED (
+    SELECT ws, hour, key, field_name, field_value, model_id, top_class, {_FOUND} AS found, {_QUIET} AS quiet,
+        {_SEVERAL} AS several, {_LONE} AS lone, {_BIN} AS bin, max_confidence
+    FROM metadata_facts f
+    WHERE ws = $ws AND ts >= $lo AND ts < $hi AND hour IN (SELECT unnest($hours::TIMESTAMP[]))
+        AND field_number IS NULL
+)
+SELECT * FROM (
+    SELECT ws, hour, field_name, field_value, model_id, top_class, found, quiet, several, lone, bin,
+        NULL::VARCHAR AS group_field, NULL::VARCHAR AS group_value, count(*) AS n, sum(max_confidence)
+    FROM c GROUP BY ALL
+    UNION ALL
+    SELECT l.ws, l.hour, l.field_name, l.field_value, l.model_id, l.top_class, l.found, l.quiet, NULL, NULL, NULL,
+        g.field_name, g.field_value, count(*), NULL
+    FROM c l JOIN c g ON g.key = l.key AND g.field_name <> l.field_name
+    GROUP BY ALL
+)
+ORDER BY field_name, group_field NULLS FIRST, hour
+"""
+
+
+def summed_window(filters: Filters, setting: GroundTruth, bucket: timedelta, bins: int, group_field: str | None,
+                  hours: tuple[datetime, datetime] | None) -> tuple[datetime, datetime] | None:
+    """`hours`, the window's whole hours the caches hold (`Caches.summed_hours`), if the sums
+    answer this setting and these filters; else None. The sums know no device or class."""
+    if hours is None or setting.confidence_threshold > 0 or is_feedback(setting) or bins != BINS:
+        return None
+    if any(v not in (k, setting.no_detection_label) for k, v in setting.label_map.items()):
+        return None
+    if filters.device_ids or filters.classes or group_field == setting.label_field:
+        return None
+    return hours
+
+
+def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[datetime, datetime], bucket: timedelta,
+            group_field: str | None, expected: str, p: Params) -> str:
+    """The query `performance._counted` makes of the copies, from the sums of the whole `hours`:
+    the same columns and GROUPING SETS, each count a sum of the sums' `n`. `expected` is the
+    expected class of the label in column `field_value` (`performance._expected`)."""
+    lo, hi = hours
+    none = p.add(setting.no_detection_label)
+    names = [setting.label_field] + ([setting.pass_field] if setting.pass_field else [])
+
+    def summed(field: str, group: str | None) -> str:
+        terms = [f"ws = {p.add(ws)}", f"hour >= {p.add(lo)}", f"hour < {p.add(hi)}", f"field_name = {p.add(field)}"]
+        if filters.model_ids:
+            terms.append(f"model_id IN ({p.each(filters.model_ids)})")
+        terms.append("group_field IS NULL" if group is None else f"group_field = {p.add(group)}")
+        return f"{TABLE} WHERE {' AND '.join(terms)}"
+
+    def copies(alias: str, field: str) -> str:
+        return f"{alias}.field_name = {p.add(field)} AND {where(ws, filters, p, alias)}"
+
+    outside = f"(f.ts < {p.add(lo)} OR f.ts >= {p.add(hi)} OR f.field_number IS NOT NULL)"
+    columns = "field_name, hour, field_value, top_class, found, quiet, several, lone, bin, n, confidence_sum"
+    fields = " UNION ALL ".join(
+        f"SELECT {columns} FROM {summed(name, None)}"
+        f" UNION ALL SELECT f.field_name, f.hour, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL},"
+        f" {_LONE}, {_BIN}, 1, f.max_confidence FROM metadata_facts f WHERE {copies('f', name)} AND {outside}"
+        for name in dict.fromkeys(names))
+    label = p.add(setting.label_field)
+    labelled = (f"SELECT hour, field_value, top_class, found, quiet, bin, n, confidence_sum, NULL::VARCHAR AS grp"
+                f" FROM fields WHERE field_name = {label}")
+    if group_field:
+        # Per value of the group field: its sums, and the copies of partial hours or numbers
+        # joined (each join has one side of few copies).
+        pair = ("SELECT f.hour, f.field_value, f.top_class, {found}, {quiet}, NULL, 1, NULL, g.field_value"
+                " FROM metadata_facts f JOIN metadata_facts g ON g.key = f.key WHERE {terms}")
+        pair = pair.replace("{found}", _FOUND).replace("{quiet}", _QUIET)
+        inside = f"f.ts >= {p.add(lo)} AND f.ts < {p.add(hi)} AND f.field_number IS NULL"
+        labelled += (
+            " UNION ALL SELECT hour, field_value, top_class, found, quiet, NULL, n, NULL, group_value"
+            f" FROM {summed(setting.label_field, group_field)}"
+            " UNION ALL " + pair.replace("{terms}", f"{copies('f', setting.label_field)} AND {outside}"
+                                         f" AND {copies('g', group_field)}")
+            + " UNION ALL " + pair.replace("{terms}", f"{copies('f', setting.label_field)} AND {inside}"
+                                           f" AND {copies('g', group_field)} AND g.field_number IS NOT NULL"))
+    verdicts = (f"SELECT *, CASE WHEN expected = {none} THEN quiet ELSE found END AS correct"
+                f" FROM (SELECT *, {expected} AS expected FROM ({labelled}))")
+    inspected = ""
+    if setting.pass_field:
+        fails = p.add([v.lower() for v in setting.fail_values])
+        inspected = (" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, several OR coalesce(lone <> "
+                     f"{none}, false), list_contains({fails}::VARCHAR[], lower(field_value)), n, NULL, NULL"
+                     f" FROM fields WHERE field_name = {p.add(setting.pass_field)}")
+    return f"""
+WITH fields AS MATERIALIZED ({fields}),
+verdicts AS ({verdicts}),
+counted AS (
+    SELECT CASE WHEN grp IS NULL THEN expected END AS expected,
+        CASE WHEN grp IS NULL THEN CASE WHEN correct THEN expected WHEN NOT quiet THEN top_class
+            ELSE {none} END END AS predicted,
+        CASE WHEN grp IS NULL THEN time_bucket({p.add(bucket)}::INTERVAL, hour, TIMESTAMP '1970-01-01') END
+            AS bucket,
+        grp, bin, NULL::BOOLEAN AS flagged, NULL::BOOLEAN AS failed, n, correct, confidence_sum
+    FROM verdicts{inspected}
+)
+SELECT GROUPING(expected, predicted), GROUPING(bucket), GROUPING(grp), GROUPING(bin), GROUPING(flagged, failed),
+    expected, predicted, bucket, grp, bin, flagged, failed, sum(n), coalesce(sum(n) FILTER (WHERE correct), 0),
+    sum(confidence_sum) / sum(n)
+FROM counted
+GROUP BY GROUPING SETS ((expected, predicted), (bucket), (grp), (bin), (flagged, failed))
+"""
