@@ -1,9 +1,10 @@
 """Ground truth on DuckDB: the per-model setting, and the counts behind measured performance.
 
 Two queries: the number of inferences in the filters, and `_counted`, every other figure in one
-pass over the inferences that carry a label or a pass/fail value: read from their copies beside
-the metadata (`cache/meta_copies.py`) unless a confidence threshold needs their predictions, which only the
-inferences hold.
+pass over the inferences that carry a label or a pass/fail value: from the copies' sums per hour
+where the setting and filters let them answer (`cache/meta_verdicts.py`), else read from their
+copies beside the metadata (`cache/meta_copies.py`) unless a confidence threshold needs their
+predictions, which only the inferences hold.
 """
 
 from __future__ import annotations

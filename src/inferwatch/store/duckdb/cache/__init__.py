@@ -12,8 +12,8 @@ checksum of the hour's inferences it was made from):
 - the metadata copies (`meta_copies.py`): each metadata value (text and number) beside a copy
   of its inference's summary columns, so grouping or filtering by a field reads no join
   (`meta_groups.py`, `meta_filter.py`), and the copies summed per hour and value, a numeric
-  field's numbers too (`store/duckdb/numeric.py`); checks in `fact_hours`. Made only by the
-  reads that need them.
+  field's numbers too (`store/duckdb/numeric.py`), and what measured accuracy counts
+  (`meta_verdicts.py`); checks in `fact_hours`. Made only by the reads that need them.
 
 The invariants, all kept here:
 
