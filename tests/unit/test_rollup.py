@@ -332,18 +332,13 @@ def labels(ids: range, prefix: str, seed: int) -> MetadataRows:
     """Labels (a number now and then), pass/fail values, lines, temperatures and feedback."""
     rng = random.Random(seed)
     out = MetadataRows()
+    fields: list[tuple[str, float, list[MetaScalar]]] = [
+        ("label", 0.7, ["a", "b", "c", "none", "x", 7]), ("insp", 0.5, ["passed", "failed", "FAILED", 7]),
+        ("line", 0.6, ["l1", "l2"]), ("temp", 0.3, [20, 21.5, "hot"]), (FEEDBACK_FIELD, 0.2, list(VERDICTS))]
     for i in ids:
-        name = f"{prefix}-{i}"
-        if rng.random() < 0.7:
-            out.add(1, name, "label", rng.choice(["a", "b", "c", "none", "x", 7]), int(BASE.timestamp() * 10**6))
-        if rng.random() < 0.5:
-            out.add(1, name, "insp", rng.choice(["passed", "failed", "FAILED", 7]), int(BASE.timestamp() * 10**6))
-        if rng.random() < 0.6:
-            out.add(1, name, "line", rng.choice(["l1", "l2"]), int(BASE.timestamp() * 10**6))
-        if rng.random() < 0.3:
-            out.add(1, name, "temp", rng.choice([20, 21.5, "hot"]), int(BASE.timestamp() * 10**6))
-        if rng.random() < 0.2:
-            out.add(1, name, FEEDBACK_FIELD, rng.choice(VERDICTS), int(BASE.timestamp() * 10**6))
+        for name, share, values in fields:
+            if rng.random() < share:
+                out.add(1, f"{prefix}-{i}", name, rng.choice(values), int(BASE.timestamp() * 10**6))
     return out
 
 
