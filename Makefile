@@ -84,7 +84,8 @@ lint: $(VENV)/.stamp-test
 # of a run is waiting on server processes, clients and Chromium, time another worker fills (on 2
 # cores, with the chdb pass beside, 3 workers took 470 and 540 s where 2 took 549 and 581,
 # alternating). Files are handed out in the order tests/conftest.py collects them (those that
-# start processes first), not by how many tests they hold: the slowest files hold few.
+# start processes first, then the long in-process ones), not by how many tests they hold: the
+# slowest files hold few.
 PYTEST := $(BIN)/pytest -q -n $$(( $$(nproc) + 1 )) --dist loadfile --no-loadscope-reorder
 
 # The chdb pass runs beside the DuckDB pass, on a worker of its own: the DuckDB pass keeps about

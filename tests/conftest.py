@@ -38,12 +38,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             test.add_marker(pytest.mark.process)
         if "chdb_url" in names:
             test.add_marker(pytest.mark.chdb)
-    # Files that start processes first, each file's tests in their order: under pytest-xdist
-    # (`make test`: --dist loadfile --no-loadscope-reorder) the slow files, which are few tests
-    # each, then start early and the quick in-process files fill in at the end, instead of one
-    # worker finishing a slow file alone while the other has nothing left.
-    slow = {test.nodeid.split("::")[0] for test in items if test.get_closest_marker("process")}
-    items.sort(key=lambda test: test.nodeid.split("::")[0] not in slow)
+    # Files that start processes first; then the in-process files marked `slow`, then those that
+    # ask a chdb store of their own (each question costs chdb 3 to 20 ms of CPU, whatever the
+    # data), most tests first; each file's tests in their order. Under pytest-xdist (`make test`:
+    # --dist loadfile --no-loadscope-reorder) the slow files then start early and the quick
+    # in-process files fill in at the end, instead of one worker finishing a slow file alone while
+    # the others idle.
+    files: dict[str, list[pytest.Item]] = {}
+    for test in items:
+        files.setdefault(test.nodeid.split("::")[0], []).append(test)
+
+    def rank(tests: list[pytest.Item]) -> tuple[bool, bool, bool, int]:
+        if any(test.get_closest_marker("process") for test in tests):
+            return False, False, False, 0
+        slow = any(test.get_closest_marker("slow") for test in tests)
+        # (the in-process app opens chdb only in the chdb pass, where only process tests run)
+        chdb = any({"chdb_url"} <= set(names) and "app_server" not in names
+                   for names in (getattr(test, "fixturenames", ()) for test in tests))
+        return True, not (slow or chdb), not slow, -len(tests) if chdb else 0
+
+    items[:] = [test for tests in sorted(files.values(), key=rank) for test in tests]
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,8 @@ from schemathesis.core.result import Ok
 from tests.conftest import EVER, Workspace, item, open_workspace
 from tests.server import InProcess
 
+pytestmark = pytest.mark.slow  # generating the cases takes the time, and it is one test
+
 # Cases per operation and generation mode (so twice this per route); per read route below.
 SCHEMA_EXAMPLES = 15
 QUERY_EXAMPLES = 30

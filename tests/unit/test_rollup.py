@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
@@ -24,6 +25,8 @@ from inferwatch.store.base import Totals
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.duckdb.cache.sums import BINS
 from tests.unit.test_store_parity import same
+
+pytestmark = pytest.mark.slow  # every change, each checked against a full scan
 
 BASE = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 HOUR_US = 3600 * 10**6
