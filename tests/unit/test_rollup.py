@@ -394,3 +394,42 @@ def test_performance_sums_answer_as_the_scan(tmp_path: Path) -> None:
     assert outside != swept
     same(outside, scanned(path, performance_answers))
     store.close()
+
+
+def test_performance_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
+    """Over days at a bucket of days, measured accuracy reads its whole days' sums per day: they
+    answer as the scan through new rows and late labels in days already summed, a sweep, and
+    rows deleted while no server held the file."""
+    path = tmp_path / "perf-days.duckdb"
+    store = DuckDBStore(str(path))
+    store.migrate()
+    store.create_workspace("w", "h")
+    start, end = BASE + timedelta(hours=3, minutes=5), BASE + timedelta(days=3, hours=2, minutes=50)
+
+    def days_answers(s: DuckDBStore) -> list[Any]:
+        return [dataclasses.asdict(s.performance_counts(1, Filters(start, end, model_ids=(model,)), setting, bucket,
+                                                        group, DEFAULT_BINS))
+                for model in ("m/1", "m/2")
+                for setting, group in ((INSPECTED, None), (MAPPED, "line"), (LABELLED, "temp"))
+                for bucket in (timedelta(days=1), timedelta(hours=6))]
+
+    assert store.append(rows(1, 4000, 80, "d"), labels(range(4000), "d", 1)) == 4000
+    first = days_answers(store)
+    summed = store._cursor().execute("SELECT count(DISTINCT day) FROM meta_verdict_days").fetchone()
+    assert summed is not None and summed[0] >= 3
+    same(first, scanned(path, days_answers))
+    assert store.append(rows(2, 300, 80, "e"), labels(range(300), "e", 2)) == 300
+    store.append(InferenceRows(), labels(range(0, 4000, 5), "d", 3))
+    more = days_answers(store)
+    assert more != first
+    same(more, scanned(path, days_answers))
+    store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
+    swept = days_answers(store)
+    assert swept != more
+    same(swept, scanned(path, days_answers))
+    store.close()
+    store = deleted_offline(path, "d-1%")
+    outside = days_answers(store)
+    assert outside != swept
+    same(outside, scanned(path, days_answers))
+    store.close()

@@ -539,6 +539,32 @@ MIGRATIONS: list[str] = [
     DELETE FROM fact_hours;
     DELETE FROM metadata_facts;
     """,
+    # 21: the same sums per day, added up from the day's hours and made again with any of them
+    # (`store/duckdb/cache/meta_verdicts.py`): a month at a bucket of days reads 30 days' rows,
+    # not 720 hours'. Made here from the hours already summed, which stay as current as they were.
+    """
+    CREATE TABLE meta_verdict_days (
+        ws INTEGER NOT NULL,
+        day TIMESTAMP NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        top_class VARCHAR,
+        found BOOLEAN,
+        quiet BOOLEAN NOT NULL,
+        several BOOLEAN,
+        lone VARCHAR,
+        bin INTEGER,
+        group_field VARCHAR,
+        group_value VARCHAR,
+        n BIGINT NOT NULL,
+        confidence_sum DOUBLE
+    );
+    INSERT INTO meta_verdict_days
+    SELECT ws, date_trunc('day', hour), field_name, field_value, model_id, top_class, found, quiet, several, lone,
+        bin, group_field, group_value, sum(n), sum(confidence_sum)
+    FROM meta_verdict_hours GROUP BY ALL;
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

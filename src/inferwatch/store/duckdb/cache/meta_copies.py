@@ -83,6 +83,7 @@ SUMMARIZE_HOURS = (
     """,
     # What measured accuracy counts (`meta_verdicts.py`).
     meta_verdicts.SUMMARIZE,
+    *meta_verdicts.SUMMARIZE_DAYS,
 )
 SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours", "meta_number_hours", meta_verdicts.TABLE)
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import DEFAULT_BINS, GroundTruth, is_feedback
+from inferwatch.store.duckdb.cache.sums import days_within
 from inferwatch.store.duckdb.sql import Params, where
 
 # The calibration's bins the sums hold: the API's default.
@@ -65,6 +66,26 @@ SELECT * FROM (
 ORDER BY field_name, group_field NULLS FIRST, hour
 """
 
+DAYS = "meta_verdict_days"
+_COLUMNS = ("field_name, field_value, model_id, top_class, found, quiet, several, lone, bin, group_field,"
+            " group_value")
+# The days holding the summed hours, added up again from their hours, as the sums' confidence
+# bins are (`sums.REFRESH_HOURS`): a read takes a day's row only when its window holds the
+# whole day, whose every hour it has just made current.
+_DAYS_OF = "SELECT DISTINCT date_trunc('day', unnest($hours::TIMESTAMP[]))"
+SUMMARIZE_DAYS = (
+    f"DELETE FROM {DAYS} WHERE ws = $ws AND day >= date_trunc('day', $lo::TIMESTAMP) AND day < $hi"
+    f" AND day IN ({_DAYS_OF})",
+    f"""
+    INSERT INTO {DAYS}
+    SELECT ws, date_trunc('day', hour) AS day, {_COLUMNS}, sum(n), sum(confidence_sum)
+    FROM {TABLE} WHERE ws = $ws AND hour >= date_trunc('day', $lo::TIMESTAMP)
+        AND date_trunc('day', hour) < $hi AND date_trunc('day', hour) IN ({_DAYS_OF})
+    GROUP BY ALL
+    ORDER BY field_name, group_field NULLS FIRST, day
+    """,
+)
+
 
 def summed_window(filters: Filters, setting: GroundTruth, bucket: timedelta, bins: int, group_field: str | None,
                   hours: tuple[datetime, datetime] | None) -> tuple[datetime, datetime] | None:
@@ -88,21 +109,34 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
     none = p.add(setting.no_detection_label)
     names = [setting.label_field] + ([setting.pass_field] if setting.pass_field else [])
 
-    def summed(field: str, group: str | None) -> str:
-        terms = [f"ws = {p.add(ws)}", f"hour >= {p.add(lo)}", f"hour < {p.add(hi)}", f"field_name = {p.add(field)}"]
-        if filters.model_ids:
-            terms.append(f"model_id IN ({p.each(filters.model_ids)})")
-        terms.append("group_field IS NULL" if group is None else f"group_field = {p.add(group)}")
-        return f"{TABLE} WHERE {' AND '.join(terms)}"
+    # Whole days from the days' sums when the buckets are whole days (which start at midnight).
+    days = days_within(hours) if bucket % timedelta(days=1) == timedelta(0) else None
+
+    def summed(field: str, group: str | None, columns: str) -> str:
+        """A subquery of the hour (a day's first for a day's row) and `columns` of the sums of
+        `hours`, the whole days among them per day."""
+
+        def terms(table: str, time: str, span: tuple[datetime, datetime]) -> str:
+            found = [f"ws = {p.add(ws)}", f"{time} >= {p.add(span[0])}", f"{time} < {p.add(span[1])}",
+                     f"field_name = {p.add(field)}"]
+            if filters.model_ids:
+                found.append(f"model_id IN ({p.each(filters.model_ids)})")
+            found.append("group_field IS NULL" if group is None else f"group_field = {p.add(group)}")
+            return f"SELECT {time} AS hour, {columns} FROM {table} WHERE {' AND '.join(found)}"
+
+        if days is None:
+            return f"({terms(TABLE, 'hour', hours)})"
+        return (f"({terms(DAYS, 'day', days)}"
+                f" UNION ALL {terms(TABLE, 'hour', (lo, days[0]))} UNION ALL {terms(TABLE, 'hour', (days[1], hi))})")
 
     def copies(alias: str, field: str) -> str:
         return f"{alias}.field_name = {p.add(field)} AND {where(ws, filters, p, alias)}"
 
     outside = f"(f.ts < {p.add(lo)} OR f.ts >= {p.add(hi)} OR f.field_number IS NOT NULL)"
-    columns = "field_name, hour, field_value, top_class, found, quiet, several, lone, bin, n, confidence_sum"
+    columns = "field_name, field_value, top_class, found, quiet, several, lone, bin, n, confidence_sum"
     fields = " UNION ALL ".join(
-        f"SELECT {columns} FROM {summed(name, None)}"
-        f" UNION ALL SELECT f.field_name, f.hour, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL},"
+        f"SELECT * FROM {summed(name, None, columns)}"
+        f" UNION ALL SELECT f.hour, f.field_name, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL},"
         f" {_LONE}, {_BIN}, 1, f.max_confidence FROM metadata_facts f WHERE {copies('f', name)} AND {outside}"
         for name in dict.fromkeys(names))
     label = p.add(setting.label_field)
@@ -111,17 +145,18 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
     if group_field:
         # Per value of the group field: its sums, and the copies of partial hours or numbers
         # joined (each join has one side of few copies).
-        pair = ("SELECT f.hour, f.field_value, f.top_class, {found}, {quiet}, NULL, 1, NULL, g.field_value"
-                " FROM metadata_facts f JOIN metadata_facts g ON g.key = f.key WHERE {terms}")
-        pair = pair.replace("{found}", _FOUND).replace("{quiet}", _QUIET)
+        def pair(terms: str) -> str:
+            return (f"SELECT f.hour, f.field_value, f.top_class, {_FOUND}, {_QUIET}, NULL, 1, NULL, g.field_value"
+                    f" FROM metadata_facts f JOIN metadata_facts g ON g.key = f.key WHERE {terms}")
+
         inside = f"f.ts >= {p.add(lo)} AND f.ts < {p.add(hi)} AND f.field_number IS NULL"
         labelled += (
-            " UNION ALL SELECT hour, field_value, top_class, found, quiet, NULL, n, NULL, group_value"
-            f" FROM {summed(setting.label_field, group_field)}"
-            " UNION ALL " + pair.replace("{terms}", f"{copies('f', setting.label_field)} AND {outside}"
-                                         f" AND {copies('g', group_field)}")
-            + " UNION ALL " + pair.replace("{terms}", f"{copies('f', setting.label_field)} AND {inside}"
-                                           f" AND {copies('g', group_field)} AND g.field_number IS NOT NULL"))
+            " UNION ALL SELECT * FROM "
+            + summed(setting.label_field, group_field,
+                     "field_value, top_class, found, quiet, NULL, n, NULL, group_value")
+            + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {outside} AND {copies('g', group_field)}")
+            + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {inside}"
+                                   f" AND {copies('g', group_field)} AND g.field_number IS NOT NULL"))
     verdicts = (f"SELECT *, CASE WHEN expected = {none} THEN quiet ELSE found END AS correct"
                 f" FROM (SELECT *, {expected} AS expected FROM ({labelled}))")
     inspected = ""

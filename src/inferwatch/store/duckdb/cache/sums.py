@@ -186,7 +186,7 @@ def time_buckets(ws: int, filters: Filters, hours: tuple[datetime, datetime], p:
     )
 
 
-def _days_within(hours: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:
+def days_within(hours: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:
     """The whole days [lo, hi) within the whole hours, or None."""
     lo, hi = hours
     try:
@@ -201,7 +201,7 @@ def bin_sums(ws: int, filters: Filters, hours: tuple[datetime, datetime], p: Par
     """A subquery of the confidence bins (model_id, class, bin, n, confidence_sum) of the whole
     `hours` in filters without device terms: the whole days among them from `class_bin_days`
     (a month is 30 days' rows, not 720 hours'), the hours before and after from `class_bins`."""
-    days = _days_within(hours)
+    days = days_within(hours)
     if days is None:
         return ("(SELECT model_id, class, bin, n, confidence_sum FROM class_bins"
                 f" WHERE {sums_where(ws, filters, hours, p, device=False)})")
