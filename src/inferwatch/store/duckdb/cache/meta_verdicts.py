@@ -132,13 +132,17 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
     def copies(alias: str, field: str) -> str:
         return f"{alias}.field_name = {p.add(field)} AND {where(ws, filters, p, alias)}"
 
-    outside = f"(f.ts < {p.add(lo)} OR f.ts >= {p.add(hi)} OR f.field_number IS NOT NULL)"
+    # The copies the sums leave out, in three disjoint parts each of plain terms, so that each
+    # scan skips the row groups outside its time range or without numbers: the partial first
+    # hour, the partial last hour, the numbers of the whole hours.
+    outside = (f"f.ts < {p.add(lo)}", f"f.ts >= {p.add(hi)}",
+               f"f.ts >= {p.add(lo)} AND f.ts < {p.add(hi)} AND f.field_number IS NOT NULL")
     columns = "field_name, field_value, top_class, found, quiet, several, lone, bin, n, confidence_sum"
     fields = " UNION ALL ".join(
-        f"SELECT * FROM {summed(name, None, columns)}"
-        f" UNION ALL SELECT f.hour, f.field_name, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL},"
-        f" {_LONE}, {_BIN}, 1, f.max_confidence FROM metadata_facts f WHERE {copies('f', name)} AND {outside}"
-        for name in dict.fromkeys(names))
+        [f"SELECT * FROM {summed(name, None, columns)}" for name in dict.fromkeys(names)]
+        + [f"SELECT f.hour, f.field_name, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL}, {_LONE}, {_BIN},"
+           f" 1, f.max_confidence FROM metadata_facts f WHERE {copies('f', name)} AND {part}"
+           for name in dict.fromkeys(names) for part in outside])
     label = p.add(setting.label_field)
     labelled = (f"SELECT hour, field_value, top_class, found, quiet, bin, n, confidence_sum, NULL::VARCHAR AS grp"
                 f" FROM fields WHERE field_name = {label}")
@@ -154,7 +158,8 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
             " UNION ALL SELECT * FROM "
             + summed(setting.label_field, group_field,
                      "field_value, top_class, found, quiet, NULL, n, NULL, group_value")
-            + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {outside} AND {copies('g', group_field)}")
+            + "".join(" UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {part}"
+                                           f" AND {copies('g', group_field)}") for part in outside)
             + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {inside}"
                                    f" AND {copies('g', group_field)} AND g.field_number IS NOT NULL"))
     verdicts = (f"SELECT *, CASE WHEN expected = {none} THEN quiet ELSE found END AS correct"
