@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import XSS, Tab, new_context, watched
+from tests.browser.conftest import XSS, Tab, watched
 from tests.conftest import Workspace, ingest, open_workspace
 from tests.server import Server
 
@@ -43,9 +43,9 @@ def signed_in(tab: Tab, server: Server, ws: Workspace) -> None:
     tab.arrive("/devices")
 
 
-def test_the_alerts_page_shows_a_fired_rule_and_its_history(browser: Browser, server: Server,
+def test_the_alerts_page_shows_a_fired_rule_and_its_history(profile: BrowserContext, server: Server,
                                                             drifting: Workspace) -> None:
-    with watched(new_context(browser), server.url) as tab:
+    with watched(profile, server.url) as tab:
         signed_in(tab, server, drifting)
         page = tab.open("/alerts")
         tab.shot("alerts")
@@ -58,8 +58,9 @@ def test_the_alerts_page_shows_a_fired_rule_and_its_history(browser: Browser, se
         assert history.count() == 1 and "ok → critical" in history.inner_text()
 
 
-def test_the_model_page_flags_the_drifted_confidence(browser: Browser, server: Server, drifting: Workspace) -> None:
-    with watched(new_context(browser), server.url) as tab:
+def test_the_model_page_flags_the_drifted_confidence(profile: BrowserContext, server: Server,
+                                                      drifting: Workspace) -> None:
+    with watched(profile, server.url) as tab:
         signed_in(tab, server, drifting)
         page = tab.open("/models/" + quote(MODEL, safe=""))
         page.wait_for_selector("#drift[data-loaded=yes]", state="attached")
@@ -76,8 +77,8 @@ def test_a_workspace_without_rules_is_told_how_to_make_one(tab: Tab) -> None:
     assert "/alerts" in page.inner_text("#no-rules code")
 
 
-def test_rules_are_created_and_deleted_from_the_dashboard(browser: Browser, server: Server) -> None:
-    with open_workspace(server, "rules") as ws, watched(new_context(browser), server.url) as tab:
+def test_rules_are_created_and_deleted_from_the_dashboard(profile: BrowserContext, server: Server) -> None:
+    with open_workspace(server, "rules") as ws, watched(profile, server.url) as tab:
         signed_in(tab, server, ws)
         page = tab.open("/alerts")
         page.click("#new-rule summary")
@@ -122,9 +123,9 @@ def test_rules_are_created_and_deleted_from_the_dashboard(browser: Browser, serv
         assert page.locator("#rules-table tbody tr td").nth(2).inner_text() == "average of image_sharpness"
 
 
-def test_a_rule_form_without_the_forms_token_is_refused(browser: Browser, server: Server) -> None:
+def test_a_rule_form_without_the_forms_token_is_refused(profile: BrowserContext, server: Server) -> None:
     """Signed in (the cookie goes along) but without the page's token, as a forged cross-site post."""
-    with open_workspace(server, "forged") as ws, watched(new_context(browser), server.url) as tab:
+    with open_workspace(server, "forged") as ws, watched(profile, server.url) as tab:
         signed_in(tab, server, ws)
         form: dict[str, str | float | bool] = {"name": "x", "metric": "avg_confidence", "condition": "below",
                                                "warning": "0.5"}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import CURRENT, XSS, Tab, new_context, watched
+from tests.browser.conftest import CURRENT, XSS, Tab, watched
 from tests.conftest import ingest, item, open_workspace
 from tests.server import Server
 
@@ -25,8 +25,8 @@ def test_devices_show_status_last_seen_volume_and_a_sparkline(tab: Tab) -> None:
     assert page.locator("#inference-table tbody tr").count() == CURRENT["sorter/2"]
 
 
-def test_a_new_workspace_is_told_how_to_send_its_first_inference(browser: Browser, server: Server) -> None:
-    with open_workspace(server, "newcomer") as ws, watched(new_context(browser), server.url) as tab:
+def test_a_new_workspace_is_told_how_to_send_its_first_inference(profile: BrowserContext, server: Server) -> None:
+    with open_workspace(server, "newcomer") as ws, watched(profile, server.url) as tab:
         tab.sign_in(ws.key)
         page = tab.open("/overview")
         tab.shot("overview-empty")
@@ -44,9 +44,9 @@ def test_a_new_workspace_is_told_how_to_send_its_first_inference(browser: Browse
         assert page.inner_text(".kpi[data-key=inferences] [data-role=value]") == "1"
 
 
-def test_the_first_workspaces_empty_state_carries_its_key(browser: Browser, server: Server) -> None:
+def test_the_first_workspaces_empty_state_carries_its_key(profile: BrowserContext, server: Server) -> None:
     """The `default` workspace of `make run`: its key is known, so the examples are ready to paste."""
-    with watched(new_context(browser), server.url) as tab:
+    with watched(profile, server.url) as tab:
         tab.page.goto(f"{server.url}/signin?api_key={server.initial_key}")
         tab.arrive("/overview")
         if tab.page.is_visible("#empty"):

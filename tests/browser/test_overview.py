@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import (
     CANADA,
@@ -18,7 +18,6 @@ from tests.browser.conftest import (
     TOTAL,
     XSS,
     Tab,
-    new_context,
     watched,
 )
 from tests.conftest import ingest, item, open_workspace
@@ -109,9 +108,9 @@ def test_the_model_page_groups_by_a_field_too(tab: Tab) -> None:
     assert values == ["(not set)", "3"]
 
 
-def test_the_overview_reads_on_a_wall_monitor(browser: Browser, server: Server, signed_in_state: dict[str, Any]
+def test_the_overview_reads_on_a_wall_monitor(profile: BrowserContext, server: Server, signed_in_state: dict[str, Any]
                                              ) -> None:
-    with watched(new_context(browser, 2560, 1440, signed_in_state), server.url) as tab:
+    with watched(profile, server.url, signed_in_state, 2560, 1440) as tab:
         tab.open("/overview")
         tab.shot("overview-wall-monitor")
         # Text grows with the screen: the headline figures are bigger than on a laptop.
@@ -132,9 +131,9 @@ def test_the_page_is_keyboard_reachable(tab: Tab) -> None:
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
 
 
-def test_a_preset_window_follows_the_clock(browser: Browser, server: Server) -> None:
+def test_a_preset_window_follows_the_clock(profile: BrowserContext, server: Server) -> None:
     """On a wall monitor the page stays current: a minute later it shows what arrived meanwhile."""
-    with open_workspace(server, "wall") as ws, watched(new_context(browser), server.url) as tab:
+    with open_workspace(server, "wall") as ws, watched(profile, server.url) as tab:
         ingest(ws, [item("first")])
         tab.page.clock.install()
         tab.sign_in(ws.key)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import Tab, new_context, watched
+from tests.browser.conftest import Tab, watched
 from tests.conftest import Workspace, attach, ingest, open_workspace
 from tests.server import Server
 
@@ -38,9 +38,9 @@ def labelled(server: Server) -> Iterator[Workspace]:
         yield ws
 
 
-def test_accuracy_and_a_confusion_cell_that_opens_its_errors(browser: Browser, server: Server,
+def test_accuracy_and_a_confusion_cell_that_opens_its_errors(profile: BrowserContext, server: Server,
                                                              labelled: Workspace) -> None:
-    with watched(new_context(browser), server.url) as tab:
+    with watched(profile, server.url) as tab:
         tab.page.goto(f"{server.url}/signin?api_key={labelled.key}&next=/devices")
         tab.arrive("/devices")
         page = open_model(tab)

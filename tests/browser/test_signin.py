@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import TOTAL, Tab, new_context, watched
+from tests.browser.conftest import TOTAL, Tab, watched
 from tests.conftest import Workspace, open_workspace
 from tests.server import Server
 
@@ -36,19 +36,18 @@ def test_the_session_cookie_is_httponly_and_samesite_strict_and_never_the_key(ta
     assert tab.page.evaluate("document.cookie") == ""  # page scripts see no cookie at all
 
 
-def test_make_run_prints_a_link_that_signs_in(browser: Browser, server: Server) -> None:
+def test_make_run_prints_a_link_that_signs_in(profile: BrowserContext, server: Server) -> None:
     banner = server.log_path.read_text()
     line = next(ln for ln in banner.splitlines() if "sign in:" in ln)
     link = line.split("sign in:", 1)[1].strip()
     assert link == f"{server.url}/signin?api_key={server.initial_key}"
-    with watched(new_context(browser), server.url) as tab:
+    with watched(profile, server.url) as tab:
         tab.page.goto(link)
         tab.arrive("/overview")
         assert tab.page.inner_text("header .ws") == "default"
 
 
-def test_sign_out_ends_the_session_and_needs_the_forms_token(own_tab: Tab, seeded: Workspace) -> None:
-    tab = own_tab
+def test_sign_out_ends_the_session_and_needs_the_forms_token(tab: Tab, seeded: Workspace) -> None:
     page = tab.page
     forged = page.request.post(tab.base + "/signout", form={"csrf": "guessed-token-guessed-token"})
     assert forged.status == 403
@@ -81,8 +80,9 @@ def test_the_cookie_reads_its_own_workspace_only_and_never_writes(tab: Tab, seed
     assert request.get(f"{tab.base}/api/v1/{seeded.slug}/overview", params=week).json()["totals"]["inferences"] == TOTAL
 
 
-def test_another_workspaces_key_sees_none_of_this_data(browser: Browser, server: Server, seeded: Workspace) -> None:
-    with open_workspace(server, "neighbour") as other, watched(new_context(browser), server.url) as tab:
+def test_another_workspaces_key_sees_none_of_this_data(profile: BrowserContext, server: Server,
+                                                       seeded: Workspace) -> None:
+    with open_workspace(server, "neighbour") as other, watched(profile, server.url) as tab:
         tab.sign_in(other.key)
         page = tab.open("/overview")
         assert page.is_visible("#empty"), "to this workspace's key, nothing has arrived yet"

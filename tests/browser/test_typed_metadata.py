@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import Tab, new_context, watched
+from tests.browser.conftest import Tab, watched
 from tests.conftest import ingest, item, open_workspace
 from tests.server import Server
 
@@ -30,9 +30,9 @@ def _add_term(tab: Tab, field: str, op: str, value: str) -> None:
     tab.page.click("text=Apply filters")
 
 
-def test_a_numeric_range_from_the_filter_box(browser: Browser, server: Server) -> None:
+def test_a_numeric_range_from_the_filter_box(profile: BrowserContext, server: Server) -> None:
     now = time.time()
-    with open_workspace(server, "typed") as ws, watched(new_context(browser), server.url) as tab:
+    with open_workspace(server, "typed") as ws, watched(profile, server.url) as tab:
         ingest(ws, [item(i, metadata={"temperature": t, "line": "A" if n < 2 else "B"}, timestamp=now - 60 * (n + 1))
                     for n, (i, t) in enumerate(TEMPERATURES.items())])
         tab.sign_in(ws.key)

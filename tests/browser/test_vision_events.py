@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 
-from tests.browser.conftest import XSS, Tab, new_context, watched
+from tests.browser.conftest import XSS, Tab, watched
 from tests.browser.test_escaping import injected
 from tests.conftest import Workspace, open_workspace
 from tests.server import Server
@@ -49,10 +49,10 @@ def line(server: Server) -> Iterator[tuple[Workspace, str]]:
         yield ws, uc
 
 
-def test_filter_open_an_event_review_it_and_see_the_accuracy_change(browser: Browser, server: Server,
+def test_filter_open_an_event_review_it_and_see_the_accuracy_change(profile: BrowserContext, server: Server,
                                                                      line: tuple[Workspace, str]) -> None:
     ws, uc = line
-    with watched(new_context(browser), server.url) as tab:
+    with watched(profile, server.url) as tab:
         tab.page.goto(f"{server.url}/signin?api_key={ws.key}&next=/use-cases")
         page = tab.arrive("/use-cases")
         assert page.locator("#use-cases tbody tr").count() == 1
