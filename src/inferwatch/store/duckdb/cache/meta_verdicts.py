@@ -135,33 +135,41 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
     # The copies the sums leave out, in three disjoint parts each of plain terms, so that each
     # scan skips the row groups outside its time range or without numbers: the partial first
     # hour, the partial last hour, the numbers of the whole hours.
-    outside = (f"f.ts < {p.add(lo)}", f"f.ts >= {p.add(hi)}",
-               f"f.ts >= {p.add(lo)} AND f.ts < {p.add(hi)} AND f.field_number IS NOT NULL")
+    start, stop = p.add(lo), p.add(hi)
+
+    def outside(alias: str) -> tuple[str, str, str]:
+        return (f"{alias}.ts < {start}", f"{alias}.ts >= {stop}",
+                f"{inside(alias)} AND {alias}.field_number IS NOT NULL")
+
+    def inside(alias: str) -> str:
+        return f"{alias}.ts >= {start} AND {alias}.ts < {stop}"
+
     columns = "field_name, field_value, top_class, found, quiet, several, lone, bin, n, confidence_sum"
     fields = " UNION ALL ".join(
         [f"SELECT * FROM {summed(name, None, columns)}" for name in dict.fromkeys(names)]
         + [f"SELECT f.hour, f.field_name, f.field_value, f.top_class, {_FOUND}, {_QUIET}, {_SEVERAL}, {_LONE}, {_BIN},"
            f" 1, f.max_confidence FROM metadata_facts f WHERE {copies('f', name)} AND {part}"
-           for name in dict.fromkeys(names) for part in outside])
+           for name in dict.fromkeys(names) for part in outside("f")])
     label = p.add(setting.label_field)
     labelled = (f"SELECT hour, field_value, top_class, found, quiet, bin, n, confidence_sum, NULL::VARCHAR AS grp"
                 f" FROM fields WHERE field_name = {label}")
     if group_field:
         # Per value of the group field: its sums, and the copies of partial hours or numbers
-        # joined (each join has one side of few copies).
+        # joined, each part's terms on both sides (the same inference: the same time), so that
+        # both scans skip what the part leaves out.
         def pair(terms: str) -> str:
             return (f"SELECT f.hour, f.field_value, f.top_class, {_FOUND}, {_QUIET}, NULL, 1, NULL, g.field_value"
                     f" FROM metadata_facts f JOIN metadata_facts g ON g.key = f.key WHERE {terms}")
 
-        inside = f"f.ts >= {p.add(lo)} AND f.ts < {p.add(hi)} AND f.field_number IS NULL"
         labelled += (
             " UNION ALL SELECT * FROM "
             + summed(setting.label_field, group_field,
                      "field_value, top_class, found, quiet, NULL, n, NULL, group_value")
             + "".join(" UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {part}"
-                                           f" AND {copies('g', group_field)}") for part in outside)
-            + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {inside}"
-                                   f" AND {copies('g', group_field)} AND g.field_number IS NOT NULL"))
+                                           f" AND {copies('g', group_field)} AND {other}")
+                      for part, other in zip(outside("f"), (*outside("g")[:2], inside("g")), strict=True))
+            + " UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {inside('f')} AND f.field_number IS NULL"
+                                   f" AND {copies('g', group_field)} AND {outside('g')[2]}"))
     verdicts = (f"SELECT *, CASE WHEN expected = {none} THEN quiet ELSE found END AS correct"
                 f" FROM (SELECT *, {expected} AS expected FROM ({labelled}))")
     inspected = ""
