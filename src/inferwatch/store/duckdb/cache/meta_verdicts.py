@@ -1,11 +1,14 @@
-"""Measured accuracy from the metadata copies summed per hour (table `meta_verdict_hours`).
+"""Measured accuracy from the metadata copies summed per hour (`meta_verdict_hours`) and day
+(`meta_verdict_days`).
 
 Measured accuracy joined each labelled inference's copy to its pass/fail copy and its group's:
 at 10 million inferences, 2 million copies a month, 400 to 750 ms a call. What the figures
 need of one labelled inference is a handful of small values: its label, the model, its top
 class, whether its classes hold the label, whether it found anything at all, its top
-confidence's bin. Summed per hour over those, a month is a few thousand rows a value, and so
-is the same per value of each other field of the inference (for the accuracy per group).
+confidence's bin. Summed per hour over those (and the same per value of each other field of
+the inference, for the accuracy per group), a month of one model's labels was still about
+120,000 rows at 10 million inferences; summed per day too, it is some thousands, which a window
+of whole days at a bucket of days reads (docs/performance.md).
 
 The sums know the raw label, not the setting, so they answer only where the setting does not
 need more: no confidence threshold (that reads the predictions), the label map sending values
