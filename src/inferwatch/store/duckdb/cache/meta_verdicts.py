@@ -7,7 +7,7 @@ need of one labelled inference is a handful of small values: its label, the mode
 class, whether its classes hold the label, whether it found anything at all, its top
 confidence's bin. Summed per hour over those (and the same per value of each other field of
 the inference, for the accuracy per group), a month of one model's labels was still about
-120,000 rows at 10 million inferences; summed per day too, it is some thousands, which a window
+120,000 rows at 10 million inferences; summed per day too, about 12,000, which a window
 of whole days at a bucket of days reads (docs/performance.md).
 
 The sums know the raw label, not the setting, so they answer only where the setting does not
