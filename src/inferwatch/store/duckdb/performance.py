@@ -142,7 +142,6 @@ class PerformanceReads:
         calibration.sort()
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)
 
-
     def _counted_rows(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, setting: GroundTruth,
                       bucket: timedelta, group_field: str | None, bins: int, p: Params) -> str:
         """`_counted` of the labelled inferences: from their copies beside the metadata, or with a
