@@ -225,6 +225,22 @@ def test_sums_answer_as_the_scan_through_every_change(tmp_path: Path) -> None:
     store.close()
 
 
+def swept_and_deleted_offline(store: DuckDBStore, path: Path, ask: Callable[[DuckDBStore], list[Any]],
+                              before: list[Any]) -> None:
+    """The days' answers change and still equal the scan's after a sweep of the first day and a
+    half, then after rows of the second day deleted while no server held the file."""
+    store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
+    swept = ask(store)
+    assert swept != before
+    same(swept, scanned(path, ask))
+    store.close()
+    store = deleted_offline(path, "d-1%")
+    outside = ask(store)
+    assert outside != swept
+    same(outside, scanned(path, ask))
+    store.close()
+
+
 def test_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
     """A window of days reads the confidence bins of its whole days from their sums per day: they
     answer as the scan through new rows in a day already summed, a sweep, and rows deleted while
@@ -250,16 +266,7 @@ def test_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
     more = days_answers(store)
     assert more != first
     same(more, scanned(path, days_answers))
-    store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
-    swept = days_answers(store)
-    assert swept != more
-    same(swept, scanned(path, days_answers))
-    store.close()
-    store = deleted_offline(path, "d-1%")
-    outside = days_answers(store)
-    assert outside != swept
-    same(outside, scanned(path, days_answers))
-    store.close()
+    swept_and_deleted_offline(store, path, days_answers, more)
 
 
 def test_the_last_hour_there_is(tmp_path: Path) -> None:
@@ -423,13 +430,4 @@ def test_performance_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
     more = days_answers(store)
     assert more != first
     same(more, scanned(path, days_answers))
-    store.sweep(1, (BASE + timedelta(days=1, hours=5)).replace(tzinfo=None), None, None)
-    swept = days_answers(store)
-    assert swept != more
-    same(swept, scanned(path, days_answers))
-    store.close()
-    store = deleted_offline(path, "d-1%")
-    outside = days_answers(store)
-    assert outside != swept
-    same(outside, scanned(path, days_answers))
-    store.close()
+    swept_and_deleted_offline(store, path, days_answers, more)
