@@ -325,7 +325,7 @@ def measure(url: str, key: str, pid: int, todo: list[tuple[str, str, dict[str, A
     """Each call once to warm up, then `runs` timed runs."""
     results = []
     # An hour for a call: at 100 million inferences the first 30-day read makes the metadata
-    # copies of the window's hours, which takes many minutes; the timed runs after it do not.
+    # copies of the window's hours, which takes minutes; the timed runs after it do not.
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
         for label, path, params in todo:
             reply = client.get(path, params=params)
