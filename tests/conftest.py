@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return False, False, False, 0
         slow = any(test.get_closest_marker("slow") for test in tests)
         # (the in-process app opens chdb only in the chdb pass, where only process tests run)
-        chdb = any({"chdb_url"} <= set(names) and "app_server" not in names
+        chdb = any("chdb_url" in names and "app_server" not in names
                    for names in (getattr(test, "fixturenames", ()) for test in tests))
         return True, not (slow or chdb), not slow, -len(tests) if chdb else 0
 

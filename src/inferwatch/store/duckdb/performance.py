@@ -98,7 +98,7 @@ class PerformanceReads:
                            group_field: str | None, bins: int) -> Counts:
         con = self._cursor()
         p = Params()
-        hours = meta_verdicts.summed_window(filters, setting, bucket, bins, group_field,
+        hours = meta_verdicts.summed_window(filters, setting, bins, group_field,
                                             self._caches.summed_hours(filters, bucket))
         if hours is None:
             (total,) = con.execute(f"SELECT count(*) FROM inferences i WHERE {where(ws, filters, p, 'i')}",

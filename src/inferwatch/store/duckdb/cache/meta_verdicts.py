@@ -90,7 +90,7 @@ SUMMARIZE_DAYS = (
 )
 
 
-def summed_window(filters: Filters, setting: GroundTruth, bucket: timedelta, bins: int, group_field: str | None,
+def summed_window(filters: Filters, setting: GroundTruth, bins: int, group_field: str | None,
                   hours: tuple[datetime, datetime] | None) -> tuple[datetime, datetime] | None:
     """`hours`, the window's whole hours the caches hold (`Caches.summed_hours`), if the sums
     answer this setting and these filters; else None. The sums know no device or class."""
