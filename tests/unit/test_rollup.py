@@ -45,6 +45,8 @@ LINES = Filters(start=START, end=END, meta=(MetaTerm.equal("line", "l1", "l7"),)
 LINES_MORE = Filters(start=START, end=END, model_ids=("m/1",), device_ids=("cam-1",),
                      meta=(MetaTerm("temp", bounds=((">=", 40.0),)), MetaTerm.equal("line", "l2"),
                            MetaTerm.equal("shift", "night")))
+# A value's text alone (values, a value excluded): read from the copies' sums per hour.
+NOT_LINE = Filters(start=START, end=END, model_ids=("m/2",), meta=(MetaTerm("line", not_texts=("l1",)),))
 # A number's terms first (the copies carry each value's number): a range, a number or a text,
 # numbers excluded.
 RANGE = Filters(start=START, end=END, meta=(MetaTerm("temp", bounds=((">", 100.0), ("<=", 150.0))),))
@@ -105,7 +107,7 @@ def meta(*triples: tuple[str, str, MetaScalar]) -> MetadataRows:
 def answers(store: DuckDBStore) -> list[Any]:
     return [
         store.series(1, f, bucket, group_by)
-        for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM, LINES, LINES_MORE)
+        for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM, LINES, LINES_MORE, NOT_LINE)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
     ] + [store.distributions(1, f, BINS) for f in (WINDOW, ONE_MODEL)] + [
@@ -113,7 +115,7 @@ def answers(store: DuckDBStore) -> list[Any]:
         # class terms too (the stored classes answer them there).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters(), WARM)
         for group_by in ("meta.line", "meta.shift", "model_id", "device_id")] + [
-        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM, LINES, LINES_MORE)] + [
+        store.totals(1, f) for f in (WINDOW, ONE_DEVICE, WARM, LINES, LINES_MORE, NOT_LINE)] + [
         # The models table and Roboflow's class figures: times and confidences bucketed
         # (`store/sketch.py`), their quantiles within its bounds.
         store.models(1, f) for f in (WINDOW, ONE_DEVICE, WARM)] + [
@@ -126,8 +128,16 @@ def answers(store: DuckDBStore) -> list[Any]:
         store.numeric_figures(1, f, field, group_by, bucket)
         for n, (f, group_by) in enumerate(itertools.product(NUMERIC_FILTERS, NUMERIC_GROUPS))
         for field, bucket in (NUMERIC_ASKS[n % 8], NUMERIC_ASKS[(n + 3) % 8])] + [
+        # The list with metadata terms: through the copies of each widening window.
+        pages(store, f) for f in (LINES, LINES_MORE, RANGE, NOT_NUMBERS, Filters(meta=LINES.meta))] + [
         # The devices page: each device's facts from every hour's sums, the period's count too.
         store.devices(1, start, end) for start, end in ((START, END), (START, START + timedelta(minutes=30)))]
+
+
+def pages(store: DuckDBStore, filters: Filters) -> list[Any]:
+    """The list's first two pages."""
+    first, after = store.list_inferences(1, filters, None, 40)
+    return [first, after, after and store.list_inferences(1, filters, after, 40)]
 
 
 def scanned(path: Path, ask: Callable[[DuckDBStore], list[Any]] = answers) -> list[Any]:

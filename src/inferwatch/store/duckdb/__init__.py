@@ -7,6 +7,7 @@ parallel in the server's thread pool while the writer thread appends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from dataclasses import astuple
 from datetime import datetime, timedelta
@@ -23,8 +24,7 @@ from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, StoreLocked, WorkspaceRecord
 from inferwatch.store.duckdb import schema
 from inferwatch.store.duckdb.alerts import AlertStore
-from inferwatch.store.duckdb.cache import Caches, sums
-from inferwatch.store.duckdb.cache.meta_filter import copies_term, copies_where
+from inferwatch.store.duckdb.cache import Caches, meta_filter, sums
 from inferwatch.store.duckdb.cache.meta_groups import series_rows as meta_series
 from inferwatch.store.duckdb.cache.sums import confidence_bins, edge_where, rows_per_class, sums_where, time_buckets
 from inferwatch.store.duckdb.dashboard import DashboardReads
@@ -220,24 +220,33 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
     ) -> tuple[list[base.InferenceRow], Cursor | None]:
-        p = Params()
-        clause = where(ws, filters, p) + ("" if after is None else " AND " + below(
-            p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id),
-            p.add(after.image_index)))
         con = self._cursor()
-        sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
-               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}")
+        # Metadata terms select through the copies where they serve (`cache/meta_filter.py`):
+        # bounded by each window's time like the inferences, so a page reads the window's
+        # copies of the field, where the metadata itself, which knows no time, was read whole.
+        on_copies = bool(filters.meta) and self._caches.copies_serve(filters)
+        rest = dataclasses.replace(filters, meta=()) if on_copies else filters
+
+        def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
+            # Newest first, in widening windows (store/paging.py).
+            p = Params()
+            clause = where(ws, rest, p) + ("" if after is None else " AND " + below(
+                p.add(answer.EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id),
+                p.add(after.image_index)))
+            if lowest is not None:
+                clause += f" AND ts >= {p.add(lowest)}"
+            if on_copies:
+                window = filters if lowest is None else dataclasses.replace(filters, start=lowest)
+                self._caches.ready_copies(con, ws, window)
+                for term in filters.meta:
+                    clause += f" AND key IN ({meta_filter.copy_keys(ws, term, window, p)})"
+            return con.execute(f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}"
+                               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {p.add(limit + 1)}",
+                               p).fetchall()
 
         def newest() -> datetime | None:
             found = con.execute("SELECT max(ts) FROM inferences WHERE ws = ?", [ws]).fetchone()
             return found[0] if found else None
-
-        def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
-            # Newest first, in widening windows (store/paging.py).
-            if lowest is None:
-                return con.execute(sql.replace("<window>", ""), p).fetchall()
-            windowed = Params(p)
-            return con.execute(sql.replace("<window>", f" AND ts >= {windowed.add(lowest)}"), windowed).fetchall()
 
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
@@ -288,17 +297,22 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         """`<table> i WHERE <terms>`: the filters' inferences with their summary columns (no
         predictions). With a metadata value among the filters, and the copies serving them,
         the copies of that value (`cache/meta_filter.py`); else the inferences."""
-        found = copies_term(filters) if self._caches.copies_serve(filters) else None
+        found = meta_filter.copies_term(filters) if self._caches.copies_serve(filters) else None
         if found is None:
             return f"inferences i WHERE {where(ws, filters, p, 'i')}"
         self._caches.ready_copies(con, ws, filters)
-        return f"metadata_facts i WHERE {copies_where(ws, *found, p, 'i')}"
+        return f"metadata_facts i WHERE {meta_filter.copies_where(ws, *found, p, 'i')}"
 
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         con = self._cursor()
         hours = None if filters.classes else self._caches.summed_hours(filters)
-        if hours is None:
+        by_value = meta_filter.summed_term(self._caches, filters)
+        row: tuple[Any, ...] | None
+        if by_value is not None:
+            self._caches.ready_copies(con, ws, filters)
+            row = meta_filter.summed_totals(con, ws, *by_value)
+        elif hours is None:
             row = con.execute(
                 # Both percentiles from one sort: two quantile_cont calls sort the times twice.
                 "SELECT count(*), coalesce(sum(n_predictions), 0), avg(inference_time),"
@@ -329,6 +343,12 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         p = Params()
         summed = hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes
         t = f"time_bucket({p.add(bucket)}, {'hour' if summed else 'ts'}) AS t"
+        plain_groups = group_by in (None, "model_id", "device_id")
+        by_value = meta_filter.summed_term(self._caches, filters, bucket) if plain_groups else None
+        if by_value is not None:
+            con = self._cursor()
+            self._caches.ready_copies(con, ws, filters)
+            return answer.records(base.SeriesPoint, meta_filter.summed_series(con, ws, *by_value, bucket, group_by))
         if summed:
             sql = (f"SELECT {t}, {group_by or 'NULL'} AS g, sum(n) AS count,"
                    " coalesce(sum(n_predictions), 0) AS predictions,"

@@ -29,10 +29,11 @@ from typing import Any, Protocol
 
 import duckdb
 
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, sums_where, time_buckets
+from inferwatch.store.duckdb.cache.meta_filter import SUM_COLUMNS, SUM_EDGES, copy_sums
+from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
 
 _P95 = 0.95
@@ -118,19 +119,9 @@ def _read_copies(con: duckdb.DuckDBPyConnection, copies: _Copies) -> None:
 
 def _copy_sums(copies: _Copies, hours: tuple[datetime, datetime], p: Params, table: str, columns: str,
                edge_columns: str, edge_terms: str = "") -> str:
-    """A subquery of the copies' sums per hour (`table` of `meta_copies.SUMMARY_TABLES`, its
-    `columns`) for the whole `hours`, and of the copies of the partial first and last hours as
-    the same columns (`edge_columns` of `metadata_facts f`)."""
-    lo, hi = hours
-    return (f"(SELECT {columns} FROM {table} WHERE field_name = {p.add(copies.name)}"
-            f" AND {sums_where(copies.ws, copies.filters, hours, p)}"
-            f" UNION ALL SELECT {edge_columns} FROM metadata_facts f WHERE {copies.where(p)}"
-            f" AND (f.ts < {p.add(lo)} OR f.ts >= {p.add(hi)}){edge_terms})")
-
-
-_SUM_COLUMNS = "field_value, model_id, device_id, hour, n, n_predictions, confidence_sum, n_timed, time_sum, last_ts"
-_SUM_EDGES = ("field_value, model_id, device_id, hour, 1, n_predictions, sum_confidence,"
-              " (inference_time IS NOT NULL)::BIGINT, coalesce(inference_time, 0), ts")
+    """`meta_filter.copy_sums` of every value of the field."""
+    return copy_sums(copies.ws, MetaTerm(copies.name), copies.filters, hours, p, table, columns, edge_columns,
+                     edge_terms)
 
 
 def _read_copy_sums(con: duckdb.DuckDBPyConnection, copies: _Copies, hours: tuple[datetime, datetime]) -> None:
@@ -141,7 +132,7 @@ def _read_copy_sums(con: duckdb.DuckDBPyConnection, copies: _Copies, hours: tupl
     found = con.execute(
         "SELECT GROUPING(field_value, device_id, hour), field_value, device_id, hour, sum(n), sum(confidence_sum),"
         " sum(n_predictions), sum(n_timed), sum(time_sum), count(DISTINCT device_id), max(last_ts)"
-        f" FROM {_copy_sums(copies, hours, p, 'meta_hours', _SUM_COLUMNS, _SUM_EDGES)}"
+        f" FROM {_copy_sums(copies, hours, p, 'meta_hours', SUM_COLUMNS, SUM_EDGES)}"
         " GROUP BY GROUPING SETS ((field_value), (device_id), (hour))", p).fetchall()
     p = Params()
     buckets: dict[Any, list[tuple[int, int]]] = {}
@@ -253,16 +244,16 @@ def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: F
     window_sums = host._summed_inferences(ws, filters, hours, p)
     copies = _Copies(ws, filters, field)
     # The copies' sums: per hour for the whole hours (the partial ones' copies as rows of one).
-    copy_rows = (f"(SELECT {_SUM_EDGES.replace(', hour,', ', ts AS hour,')} FROM metadata_facts f"
+    copy_rows = (f"(SELECT {SUM_EDGES.replace(', hour,', ', ts AS hour,')} FROM metadata_facts f"
                  f" WHERE {copies.where(p)})" if hours is None
-                 else _copy_sums(copies, hours, p, "meta_hours", _SUM_COLUMNS, _SUM_EDGES.replace(", hour,", ", ts,")))
+                 else _copy_sums(copies, hours, p, "meta_hours", SUM_COLUMNS, SUM_EDGES.replace(", hour,", ", ts,")))
     return con.execute(
         f"WITH window_sums AS (SELECT time_bucket({size}, hour) AS t, sum(n) AS n, sum(n_predictions) AS p,"
         " sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s"
         f" FROM {window_sums} GROUP BY 1),"
         f" copy_sums AS (SELECT time_bucket({size}, hour) AS t, field_value AS g, sum(n) AS n,"
         " sum(n_predictions) AS p, sum(confidence_sum) AS c, sum(n_timed) AS nt, sum(time_sum) AS s"
-        f" FROM {copy_rows} AS f({_SUM_COLUMNS}) GROUP BY ALL),"
+        f" FROM {copy_rows} AS f({SUM_COLUMNS}) GROUP BY ALL),"
         " rest AS (SELECT w.t, NULL AS g, any_value(w.n) - coalesce(sum(c.n), 0) AS n,"
         " any_value(w.p) - coalesce(sum(c.p), 0) AS p, any_value(w.c) - coalesce(sum(c.c), 0) AS c,"
         " any_value(w.nt) - coalesce(sum(c.nt), 0) AS nt, any_value(w.s) - coalesce(sum(c.s), 0) AS s"
