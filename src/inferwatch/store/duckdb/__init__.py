@@ -491,10 +491,14 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
 
     def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
         # One scan of the metadata table, grouped by value, serves both the per-field figures
-        # and the top values (two scans took 1.4 times as long on 3 million rows).
+        # and the top values (two scans took 1.4 times as long on 3 million rows). It counts per
+        # value and kind, then gathers each value's kinds from those counts: a list of distinct
+        # kinds kept per value for every row took 1.6 times as long (8 million rows).
         rows = self._cursor().execute(
-            "WITH v AS MATERIALIZED (SELECT field_name, field_value, list(DISTINCT field_type) AS kinds,"
-            "  count(*) AS n FROM metadata WHERE ws = ? GROUP BY ALL),"
+            "WITH t AS MATERIALIZED (SELECT field_name, field_value, field_type, count(*) AS n FROM metadata"
+            "  WHERE ws = ? GROUP BY ALL),"
+            " v AS MATERIALIZED (SELECT field_name, field_value, list(field_type) AS kinds, sum(n)::BIGINT AS n"
+            "  FROM t GROUP BY ALL),"
             " top AS (SELECT field_name, field_value, n FROM v"
             "  QUALIFY row_number() OVER (PARTITION BY field_name ORDER BY n DESC, field_value) <= ?)"
             " SELECT f.*, coalesce(t.values, []) FROM (SELECT field_name, count(*), sum(n),"
