@@ -565,6 +565,17 @@ MIGRATIONS: list[str] = [
         bin, group_field, group_value, sum(n), sum(confidence_sum)
     FROM meta_verdict_hours GROUP BY ALL;
     """,
+    # 22: the metadata rows counted per field, value and kind (`store/duckdb/cache/meta_counts.py`),
+    # made by the first call listing the fields.
+    """
+    CREATE TABLE metadata_value_counts (
+        ws INTEGER NOT NULL,
+        field_name VARCHAR NOT NULL,
+        field_value VARCHAR NOT NULL,
+        field_type VARCHAR,
+        n BIGINT NOT NULL
+    );
+    """,
 ]
 
 # Derived columns are computed by DuckDB from the nested predictions while inserting, so the

@@ -15,6 +15,10 @@ checksum of the hour's inferences it was made from):
   field's numbers too (`store/duckdb/numeric.py`), and what measured accuracy counts
   (`meta_verdicts.py`); checks in `fact_hours`. Made only by the reads that need them.
 
+Beside them, not per hour and not behind this seam, the metadata rows counted per field and value
+for the list of fields (`meta_counts.py`): kept of the rows written before a time, checked
+against the table's row count at each call.
+
 The invariants, all kept here:
 
 - Ingest never writes a cache (its path stays as fast as it was): a commit only notes the hours
