@@ -10,6 +10,9 @@ server running on it):
 2. Opens both and calls the `Store` reads behind the dashboard and the stats API, each a few
    times after a warm-up, in this process (no HTTP), and prints the median time of each on
    DuckDB and on ClickHouse's engine (chdb), and how large each store is on disk.
+3. Compares the two stores' answers to every call as the parity tests do (`same` in
+   `tests/unit/test_store_parity.py`: equal, the quantiles read from per-hour buckets within
+   their stated bound) and prints where one differs; any difference fails the run.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 if str(ROOT / "src") not in sys.path:
     sys.path.append(str(ROOT / "src"))
+
+from tests.unit.test_store_parity import same  # noqa: E402
 
 from inferwatch.query.filters import Filters, MetaTerm  # noqa: E402
 from inferwatch.store.base import Store  # noqa: E402
@@ -68,7 +75,8 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
     end = newest.replace(tzinfo=UTC) + timedelta(seconds=1)
     start = end - timedelta(days=1)
     day, week = Filters(start=start, end=end), Filters(start=end - timedelta(days=7), end=end)
-    meta = Filters(start=end - timedelta(days=7), end=end, meta=(MetaTerm.equal("inspection", "fail"),))
+    meta = Filters(start=end - timedelta(days=7), end=end, meta=(MetaTerm.equal("inspection", "failed"),))
+    mexico = Filters(start=end - timedelta(days=30), end=end, meta=(MetaTerm.equal("factory", "mexico"),))
     hour = timedelta(hours=1)
     return [
         ("totals, 24 h", lambda: store.totals(ws, day)),
@@ -79,7 +87,10 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
         ("series 7 d by hour, per class", lambda: store.series(ws, week, hour, "class")),
         ("series 7 d by hour, per meta.factory", lambda: store.series(ws, week, hour, "meta.factory")),
         ("list, first page of 50", lambda: store.list_inferences(ws, Filters(), None, 50)),
-        ("list, 50 with meta.inspection=fail", lambda: store.list_inferences(ws, meta, None, 50)),
+        ("list, 50 with meta.inspection=failed", lambda: store.list_inferences(ws, meta, None, 50)),
+        ("list, 50 with meta.factory=mexico", lambda: store.list_inferences(ws, Filters(meta=mexico.meta), None, 50)),
+        ("totals, 30 d, meta.factory=mexico", lambda: store.totals(ws, mexico)),
+        ("series 30 d by day, meta.factory=mexico", lambda: store.series(ws, mexico, timedelta(days=1), None)),
         ("class stats, 24 h (Roboflow stats)", lambda: store.class_stats(ws, start, end, ())),
         ("devices", lambda: store.devices(ws, start, end)),
         ("metadata fields", lambda: store.metadata_fields(ws, 10)),
@@ -90,14 +101,24 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
     ]
 
 
-def timed(fn: Callable[[], Any], runs: int) -> float:
-    fn()  # warm-up
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """The median ms of `runs` calls after a warm-up, and the answer."""
+    answer = fn()  # warm-up
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1000, answer
+
+
+def differs(duck: Any, chdb: Any, label: str) -> str:
+    """Where the two answers differ (the first place), or "" when they agree."""
+    try:
+        same(duck, chdb, label)
+    except AssertionError as exc:
+        return str(exc).splitlines()[0][:160]
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = []
         for (label, on_duck), (_, on_chdb) in zip(calls(duck, 1), calls(chdb, 1), strict=True):
-            results.append((label, timed(on_duck, args.runs), timed(on_chdb, args.runs)))
-            print(f"  {label:<40} {results[-1][1]:>9.1f} {results[-1][2]:>9.1f}", flush=True)
+            (d, a), (c, b) = timed(on_duck, args.runs), timed(on_chdb, args.runs)
+            results.append((label, d, c, differs(a, b, label)))
+            print(f"  {label:<40} {d:>9.1f} {c:>9.1f}  {results[-1][3] or 'same answer'}", flush=True)
     finally:
         duck.close()
         chdb.close()
@@ -125,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     print("```")
     print(f"inferwatch store reads, {source.parent.parent.name}: median of {args.runs} runs after a warm-up, ms,"
           " in-process (no HTTP)")
-    print(f"  {'read':<40} {'DuckDB':>9} {'chdb':>9}")
-    for label, d, c in results:
-        print(f"  {label:<40} {d:>9.1f} {c:>9.1f}")
+    print(f"  {'read':<40} {'DuckDB':>9} {'chdb':>9}  answers")
+    for label, d, c, diff in results:
+        print(f"  {label:<40} {d:>9.1f} {c:>9.1f}  {diff or 'same'}")
     print(f"  {'on disk, GB':<40} {_size(source) / 1e9:>9.2f} {_size(target) / 1e9:>9.2f}")
     print("```")
-    return 0
+    return 1 if any(diff for *_, diff in results) else 0
 
 
 if __name__ == "__main__":
