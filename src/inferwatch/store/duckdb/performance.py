@@ -111,8 +111,10 @@ class PerformanceReads:
         if hours is not None:
             # Every figure from the copies' hourly sums (`cache/meta_verdicts.py`).
             self._caches.ready_copies(con, ws, filters)
+            numeric = (meta_verdicts.numbered(con, ws, filters, [setting.label_field, group_field], hours)
+                       if group_field else None)
             sql = meta_verdicts.counted(ws, filters, setting, hours, bucket, group_field,
-                                        _expected("field_value", "top_class", setting, p), p)
+                                        _expected("field_value", "top_class", setting, p), p, numeric)
         else:
             sql = self._counted_rows(con, ws, filters, setting, bucket, group_field, bins, p)
         confusion: dict[tuple[str, str], int] = {}
