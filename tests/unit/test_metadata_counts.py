@@ -38,7 +38,7 @@ def counted(path: Path, ws: int) -> list[list[MetadataField]]:
 
 
 def made(store: DuckDBStore) -> int:
-    """How many count rows the store holds (made again: a different table)."""
+    """A fingerprint of the stored counts' rows (their row ids): another once they are made again."""
     found = store._cursor().execute("SELECT count(*), sum(hash(rowid)) FROM metadata_value_counts").fetchone()
     assert found is not None
     return hash(found)

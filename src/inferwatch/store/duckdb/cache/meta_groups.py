@@ -32,7 +32,7 @@ import duckdb
 from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.cache.meta_filter import SUM_COLUMNS, SUM_EDGES, copy_sums
+from inferwatch.store.duckdb.cache.meta_filter import SUM_COLUMNS, SUM_EDGES, copies_where, copy_sums
 from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
 
@@ -62,7 +62,7 @@ class _Copies:
     def where(self, p: Params) -> str:
         """The terms selecting them (alias `f`). The copies hold every column a filter reads but
         the predictions: the filters have no confidence terms."""
-        return f"f.field_name = {p.add(self.name)} AND {where(self.ws, self.filters, p, 'f')}"
+        return copies_where(self.ws, MetaTerm(self.name), self.filters, p, "f")
 
 
 def group_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, name: str,

@@ -183,15 +183,17 @@ def counted(ws: int, filters: Filters, setting: GroundTruth, hours: tuple[dateti
         def with_numbers(field: str) -> bool:
             return numeric is None or field in numeric
 
-        parts = zip(outside("f"), (*outside("g")[:2], inside("g")), (True, True, with_numbers(setting.label_field)),
-                    strict=True)
+        # Each part of the label's copies with the group's copies of the same part.
+        parts = list(zip(outside("f"), (*outside("g")[:2], inside("g")), strict=True))
+        if not with_numbers(setting.label_field):
+            parts.pop()  # the label's numbers of the whole hours
         labelled += (
             " UNION ALL SELECT * FROM "
             + summed(setting.label_field, group_field,
                      "field_value, top_class, found, quiet, NULL, n, NULL, group_value")
             + "".join(" UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {part}"
                                            f" AND {copies('g', group_field)} AND {other}")
-                      for part, other, wanted in parts if wanted)
+                      for part, other in parts)
             + (" UNION ALL " + pair(f"{copies('f', setting.label_field)} AND {inside('f')} AND f.field_number IS NULL"
                                     f" AND {copies('g', group_field)} AND {outside('g')[2]}")
                if with_numbers(group_field) else ""))
