@@ -49,8 +49,8 @@ import pyarrow.compute as pc
 
 from inferwatch.query.filters import Filters
 from inferwatch.store.duckdb.cache import meta_copies, sums
-from inferwatch.store.duckdb.cache.sums import next_hour, summed_hours, window_hours
 from inferwatch.store.duckdb.sql import transaction
+from inferwatch.store.hours import next_hour, summed_hours, window_hours
 
 # One hour's identity in the store: (workspace, start of the hour, naive UTC).
 HourKey = tuple[int, datetime]
@@ -113,7 +113,7 @@ class Caches:
 
     # -- what a read may use -----------------------------------------------------------------
     def summed_hours(self, filters: Filters, bucket: timedelta | None = None) -> tuple[datetime, datetime] | None:
-        """The whole hours [lo, hi) the sums answer for (`sums.summed_hours`), or None: scan."""
+        """The whole hours [lo, hi) the sums answer for (`store/hours.py`), or None: scan."""
         return summed_hours(filters, bucket) if self.on else None
 
     def copies_serve(self, filters: Filters) -> bool:

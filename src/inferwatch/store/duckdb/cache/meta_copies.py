@@ -17,8 +17,8 @@ import duckdb
 
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import meta_verdicts
-from inferwatch.store.duckdb.cache.sums import next_hour
 from inferwatch.store.duckdb.sql import transaction
+from inferwatch.store.hours import next_hour
 
 # The copy of inference `i` for metadata row `m`, in the table's column order. Copies are
 # inserted in field and time order: a field's copies of a window then fill few row groups,

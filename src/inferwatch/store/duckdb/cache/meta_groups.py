@@ -33,8 +33,9 @@ from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_filter import SUM_COLUMNS, SUM_EDGES, copies_where, copy_sums
-from inferwatch.store.duckdb.cache.sums import next_hour, rows_per_class, time_buckets
+from inferwatch.store.duckdb.cache.sums import rows_per_class, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
+from inferwatch.store.hours import next_hour
 
 _P95 = 0.95
 

@@ -19,7 +19,6 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.sql import Params, where
 
-HOUR = timedelta(hours=1)
 # The dashboard's confidence histogram: its bins are whole runs of the sums' 1000
 # (`sketch.CONFIDENCE_BINS`); a histogram whose bins are not reads the inferences.
 BINS = 20
@@ -100,44 +99,6 @@ REFRESH_HOURS = (
 )
 # The tables of whole hours, which `Caches` deletes by hour (the days' are re-made above).
 TABLES = ("inference_hours", "class_hours", "class_bins", "time_hours", "version_hours")
-
-
-def _floor_hour(value: datetime) -> datetime:
-    return value.replace(minute=0, second=0, microsecond=0)
-
-
-def next_hour(hour: datetime) -> datetime:
-    """The hour after, or the last instant there is for the last hour of year 9999."""
-    try:
-        return hour + HOUR
-    except OverflowError:
-        return datetime.max
-
-
-def _ceil_hour(value: datetime) -> datetime:
-    floor = _floor_hour(value)
-    return floor if floor == value else next_hour(floor)
-
-
-def window_hours(filters: Filters) -> tuple[datetime, datetime]:
-    """The hours [lo, hi) (naive UTC) that hold the filters' window, partial ones included."""
-    lo = _floor_hour(filters.start.replace(tzinfo=None)) if filters.start else datetime.min
-    hi = _ceil_hour(filters.end.replace(tzinfo=None)) if filters.end else datetime.max
-    return lo, hi
-
-
-def summed_hours(filters: Filters, bucket: timedelta | None = None) -> tuple[datetime, datetime] | None:
-    """The whole hours [lo, hi) (naive UTC) of the filters' window the sums can answer for, or
-    None. The sums know model, device and class, not tags, metadata or a single prediction's
-    confidence; a time bucket must be made of whole hours."""
-    if filters.tags or filters.meta or filters.min_confidence is not None or filters.max_confidence is not None:
-        return None
-    if filters.start is None or filters.end is None:
-        return None
-    if bucket is not None and (bucket < HOUR or bucket % HOUR):
-        return None
-    lo, hi = _ceil_hour(filters.start.replace(tzinfo=None)), _floor_hour(filters.end.replace(tzinfo=None))
-    return (lo, hi) if lo < hi else None
 
 
 def edge_where(ws: int, filters: Filters, hours: tuple[datetime, datetime], p: Params) -> str:
