@@ -75,15 +75,18 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
     end = newest.replace(tzinfo=UTC) + timedelta(seconds=1)
     start = end - timedelta(days=1)
     day, week = Filters(start=start, end=end), Filters(start=end - timedelta(days=7), end=end)
+    month = Filters(start=end - timedelta(days=30), end=end)
     meta = Filters(start=end - timedelta(days=7), end=end, meta=(MetaTerm.equal("inspection", "failed"),))
     mexico = Filters(start=end - timedelta(days=30), end=end, meta=(MetaTerm.equal("factory", "mexico"),))
     hour = timedelta(hours=1)
     return [
         ("totals, 24 h", lambda: store.totals(ws, day)),
         ("totals, 7 days", lambda: store.totals(ws, week)),
+        ("totals, 30 days", lambda: store.totals(ws, month)),
         ("totals, all 35 days", lambda: store.totals(ws, Filters())),
         ("series 7 d by hour", lambda: store.series(ws, week, hour, None)),
         ("series 7 d by hour, per model", lambda: store.series(ws, week, hour, "model_id")),
+        ("series 30 d by 6 hours, per device", lambda: store.series(ws, month, 6 * hour, "device_id")),
         ("series 7 d by hour, per class", lambda: store.series(ws, week, hour, "class")),
         ("series 7 d by hour, per meta.factory", lambda: store.series(ws, week, hour, "meta.factory")),
         ("list, first page of 50", lambda: store.list_inferences(ws, Filters(), None, 50)),

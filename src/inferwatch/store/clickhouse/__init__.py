@@ -48,7 +48,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import base
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
-from inferwatch.store.clickhouse import schema
+from inferwatch.store.clickhouse import schema, summaries
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
@@ -64,6 +64,7 @@ from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
+from inferwatch.store.hours import summed_hours
 from inferwatch.store.paging import below, page
 from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
 
@@ -340,6 +341,16 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
 
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
+        hours = None if filters.classes else summed_hours(filters)
+        if hours is not None:
+            # Counts and sums from the per-hour summaries; the percentiles from their time buckets.
+            (row,) = self._rows(
+                "SELECT sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
+                " sum(confidence_sum) / nullIf(sum(n_preds), 0), uniqExact(device_id), uniqExact(model_id),"
+                f" sumMap(times) FROM {summaries.summed(ws, filters, hours, p)}", p)
+            n, predictions, avg_time, confidence, devices, models, times = row
+            p50, p95 = summaries.percentiles(times, 0.5, 0.95)
+            return base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models)
         clause = where(ws, filters, p)
         (row,) = self._rows(
             "SELECT count(), sum(n_predictions), avg(inference_time),"
@@ -356,6 +367,14 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
     ) -> list[base.SeriesPoint]:
         p = Params()
+        hours = summed_hours(filters, bucket_size)
+        if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
+            t = bucket("hour", bucket_size, p)
+            return answer.records(base.SeriesPoint, self._rows(
+                f"SELECT {t} AS t, {group_by or 'NULL'} AS g, sum(n), sum(n_preds),"
+                " sum(time_sum) / nullIf(sum(n_timed), 0), sum(confidence_sum) / nullIf(sum(n_preds), 0)"
+                f" FROM {summaries.summed(ws, filters, hours, p)}"
+                " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         t = bucket("i.ts", bucket_size, p)
         figures = ("count(), sum(i.n_predictions), avg(i.inference_time),"
                    " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0)")

@@ -25,9 +25,13 @@ Layout, and why:
   latest report's that carried it). Reports go into a `Null` table; a materialized view folds them
   into an `AggregatingMergeTree` of min/max and argMaxIf states, merged again at read time.
 - `workspaces` and `images` are small `ReplacingMergeTree`s read with `FINAL`.
+- The per-hour summaries are aggregate projections of `inferences` (migration 12), which the
+  engine keeps in each part beside its rows and uses for a read that groups as they do.
 """
 
 from __future__ import annotations
+
+from inferwatch.store import sketch
 
 UTC_TIME = "DateTime64(6, 'UTC')"
 
@@ -53,6 +57,20 @@ TTL_TABLES = ("inferences", "identity_keys", "metadata")
 # A TTL reading a dictionary is "suspicious" to ClickHouse (its answer can change); here that is
 # the point. Stored parts are not rewritten at once (`materialize_ttl_after_modify`).
 _TTL_SETTINGS = "SETTINGS allow_suspicious_ttl_expressions = 1, materialize_ttl_after_modify = 0"
+
+# The per-hour summaries (migration 12): counts and sums per hour, model, device and task, and the
+# inference times' buckets (`store/sketch.py`) as a map of bucket to count, so one projection
+# holds them all (each projection is a part of its own at every insert). A read that groups
+# exactly so, with these same expressions, is answered from it.
+TIME_BUCKETS = (
+    f"sumMap(if(inference_time IS NULL, map(), map(assumeNotNull({sketch.time_bucket_sql('inference_time')}),"
+    " toUInt64(1))))"
+)
+HOUR_SUMS = (
+    "hour_sums (SELECT ws, model_id, device_id, task, toStartOfHour(ts), count(), sum(n_predictions),"
+    f" sum(sum_confidence), count(inference_time), sum(inference_time), {TIME_BUCKETS}"
+    " GROUP BY ws, model_id, device_id, task, toStartOfHour(ts))"
+)
 
 # Statements name the store's database as `{db}` and the dictionary source's credentials as
 # `{auth}`: `ClickHouseStore.migrate` fills both in.
@@ -412,6 +430,16 @@ MIGRATIONS: list[list[str]] = [
         ) AS m ON e.ws = m.ws AND e.event_id = m.inference_id
         WHERE e.deleted = 0
         """,
+    ],
+    # 12: the per-hour summaries, as ClickHouse keeps them: an aggregate projection of `inferences`
+    # (`store/clickhouse/summaries.py`). Each part holds its rows summed per hour beside them, made
+    # as the part is written and made again whenever a merge, a TTL or a mutation rewrites it, so
+    # a summary never differs from its rows (a materialized view would miss every delete). A
+    # merge that drops a re-sent row rebuilds them too (`deduplicate_merge_projection_mode`).
+    [
+        f"ALTER TABLE inferences MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild' {_TTL_SETTINGS}",
+        f"ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS {HOUR_SUMS} {_TTL_SETTINGS}",
+        f"ALTER TABLE inferences MATERIALIZE PROJECTION hour_sums {_TTL_SETTINGS}, mutations_sync = 1",
     ],
 ]
 
