@@ -25,8 +25,8 @@ Layout, and why:
   latest report's that carried it). Reports go into a `Null` table; a materialized view folds them
   into an `AggregatingMergeTree` of min/max and argMaxIf states, merged again at read time.
 - `workspaces` and `images` are small `ReplacingMergeTree`s read with `FINAL`.
-- The per-hour summaries are aggregate projections of `inferences` (migration 12), which the
-  engine keeps in each part beside its rows and uses for a read that groups as they do.
+- The per-hour summaries are an aggregate projection of `inferences` (migration 12), which the
+  engine keeps in each part beside its rows and uses for a read that groups as it does.
 """
 
 from __future__ import annotations
