@@ -7,13 +7,17 @@ no values.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from inferwatch.query.distributions import distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
+from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
+from inferwatch.store.clickhouse import summaries
 from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
+from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
 
@@ -36,6 +40,9 @@ class DashboardReads:
 
     def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
         """One row per model: volume, average confidence and time, latest inference, in the filters."""
+        hours = None if filters.classes else summed_hours(filters)
+        if hours is not None:
+            return self._models_summed(ws, filters, hours)
         p = Params()
         clause = where(ws, filters, p)
         return answer.records(ModelSummary, self._rows(
@@ -44,6 +51,22 @@ class DashboardReads:
             f" FROM inferences WHERE {clause} GROUP BY model_id ORDER BY 3 DESC, 1",
             p,
         ))
+
+    def _models_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> list[ModelSummary]:
+        """The models table from the per-hour summaries (`summaries.py`): counts, sums, devices,
+        latest time and task exact (the most frequent task, the first name among equals, as
+        DuckDB's mode() of the rows); the 95th percentile of times from the time buckets."""
+        p = Params()
+        rows = self._rows(
+            "SELECT model_id, arraySort(t -> (-t.2, t.1), arrayZip(mapKeys(tasks), mapValues(tasks)))[1].1,"
+            " total, confidence, avg_time, buckets, last, devices FROM (SELECT model_id, sumMap(map(task, n)) AS tasks,"
+            " sum(n) AS total, sum(confidence_sum) / nullIf(sum(n_preds), 0) AS confidence,"
+            " sum(time_sum) / nullIf(sum(n_timed), 0) AS avg_time, sumMap(times) AS buckets, max(last_ts) AS last,"
+            f" uniqExact(device_id) AS devices FROM {summaries.summed(ws, filters, hours, p)} GROUP BY model_id)"
+            " ORDER BY total DESC, model_id", p)
+        return answer.records(ModelSummary, [
+            (model, task, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), last, devices)
+            for model, task, n, confidence, avg_time, times, last, devices in rows])
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class)."""

@@ -58,9 +58,9 @@ TTL_TABLES = ("inferences", "identity_keys", "metadata")
 # the point. Stored parts are not rewritten at once (`materialize_ttl_after_modify`).
 _TTL_SETTINGS = "SETTINGS allow_suspicious_ttl_expressions = 1, materialize_ttl_after_modify = 0"
 
-# The per-hour summaries (migration 12): counts and sums per hour, model, device and task, and the
-# inference times' buckets (`store/sketch.py`) as a map of bucket to count, so one projection
-# holds them all (each projection is a part of its own at every insert). A read that groups
+# The per-hour summaries (migration 12): counts, sums and the latest time per hour, model, device
+# and task, and the inference times' buckets (`store/sketch.py`) as a map of bucket to count, so
+# one projection holds them all (each projection is a part of its own at every insert). A read that groups
 # exactly so, with these same expressions, is answered from it.
 TIME_BUCKETS = (
     f"sumMap(if(inference_time IS NULL, map(), map(assumeNotNull({sketch.time_bucket_sql('inference_time')}),"
@@ -68,7 +68,7 @@ TIME_BUCKETS = (
 )
 HOUR_SUMS = (
     "hour_sums (SELECT ws, model_id, device_id, task, toStartOfHour(ts), count(), sum(n_predictions),"
-    f" sum(sum_confidence), count(inference_time), sum(inference_time), {TIME_BUCKETS}"
+    f" sum(sum_confidence), count(inference_time), sum(inference_time), max(ts), {TIME_BUCKETS}"
     " GROUP BY ws, model_id, device_id, task, toStartOfHour(ts))"
 )
 
