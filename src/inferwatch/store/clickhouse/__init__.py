@@ -45,7 +45,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.store import base
+from inferwatch.store import base, sketch
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
 from inferwatch.store.clickhouse import schema, summaries
@@ -349,7 +349,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                 " sum(confidence_sum) / nullIf(sum(n_preds), 0), uniqExact(device_id), uniqExact(model_id),"
                 f" sumMap(times) FROM {summaries.summed(ws, filters, hours, p)}", p)
             n, predictions, avg_time, confidence, devices, models, times = row
-            p50, p95 = summaries.percentiles(times, 0.5, 0.95)
+            p50, p95 = (sketch.quantile(times.items(), q) for q in (0.5, 0.95))
             return base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models)
         clause = where(ws, filters, p)
         (row,) = self._rows(

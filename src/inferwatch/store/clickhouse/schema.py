@@ -60,8 +60,8 @@ _TTL_SETTINGS = "SETTINGS allow_suspicious_ttl_expressions = 1, materialize_ttl_
 
 # The per-hour summaries (migration 12): counts, sums and the latest time per hour, model, device
 # and task, and the inference times' buckets (`store/sketch.py`) as a map of bucket to count, so
-# one projection holds them all (each projection is a part of its own at every insert). A read that groups
-# exactly so, with these same expressions, is answered from it.
+# one projection holds them all (each projection is a part of its own at every insert). A read
+# that groups exactly so, with these same expressions, is answered from it.
 TIME_BUCKETS = (
     f"sumMap(if(inference_time IS NULL, map(), map(assumeNotNull({sketch.time_bucket_sql('inference_time')}),"
     " toUInt64(1))))"

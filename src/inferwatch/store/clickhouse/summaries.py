@@ -41,10 +41,10 @@ def _keys(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
 
 def summed(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     """A subquery of (hour, model_id, device_id, task, n, n_preds, confidence_sum, n_timed,
-    time_sum, last_ts, times) over the filters' inferences, in filters the summaries know (no class, tag,
-    confidence or metadata terms): one row per hour, model, device and task of the whole hours
-    (from `hour_sums`), one per inference of the partial ones. `times` maps time buckets to
-    counts, which `sumMap(times)` adds up."""
+    time_sum, last_ts, times) over the filters' inferences, in filters the summaries know (no
+    class, tag, confidence or metadata terms): one row per hour, model, device and task of the
+    whole hours (from `hour_sums`), one per inference of the partial ones. `times` maps time
+    buckets to counts, which `sumMap(times)` adds up."""
     lo, hi = hours
     return (
         f"(SELECT {_HOUR} AS hour, model_id, device_id, task, count() AS n, sum(n_predictions) AS n_preds,"
@@ -56,8 +56,3 @@ def summed(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
         f" toUInt64(inference_time IS NOT NULL), ifNull(inference_time, 0), ts, {_ROW_BUCKET}"
         f" FROM inferences WHERE {where(ws, filters, p)} AND (ts < {p.time(lo)} OR ts >= {p.time(hi)}))"
     )
-
-
-def percentiles(times: dict[int, int], low: float, high: float) -> tuple[float | None, float | None]:
-    """Two quantiles of inference time from `sumMap(times)` of `summed`."""
-    return sketch.quantile(times.items(), low), sketch.quantile(times.items(), high)
