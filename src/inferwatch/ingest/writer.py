@@ -107,9 +107,6 @@ class Writer:
         # Merged writes being prepared (decoded and checked on the event loop), which queued ones
         # wait for (`preparing`).
         self._preparing = 0
-        # When the last merged write ended and how long it took (`_linger`).
-        self._merged_end = 0.0
-        self._merged_took = 0.0
         self._max_rows = max_rows
         self._commit_timeout_s = commit_timeout_s
         # The per-model Prometheus series count what is committed, here, so no scrape reads the store.
@@ -271,21 +268,20 @@ class Writer:
         return await asyncio.wrap_future(done)
 
     def _linger(self) -> None:
-        """With the lock held and only merged writes queued: waits for more of them, while the
-        previous merged write, if several requests shared it, ended less than its own duration
-        ago, or while others are being prepared (`preparing`); at most `linger_s`, and until
-        `linger_items` are queued. A write reaching an idle writer, or a lone client's, waits
-        for nothing; under load the writer is busy at most about half the time and each commit
-        takes the requests that arrived meanwhile."""
+        """With the lock held and only merged writes queued: waits for more of them while others
+        are being prepared (`preparing`), at most `linger_s` and until `linger_items` are queued.
+        A write reaching an idle writer, or a lone client's, waits for nothing. (The writer also
+        used to rest after each shared write for as long as it had taken, so as to gather more:
+        that capped it at half its time and cost a fifth of the events/s, for no CPU an event
+        saved, docs/performance.md.)"""
         now = time.monotonic()
         limit = now + self._linger_s
-        paced = min(self._merged_end + self._merged_took, limit)
-        while self._queue and not self._closed and now < limit and (now < paced or self._preparing):
+        while self._queue and not self._closed and now < limit and self._preparing:
             if not all(isinstance(op, _Merge) for op in self._queue):
                 return  # anything else is written now, as it always was
             if sum(op.size for op in self._queue if isinstance(op, _Merge)) >= self._linger_items:
                 return
-            self._cond.wait((paced if now < paced else limit) - now)
+            self._cond.wait(limit - now)
             now = time.monotonic()
 
     def maintain(self, fn: Callable[[Store], T]) -> T:
@@ -345,7 +341,6 @@ class Writer:
             for op in ops:
                 self._refuse_queued(op, self._failure)
             return
-        started = time.monotonic()
         try:
             answers = ops[0].run(self._store, [op.part for op in ops])
         except Exception as exc:
@@ -360,10 +355,6 @@ class Writer:
                 for op in ops:
                     self._settle_merged([op])
             return
-        # Paced only after a write that several requests shared: a lone client sending one
-        # request after another never waits.
-        self._merged_end = time.monotonic()
-        self._merged_took = self._merged_end - started if len(ops) > 1 else 0.0
         for op, answer in zip(ops, answers, strict=True):
             op.done.set_result(answer)
 
