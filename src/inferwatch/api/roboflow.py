@@ -3,6 +3,7 @@ server's model-monitoring reports and the stats answer."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -10,6 +11,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from inferwatch.api.common import JSON, body_schema, limit_rate, read_body, request_key, runtime
 from inferwatch.auth import Authorized, Reader, Scope, check, declare, principal, require_body
@@ -178,9 +180,13 @@ def _stats_time(value: str, name: str) -> datetime:
 
 
 @router.get("/{workspace}/inference-stats", summary="Inference stats per model and class (Roboflow-compatible)")
-def inference_stats(who: Reader, request: Request) -> JSON:
+async def inference_stats(who: Reader, request: Request) -> JSON:
     """`median_confidence` may come from the store's per-hour confidence histograms (1000 bins):
-    then within 0.0005 of the exact median for confidences in [0, 1]. Every other figure is exact."""
+    then within 0.0005 of the exact median for confidences in [0, 1]. Every other figure is exact.
+
+    The period and the one before it are read at once, each in a worker thread: the store's
+    statements are short and wait on each other's single-threaded parts more than on the CPU,
+    so the two together take little more than one."""
     params = request.query_params
     end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
     start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)
@@ -192,8 +198,8 @@ def inference_stats(who: Reader, request: Request) -> JSON:
         raise InvalidRequest("startTime is out of range") from None
     models = tuple(m.strip() for m in params.get("modelNames", "").split(",") if m.strip())
     store = runtime(request).store
-    cur = store.class_stats(who.ws.id, start, end, models)
-    prev = store.class_stats(who.ws.id, prev_start, start, models)
+    cur, prev = await asyncio.gather(run_in_threadpool(store.class_stats, who.ws.id, start, end, models),
+                                     run_in_threadpool(store.class_stats, who.ws.id, prev_start, start, models))
     rows = []
     for model, cls in sorted(cur.classes.keys() | prev.classes.keys()):
         now = cur.classes.get((model, cls))
