@@ -185,8 +185,8 @@ async def inference_stats(who: Reader, request: Request) -> JSON:
     then within 0.0005 of the exact median for confidences in [0, 1]. Every other figure is exact.
 
     The period and the one before it are read at once, each in a worker thread: the store's
-    statements are short and wait on each other's single-threaded parts more than on the CPU,
-    so the two together take little more than one."""
+    statements are short and spend much of their time in single-threaded parts, so side by side
+    the two take about four fifths of what they take in turn (docs/performance.md)."""
     params = request.query_params
     end = _stats_time(params["endTime"], "endTime") if params.get("endTime") else datetime.now(UTC)
     start = _stats_time(params["startTime"], "startTime") if params.get("startTime") else end - timedelta(days=1)
