@@ -20,6 +20,7 @@ from inferwatch.store import open_store
 from inferwatch.store.base import AlertEvent, AlertRuleRecord, AlertState, RetentionPolicy, Store
 from inferwatch.store.clickhouse import ClickHouseStore
 from inferwatch.store.clickhouse.importer import copy_store, open_source
+from inferwatch.store.clickhouse.schema import NO_TIME
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.events import EventQuery, UseCaseRecord
 from tests.unit.test_store_parity import BASE, FILTERS, _all_pages, same, seed
@@ -106,6 +107,12 @@ def test_a_stopped_copy_resumes_and_the_copy_answers_as_the_original(
     assert again.vision_events == last.vision_events == 4  # a use case and three events, replaced again
     assert len(target.alert_events(1, None, 100)) == 3
     source.close()
+    # The copied metadata carries its inferences' times (schema migration 13), wherever that is one.
+    ((timed, untimed),) = target._rows(
+        f"SELECT countIf(m.ts != {NO_TIME}), countIf(m.ts = {NO_TIME}) FROM metadata AS m FINAL"
+        " JOIN (SELECT ws, inference_id FROM identity_keys GROUP BY ws, inference_id HAVING uniqExact(ts) = 1) AS k"
+        " ON k.ws = m.ws AND k.inference_id = m.inference_id", {})
+    assert timed > 0 and untimed == 0
 
     duck = DuckDBStore(str(path))
     try:

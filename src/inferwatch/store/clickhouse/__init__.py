@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -63,13 +64,18 @@ from inferwatch.store.clickhouse.healing import (
 from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
-from inferwatch.store.clickhouse.sql import Params, bucket, prediction_terms, quantile, where
+from inferwatch.store.clickhouse.sql import Params, bucket, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.paging import below, page
 from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
 
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
 _LOOKUP_CHUNK = 5000
+# An identity's time from here on is the default of one stored before schema migration 6 (none).
+_NO_TIME_AFTER_US = 4_291_747_200_000_000  # 2106-01-01 UTC
+Identity = tuple[int, str]  # (ws, inference_id)
+# How many inferences whose metadata came first one process waits for, at most (`_untimed`).
+_UNTIMED_AT_MOST = 1_000_000
 # Every statement: joins give NULL, not a type's default, where a side has no row (as in SQL).
 _SETTINGS: dict[str, Any] = {"join_use_nulls": 1}
 # ClickHouse's names of the errors a full or failing disk gives (in its messages as `(NAME)`).
@@ -99,6 +105,10 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         self._gate = Gate()
         # Tables a reload detached but could not attach again (until a reopen manages to).
         self._unattached: set[str] = set()
+        # Inferences whose metadata this process wrote before they were stored, at NO_TIME; given
+        # their time when they come (`_append_inferences`). Lost with the process, which leaves
+        # those rows at NO_TIME: still read right, by every window.
+        self._untimed: set[Identity] = set()
         self.closed = False
 
     # -- opening -------------------------------------------------------------------------
@@ -225,43 +235,97 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         """Inserts the inferences not stored yet, then metadata, then device facts; returns how
         many inferences were new."""
         with self._write_lock:
-            new = self._append_inferences(rows.to_arrow()) if len(rows) else 0
+            new, times = self._append_inferences(rows.to_arrow()) if len(rows) else (0, {})
             if len(meta):
-                self._insert("metadata", meta.to_arrow())
+                self._insert("metadata", self._timed(meta.to_arrow(), times))
             if devices:
                 self._insert("device_reports", _device_reports(devices.to_arrow()))
             return new
 
-    def _append_inferences(self, batch: pa.Table) -> int:
-        keep = self._new_rows(batch.column("ws").to_pylist(), batch.column("inference_id").to_pylist(),
-                              batch.column("image_index").to_pylist())
+    def _append_inferences(self, batch: pa.Table) -> tuple[int, dict[Identity, set[int]]]:
+        """Inserts the rows whose identity is neither stored nor earlier in the batch (the first
+        one wins). Returns how many, and the times (epoch microseconds) of the batch's inferences,
+        stored and new, for their metadata (`_timed`)."""
+        wss, ids, indexes = (batch.column(c).to_pylist() for c in ("ws", "inference_id", "image_index"))
+        times_us = batch.column("ts").cast(pa.int64()).to_pylist()
+        stored = self._identities({(ws, inference_id) for ws, inference_id in zip(wss, ids, strict=True)})
+        seen = {(ws, inference_id, index) for (ws, inference_id), images in stored.items() for index in images}
+        times = {key: set(images.values()) for key, images in stored.items()}
+        keep: list[int] = []
+        # Metadata to be given another time: of inferences stored at one time and now given an
+        # image at another (NO_TIME), and of those whose metadata came first (theirs).
+        retime: dict[Identity, int] = {}
+        for i, (ws, inference_id, index) in enumerate(zip(wss, ids, indexes, strict=True)):
+            if (ws, inference_id, index) in seen:
+                continue
+            seen.add((ws, inference_id, index))
+            keep.append(i)
+            before = stored.get((ws, inference_id))
+            if before and len(set(before.values())) == 1 and times_us[i] not in before.values():
+                retime[ws, inference_id] = 0
+            times.setdefault((ws, inference_id), set()).add(times_us[i])
         if keep:
             self._insert("inferences", batch if len(keep) == batch.num_rows else batch.take(keep))
-        return len(keep)
+        for key in self._untimed.intersection(times) if self._untimed else ():
+            self._untimed.discard(key)
+            retime.setdefault(key, next(iter(times[key])) if len(times[key]) == 1 else 0)
+        if retime:
+            self._retime_metadata(retime)
+        return len(keep), times
 
-    def _new_rows(self, wss: list[int], ids: list[str], indexes: list[int]) -> list[int]:
-        """Positions of the rows whose identity is neither stored nor earlier in the batch."""
-        wanted: dict[int, set[str]] = {}
-        for ws, inference_id in zip(wss, ids, strict=True):
-            wanted.setdefault(ws, set()).add(inference_id)
-        stored: set[tuple[int, str, int]] = set()
-        for ws, id_set in wanted.items():
-            id_list = sorted(id_set)
+    def _identities(self, wanted: set[Identity]) -> dict[Identity, dict[int, int]]:
+        """The stored images of these inferences, each image's time (epoch microseconds): a
+        primary-key lookup in `identity_keys`."""
+        per_ws: dict[int, list[str]] = {}
+        for ws, inference_id in wanted:
+            per_ws.setdefault(ws, []).append(inference_id)
+        found: dict[Identity, dict[int, int]] = {}
+        for ws, id_list in per_ws.items():
+            id_list.sort()
             for at in range(0, len(id_list), _LOOKUP_CHUNK):
                 p = Params()
-                found = self._rows(
-                    "SELECT DISTINCT inference_id, image_index FROM identity_keys"
+                for inference_id, index, ts_us in self._rows(
+                    "SELECT DISTINCT inference_id, image_index, toUnixTimestamp64Micro(ts) FROM identity_keys"
                     f" WHERE ws = {p.add(ws, 'Int32')}"
                     f" AND inference_id IN {p.add(id_list[at:at + _LOOKUP_CHUNK], 'Array(String)')}",
                     p,
-                )
-                stored.update((ws, inference_id, index) for inference_id, index in found)
-        keep = []
-        for i, key in enumerate(zip(wss, ids, indexes, strict=True)):
-            if key not in stored:
-                stored.add(key)
-                keep.append(i)
-        return keep
+                ):
+                    found.setdefault((ws, inference_id), {})[index] = ts_us
+        return found
+
+    def _timed(self, meta: pa.Table, times: dict[Identity, set[int]]) -> pa.Table:
+        """The metadata rows with their inference's time (`ts`, schema migration 13): the one
+        time of its images, from this batch or the stored identities; NO_TIME (the epoch) where
+        the inference is not stored yet, or its images were sent at different times (an identity
+        from before migration 6 has no time, its default lies in 2106)."""
+        keys = list(zip(meta.column("ws").to_pylist(), meta.column("inference_id").to_pylist(), strict=True))
+        missing = {key for key in keys if key not in times}
+        if missing:
+            times = {**times, **{key: set(images.values()) for key, images in self._identities(missing).items()}}
+        ts_us = []
+        for key in keys:
+            at = times.get(key, ())
+            ts_us.append(next(iter(at)) if len(at) == 1 and next(iter(at)) < _NO_TIME_AFTER_US else 0)
+            if not at and len(self._untimed) < _UNTIMED_AT_MOST:
+                self._untimed.add(key)
+        return meta.append_column("ts", pa.array(ts_us, pa.timestamp("us")))
+
+    def _retime_metadata(self, times: dict[Identity, int]) -> None:
+        """Gives these inferences' metadata rows these times (epoch microseconds; 0 for
+        NO_TIME), as newer copies with the same write time: the engine keeps the last inserted
+        of equal versions, and a windowed read takes the row it needs either way."""
+        per_ws: dict[int, dict[str, int]] = {}
+        for (ws, inference_id), ts_us in times.items():
+            per_ws.setdefault(ws, {})[inference_id] = ts_us
+        for ws, given in per_ws.items():
+            p = Params()
+            ids = p.add(list(given), "Array(String)")
+            micros = p.add(list(given.values()), "Array(Int64)")
+            to = f"fromUnixTimestamp64Micro(transform(r.inference_id, {ids}, {micros}, toInt64(0)), 'UTC')"
+            # `r.ts`: the replaced column's name alone would be the new value's.
+            self._command(
+                f"INSERT INTO metadata SELECT * REPLACE ({to} AS ts) FROM metadata AS r FINAL"
+                f" WHERE ws = {p.add(ws, 'Int32')} AND inference_id IN {ids} AND r.ts != {to}", p)
 
     def workspaces(self) -> list[WorkspaceRecord]:
         rows = self._rows("SELECT id, slug, key_hash, created_at FROM workspaces FINAL ORDER BY id", {})
@@ -294,26 +358,24 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
     def list_inferences(
         self, ws: int, filters: Filters, after: Cursor | None, limit: int
     ) -> tuple[list[base.InferenceRow], Cursor | None]:
-        p = Params()
-        clause = where(ws, filters, p) + ("" if after is None else " AND " + below(
-            p.time(EPOCH + timedelta(microseconds=after.ts_us)), p.add(after.inference_id, "String"),
-            p.add(after.image_index, "Int32")))
-        # In widening windows (store/paging.py). The sort key leads with the model, not the
-        # time, so without a window a page would read and sort every row of the workspace; a
-        # window lets the monthly partitions and the key's time column skip most of them.
-        sql = (f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}<window>"
-               f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}")
-
         def newest() -> datetime | None:
             q = Params()
             found = self._rows(f"SELECT max(ts), count() FROM inferences WHERE ws = {q.add(ws, 'Int32')}", q)
             return found[0][0] if found and found[0][1] else None
 
         def fetch(lowest: datetime | None) -> list[tuple[Any, ...]]:
-            if lowest is None:
-                return self._rows(sql.replace("<window>", ""), p)
-            windowed = Params(p)
-            return self._rows(sql.replace("<window>", f" AND ts >= {windowed.time(lowest)}"), windowed)
+            # In widening windows (store/paging.py), each one the filters' start (above theirs).
+            # The sort key leads with the model, not the time, so without a window a page would
+            # read and sort every row of the workspace; a window lets the monthly partitions and
+            # the key's time column skip most of them, and a metadata term read only the window's
+            # metadata (`sql.metadata_rows`).
+            p = Params()
+            clause = where(ws, filters if lowest is None else replace(filters, start=lowest), p)
+            if after is not None:
+                clause += " AND " + below(p.time(EPOCH + timedelta(microseconds=after.ts_us)),
+                                          p.add(after.inference_id, "String"), p.add(after.image_index, "Int32"))
+            return self._rows(f"SELECT {LIST_COLUMNS} FROM inferences WHERE {clause}"
+                              f" ORDER BY ts DESC, inference_id DESC, image_index DESC LIMIT {int(limit) + 1:d}", p)
 
         found, following = page(filters, after, limit, newest, fetch)
         return [answer.inference(row) for row in found], following
@@ -395,12 +457,9 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                    f" FROM inferences i ARRAY JOIN i.predictions AS pr WHERE {clause}"
                    f"){outer} GROUP BY t, g ORDER BY t, g")
         else:
-            field = group_by.removeprefix("meta.")
-            join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
-                    f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}) m"
-                    " ON m.inference_id = i.inference_id")
+            g, join = group_join(ws, filters, group_by, p)
             clause = where(ws, filters, p, "i")
-            sql = (f"SELECT {t} AS t, m.field_value AS g, {figures}"
+            sql = (f"SELECT {t} AS t, {g} AS g, {figures}"
                    f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
         return answer.records(base.SeriesPoint, self._rows(sql, p))
 

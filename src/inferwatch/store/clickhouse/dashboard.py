@@ -16,20 +16,9 @@ from inferwatch.store import rows as answer
 from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.clickhouse import summaries
-from inferwatch.store.clickhouse.sql import Params, prediction_terms, quantile, where
+from inferwatch.store.clickhouse.sql import Params, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import MAX_GROUP_CLASSES
-
-
-def _group_join(ws: int, group_by: str, p: Params) -> tuple[str, str]:
-    """The expression naming an inference's group, and the join it needs."""
-    if group_by in ("model_id", "device_id"):
-        return f"i.{group_by}", ""
-    field = group_by.removeprefix("meta.")
-    join = (" LEFT JOIN (SELECT inference_id, field_value FROM metadata FINAL"
-            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}) m"
-            " ON m.inference_id = i.inference_id")
-    return "m.field_value", join
 
 
 class DashboardReads:
@@ -94,7 +83,7 @@ class DashboardReads:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
         p = Params()
-        expr, join = _group_join(ws, group_by, p)
+        expr, join = group_join(ws, filters, group_by, p)
         clause = where(ws, filters, p, "i")
         rows = self._rows(
             f"SELECT {expr} AS g, count(), sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0),"

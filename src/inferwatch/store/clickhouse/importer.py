@@ -126,7 +126,14 @@ class ImportTarget:
             if not check:
                 self.store._insert("inferences", batch)
                 return batch.num_rows
-            return self.store._append_inferences(batch)
+            return self.store._append_inferences(batch)[0]
+
+    def time_metadata(self) -> None:
+        """Gives the copied metadata rows their inference's time (copied without one), then merges
+        the table so the untimed rows are gone (`schema.METADATA_TIMES`)."""
+        with self.store._write_lock:
+            self.store._command(schema.METADATA_TIMES, {})
+            self.store._command("OPTIMIZE TABLE metadata FINAL", {})
 
     def insert_table(self, table: str, data: pa.Table) -> None:
         """Appends Arrow rows to one of the tables as they are."""
@@ -243,6 +250,7 @@ def copy_store(source: duckdb.DuckDBPyConnection, source_name: str, store: Click
                 target.insert_table(table_name, pa.Table.from_batches([batch]))
                 count += batch.num_rows
         setattr(out, counted, count)
+    target.time_metadata()
     for table_name, query in _SETTINGS.items():
         rows = _batches(source, query, [], DEFAULT_CHUNK_ROWS).read_all()
         if rows.num_rows:

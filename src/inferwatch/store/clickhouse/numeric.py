@@ -10,7 +10,7 @@ from typing import Any
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store.base import NumericPoint
-from inferwatch.store.clickhouse.sql import Params, bucket, where
+from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.terms import number_joins
 
 
@@ -24,7 +24,7 @@ class NumericReads:
                         bucket_size: timedelta | None) -> list[NumericPoint]:
         p = Params()
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
-        join, group = number_joins(ws, field, group_by, p, "inference_id", "metadata FINAL")
+        join, group = number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, filters, p))
         g = group or "NULL"
         return answer.records(NumericPoint, self._rows(
             f"SELECT {t} AS t, {g} AS g, count(), avg(v.field_number), min(v.field_number), max(v.field_number)"

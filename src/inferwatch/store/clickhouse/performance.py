@@ -1,7 +1,7 @@
 """Ground truth on ClickHouse: the twin of `store/duckdb/performance.py`, same verdicts, same counts.
 
 The labelled inferences with their verdict are one subquery (labels and group values come from
-`metadata FINAL`, so the latest write counts before merges); each figure is a small GROUP BY over
+`sql.metadata_rows`, so the latest write counts before merges); each figure is a small GROUP BY over
 it, and the inspection table its own query. Between equally confident predictions the first in
 the inference's list is its verdict, as on DuckDB.
 """
@@ -15,13 +15,15 @@ import msgspec
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
-from inferwatch.store.clickhouse.sql import Params, bucket, where
+from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.rows import iso
 
 
-def _field(alias: str, ws: int, name: str, p: Params, kind: str = "LEFT JOIN", only: tuple[str, ...] = ()) -> str:
+def _field(alias: str, ws: int, filters: Filters, name: str, p: Params, kind: str = "LEFT JOIN",
+           only: tuple[str, ...] = ()) -> str:
     among = f" AND field_value IN {p.add(list(only), 'Array(String)')}" if only else ""
-    return (f" {kind} (SELECT inference_id, field_value FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')}"
+    return (f" {kind} (SELECT inference_id, field_value FROM {metadata_rows(ws, filters, p)}"
+            f" WHERE ws = {p.add(ws, 'Int32')}"
             f" AND field_name = {p.add(name, 'String')}{among}) {alias} ON {alias}.inference_id = i.inference_id")
 
 
@@ -42,9 +44,10 @@ def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, 
     threshold = p.add(setting.confidence_threshold, "Float64")
     none = p.add(setting.no_detection_label, "String")
     n = p.add(bins, "Int32")
-    joins = _field("lab", ws, setting.label_field, p, "INNER JOIN", COUNTED_VERDICTS if is_feedback(setting) else ())
+    joins = _field("lab", ws, filters, setting.label_field, p, "INNER JOIN",
+                   COUNTED_VERDICTS if is_feedback(setting) else ())
     if group_field:
-        joins += _field("grp", ws, group_field, p)
+        joins += _field("grp", ws, filters, group_field, p)
     found = "has(i.classes, expected)" if setting.confidence_threshold == 0 else \
         f"has(arrayMap(p -> p.class, arrayFilter(p -> p.confidence >= {threshold}, i.predictions)), expected)"
     clause = where(ws, filters, p, "i")
@@ -72,7 +75,7 @@ def _inspected(ws: int, filters: Filters, setting: GroundTruth, p: Params) -> st
         threshold = p.add(setting.confidence_threshold, "Float64")
         flagged = f"arrayExists(p -> p.confidence >= {threshold} AND p.class != {none}, i.predictions)"
     fail = p.add([v.lower() for v in setting.fail_values], "Array(String)")
-    joins = _field("pf", ws, setting.pass_field or "", p, "INNER JOIN")
+    joins = _field("pf", ws, filters, setting.pass_field or "", p, "INNER JOIN")
     return (f"SELECT {flagged} AS flagged, has({fail}, lower(pf.field_value)) AS failed, count()"
             f" FROM inferences i{joins} WHERE {where(ws, filters, p, 'i')} GROUP BY flagged, failed")
 

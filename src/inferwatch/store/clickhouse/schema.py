@@ -20,7 +20,9 @@ Layout, and why:
   sort key, which ends with the identity: should two replicas race to insert the same inference
   with the same time, merges collapse the pair.
 - `metadata` is a `ReplacingMergeTree(updated_at)` on (ws, inference_id, field_name): the later
-  write wins. Every read says `FINAL`, so answers are right before merges happen.
+  write wins. Each row carries its inference's time, and a projection orders the rows by field
+  and time (migration 13): a read of a window takes the latest write of each of its inferences'
+  fields from there (`argMax`), any other read says `FINAL`; both are right before merges happen.
 - Device facts are upserts of a special kind (first/last seen span every report; each fact is the
   latest report's that carried it). Reports go into a `Null` table; a materialized view folds them
   into an `AggregatingMergeTree` of min/max and argMaxIf states, merged again at read time.
@@ -71,6 +73,24 @@ HOUR_SUMS = (
     f" sum(sum_confidence), count(inference_time), sum(inference_time), max(ts), {TIME_BUCKETS}"
     " GROUP BY ws, model_id, device_id, task, toStartOfHour(ts))"
 )
+
+# The time a metadata row carries when its inference's is not one known time (migration 13): the
+# inference is not stored yet, or its images were sent at different times. A read of a window
+# takes such rows whatever the window (`sql.metadata_rows`).
+NO_TIME = "toDateTime64(0, 6, 'UTC')"
+# Gives the metadata rows still at NO_TIME the time of their inference where it is now one known
+# time: a newer copy of each row with the same write time, which the engine keeps over the older
+# (it keeps the last inserted of equal versions). Run by migration 13 and after a copy from
+# DuckDB; run again, it finds nothing left to do. An identity stored before migration 6 has no
+# time (its default lies in 2106) and keeps its metadata at NO_TIME.
+METADATA_TIMES = f"""
+INSERT INTO metadata SELECT m.* REPLACE (k.t AS ts) FROM metadata AS m FINAL
+INNER JOIN (
+    SELECT ws, inference_id, min(ts) AS t FROM identity_keys GROUP BY ws, inference_id
+    HAVING min(ts) = max(ts) AND t < toDateTime64('2106-01-01 00:00:00', 6, 'UTC')
+) AS k ON m.ws = k.ws AND m.inference_id = k.inference_id
+WHERE m.ts = {NO_TIME}
+"""
 
 # Statements name the store's database as `{db}` and the dictionary source's credentials as
 # `{auth}`: `ClickHouseStore.migrate` fills both in.
@@ -440,6 +460,23 @@ MIGRATIONS: list[list[str]] = [
         f"ALTER TABLE inferences MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild' {_TTL_SETTINGS}",
         f"ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS {HOUR_SUMS} {_TTL_SETTINGS}",
         f"ALTER TABLE inferences MATERIALIZE PROJECTION hour_sums {_TTL_SETTINGS}, mutations_sync = 1",
+    ],
+    # 13: metadata by field and time. The table is ordered by inference id (a row is replaced by
+    # its id and field), so a field's values for one day were read from the whole table, with
+    # FINAL. Each row now carries its inference's time (`ts`; NO_TIME where that is not one known
+    # time), and a projection orders a copy by field and time, so a read of a window takes only
+    # the rows of that window's inferences (`sql.metadata_rows`). The projection is rebuilt by
+    # merges that drop replaced rows and by the deletes of sweeps and events, like `hour_sums`.
+    # The merge of the old rows with their timed copies rewrites the table once.
+    [
+        f"ALTER TABLE metadata ADD COLUMN IF NOT EXISTS ts {UTC_TIME} DEFAULT {NO_TIME} {_TTL_SETTINGS}",
+        "ALTER TABLE metadata MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild',"
+        f" lightweight_mutation_projection_mode = 'rebuild' {_TTL_SETTINGS}",
+        METADATA_TIMES,
+        "OPTIMIZE TABLE metadata FINAL",
+        "ALTER TABLE metadata ADD PROJECTION IF NOT EXISTS by_field (SELECT * ORDER BY ws, field_name, ts)"
+        f" {_TTL_SETTINGS}",
+        f"ALTER TABLE metadata MATERIALIZE PROJECTION by_field {_TTL_SETTINGS}, mutations_sync = 1",
     ],
 ]
 
