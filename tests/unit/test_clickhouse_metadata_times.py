@@ -2,8 +2,9 @@
 read of a window takes only that window's metadata, through the projection by field and time.
 Those reads answer as a full scan does (the DuckDB store without its caches, given the same
 writes) through each way a row's time can be unknown or change: metadata sent before its
-inference, an inference whose images come at different times (stored at one time, then another), and later writes of a value (a
-number, then a text with none), in windows that hold these inferences and windows that do not."""
+inference, an inference stored at one time and then given an image at another, and later writes
+of a value (a number, then a text with none), in windows that hold these inferences and windows
+that do not, narrow ones (read through the projection) and wide ones (read with FINAL)."""
 
 from __future__ import annotations
 
