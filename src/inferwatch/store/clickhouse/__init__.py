@@ -64,7 +64,15 @@ from inferwatch.store.clickhouse.healing import (
 from inferwatch.store.clickhouse.keys import KeyStore
 from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
-from inferwatch.store.clickhouse.sql import Params, bucket, group_join, prediction_terms, quantile, where
+from inferwatch.store.clickhouse.sql import (
+    PREDICTIONS,
+    Params,
+    bucket,
+    group_join,
+    prediction_terms,
+    quantile,
+    where,
+)
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.paging import below, page
 from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
@@ -451,10 +459,10 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         elif group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
             clause = where(ws, filters, p, "i")
-            outer = f" WHERE {prediction_terms(filters, p, 'pr')}" if filters.on_predictions else ""
-            sql = (f"SELECT t, pr.class AS g, count(), count(), avg(inference_time), avg(pr.confidence) FROM ("
-                   f"SELECT {t} AS t, i.inference_time AS inference_time, pr"
-                   f" FROM inferences i ARRAY JOIN i.predictions AS pr WHERE {clause}"
+            outer = f" WHERE {prediction_terms(filters, p)}" if filters.on_predictions else ""
+            sql = (f"SELECT t, p_class AS g, count(), count(), avg(inference_time), avg(p_confidence) FROM ("
+                   f"SELECT {t} AS t, i.inference_time AS inference_time, p_class, p_confidence"
+                   f" FROM inferences i{PREDICTIONS} WHERE {clause}"
                    f"){outer} GROUP BY t, g ORDER BY t, g")
         else:
             g, join = group_join(ws, filters, group_by, p)
@@ -476,8 +484,8 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             "SELECT model_id, count(), sum(sum_confidence), sum(n_predictions), sum(inference_time),"
             f" count(inference_time) FROM inferences WHERE {clause} GROUP BY model_id", p)
         predictions = self._rows(
-            f"SELECT model_id, pr.class AS c, count(), avg(pr.confidence), {quantile('pr.confidence', 0.5, 'q50')},"
-            f" avg(inference_time) FROM inferences ARRAY JOIN predictions AS pr WHERE {clause} GROUP BY model_id, c",
+            f"SELECT i.model_id, p_class, count(), avg(p_confidence), {quantile('p_confidence', 0.5, 'q50')},"
+            f" avg(i.inference_time) FROM inferences i{PREDICTIONS} WHERE {clause} GROUP BY i.model_id, p_class",
             p)
         per_class = self._rows(
             "SELECT model_id, c, count(), arraySort(groupUniqArray(v)) FROM (SELECT model_id, arrayJoin(classes) AS c,"

@@ -16,7 +16,7 @@ from inferwatch.store import rows as answer
 from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.clickhouse import summaries
-from inferwatch.store.clickhouse.sql import Params, group_join, prediction_terms, quantile, where
+from inferwatch.store.clickhouse.sql import PREDICTIONS, Params, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import MAX_GROUP_CLASSES
 
@@ -61,18 +61,18 @@ class DashboardReads:
         """Predictions per class and confidence histograms (all predictions and per top class)."""
         p = Params()
         clause = where(ws, filters, p, "i")
-        outer = f" WHERE {prediction_terms(filters, p, 'p')}" if filters.on_predictions else ""
+        outer = f" WHERE {prediction_terms(filters, p)}" if filters.on_predictions else ""
         n = p.add(bins, "Int32")
         # One pass over the predictions (class, bin, count, sum), as on DuckDB.
         binned = self._rows(
-            f"SELECT p.class, least(toInt32(floor(p.confidence * {n})), {n} - 1), count(), sum(p.confidence)"
-            f" FROM (SELECT p FROM inferences i ARRAY JOIN i.predictions AS p WHERE {clause}){outer} GROUP BY 1, 2",
+            f"SELECT p_class, least(toInt32(floor(p_confidence * {n})), {n} - 1), count(), sum(p_confidence)"
+            f" FROM (SELECT p_class, p_confidence FROM inferences i{PREDICTIONS} WHERE {clause}){outer} GROUP BY 1, 2",
             p,
         )
         if filters.on_predictions:
             per_inference = (
-                "SELECT p.class, uniqExact(inference_id, image_index) FROM (SELECT i.inference_id AS inference_id,"
-                f" i.image_index AS image_index, p FROM inferences i ARRAY JOIN i.predictions AS p WHERE {clause})"
+                "SELECT p_class, uniqExact(inference_id, image_index) FROM (SELECT i.inference_id AS inference_id,"
+                f" i.image_index AS image_index, p_class, p_confidence FROM inferences i{PREDICTIONS} WHERE {clause})"
                 f"{outer} GROUP BY 1")
         else:
             per_inference = f"SELECT c, count() FROM inferences i ARRAY JOIN i.classes AS c WHERE {clause} GROUP BY 1"

@@ -10,8 +10,8 @@ from inferwatch.query.filters import Filters
 from inferwatch.store.clickhouse.sql import Params, where
 
 _COLUMNS = ("n_predictions, inference_time, image_width, image_height,"
-            " arrayMap(p -> p.class, predictions) AS p_classes, arrayMap(p -> p.confidence, predictions) AS p_conf,"
-            " arrayMap(p -> p.width, predictions) AS p_widths, arrayMap(p -> p.height, predictions) AS p_heights")
+            " predictions.class AS p_classes, predictions.confidence AS p_conf,"
+            " predictions.width AS p_widths, predictions.height AS p_heights")
 
 
 class DriftReads:

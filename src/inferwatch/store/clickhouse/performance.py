@@ -31,7 +31,7 @@ def _expected(setting: GroundTruth, none: str, p: Params) -> str:
     """DuckDB's `_expected`: the label through the map, or what a feedback verdict expects."""
     if is_feedback(setting):
         said = (f"if(isNull(i.max_confidence), {none},"
-                " i.predictions[indexOf(arrayMap(p -> p.confidence, i.predictions), i.max_confidence)].class)")
+                " i.predictions.class[indexOf(i.predictions.confidence, i.max_confidence)])")
         return f"if(lab.field_value = 'correct', {said}, concat({p.add(WRONG_PREFIX, 'String')}, {said}))"
     keys = p.add(list(setting.label_map), "Array(String)")
     values = p.add(list(setting.label_map.values()), "Array(String)")
@@ -49,14 +49,14 @@ def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, 
     if group_field:
         joins += _field("grp", ws, filters, group_field, p)
     found = "has(i.classes, expected)" if setting.confidence_threshold == 0 else \
-        f"has(arrayMap(p -> p.class, arrayFilter(p -> p.confidence >= {threshold}, i.predictions)), expected)"
+        f"has(arrayFilter((c, v) -> v >= {threshold}, i.predictions.class, i.predictions.confidence), expected)"
     clause = where(ws, filters, p, "i")
     base = (
         f"SELECT i.ts AS ts, i.max_confidence AS max_confidence, {'grp.field_value' if group_field else 'NULL'} AS grp,"
         f" {_expected(setting, none, p)} AS expected,"
         f" if(expected = {none}, ifNull(max_confidence < {threshold}, 1), {found}) AS correct,"
         f" if(ifNull(max_confidence >= {threshold}, 0),"
-        " i.predictions[indexOf(arrayMap(p -> p.confidence, i.predictions), max_confidence)].class, NULL) AS top"
+        " i.predictions.class[indexOf(i.predictions.confidence, max_confidence)], NULL) AS top"
         f" FROM inferences i{joins} WHERE {clause}"
     )
     return (
@@ -73,7 +73,8 @@ def _inspected(ws: int, filters: Filters, setting: GroundTruth, p: Params) -> st
         flagged = f"notEmpty(arrayFilter(c -> c != {none}, i.classes))"
     else:
         threshold = p.add(setting.confidence_threshold, "Float64")
-        flagged = f"arrayExists(p -> p.confidence >= {threshold} AND p.class != {none}, i.predictions)"
+        flagged = (f"arrayExists((c, v) -> v >= {threshold} AND c != {none},"
+                   " i.predictions.class, i.predictions.confidence)")
     fail = p.add([v.lower() for v in setting.fail_values], "Array(String)")
     joins = _field("pf", ws, filters, setting.pass_field or "", p, "INNER JOIN")
     return (f"SELECT {flagged} AS flagged, has({fail}, lower(pf.field_value)) AS failed, count()"

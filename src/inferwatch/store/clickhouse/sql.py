@@ -98,19 +98,27 @@ def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
     if f.tags:
         terms.append(f"hasAny({a}tags, {p.add(list(f.tags), 'Array(String)')})")
     if f.on_predictions:
-        terms.append(f"arrayExists(p -> {prediction_terms(f, p, 'p')}, {a}predictions)")
+        terms.append(f"arrayExists((c, v) -> {prediction_terms(f, p, 'c', 'v')},"
+                     f" {a}predictions.class, {a}predictions.confidence)")
     return " AND ".join(terms)
 
 
-def prediction_terms(f: Filters, p: Params, var: str) -> str:
-    """The class and confidence terms, on one prediction named `var`."""
+# The predictions' classes and confidences unnested, one row per prediction, as `p_class` and
+# `p_confidence` (after `FROM inferences i`). The two arrays are read alone: unnested whole, a
+# prediction brings its geometry, points and keypoints too, which made a month's class figures
+# three times slower (docs/performance.md).
+PREDICTIONS = " ARRAY JOIN i.predictions.class AS p_class, i.predictions.confidence AS p_confidence"
+
+
+def prediction_terms(f: Filters, p: Params, cls: str = "p_class", confidence: str = "p_confidence") -> str:
+    """The class and confidence terms, on one prediction's class and confidence."""
     terms = []
     if f.classes:
-        terms.append(f"{var}.class IN {p.add(list(f.classes), 'Array(String)')}")
+        terms.append(f"{cls} IN {p.add(list(f.classes), 'Array(String)')}")
     if f.min_confidence is not None:
-        terms.append(f"{var}.confidence >= {p.add(f.min_confidence, 'Float64')}")
+        terms.append(f"{confidence} >= {p.add(f.min_confidence, 'Float64')}")
     if f.max_confidence is not None:
-        terms.append(f"{var}.confidence <= {p.add(f.max_confidence, 'Float64')}")
+        terms.append(f"{confidence} <= {p.add(f.max_confidence, 'Float64')}")
     return " AND ".join(terms)
 
 
