@@ -17,14 +17,14 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
 from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.rows import iso
+from inferwatch.store.terms import field_rows
 
 
 def _field(alias: str, ws: int, filters: Filters, name: str, p: Params, kind: str = "LEFT JOIN",
            only: tuple[str, ...] = ()) -> str:
     among = f" AND field_value IN {p.add(list(only), 'Array(String)')}" if only else ""
-    return (f" {kind} (SELECT inference_id, field_value FROM {metadata_rows(ws, filters, p)}"
-            f" WHERE ws = {p.add(ws, 'Int32')}"
-            f" AND field_name = {p.add(name, 'String')}{among}) {alias} ON {alias}.inference_id = i.inference_id")
+    values = field_rows(ws, name, p, "inference_id, field_value", metadata_rows(ws, filters, p))
+    return f" {kind} ({values}{among}) {alias} ON {alias}.inference_id = i.inference_id"
 
 
 def _expected(setting: GroundTruth, none: str, p: Params) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from inferwatch.query.filters import Filters
 from inferwatch.store.clickhouse.schema import NO_TIME
 from inferwatch.store.rows import naive_utc, now_utc
-from inferwatch.store.terms import inference_terms
+from inferwatch.store.terms import field_rows, inference_terms
 
 # What a DateTime64 holds. Stored times lie in 2000..2100 (ingest checks), so clamping a filter's
 # bound into this range changes no answer, where an unclamped year-1 bound would not bind.
@@ -85,10 +85,8 @@ def group_join(ws: int, filters: Filters, group_by: str, p: Params) -> tuple[str
     if group_by in ("model_id", "device_id"):
         return f"i.{group_by}", ""
     field = group_by.removeprefix("meta.")
-    join = (f" LEFT JOIN (SELECT inference_id, field_value FROM {metadata_rows(ws, filters, p)}"
-            f" WHERE ws = {p.add(ws, 'Int32')} AND field_name = {p.add(field, 'String')}) m"
-            " ON m.inference_id = i.inference_id")
-    return "m.field_value", join
+    values = field_rows(ws, field, p, "inference_id, field_value", metadata_rows(ws, filters, p))
+    return "m.field_value", f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id"
 
 
 def where(ws: int, f: Filters, p: Params, alias: str = "") -> str:
