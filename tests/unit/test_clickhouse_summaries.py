@@ -33,6 +33,7 @@ WHOLE = Filters(start=BASE + timedelta(hours=2), end=BASE + timedelta(hours=8))
 def answers(store: Store) -> list[Any]:
     return [store.totals(1, f) for f in (WINDOW, ONE_DEVICE, MODELS, WHOLE)] + [
         store.models(1, f) for f in (WINDOW, ONE_DEVICE, WHOLE)] + [
+        store.group_table(1, f, g) for f in (WINDOW, ONE_DEVICE, MODELS, WHOLE) for g in ("model_id", "device_id")] + [
         store.series(1, f, bucket, group_by)
         for f in (WINDOW, ONE_DEVICE, MODELS, WHOLE)
         for bucket in (timedelta(hours=1), timedelta(hours=3), timedelta(days=1))

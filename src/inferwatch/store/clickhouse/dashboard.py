@@ -82,16 +82,22 @@ class DashboardReads:
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
+        hours = None if filters.on_predictions else summed_hours(filters)
+        if group_by in ("model_id", "device_id") and hours is not None:
+            rows = self._groups_summed(ws, filters, group_by, hours)
+        else:
+            p = Params()
+            expr, join = group_join(ws, filters, group_by, p)
+            rows = self._rows(
+                f"SELECT {expr} AS g, count(), sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0),"
+                f" avg(i.inference_time), {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions),"
+                f" uniqExact(i.device_id), max(i.ts) FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
+                " GROUP BY g ORDER BY 2 DESC, 1 NULLS LAST",
+                p,
+            )
         p = Params()
         expr, join = group_join(ws, filters, group_by, p)
         clause = where(ws, filters, p, "i")
-        rows = self._rows(
-            f"SELECT {expr} AS g, count(), sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0),"
-            f" avg(i.inference_time), {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions),"
-            f" uniqExact(i.device_id), max(i.ts) FROM inferences i{join} WHERE {clause}"
-            " GROUP BY g ORDER BY 2 DESC, 1 NULLS LAST",
-            p,
-        )
         mix = self._rows(
             f"SELECT g, c, count() AS n FROM (SELECT {expr} AS g, arrayJoin(i.classes) AS c"
             f" FROM inferences i{join} WHERE {clause}) GROUP BY g, c"
@@ -100,3 +106,18 @@ class DashboardReads:
         )
         classes = answer.class_mix(mix)
         return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
+
+    def _groups_summed(self, ws: int, filters: Filters, column: str, hours: tuple[datetime, datetime]
+                       ) -> list[tuple[Any, ...]]:
+        """The comparison table's figures by model or device from the per-hour summaries
+        (`summaries.py`), as the DuckDB store reads its sums: counts, sums, devices and latest
+        time exact, the 95th percentile of times from the time buckets."""
+        p = Params()
+        rows = self._rows(
+            f"SELECT {column} AS g, sum(n) AS total, sum(confidence_sum) / nullIf(sum(n_preds), 0),"
+            " sum(time_sum) / nullIf(sum(n_timed), 0), sumMap(times), sum(n_preds), uniqExact(device_id),"
+            f" max(last_ts) FROM {summaries.summed(ws, filters, hours, p)}"
+            " GROUP BY g ORDER BY total DESC, g NULLS LAST",
+            p)
+        return [(g, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), preds, devices, last)
+                for g, n, confidence, avg_time, times, preds, devices, last in rows]
