@@ -520,21 +520,20 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         ))
 
     def metadata_fields(self, ws: int, top: int) -> list[base.MetadataField]:
+        # One pass over the latest values (FINAL), counted per value, then per field with its top
+        # values: at 10 million inferences 357 ms, where a pass per field and one per value
+        # took 569 (docs/performance.md).
         p = Params()
-        w = p.add(ws, "Int32")
-        fields = self._rows(
-            "SELECT field_name, uniqExact(field_value), count(), groupUniqArray(field_type)"
-            f" FROM metadata FINAL WHERE ws = {w}"
+        rows = self._rows(
+            "SELECT field_name, count(), sum(n), arrayDistinct(arrayFlatten(groupArray(kinds))),"
+            f" arraySlice(arraySort(v -> (-v.2, v.1), groupArray((field_value, n))), 1, {int(top):d})"
+            " FROM (SELECT field_name, field_value, count() AS n, groupUniqArray(field_type) AS kinds"
+            f" FROM metadata FINAL WHERE ws = {p.add(ws, 'Int32')} GROUP BY field_name, field_value)"
             " GROUP BY field_name ORDER BY field_name",
             p,
         )
-        values = self._rows(
-            f"SELECT field_name, field_value, count() AS n FROM metadata FINAL WHERE ws = {w}"
-            " GROUP BY field_name, field_value ORDER BY field_name, n DESC, field_value"
-            f" LIMIT {int(top):d} BY field_name",
-            p,
-        )
-        return answer.metadata_fields(fields, values)
+        return answer.metadata_fields([row[:4] for row in rows],
+                                      [(name, value, n) for name, *_, tops in rows for value, n in tops])
 
     # -- images ---------------------------------------------------------------------------
     def insert_image(self, image: ImageRecord) -> bool:
