@@ -107,22 +107,32 @@ class PerformanceReads:
     def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket_size: timedelta,
                            group_field: str | None, bins: int) -> Counts:
         settings = " SETTINGS join_use_nulls = 1"
-
-        def run(select: str, tail: str) -> list[tuple[Any, ...]]:
-            p = Params()
-            source = _labelled(ws, filters, setting, bucket_size, group_field, bins, p)
-            return self._rows(f"SELECT {select} FROM ({source}) {tail}{settings}", p)
-
         p = Params()
         (total,), = self._rows(f"SELECT count() FROM inferences i WHERE {where(ws, filters, p, 'i')}", p)
-        confusion = {(e, pr): n for e, pr, n in run("expected, predicted, count()", "GROUP BY expected, predicted")}
-        over_time = [(iso(t), n, c) for t, n, c in run(
-            "bucket, count(), countIf(correct)", "GROUP BY bucket ORDER BY bucket")]
-        by_group = [(g, n, c) for g, n, c in run(
-            "grp, count(), countIf(correct)", "WHERE isNotNull(grp) GROUP BY grp")] if group_field else []
+        # The four figures in one pass over the labelled inferences (each is a join of the window's
+        # inferences to their labels): a grouping set each, told apart by which keys it groups.
+        p = Params()
+        source = _labelled(ws, filters, setting, bucket_size, group_field, bins, p)
+        confusion: dict[tuple[str, str], int] = {}
+        times: list[tuple[Any, int, int]] = []
+        by_group: list[tuple[str, int, int]] = []
+        calibration: list[tuple[int, int, int, float | None]] = []
+        for e, pr, t, g, b, by_label, by_time, by_bin, n, c, conf in self._rows(
+                "SELECT expected, predicted, bucket, grp, bin, grouping(expected), grouping(bucket), grouping(bin),"
+                f" count(), countIf(correct), avg(max_confidence) FROM ({source})"
+                f" GROUP BY GROUPING SETS ((expected, predicted), (bucket), (bin), (grp)){settings}", p):
+            if by_label == 0:  # 0: the key is one this row is grouped by
+                confusion[(e, pr)] = n
+            elif by_time == 0:
+                times.append((t, n, c))
+            elif by_bin == 0:
+                if b is not None:
+                    calibration.append((int(b), n, c, conf))
+            elif g is not None:  # grp is NULL throughout without a `by` field
+                by_group.append((g, n, c))
+        over_time = [(iso(t), n, c) for t, n, c in sorted(times)]
+        calibration.sort()
         by_group.sort(key=lambda g: (-g[1], g[0]))
-        calibration = [(int(b), n, c, conf) for b, n, c, conf in run(
-            "bin, count(), countIf(correct), avg(max_confidence)", "WHERE isNotNull(bin) GROUP BY bin ORDER BY bin")]
         inspection: dict[tuple[bool, bool], int] = {}
         if setting.pass_field:
             p = Params()
