@@ -210,6 +210,9 @@ def test_series(stores: tuple[Store, Store], filters: Filters, group_by: str | N
     duck, chdb = stores
     for bucket in (timedelta(minutes=5), timedelta(hours=1), timedelta(days=1)):
         same(duck.series(1, filters, bucket, group_by), chdb.series(1, filters, bucket, group_by), "series")
+        # `/stats` reads both at once (on ClickHouse one pass of grouping sets where no summary answers).
+        same(chdb.totals_and_series(1, filters, bucket, group_by),
+             (duck.totals(1, filters), duck.series(1, filters, bucket, group_by)), "totals_and_series")
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=IDS)

@@ -36,14 +36,14 @@ def stats(who: Reader, win: Annotated[Window, Depends(window("bucket", "group_by
     field = numeric.field_of(params, group_by)
     bucket_name, bucket = choose_bucket(params.get("bucket"), win.end - win.start)
     store = runtime(request).store
-    points = store.series(who.ws.id, win.filters, bucket, group_by)
+    totals, points = store.totals_and_series(who.ws.id, win.filters, bucket, group_by)
     series = [msgspec.structs.asdict(p) | {"time": iso(p.time)} for p in points]
     answer: dict[str, Any] = {
         "from": iso(win.start),
         "to": iso(win.end),
         "bucket": bucket_name,
         "group_by": group_by,
-        "totals": store.totals(who.ws.id, win.filters),
+        "totals": totals,
         "series": series,
     }
     if field is not None:

@@ -369,6 +369,13 @@ class Store(Protocol):
         """Points of (time, group, figures); group_by is one of GROUPS or `meta.<field>`."""
         ...
 
+    def totals_and_series(
+        self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
+    ) -> tuple[Totals, list[SeriesPoint]]:
+        """`totals` and `series` of one window, as `/stats` shows them: a store may read both in
+        one pass over the window's rows."""
+        ...
+
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> ClassStats:
         """Totals, inferences per model and figures per (model, predicted class) over [start, end)."""
         ...

@@ -77,6 +77,10 @@ from inferwatch.store.hours import summed_hours
 from inferwatch.store.paging import below, page
 from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc, now_utc, to_us
 
+# A series point's figures from the inferences (alias `i`): inferences, predictions, average time,
+# average confidence.
+_SERIES_FIGURES = ("count(), sum(i.n_predictions), avg(i.inference_time),"
+                   " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0)")
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
 _LOOKUP_CHUNK = 5000
 # An identity's time from here on is the default of one stored before schema migration 6 (none).
@@ -409,6 +413,29 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         )
         return answer.metadata_of(rows)
 
+    def totals_and_series(self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
+                          ) -> tuple[base.Totals, list[base.SeriesPoint]]:
+        if (summed_hours(filters) is not None and not filters.classes) or group_by == "class":
+            # The totals come from the summaries, or the series counts predictions, not inferences.
+            return self.totals(ws, filters), self.series(ws, filters, bucket_size, group_by)
+        # Neither reads the summaries (a metadata, tag or confidence term, say): one pass over the
+        # window's rows gives the series' points and, as the grouping set (), the totals, where
+        # two passes each joined the window to its metadata (docs/performance.md).
+        p = Params()
+        t = bucket("i.ts", bucket_size, p)
+        g, join = (f"i.{group_by}" if group_by else "NULL", "") if group_by in (None, "model_id", "device_id") \
+            else group_join(ws, filters, group_by, p)
+        rows = self._rows(
+            f"SELECT {t} AS t, {g} AS g, {_SERIES_FIGURES}, {quantile('i.inference_time', 0.5, 'times')},"
+            f" {quantile('i.inference_time', 0.95, 'times', sorted_already=True)}, uniqExact(i.device_id),"
+            f" uniqExact(i.model_id), grouping(t) FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
+            " GROUP BY GROUPING SETS ((t, g), ()) ORDER BY t, g NULLS LAST", p)
+        # grouping(t) is 1 in the row of the set that does not group by it: the totals.
+        (n, predictions, avg_time, confidence, p50, p95, devices, models), = (
+            row[2:10] for row in rows if row[10] == 1)
+        return (base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models),
+                answer.records(base.SeriesPoint, [row[:6] for row in rows if row[10] == 0]))
+
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         hours = None if filters.classes else summed_hours(filters)
@@ -446,8 +473,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                 f" FROM {summaries.summed(ws, filters, hours, p)}"
                 " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         t = bucket("i.ts", bucket_size, p)
-        figures = ("count(), sum(i.n_predictions), avg(i.inference_time),"
-                   " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0)")
+        figures = _SERIES_FIGURES
         if group_by is None:
             clause = where(ws, filters, p, "i")
             sql = (f"SELECT {t} AS t, NULL AS g, {figures}"

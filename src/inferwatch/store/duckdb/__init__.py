@@ -305,6 +305,11 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         self._caches.ready_copies(con, ws, filters)
         return f"metadata_facts i WHERE {meta_filter.copies_where(ws, *found, p, 'i')}"
 
+    def totals_and_series(self, ws: int, filters: Filters, bucket: timedelta, group_by: str | None
+                          ) -> tuple[base.Totals, list[base.SeriesPoint]]:
+        # Each from its own per-hour sums or copies, which a window of any filter has.
+        return self.totals(ws, filters), self.series(ws, filters, bucket, group_by)
+
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         con = self._cursor()
