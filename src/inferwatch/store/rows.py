@@ -5,6 +5,7 @@ The SQL stays each backend's own (the dialects differ); what a row becomes does 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,12 @@ def metadata_fields(fields: list[tuple[Any, ...]], values: list[tuple[Any, ...]]
         tops.setdefault(name, []).append(FieldValue(value, n))
     return [MetadataField(name, distinct, n, tops.get(name, []), sorted(kinds))
             for name, distinct, n, kinds in fields]
+
+
+def ranked_classes(counts: Counter[str], n: int) -> list[tuple[str, int]]:
+    """A group's `n` most held classes, most first, then by name (a group table's class mix)."""
+    ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
+    return ranked[:n]
 
 
 def class_mix(rows: list[tuple[Any, ...]]) -> dict[Any, list[tuple[str, int]]]:

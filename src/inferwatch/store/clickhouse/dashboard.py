@@ -7,6 +7,7 @@ no values.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.clickhouse import summaries
 from inferwatch.store.clickhouse.sql import PREDICTIONS, Params, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
-from inferwatch.store.rows import MAX_GROUP_CLASSES
+from inferwatch.store.rows import MAX_GROUP_CLASSES, ranked_classes
 
 
 class DashboardReads:
@@ -83,29 +84,38 @@ class DashboardReads:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
         hours = None if filters.on_predictions else summed_hours(filters)
-        if group_by in ("model_id", "device_id") and hours is not None:
-            rows = self._groups_summed(ws, filters, group_by, hours)
-        else:
-            p = Params()
-            expr, join = group_join(ws, filters, group_by, p)
-            rows = self._rows(
-                f"SELECT {expr} AS g, count(), sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0),"
-                f" avg(i.inference_time), {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions),"
-                f" uniqExact(i.device_id), max(i.ts) FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
-                " GROUP BY g ORDER BY 2 DESC, 1 NULLS LAST",
-                p,
-            )
         p = Params()
         expr, join = group_join(ws, filters, group_by, p)
         clause = where(ws, filters, p, "i")
-        mix = self._rows(
-            f"SELECT g, c, count() AS n FROM (SELECT {expr} AS g, arrayJoin(i.classes) AS c"
-            f" FROM inferences i{join} WHERE {clause}) GROUP BY g, c"
-            f" ORDER BY g, n DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
+        if group_by in ("model_id", "device_id") and hours is not None:
+            rows = self._groups_summed(ws, filters, group_by, hours)
+            mix = self._rows(
+                f"SELECT g, c, count() AS n FROM (SELECT {expr} AS g, arrayJoin(i.classes) AS c"
+                f" FROM inferences i{join} WHERE {clause}) GROUP BY g, c"
+                f" ORDER BY g, n DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
+                p,
+            )
+            classes = answer.class_mix(mix)
+            return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
+        # One pass over the rows (each joined to the grouping field's metadata): per group, and per
+        # group and set of classes its inferences hold, which the class mix is counted from.
+        out = self._rows(
+            f"SELECT {expr} AS g, i.classes AS classes, count() AS n,"
+            " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0), avg(i.inference_time),"
+            f" {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions), uniqExact(i.device_id), max(i.ts),"
+            f" grouping(classes) FROM inferences i{join} WHERE {clause}"
+            " GROUP BY GROUPING SETS ((g), (g, classes)) ORDER BY n DESC, g NULLS LAST",
             p,
         )
-        classes = answer.class_mix(mix)
-        return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
+        held: dict[Any, Counter[str]] = {}
+        for g, classes, n, *_, by_group in out:
+            if by_group == 0:  # 0: this row is grouped by the set of classes too
+                counts = held.setdefault(g, Counter())
+                for c in classes:
+                    counts[c] += n
+        return answer.records(GroupRow, [
+            (g, n, *figures, ranked_classes(held.get(g, Counter()), MAX_GROUP_CLASSES))
+            for g, _, n, *figures, by_group in out if by_group == 1])
 
     def _groups_summed(self, ws: int, filters: Filters, column: str, hours: tuple[datetime, datetime]
                        ) -> list[tuple[Any, ...]]:

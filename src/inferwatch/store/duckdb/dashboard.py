@@ -19,7 +19,7 @@ from inferwatch.store import rows as answer
 from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.duckdb.cache import Caches
-from inferwatch.store.duckdb.cache.meta_groups import group_rows, ranked_classes
+from inferwatch.store.duckdb.cache.meta_groups import group_rows
 from inferwatch.store.duckdb.cache.sums import (
     BINS,
     bin_sums,
@@ -30,7 +30,7 @@ from inferwatch.store.duckdb.cache.sums import (
     time_buckets,
 )
 from inferwatch.store.duckdb.sql import Params, prediction_terms, where
-from inferwatch.store.rows import MAX_GROUP_CLASSES
+from inferwatch.store.rows import MAX_GROUP_CLASSES, ranked_classes
 
 
 class DashboardReads:

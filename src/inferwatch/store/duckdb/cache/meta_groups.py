@@ -36,6 +36,7 @@ from inferwatch.store.duckdb.cache.meta_filter import SUM_COLUMNS, SUM_EDGES, co
 from inferwatch.store.duckdb.cache.sums import rows_per_class, time_buckets
 from inferwatch.store.duckdb.sql import Params, transaction, where
 from inferwatch.store.hours import next_hour
+from inferwatch.store.rows import ranked_classes
 
 _P95 = 0.95
 
@@ -226,11 +227,6 @@ def _p95_less(con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, hours: 
         query = (f"SELECT NULL, {sketch.time_bucket_sql('i.inference_time')}, count(*) FROM inferences i"
                  f" WHERE {where(ws, filters, p, 'i')} AND i.inference_time IS NOT NULL GROUP BY ALL")
     return sketch.quantile([(k, int(n) - copies.bins[k]) for _, k, n in con.execute(query, p).fetchall()], _P95)
-
-
-def ranked_classes(counts: Counter[str], n: int) -> list[tuple[str, int]]:
-    ranked = sorted(((c, k) for c, k in counts.items() if k > 0), key=lambda ck: (-ck[1], ck[0]))
-    return ranked[:n]
 
 
 def series_rows(host: _Host, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters, field: str,
