@@ -310,6 +310,10 @@ def test_numeric_figures(stores: tuple[Store, Store], filters: Filters) -> None:
             for field in ("temp", "ok", "none"):
                 same(duck.numeric_figures(1, filters, field, group_by, bucket),
                      chdb.numeric_figures(1, filters, field, group_by, bucket), f"numeric {field} {group_by} {bucket}")
+                # As `/stats` and `/groups` read them, with the whole window (one pass on ClickHouse).
+                same(duck.numeric_figures_and_whole(1, filters, field, group_by, bucket),
+                     chdb.numeric_figures_and_whole(1, filters, field, group_by, bucket),
+                     f"numeric and whole {field} {group_by} {bucket}")
     if filters == Filters():
         (whole,) = duck.numeric_figures(1, filters, "temp", None, None)
         assert whole.count > 0 and whole.min is not None and whole.max == 1e20

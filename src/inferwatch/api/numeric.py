@@ -49,9 +49,9 @@ class NumericAnswer:
     def __init__(self, store: Store, ws: int, filters: Filters, field: str, group_by: str | None,
                  bucket: timedelta | None) -> None:
         self.field = field
-        self._points = {(p.time, p.group): p for p in store.numeric_figures(ws, filters, field, group_by, bucket)}
-        whole = store.numeric_figures(ws, filters, field, None, None)
-        self.window = figures(whole[0] if whole else None)
+        points, whole = store.numeric_figures_and_whole(ws, filters, field, group_by, bucket)
+        self._points = {(p.time, p.group): p for p in points}
+        self.window = figures(whole)
 
     def at(self, time: Any, group: Any) -> dict[str, Any]:
         return figures(self._points.get((time, group)))

@@ -407,6 +407,13 @@ class Store(Protocol):
         groups and buckets where some inference holds a number are listed."""
         ...
 
+    def numeric_figures_and_whole(self, ws: int, filters: Filters, field: str, group_by: str | None,
+                                  bucket: timedelta | None) -> tuple[list[NumericPoint], NumericPoint | None]:
+        """`numeric_figures` per group and bucket, and over the whole window (None if no
+        inference holds a number), as `/stats` and `/groups` show them: a store may read both
+        in one pass."""
+        ...
+
     # -- ground truth (query.performance) ------------------------------------------------------
     def ground_truth(self, ws: int, model_id: str) -> GroundTruth | None: ...
 

@@ -22,11 +22,27 @@ class NumericReads:
 
     def numeric_figures(self, ws: int, filters: Filters, field: str, group_by: str | None,
                         bucket_size: timedelta | None) -> list[NumericPoint]:
+        return answer.records(NumericPoint, [row[:6] for row in self._numbers(ws, filters, field, group_by,
+                                                                              bucket_size, "t, g")])
+
+    def numeric_figures_and_whole(self, ws: int, filters: Filters, field: str, group_by: str | None,
+                                  bucket_size: timedelta | None) -> tuple[list[NumericPoint], NumericPoint | None]:
+        # One pass, each inference joined to the field's numbers (and the grouping field's values)
+        # once: the points, and as the grouping set () the whole window (docs/performance.md).
+        rows = self._numbers(ws, filters, field, group_by, bucket_size, "GROUPING SETS ((t, g), ())")
+        points = answer.records(NumericPoint, [row[:6] for row in rows if row[6] == 0])
+        whole = [NumericPoint(None, None, *row[2:6]) for row in rows if row[6] == 1]
+        return points, whole[0] if whole else None
+
+    def _numbers(self, ws: int, filters: Filters, field: str, group_by: str | None, bucket_size: timedelta | None,
+                 grouping: str) -> list[tuple[Any, ...]]:
+        """(t, g, count, average, least, greatest, grouping(t)) of the rows grouped so; grouping(t)
+        is 1 in the row of a set that does not group by time and group (the whole window)."""
         p = Params()
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
         join, group = number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, filters, p))
         g = group or "NULL"
-        return answer.records(NumericPoint, self._rows(
-            f"SELECT {t} AS t, {g} AS g, count(), avg(v.field_number), min(v.field_number), max(v.field_number)"
-            f" FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
-            " GROUP BY t, g HAVING count() > 0 ORDER BY t, g NULLS LAST", p))
+        return self._rows(
+            f"SELECT {t} AS t, {g} AS g, count(), avg(v.field_number), min(v.field_number), max(v.field_number),"
+            f" grouping(t) FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
+            f" GROUP BY {grouping} HAVING count() > 0 ORDER BY t, g NULLS LAST", p)

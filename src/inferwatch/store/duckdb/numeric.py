@@ -37,6 +37,12 @@ class NumericReads:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError
 
+    def numeric_figures_and_whole(self, ws: int, filters: Filters, field: str, group_by: str | None,
+                                  bucket: timedelta | None) -> tuple[list[NumericPoint], NumericPoint | None]:
+        # Each from the copies' hourly numbers where they serve, which any grouping has.
+        whole = self.numeric_figures(ws, filters, field, None, None)
+        return self.numeric_figures(ws, filters, field, group_by, bucket), whole[0] if whole else None
+
     def numeric_figures(self, ws: int, filters: Filters, field: str, group_by: str | None,
                         bucket: timedelta | None) -> list[NumericPoint]:
         con = self._cursor()
