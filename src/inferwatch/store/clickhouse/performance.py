@@ -1,8 +1,8 @@
 """Ground truth on ClickHouse: the twin of `store/duckdb/performance.py`, same verdicts, same counts.
 
 The labelled inferences with their verdict are one subquery (labels and group values come from
-`sql.metadata_rows`, so the latest write counts before merges); each figure is a small GROUP BY over
-it, and the inspection table its own query. Between equally confident predictions the first in
+`sql.metadata_rows`, so the latest write counts before merges); the figures are one GROUP BY over
+it, a grouping set each, and the inspection table its own query. Between equally confident predictions the first in
 the inference's list is its verdict, as on DuckDB.
 """
 
