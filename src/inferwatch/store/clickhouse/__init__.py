@@ -423,8 +423,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         # two passes each joined the window to its metadata (docs/performance.md).
         p = Params()
         t = bucket("i.ts", bucket_size, p)
-        g, join = (f"i.{group_by}" if group_by else "NULL", "") if group_by in (None, "model_id", "device_id") \
-            else group_join(ws, filters, group_by, p)
+        g, join = group_join(ws, filters, group_by, p)
         rows = self._rows(
             f"SELECT {t} AS t, {g} AS g, {_SERIES_FIGURES}, {quantile('i.inference_time', 0.5, 'times')},"
             f" {quantile('i.inference_time', 0.95, 'times', sorted_already=True)}, uniqExact(i.device_id),"
@@ -473,16 +472,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                 f" FROM {summaries.summed(ws, filters, hours, p)}"
                 " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         t = bucket("i.ts", bucket_size, p)
-        figures = _SERIES_FIGURES
-        if group_by is None:
-            clause = where(ws, filters, p, "i")
-            sql = (f"SELECT {t} AS t, NULL AS g, {figures}"
-                   f" FROM inferences i WHERE {clause} GROUP BY t ORDER BY t")
-        elif group_by in ("model_id", "device_id"):
-            clause = where(ws, filters, p, "i")
-            sql = (f"SELECT {t} AS t, i.{group_by} AS g, {figures}"
-                   f" FROM inferences i WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
-        elif group_by == "class":
+        if group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
             clause = where(ws, filters, p, "i")
             outer = f" WHERE {prediction_terms(filters, p)}" if filters.on_predictions else ""
@@ -492,9 +482,8 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                    f"){outer} GROUP BY t, g ORDER BY t, g")
         else:
             g, join = group_join(ws, filters, group_by, p)
-            clause = where(ws, filters, p, "i")
-            sql = (f"SELECT {t} AS t, {g} AS g, {figures}"
-                   f" FROM inferences i{join} WHERE {clause} GROUP BY t, g ORDER BY t, g NULLS LAST")
+            sql = (f"SELECT {t} AS t, {g} AS g, {_SERIES_FIGURES} FROM inferences i{join}"
+                   f" WHERE {where(ws, filters, p, 'i')} GROUP BY t, g ORDER BY t, g NULLS LAST")
         return answer.records(base.SeriesPoint, self._rows(sql, p))
 
     def class_stats(self, ws: int, start: datetime, end: datetime, model_ids: tuple[str, ...]) -> base.ClassStats:

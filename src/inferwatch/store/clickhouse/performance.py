@@ -2,8 +2,8 @@
 
 The labelled inferences with their verdict are one subquery (labels and group values come from
 `sql.metadata_rows`, so the latest write counts before merges); the figures are one GROUP BY over
-it, a grouping set each, and the inspection table its own query. Between equally confident predictions the first in
-the inference's list is its verdict, as on DuckDB.
+it, a grouping set each, and the inspection table its own query. Between equally confident
+predictions the first in the inference's list is its verdict, as on DuckDB.
 """
 
 from __future__ import annotations

@@ -79,9 +79,12 @@ def metadata_rows(ws: int, f: Filters, p: Params) -> str:
             f" AND (ts = {NO_TIME} OR {' AND '.join(window)}) GROUP BY ws, inference_id, field_name)")
 
 
-def group_join(ws: int, filters: Filters, group_by: str, p: Params) -> tuple[str, str]:
+def group_join(ws: int, filters: Filters, group_by: str | None, p: Params) -> tuple[str, str]:
     """The expression naming an inference `i`'s group (model_id, device_id or meta.<field>;
-    NULL for an inference without the field), and the join it needs."""
+    NULL for an inference without the field, and for every one without a grouping), and the
+    join it needs."""
+    if group_by is None:
+        return "NULL", ""
     if group_by in ("model_id", "device_id"):
         return f"i.{group_by}", ""
     field = group_by.removeprefix("meta.")
