@@ -1,8 +1,9 @@
-"""The ClickHouse store's per-hour summaries (an aggregate projection, schema migration 12) answer as
-a full scan does, and keep doing so through every way the inferences change: new rows in hours
-already summed, re-sent rows, a retention sweep, a merge, rows deleted by a mutation, and a
-reopened store. The scan is the DuckDB store without its caches, given the same rows; that the
-engine really read the projection, not the rows, is asked of its query plan."""
+"""The ClickHouse store's per-hour summaries (an aggregate projection, schema migration 12, and the
+per-class sums the reads make, migration 14) answer as a full scan does, and keep doing so through
+every way the inferences change: new rows in hours already summed, re-sent rows, a retention
+sweep, a merge, rows deleted by a mutation, and a reopened store. The scan is the DuckDB store
+without its caches, given the same rows; that the engine really read the projection, not the rows,
+is asked of its query plan."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.distributions import DEFAULT_BINS
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore, summaries
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.slow
 MODELS = Filters(start=START, end=END, model_ids=("m/2",))
 # A window on whole hours at both ends: no partial hour read from the rows.
 WHOLE = Filters(start=BASE + timedelta(hours=2), end=BASE + timedelta(hours=8))
+CLASSES = Filters(start=START, end=END, classes=("a", "c"))
 
 
 def answers(store: Store) -> list[Any]:
@@ -37,7 +40,11 @@ def answers(store: Store) -> list[Any]:
         store.series(1, f, bucket, group_by)
         for f in (WINDOW, ONE_DEVICE, MODELS, WHOLE)
         for bucket in (timedelta(hours=1), timedelta(hours=3), timedelta(days=1))
-        for group_by in (None, "model_id", "device_id")]
+        for group_by in (None, "model_id", "device_id", "class")] + [
+        store.class_stats(1, start, end, models) for start, end, models in (
+            (START, END, ()), (START, END, ("m/2",)), (BASE + timedelta(hours=2), BASE + timedelta(hours=8), ()))] + [
+        store.distributions(1, f, DEFAULT_BINS) for f in (WINDOW, MODELS, WHOLE, CLASSES)] + [
+        store.series(1, CLASSES, timedelta(hours=1), "class")]
 
 
 def plan(store: ClickHouseStore, sql: Callable[[Params], str]) -> str:
@@ -82,6 +89,12 @@ def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_
     assert changed != first
     same(changed, answers(scan))
 
+    # A making of the per-class sums cut short after its rows, before its checks: the rows of a
+    # stamp no check names are not read.
+    for table in ("class_hours", "class_bins"):
+        house._command(f"INSERT INTO {table} SELECT * REPLACE (now64(6) AS made_at) FROM {table}", {})
+    same(answers(house), changed)
+
     # A merge of every part into one, then a sweep of the first hours (a mutation on both).
     house._command("OPTIMIZE TABLE inferences FINAL", {})
     same(answers(house), changed)
@@ -107,3 +120,4 @@ def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_
     same(answers(house), answers(scan))
     house.close()
     scan.close()
+

@@ -88,7 +88,8 @@ def rows(seed: int, n: int, hours: int, prefix: str) -> InferenceRows:
         for _ in range(k):
             out.p_class.append(rng.choice(["a", "b", "c"]))
             out.p_class_id.append(None)
-            out.p_confidence.append(rng.choice([0.05, 0.5, 1.0, rng.random()]))
+            # None too: ingest always gives one, but the stores' column allows none.
+            out.p_confidence.append(rng.choice([0.05, 0.5, 1.0, rng.random(), None]))  # type: ignore[arg-type]
             for column in (out.p_x, out.p_y, out.p_width, out.p_height):
                 column.append(1.0)
             out.p_detection_id.append(None)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,8 +49,9 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import base, sketch
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
-from inferwatch.store.clickhouse import schema, summaries
+from inferwatch.store.clickhouse import class_sums, schema, summaries
 from inferwatch.store.clickhouse.alerts import AlertStore
+from inferwatch.store.clickhouse.class_sums import ClassSums
 from inferwatch.store.clickhouse.dashboard import DashboardReads
 from inferwatch.store.clickhouse.drift import DriftReads
 from inferwatch.store.clickhouse.events import EventStore
@@ -96,7 +97,8 @@ _STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_O
                    "Input/output error")
 
 
-class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore, EventStore):
+class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore,
+                      EventStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True
@@ -111,6 +113,7 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         self._clients: list[GuardedClient] = []
         self._clients_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._class_lock = threading.Lock()
         # Whether this process runs the engine (chdb), and so may reload its tables to heal a
         # broken part; a ClickHouse server is its operators' to look after.
         self._heals = heals
@@ -187,6 +190,9 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
 
     def _insert(self, table: str, data: pa.Table) -> None:
         self._client().insert_arrow(table, data)
+
+    def _insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        self._client().insert(table, rows, column_names=columns)
 
     def close(self) -> None:
         self.closed = True
@@ -471,6 +477,14 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
                 " sum(time_sum) / nullIf(sum(n_timed), 0), sum(confidence_sum) / nullIf(sum(n_preds), 0)"
                 f" FROM {summaries.summed(ws, filters, hours, p)}"
                 " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
+        if hours is not None and group_by == "class":
+            # Predictions per class from the per-class sums (`class_sums.py`).
+            self.current_class_hours(ws, hours)
+            t = bucket("hour", bucket_size, p)
+            return answer.records(base.SeriesPoint, self._rows(
+                f"SELECT {t} AS t, class AS g, sum(n), sum(n), sum(time_sum) / nullIf(sum(n_timed), 0),"
+                " sum(confidence_sum) / nullIf(sum(n_confidence), 0)"
+                f" FROM {class_sums.predictions(ws, filters, hours, p)} GROUP BY t, g ORDER BY t, g", p))
         t = bucket("i.ts", bucket_size, p)
         if group_by == "class":
             # Counted per prediction: detections of each class (a classifier's verdicts).
@@ -493,8 +507,12 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
         class from `classes`), and the totals summed from the per-model sums in the same way, so
         the floating-point figures come out the same.
         """
+        filters = Filters(start=start, end=end, model_ids=model_ids)
+        hours = summed_hours(filters)
+        if hours is not None:
+            return self._class_stats_summed(ws, filters, hours)
         p = Params()
-        clause = where(ws, Filters(start=start, end=end, model_ids=model_ids), p)
+        clause = where(ws, filters, p)
         per_model = self._rows(
             "SELECT model_id, count(), sum(sum_confidence), sum(n_predictions), sum(inference_time),"
             f" count(inference_time) FROM inferences WHERE {clause} GROUP BY model_id", p)
@@ -503,10 +521,37 @@ class ClickHouseStore(DashboardReads, NumericReads, PerformanceReads, DriftReads
             f" avg(i.inference_time) FROM inferences i{PREDICTIONS} WHERE {clause} GROUP BY i.model_id, p_class",
             p)
         per_class = self._rows(
-            "SELECT model_id, c, count(), arraySort(groupUniqArray(v)) FROM (SELECT model_id, arrayJoin(classes) AS c,"
-            " if(position(ifNull(extra, ''), '\"inference_server_version\"') > 0,"
-            " JSONExtract(ifNull(extra, ''), 'inference_server_version', 'Nullable(String)'), NULL) AS v"
-            f" FROM inferences WHERE {clause}) GROUP BY model_id, c", p)
+            f"SELECT model_id, c, count(), arraySort(groupUniqArray(v)) FROM (SELECT model_id, arrayJoin(classes) AS c,"
+            f" {class_sums.VERSION} AS v FROM inferences i WHERE {clause}) GROUP BY model_id, c", p)
+        return answer.class_stats(per_model, predictions,
+                                  {(m, c): (k, list(versions)) for m, c, k, versions in per_class})
+
+    def _class_stats_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> base.ClassStats:
+        """`class_stats` from the per-hour summaries of the window's whole hours and the rows of
+        its partial first and last hours: per model from `hour_sums`, per class from the
+        per-class sums (`class_sums.py`); counts and sums exact, the median confidence from the
+        1000 confidence bins (within `sketch.CONFIDENCE_ERROR`), as the DuckDB store reads its sums."""
+        self.current_class_hours(ws, hours)
+        p = Params()
+        per_model = self._rows(
+            "SELECT model_id, sum(n), sum(confidence_sum), sum(n_preds), sum(time_sum), sum(n_timed)"
+            f" FROM {summaries.summed(ws, filters, hours, p)} GROUP BY model_id", p)
+        p = Params()
+        figures = self._rows(
+            "SELECT model_id, class, sum(n), sum(confidence_sum) / nullIf(sum(n_confidence), 0),"
+            f" sum(time_sum) / nullIf(sum(n_timed), 0) FROM {class_sums.predictions(ws, filters, hours, p)}"
+            " GROUP BY model_id, class", p)
+        p = Params()
+        bins = {(m, c): counts for m, c, counts in self._rows(
+            f"SELECT model_id, class, sumMap(bins) FROM {class_sums.bins(ws, filters, hours, p)}"
+            " GROUP BY model_id, class", p)}
+        predictions = [(m, c, k, confidence, sketch.confidence_quantile(
+            [(b, n) for b, n in bins.get((m, c), {}).items() if b != class_sums.NO_CONFIDENCE], 0.5), time)
+            for m, c, k, confidence, time in figures]
+        p = Params()
+        per_class = self._rows(
+            "SELECT model_id, class, sum(n), arraySort(groupUniqArray(version))"
+            f" FROM {class_sums.holding(ws, filters, hours, p)} GROUP BY model_id, class", p)
         return answer.class_stats(per_model, predictions,
                                   {(m, c): (k, list(versions)) for m, c, k, versions in per_class})
 

@@ -11,12 +11,12 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from inferwatch.query.distributions import distributions_answer
+from inferwatch.query.distributions import DEFAULT_BINS, distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
-from inferwatch.store.clickhouse import summaries
+from inferwatch.store.clickhouse import class_sums, summaries
 from inferwatch.store.clickhouse.sql import PREDICTIONS, Params, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import MAX_GROUP_CLASSES, ranked_classes
@@ -26,6 +26,9 @@ class DashboardReads:
     """Read queries behind the dashboard's figures; needs the host's `_rows()`."""
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def current_class_hours(self, ws: int, hours: class_sums.Hours) -> None:
         raise NotImplementedError
 
     def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
@@ -60,6 +63,9 @@ class DashboardReads:
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class)."""
+        hours = summed_hours(filters) if bins == DEFAULT_BINS and not filters.device_ids else None
+        if hours is not None:
+            return self._distributions_summed(ws, filters, hours)
         p = Params()
         clause = where(ws, filters, p, "i")
         outer = f" WHERE {prediction_terms(filters, p)}" if filters.on_predictions else ""
@@ -80,6 +86,32 @@ class DashboardReads:
         inferences = dict(self._rows(per_inference, p))
         return distributions_answer(binned, inferences, bins)
 
+    def _distributions_summed(self, ws: int, filters: Filters, hours: tuple[datetime, datetime]) -> Distributions:
+        """The same counts from the per-class sums of the window's whole hours (their fine
+        confidence bins, in runs of the dashboard's) and the predictions of its partial first and
+        last hours binned alike (`class_sums.py`), as the DuckDB store reads its sums."""
+        self.current_class_hours(ws, hours)
+        p = Params()
+        binned: list[tuple[str, int | None, int, float | None]] = []
+        run = sketch.CONFIDENCE_BINS // DEFAULT_BINS
+        for c, counts in self._rows(
+                f"SELECT class, sumMap(bins) FROM {class_sums.bins(ws, filters, hours, p)} GROUP BY class", p):
+            coarse: dict[int | None, int] = {}
+            for fine, n in counts.items():
+                b = None if fine == class_sums.NO_CONFIDENCE else fine // run
+                coarse[b] = coarse.get(b, 0) + n
+            binned += [(c, b, n, None) for b, n in coarse.items()]
+        # The confidences' sum per class, from the sums (the bins count, they do not add up), as a
+        # row of no predictions.
+        p = Params()
+        binned += [(c, 0, 0, total) for c, total in self._rows(
+            f"SELECT class, sum(confidence_sum) FROM {class_sums.predictions(ws, filters, hours, p)} GROUP BY class",
+            p)]
+        p = Params()
+        inferences = dict(self._rows(
+            f"SELECT class, sum(n) FROM {class_sums.holding(ws, filters, hours, p)} GROUP BY 1", p))
+        return distributions_answer(binned, inferences, DEFAULT_BINS)
+
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
@@ -88,11 +120,14 @@ class DashboardReads:
         expr, join = group_join(ws, filters, group_by, p)
         clause = where(ws, filters, p, "i")
         if group_by in ("model_id", "device_id") and hours is not None:
-            rows = self._groups_summed(ws, filters, group_by, hours)
+            q = Params()
+            rows = self._groups_summed(group_by, summaries.summed(ws, filters, hours, q), q)
+            # Inferences per group and class from the per-class sums (`class_sums.py`).
+            self.current_class_hours(ws, hours)
+            p = Params()
             mix = self._rows(
-                f"SELECT g, c, count() AS n FROM (SELECT {expr} AS g, arrayJoin(i.classes) AS c"
-                f" FROM inferences i{join} WHERE {clause}) GROUP BY g, c"
-                f" ORDER BY g, n DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
+                f"SELECT {group_by} AS g, class AS c, sum(n) AS k FROM {class_sums.holding(ws, filters, hours, p)}"
+                f" GROUP BY g, c ORDER BY g, k DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
                 p,
             )
             classes = answer.class_mix(mix)
@@ -117,17 +152,15 @@ class DashboardReads:
             (g, n, *figures, ranked_classes(held.get(g, Counter()), MAX_GROUP_CLASSES))
             for g, _, n, *figures, by_group in out if by_group == 1])
 
-    def _groups_summed(self, ws: int, filters: Filters, column: str, hours: tuple[datetime, datetime]
-                       ) -> list[tuple[Any, ...]]:
-        """The comparison table's figures by model or device from the per-hour summaries
-        (`summaries.py`), as the DuckDB store reads its sums: counts, sums, devices and latest
-        time exact, the 95th percentile of times from the time buckets."""
-        p = Params()
+    def _groups_summed(self, column: str, summed: str, p: Params) -> list[tuple[Any, ...]]:
+        """The comparison table's figures by `column` from per-hour summaries (`summed`, a
+        subquery of `summaries.summed`'s columns bound in `p`), as the DuckDB store reads its
+        sums: counts, sums, devices and latest time exact, the 95th percentile of times from the
+        time buckets."""
         rows = self._rows(
             f"SELECT {column} AS g, sum(n) AS total, sum(confidence_sum) / nullIf(sum(n_preds), 0),"
             " sum(time_sum) / nullIf(sum(n_timed), 0), sumMap(times), sum(n_preds), uniqExact(device_id),"
-            f" max(last_ts) FROM {summaries.summed(ws, filters, hours, p)}"
-            " GROUP BY g ORDER BY total DESC, g NULLS LAST",
+            f" max(last_ts) FROM {summed} GROUP BY g ORDER BY total DESC, g NULLS LAST",
             p)
         return [(g, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), preds, devices, last)
                 for g, n, confidence, avg_time, times, preds, devices, last in rows]

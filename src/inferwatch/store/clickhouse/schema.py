@@ -478,6 +478,52 @@ MIGRATIONS: list[list[str]] = [
         f" {_TTL_SETTINGS}",
         f"ALTER TABLE metadata MATERIALIZE PROJECTION by_field {_TTL_SETTINGS}, mutations_sync = 1",
     ],
+    # 14: the per-hour sums per class, which reads make and ingest never writes
+    # (`store/clickhouse/class_sums.py`): predictions and inferences holding each class per hour,
+    # model, device, class and server version; the predictions' confidence bins per hour, model and
+    # class, as a map of bin to count (a month's maps add up three times quicker than the same bins
+    # as rows, docs/performance.md); and
+    # per made hour the projection's figures it was made from, which tell a changed hour.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS class_hours (
+            ws Int32,
+            hour DateTime('UTC'),
+            model_id LowCardinality(String),
+            device_id LowCardinality(Nullable(String)),
+            class LowCardinality(String),
+            version LowCardinality(Nullable(String)),
+            n UInt64,
+            n_inferences UInt64,
+            n_confidence UInt64,
+            confidence_sum Float64,
+            n_timed UInt64,
+            time_sum Float64,
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, hour, model_id, class)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS class_bins (
+            ws Int32,
+            hour DateTime('UTC'),
+            model_id LowCardinality(String),
+            class LowCardinality(String),
+            bins Map(Int32, UInt64),
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, hour, model_id, class)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS class_checks (
+            ws Int32,
+            hour DateTime('UTC'),
+            n UInt64,
+            n_predictions Int64,
+            last_ts Nullable({UTC_TIME}),
+            confidence_sum Float64,
+            made_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, hour)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

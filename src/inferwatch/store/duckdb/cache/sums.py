@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from inferwatch.query.distributions import DEFAULT_BINS
 from inferwatch.query.filters import Filters
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.sql import Params, where
 
-# The dashboard's confidence histogram: its bins are whole runs of the sums' 1000
-# (`sketch.CONFIDENCE_BINS`); a histogram whose bins are not reads the inferences.
-BINS = 20
+BINS = DEFAULT_BINS
 
 
 def coarse_bin(confidence: str, bins: int, *, fine: bool = False) -> str | None:
