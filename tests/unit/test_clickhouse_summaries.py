@@ -16,7 +16,7 @@ import pytest
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.distributions import DEFAULT_BINS
-from inferwatch.query.filters import Filters
+from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore, summaries
 from inferwatch.store.clickhouse.sql import Params
@@ -121,3 +121,83 @@ def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_
     house.close()
     scan.close()
 
+
+def meta_answers(store: Store) -> list[Any]:
+    lines = Filters(start=START, end=END, meta=(MetaTerm.equal("line", "a", "b"),))
+    return [store.totals(1, lines), store.series(1, lines, timedelta(hours=1), None),
+            store.series(1, lines, timedelta(hours=2), "model_id"), store.group_table(1, lines, "device_id")] + [
+        store.series(1, f, timedelta(hours=1), "meta.line") for f in (WINDOW, MODELS, WHOLE)] + [
+        store.group_table(1, f, "meta.line") for f in (WINDOW, ONE_DEVICE, WHOLE)] + [
+        store.totals_and_series(1, WINDOW, timedelta(hours=3), "meta.line")]
+
+
+def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
+                                                            chdb_url: Callable[[str], str]) -> None:
+    """The per-value sums (migration 15) through late metadata, replaced values, values given
+    before their inference, new inferences, a sweep and a reopened store."""
+    url = chdb_url("value_sums")
+    house = ClickHouseStore.from_url(url)
+    house.migrate()
+    scan = DuckDBStore(str(tmp_path / "scan.duckdb"), caches=False)
+    scan.migrate()
+    both: list[Store] = [house, scan]
+    written = iter(range(10**9))
+
+    def values(*triples: tuple[str, str]) -> MetadataRows:
+        out = MetadataRows()
+        for inference_id, value in triples:
+            out.add(1, inference_id, "line", value, int(END.timestamp() * 10**6) + next(written))
+        return out
+
+    def append(batch: InferenceRows, meta: MetadataRows) -> None:
+        assert len({s.append(batch, meta) for s in both}) == 1
+
+    for s in both:
+        s.create_workspace("w", "h")
+    append(rows(1, 3000, 10, "first"), values(*((f"first-{i}", "abc"[i % 3]) for i in range(0, 3000, 2))))
+    first = meta_answers(house)
+    assert first[0].inferences > 0
+    same(first, meta_answers(scan))
+
+    # Late metadata for inferences of hours already made, values replaced, values for an
+    # inference not stored yet, which then comes.
+    append(InferenceRows(), values(*((f"first-{i}", "b") for i in range(1, 300, 2)),
+                                   *((f"first-{i}", "c") for i in range(0, 600, 4)), ("second-7", "a")))
+    late = meta_answers(house)
+    assert late != first
+    same(late, meta_answers(scan))
+    append(rows(2, 500, 10, "second"), MetadataRows())
+    same(meta_answers(house), meta_answers(scan))
+
+    # An inference whose two images lie in two hours: its metadata has no one time (NO_TIME),
+    # and a value given it later changes both hours.
+    two = rows(4, 2, 10, "two")
+    two.inference_id[1], two.image_index[1] = "two-0", 1
+    two.ts_us[0], two.ts_us[1] = (int((BASE + timedelta(hours=h, minutes=30)).timestamp() * 10**6) for h in (2, 6))
+    append(two, values(("two-0", "a")))
+    same(meta_answers(house), meta_answers(scan))
+    append(InferenceRows(), values(("two-0", "c")))
+    same(meta_answers(house), meta_answers(scan))
+
+    # A making cut short after its rows: those rows are not read.
+    for table in ("meta_hours", "meta_class_hours"):
+        house._command(f"INSERT INTO {table} SELECT * REPLACE (now64(6) AS made_at) FROM {table}", {})
+    same(meta_answers(house), meta_answers(scan))
+
+    # A sweep of the first hours, then metadata deleted while the store was closed.
+    for s in both:
+        assert s.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None).inferences > 0
+    swept = meta_answers(house)
+    same(swept, meta_answers(scan))
+    house.close()
+    outside = ClickHouseStore.from_url(url)
+    outside._command("ALTER TABLE metadata DELETE WHERE inference_id LIKE 'first-2%' SETTINGS mutations_sync = 1", {})
+    outside.close()
+    scan._cursor().execute("DELETE FROM metadata WHERE inference_id LIKE 'first-2%'")
+    house = ClickHouseStore.from_url(url)
+    both[0] = house
+    reopened = meta_answers(house)
+    assert reopened != swept
+    same(reopened, meta_answers(scan))
+    house.close()
+    scan.close()

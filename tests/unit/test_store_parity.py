@@ -188,6 +188,11 @@ FILTERS = [
     Filters(start=BASE + timedelta(minutes=17), end=BASE + timedelta(hours=5, minutes=41),
             model_ids=("cars/1", "cars/2"), classes=("car", "truck", "Bus")),
     Filters(start=BASE + timedelta(minutes=59), end=BASE + timedelta(hours=4), device_ids=("cam-a", "cam-c")),
+    # Whole hours from the per-hour sums of a field's values.
+    Filters(start=BASE + timedelta(minutes=17), end=BASE + timedelta(hours=5, minutes=41),
+            meta=(MetaTerm.equal("line", "a", "b"),)),
+    Filters(start=BASE + timedelta(hours=1), end=BASE + timedelta(hours=5), model_ids=("cars/1", "cars/2"),
+            meta=(MetaTerm.equal("shift", "c"), MetaTerm.equal("shift", "c", "d"))),
     # Far outside what a DateTime64 holds: must bind and select everything.
     Filters(start=datetime(1, 1, 1, tzinfo=UTC), end=datetime(9999, 1, 1, tzinfo=UTC)),
 ]

@@ -49,7 +49,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import base, sketch
 from inferwatch.store import rows as answer
 from inferwatch.store.base import Cursor, ImageRecord, WorkspaceRecord
-from inferwatch.store.clickhouse import class_sums, schema, summaries
+from inferwatch.store.clickhouse import class_sums, meta_sums, schema, summaries
 from inferwatch.store.clickhouse.alerts import AlertStore
 from inferwatch.store.clickhouse.class_sums import ClassSums
 from inferwatch.store.clickhouse.dashboard import DashboardReads
@@ -63,6 +63,7 @@ from inferwatch.store.clickhouse.healing import (
     reload_tables,
 )
 from inferwatch.store.clickhouse.keys import KeyStore
+from inferwatch.store.clickhouse.meta_sums import MetaSums
 from inferwatch.store.clickhouse.numeric import NumericReads
 from inferwatch.store.clickhouse.performance import PerformanceReads
 from inferwatch.store.clickhouse.sql import (
@@ -97,8 +98,8 @@ _STORAGE_ERRORS = ("NOT_ENOUGH_SPACE", "CANNOT_WRITE", "CANNOT_FSYNC", "CANNOT_O
                    "Input/output error")
 
 
-class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore, KeyStore,
-                      EventStore):
+class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, PerformanceReads, DriftReads, AlertStore,
+                      KeyStore, EventStore):
     # Other servers may write the same store (replicas behind a load balancer): workspaces are
     # read again now and then (workspaces.KeyRing).
     shared = True
@@ -114,6 +115,7 @@ class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads,
         self._clients_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._class_lock = threading.Lock()
+        self._meta_lock = threading.Lock()
         # Whether this process runs the engine (chdb), and so may reload its tables to heal a
         # broken part; a ClickHouse server is its operators' to look after.
         self._heals = heals
@@ -421,7 +423,8 @@ class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads,
 
     def totals_and_series(self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
                           ) -> tuple[base.Totals, list[base.SeriesPoint]]:
-        if (summed_hours(filters) is not None and not filters.classes) or group_by == "class":
+        if ((summed_hours(filters) is not None and not filters.classes) or group_by == "class"
+                or meta_sums.field_of(filters, group_by, bucket_size) is not None):
             # The totals come from the summaries, or the series counts predictions, not inferences.
             return self.totals(ws, filters), self.series(ws, filters, bucket_size, group_by)
         # Neither reads the summaries (a metadata, tag or confidence term, say): one pass over the
@@ -444,12 +447,21 @@ class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads,
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()
         hours = None if filters.classes else summed_hours(filters)
-        if hours is not None:
-            # Counts and sums from the per-hour summaries; the percentiles from their time buckets.
+        field = meta_sums.field_of(filters, None)
+        if hours is not None or field is not None:
+            # Counts and sums from the per-hour summaries (of a metadata value, with a term on
+            # one); the percentiles from their time buckets.
+            if field is not None:
+                hours = meta_sums.hours_of(filters)
+                self.current_meta_hours(ws, field, hours)
+                source = meta_sums.summed(ws, field, filters, hours, p)
+            else:
+                assert hours is not None
+                source = summaries.summed(ws, filters, hours, p)
             (row,) = self._rows(
                 "SELECT sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
                 " sum(confidence_sum) / nullIf(sum(n_preds), 0), uniqExact(device_id), uniqExact(model_id),"
-                f" sumMap(times) FROM {summaries.summed(ws, filters, hours, p)}", p)
+                f" sumMap(times) FROM {source}", p)
             n, predictions, avg_time, confidence, devices, models, times = row
             p50, p95 = (sketch.quantile(times.items(), q) for q in (0.5, 0.95))
             return base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models)
@@ -476,6 +488,17 @@ class ClickHouseStore(ClassSums, DashboardReads, NumericReads, PerformanceReads,
                 f"SELECT {t} AS t, {group_by or 'NULL'} AS g, sum(n), sum(n_preds),"
                 " sum(time_sum) / nullIf(sum(n_timed), 0), sum(confidence_sum) / nullIf(sum(n_preds), 0)"
                 f" FROM {summaries.summed(ws, filters, hours, p)}"
+                " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
+        field = meta_sums.field_of(filters, group_by, bucket_size)
+        if field is not None:
+            # From the per-hour sums of the field's values.
+            hours = meta_sums.hours_of(filters)
+            self.current_meta_hours(ws, field, hours)
+            t = bucket("hour", bucket_size, p)
+            g = "value" if group_by and group_by.startswith("meta.") else group_by or "NULL"
+            return answer.records(base.SeriesPoint, self._rows(
+                f"SELECT {t} AS t, {g} AS g, sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
+                f" sum(confidence_sum) / nullIf(sum(n_preds), 0) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
                 " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         if hours is not None and group_by == "class":
             # Predictions per class from the per-class sums (`class_sums.py`).

@@ -24,28 +24,22 @@ hour, and the rows of older stamps are deleted after.
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from inferwatch.query.filters import Filters
 from inferwatch.store import sketch
+from inferwatch.store.clickhouse import made
+from inferwatch.store.clickhouse.made import Hours
 from inferwatch.store.clickhouse.sql import PREDICTIONS, Params, prediction_terms, where
-from inferwatch.store.rows import now_utc
-
-Hours = tuple[datetime, datetime]
 
 # The server version an inference names in `extra`, parsed only where it is named.
 VERSION = ("if(position(ifNull(i.extra, ''), '\"inference_server_version\"') > 0,"
            " JSONExtract(ifNull(i.extra, ''), 'inference_server_version', 'Nullable(String)'), NULL)")
-_HOURS = "Array(DateTime('UTC'))"
 # The bin of predictions without a confidence, in the maps of bins.
 NO_CONFIDENCE = -1
 _BIN = f"ifNull({sketch.confidence_bin_sql('p_confidence')}, {NO_CONFIDENCE})"
-# Hours made by one statement: a week's predictions unnested at a time, not a month's.
-_HOURS_A_STATEMENT = 24 * 7
 
 
 def _current(ws: int, hours: Hours, p: Params) -> str:
@@ -112,55 +106,29 @@ def bins(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     )
 
 
-class ClassSums:
-    """Keeps the per-class sums of a read's whole hours current (`current_class_hours`); needs
-    the host's `_rows()`, `_command()` and `_insert_rows()`."""
+class ClassSums(made.Maker):
+    """Keeps the per-class sums of a read's whole hours current (`current_class_hours`)."""
 
     # One making at a time in this process (the host makes it).
     _class_lock: threading.Lock
-
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _command(self, sql: str, params: dict[str, Any]) -> None:
-        raise NotImplementedError
-
-    def _insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        raise NotImplementedError
 
     def current_class_hours(self, ws: int, hours: Hours) -> None:
         """Makes again the hours of [lo, hi) whose inferences changed since they were made, or
         that were never made. One making at a time in this process; another process making
         the same hours at once only makes them twice."""
         with self._class_lock:
-            now = self._hour_figures(ws, hours)
+            now = made.inference_figures(self._rows, ws, hours)
             p = Params()
             lo, hi = hours
-            made: dict[datetime, tuple[Any, ...]] = {}
+            checks: dict[datetime, tuple[Any, ...]] = {}
             stamps: dict[datetime, datetime] = {}
             for hour, *figures, made_at in self._rows(
                     "SELECT hour, n, n_predictions, last_ts, confidence_sum, made_at FROM class_checks FINAL"
                     f" WHERE ws = {p.add(ws, 'Int32')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}", p):
-                made[hour], stamps[hour] = tuple(figures), made_at
-            stale = sorted(hour for hour in now.keys() | made.keys() if not _same(now.get(hour), made.get(hour)))
-            for at in range(0, len(stale), _HOURS_A_STATEMENT):
-                chunk = stale[at:at + _HOURS_A_STATEMENT]
-                before = [stamps[hour] for hour in chunk if hour in stamps]
-                # After the stamps it replaces, should the clock have stepped back.
-                made_at = max([now_utc(), *(stamp + timedelta(microseconds=1) for stamp in before)])
-                self._make_class_hours(ws, chunk, {hour: now.get(hour) for hour in chunk}, made_at,
-                                       replaces=bool(before))
-
-    def _hour_figures(self, ws: int, hours: Hours) -> dict[datetime, tuple[Any, ...]]:
-        """Per whole hour, the figures of its inferences the checks record: from `hour_sums`
-        (the inner query groups as the projection does, so the engine reads it, not the rows)."""
-        p = Params()
-        lo, hi = hours
-        return {hour: tuple(figures) for hour, *figures in self._rows(
-            "SELECT hour, sum(n), sum(k), max(last), sum(c) FROM (SELECT toStartOfHour(ts) AS hour, count() AS n,"
-            " sum(n_predictions) AS k, max(ts) AS last, sum(sum_confidence) AS c FROM inferences"
-            f" WHERE ws = {p.add(ws, 'Int32')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
-            " GROUP BY ws, model_id, device_id, task, hour) GROUP BY hour", p)}
+                checks[hour], stamps[hour] = tuple(figures), made_at
+            for chunk, made_at in made.makings(made.stale(now, checks, made.NO_INFERENCES), stamps):
+                self._make_class_hours(ws, chunk, {hour: now.get(hour, made.NO_INFERENCES) for hour in chunk},
+                                       made_at, replaces=any(hour in stamps for hour in chunk))
 
     def _make_class_hours(self, ws: int, hours: list[datetime], figures: dict[datetime, Any], made_at: datetime, *,
               replaces: bool) -> None:
@@ -170,7 +138,7 @@ class ClassSums:
         p = Params()
         which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
                  f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
-                 f" AND toStartOfHour(i.ts) IN {p.add(hours, _HOURS)}")
+                 f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
         stamp = p.time(made_at)
         self._command(
             "INSERT INTO class_hours SELECT ws, hour, model_id, device_id, class, version, count(),"
@@ -187,21 +155,13 @@ class ClassSums:
             f" WHERE {which} GROUP BY ws, hour, model_id, class, bin)"
             " GROUP BY ws, hour, model_id, class", p)
         self._insert_rows("class_checks", [
-            (ws, hour, *(figures[hour] or (0, 0, None, 0.0)), made_at) for hour in hours],
+            (ws, hour, *figures[hour], made_at) for hour in hours],
             ("ws", "hour", "n", "n_predictions", "last_ts", "confidence_sum", "made_at"))
         if replaces:
             for table in ("class_hours", "class_bins"):
                 p = Params()
                 self._command(
                     f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')}"
-                    f" AND hour IN {p.add(hours, _HOURS)}"
+                    f" AND hour IN {p.add(hours, made.HOURS)}"
                     f" AND made_at < {p.time(made_at)}", p)
 
-
-def _same(now: tuple[Any, ...] | None, made: tuple[Any, ...] | None) -> bool:
-    """Whether an hour's figures now are those it was made from (none: no inferences). The
-    confidences' sum is compared to 12 digits: merges may add it in another order."""
-    if now is None or made is None:
-        return (now or (0,))[0] == 0 and (made or (0,))[0] == 0
-    (n, k, last, c), (made_n, made_k, made_last, made_c) = now, made
-    return n == made_n and k == made_k and last == made_last and math.isclose(c, made_c, rel_tol=1e-12, abs_tol=1e-9)

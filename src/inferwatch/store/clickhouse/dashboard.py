@@ -16,7 +16,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store import sketch
 from inferwatch.store.base import Distributions, GroupRow, ModelSummary
-from inferwatch.store.clickhouse import class_sums, summaries
+from inferwatch.store.clickhouse import class_sums, meta_sums, summaries
 from inferwatch.store.clickhouse.sql import PREDICTIONS, Params, group_join, prediction_terms, quantile, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import MAX_GROUP_CLASSES, ranked_classes
@@ -29,6 +29,9 @@ class DashboardReads:
         raise NotImplementedError
 
     def current_class_hours(self, ws: int, hours: class_sums.Hours) -> None:
+        raise NotImplementedError
+
+    def current_meta_hours(self, ws: int, field: str, hours: meta_sums.Hours) -> None:
         raise NotImplementedError
 
     def models(self, ws: int, filters: Filters) -> list[ModelSummary]:
@@ -116,6 +119,9 @@ class DashboardReads:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
         hours = None if filters.on_predictions else summed_hours(filters)
+        field = None if filters.on_predictions else meta_sums.field_of(filters, group_by)
+        if field is not None:
+            return self._groups_by_value(ws, filters, group_by, field)
         p = Params()
         expr, join = group_join(ws, filters, group_by, p)
         clause = where(ws, filters, p, "i")
@@ -151,6 +157,20 @@ class DashboardReads:
         return answer.records(GroupRow, [
             (g, n, *figures, ranked_classes(held.get(g, Counter()), MAX_GROUP_CLASSES))
             for g, _, n, *figures, by_group in out if by_group == 1])
+
+    def _groups_by_value(self, ws: int, filters: Filters, group_by: str, field: str) -> list[GroupRow]:
+        """The comparison table from the per-hour sums of one field's values (`meta_sums.py`):
+        grouped by that field, or by model or device with a value term on it."""
+        hours = meta_sums.hours_of(filters)
+        self.current_meta_hours(ws, field, hours)
+        column = "value" if group_by.startswith("meta.") else group_by
+        p = Params()
+        rows = self._groups_summed(column, meta_sums.summed(ws, field, filters, hours, p), p)
+        p = Params()
+        classes = answer.class_mix(self._rows(
+            f"SELECT {column} AS g, class AS c, sum(n) AS k FROM {meta_sums.holding(ws, field, filters, hours, p)}"
+            f" GROUP BY g, c ORDER BY g, k DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g", p))
+        return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
 
     def _groups_summed(self, column: str, summed: str, p: Params) -> list[tuple[Any, ...]]:
         """The comparison table's figures by `column` from per-hour summaries (`summed`, a

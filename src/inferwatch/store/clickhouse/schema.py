@@ -524,6 +524,60 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, hour)
         """,
     ],
+    # 15: the per-hour sums per metadata value, which reads make one field at a time and ingest
+    # never writes (`store/clickhouse/meta_sums.py`): `hour_sums`' figures split by the field's
+    # value, the inferences holding each class per value, and per made hour of a field what it
+    # was made from.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS meta_hours (
+            ws Int32,
+            field LowCardinality(String),
+            hour DateTime('UTC'),
+            value Nullable(String),
+            model_id LowCardinality(String),
+            device_id LowCardinality(Nullable(String)),
+            task LowCardinality(String),
+            n UInt64,
+            n_preds Int64,
+            confidence_sum Float64,
+            n_timed UInt64,
+            time_sum Float64,
+            last_ts {UTC_TIME},
+            times Map(Int64, UInt64),
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, field, hour)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS meta_class_hours (
+            ws Int32,
+            field LowCardinality(String),
+            hour DateTime('UTC'),
+            value Nullable(String),
+            model_id LowCardinality(String),
+            device_id LowCardinality(Nullable(String)),
+            class LowCardinality(String),
+            n UInt64,
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, field, hour)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS meta_checks (
+            ws Int32,
+            field LowCardinality(String),
+            hour DateTime('UTC'),
+            n UInt64,
+            n_predictions Int64,
+            last_ts Nullable({UTC_TIME}),
+            confidence_sum Float64,
+            meta_n UInt64,
+            meta_last Nullable({UTC_TIME}),
+            untimed_n UInt64,
+            untimed_last Nullable({UTC_TIME}),
+            made_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, hour)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""

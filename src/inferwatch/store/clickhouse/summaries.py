@@ -26,9 +26,10 @@ from inferwatch.store.clickhouse.sql import Params, where
 Hours = tuple[datetime, datetime]
 
 _HOUR = "toStartOfHour(ts)"
-# One row's time bucket in the shape of the projection's map of buckets to counts (empty for no time).
-_ROW_BUCKET = (f"if(inference_time IS NULL, map(), map(assumeNotNull({sketch.time_bucket_sql('inference_time')}),"
-               " toUInt64(1)))")
+def row_bucket(time: str) -> str:
+    """One row's time bucket (of its `time` column) in the shape of the projection's map of
+    buckets to counts (empty for no time)."""
+    return f"if({time} IS NULL, map(), map(assumeNotNull({sketch.time_bucket_sql(time)}), toUInt64(1)))"
 
 
 def _keys(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
@@ -53,6 +54,6 @@ def summed(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
         f" FROM inferences WHERE {_keys(ws, filters, hours, p)}"
         " GROUP BY ws, model_id, device_id, task, hour"
         " UNION ALL SELECT ts, model_id, device_id, task, 1, n_predictions, sum_confidence,"
-        f" toUInt64(inference_time IS NOT NULL), ifNull(inference_time, 0), ts, {_ROW_BUCKET}"
+        f" toUInt64(inference_time IS NOT NULL), ifNull(inference_time, 0), ts, {row_bucket('inference_time')}"
         f" FROM inferences WHERE {where(ws, filters, p)} AND (ts < {p.time(lo)} OR ts >= {p.time(hi)}))"
     )

@@ -1,0 +1,77 @@
+"""What the per-hour sums the reads make share (`class_sums.py`, `meta_sums.py`): which hours of
+a window changed since they were made, and the stamps that tell one making from another.
+
+An hour is current while the figures it was made from equal those its inputs give now. The
+inferences' side is the same for both: `hour_sums`' count, predictions, latest time and
+confidences' sum per hour, which the projection keeps exact through every insert, merge, TTL
+and delete.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from inferwatch.store.clickhouse.sql import Params
+from inferwatch.store.rows import now_utc
+
+Hours = tuple[datetime, datetime]
+Rows = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
+
+# A list of hours as a bound parameter (`toStartOfHour` of a DateTime64 is a DateTime).
+HOURS = "Array(DateTime('UTC'))"
+# Hours made by one statement: a week's rows at a time, not a month's.
+_HOURS_A_STATEMENT = 24 * 7
+# The inferences' figures of an hour, as `inference_figures` gives them: none.
+NO_INFERENCES = (0, 0, None, 0.0)
+
+
+class Maker:
+    """What a mixin that makes sums needs of its host store."""
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _command(self, sql: str, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        raise NotImplementedError
+
+
+def inference_figures(rows: Rows, ws: int, hours: Hours) -> dict[datetime, tuple[Any, ...]]:
+    """Per whole hour of [lo, hi) holding inferences: (count, predictions, latest time,
+    confidences' sum), from `hour_sums` (the inner query groups as the projection does, so the
+    engine reads it, not the rows)."""
+    p = Params()
+    lo, hi = hours
+    return {hour: tuple(figures) for hour, *figures in rows(
+        "SELECT hour, sum(n), sum(k), max(last), sum(c) FROM (SELECT toStartOfHour(ts) AS hour, count() AS n,"
+        " sum(n_predictions) AS k, max(ts) AS last, sum(sum_confidence) AS c FROM inferences"
+        f" WHERE ws = {p.add(ws, 'Int32')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
+        " GROUP BY ws, model_id, device_id, task, hour) GROUP BY hour", p)}
+
+
+def stale(now: dict[datetime, tuple[Any, ...]], made: dict[datetime, tuple[Any, ...]],
+          empty: tuple[Any, ...]) -> list[datetime]:
+    """The hours whose figures now differ from those they were made from (an hour missing from
+    `now` has the `empty` figures; one missing from `made` was never made), in order."""
+    return sorted(hour for hour in now.keys() | made.keys()
+                  if hour not in made or not _same(now.get(hour, empty), made[hour]))
+
+
+def _same(now: Sequence[Any], made: Sequence[Any]) -> bool:
+    """Equal figures, the confidences' sum (the fourth) to 12 digits: merges may add it up in
+    another order."""
+    return (len(now) == len(made) and all(a == b for i, (a, b) in enumerate(zip(now, made, strict=True)) if i != 3)
+            and math.isclose(now[3], made[3], rel_tol=1e-12, abs_tol=1e-9))
+
+
+def makings(hours: list[datetime], stamps: dict[datetime, datetime]) -> Iterator[tuple[list[datetime], datetime]]:
+    """The stale hours a week at a time, each week with its stamp: now, and after every stamp it
+    replaces, should the clock have stepped back (a read takes the latest stamp's rows)."""
+    for at in range(0, len(hours), _HOURS_A_STATEMENT):
+        chunk = hours[at:at + _HOURS_A_STATEMENT]
+        yield chunk, max([now_utc(), *(stamps[h] + timedelta(microseconds=1) for h in chunk if h in stamps)])

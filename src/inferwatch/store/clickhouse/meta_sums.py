@@ -1,0 +1,209 @@
+"""The per-hour sums per metadata value (schema migration 15): the figures `hour_sums` holds per
+hour, model, device and task, split by one field's value (its text; NULL for the inferences
+without the field), and the inferences holding each class per value, so grouping a month by a
+field, or filtering it by a value, reads the sums instead of joining every inference of the
+month to its metadata.
+
+As with the per-class sums (`class_sums.py`), reads make them and ingest never writes them, one
+field at a time, as a read needs it. An hour of a field is made again when either side of the
+join changed: the inferences (the figures `hour_sums` gives for the hour) or the field's metadata
+rows of the hour's inferences (their count and latest write time, through the projection by
+field and time), or the field's rows whose inference has no one known time (`schema.NO_TIME`),
+which any hour may join. A metadata write always carries a newer write time, and a merge or a
+delete changes the count, so no change goes unseen. Made rows are stamped, and a read takes only
+the stamp its hour's check names, as for the per-class sums.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.store.clickhouse import made
+from inferwatch.store.clickhouse.made import Hours
+from inferwatch.store.clickhouse.schema import NO_TIME, TIME_BUCKETS
+from inferwatch.store.clickhouse.sql import Params, metadata_rows, where
+from inferwatch.store.clickhouse.summaries import row_bucket
+from inferwatch.store.hours import summed_hours
+from inferwatch.store.terms import field_rows
+
+# What an hour's check records: the inferences' figures, the field's rows of the hour, its rows
+# at NO_TIME.
+_CHECKED = "n, n_predictions, last_ts, confidence_sum, meta_n, meta_last, untimed_n, untimed_last"
+# The figures of an hour with no inferences and no metadata rows.
+_NOTHING = (*made.NO_INFERENCES, 0, None, 0, None)
+
+
+def field_of(filters: Filters, group_by: str | None, bucket: timedelta | None = None) -> str | None:
+    """The one field whose sums can answer these filters and this grouping, or None: the
+    metadata terms are all on one field and name texts only (a value or any of several), the
+    grouping is that field or none (or model or device), and nothing else rules the sums out (a
+    tag, class or confidence term, a window without whole hours, a `bucket` not of whole hours)."""
+    grouped = group_by.removeprefix("meta.") if group_by and group_by.startswith("meta.") else None
+    if group_by not in (None, "model_id", "device_id") and grouped is None:
+        return None  # by class: counted per prediction
+    fields = {t.field for t in filters.meta} | ({grouped} if grouped else set())
+    if len(fields) != 1 or not all(_texts_only(t) for t in filters.meta):
+        return None
+    if filters.classes or summed_hours(_without_meta(filters), bucket) is None:
+        return None
+    return fields.pop()
+
+
+def _texts_only(term: MetaTerm) -> bool:
+    return bool(term.texts) and not (term.numbers or term.bounds or term.not_texts or term.not_numbers)
+
+
+def _without_meta(filters: Filters) -> Filters:
+    return replace(filters, meta=())
+
+
+def hours_of(filters: Filters) -> Hours:
+    hours = summed_hours(_without_meta(filters))
+    assert hours is not None, "field_of said these filters have whole hours"
+    return hours
+
+
+def _current(ws: int, field: str, hours: Hours, p: Params) -> str:
+    lo, hi = hours
+    span = f"hour >= {p.time(lo)} AND hour < {p.time(hi)}"
+    same = f"ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')} AND {span}"
+    return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM meta_checks FINAL WHERE {same})"
+
+
+def _values(filters: Filters, p: Params, column: str) -> str:
+    """The value terms of the filters (all on the one field, each a list of texts)."""
+    return "".join(f" AND {column} IN {p.add(list(t.texts), 'Array(String)')}" for t in filters.meta)
+
+
+def _keys(filters: Filters, p: Params) -> str:
+    return "".join(f" AND {column} IN {p.add(list(values), 'Array(String)')}"
+                   for column, values in (("model_id", filters.model_ids), ("device_id", filters.device_ids)) if values)
+
+
+def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, columns: str, tail: str = "") -> str:
+    """`SELECT columns` of the filters' inferences `i` of the window's partial first and last hours,
+    each beside its value of `field` (`m.field_value`, NULL where it has none), for a UNION ALL;
+    `tail` follows the FROM clause (an ARRAY JOIN). Each partial hour joins the metadata of its
+    own window, read through the projection by field and time, not the whole table that a
+    window of weeks would read."""
+    lo, hi = hours
+    parts = []
+    for start, end in ((filters.start, lo), (hi, filters.end)):
+        assert start is not None and end is not None, "a window of whole hours has both ends"
+        if start.replace(tzinfo=None) >= end.replace(tzinfo=None):
+            continue
+        edge = replace(filters, start=start, end=end, meta=())
+        values = field_rows(ws, field, p, "inference_id, field_value", metadata_rows(ws, edge, p))
+        parts.append(f" UNION ALL SELECT {columns} FROM inferences i LEFT JOIN ({values}) m ON m.inference_id"
+                     f" = i.inference_id{tail} WHERE {where(ws, edge, p, 'i')}{_values(filters, p, 'm.field_value')}")
+    return "".join(parts)
+
+
+def summed(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> str:
+    """A subquery of (hour, value, model_id, device_id, task, n, n_preds, confidence_sum,
+    n_timed, time_sum, last_ts, times), the columns of `summaries.summed` with the field's value
+    beside them: the made whole hours' sums, one row per inference of the partial ones, in the
+    filters' value terms."""
+    edges = _edges(ws, field, filters, hours, p,
+                   "i.ts, m.field_value, i.model_id, i.device_id, i.task, 1, i.n_predictions, i.sum_confidence,"
+                   " toUInt64(i.inference_time IS NOT NULL), ifNull(i.inference_time, 0), i.ts,"
+                   f" {row_bucket('i.inference_time')}")
+    return (
+        "(SELECT toDateTime64(hour, 6, 'UTC') AS hour, value, model_id, device_id, task, n, n_preds, confidence_sum,"
+        " n_timed, time_sum, last_ts,"
+        f" times FROM meta_hours WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p, 'value')}"
+        f"{edges})"
+    )
+
+
+def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> str:
+    """A subquery of (value, model_id, device_id, class, n) of the filters' inferences holding
+    each class."""
+    edges = _edges(ws, field, filters, hours, p, "m.field_value, i.model_id, i.device_id, c, 1",
+                   " ARRAY JOIN i.classes AS c")
+    return (
+        f"(SELECT value, model_id, device_id, class, n FROM meta_class_hours"
+        f" WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p, 'value')}{edges})"
+    )
+
+
+class MetaSums(made.Maker):
+    """Keeps a field's per-value sums of a read's whole hours current (`current_meta_hours`)."""
+
+    # One making at a time in this process (the host makes it).
+    _meta_lock: threading.Lock
+
+    def current_meta_hours(self, ws: int, field: str, hours: Hours) -> None:
+        """Makes again the hours of [lo, hi) of `field` whose inferences or metadata changed since
+        they were made, or that were never made."""
+        with self._meta_lock:
+            now = self._meta_figures(ws, field, hours)
+            p = Params()
+            lo, hi = hours
+            checks: dict[datetime, tuple[Any, ...]] = {}
+            stamps: dict[datetime, datetime] = {}
+            for hour, *figures, made_at in self._rows(
+                    f"SELECT hour, {_CHECKED}, made_at FROM meta_checks FINAL WHERE ws = {p.add(ws, 'Int32')}"
+                    f" AND field = {p.add(field, 'String')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}", p):
+                checks[hour], stamps[hour] = tuple(figures), made_at
+            for chunk, made_at in made.makings(made.stale(now, checks, _NOTHING), stamps):
+                self._make_meta_hours(ws, field, chunk, {hour: now.get(hour, _NOTHING) for hour in chunk}, made_at,
+                                      replaces=any(hour in stamps for hour in chunk))
+
+    def _meta_figures(self, ws: int, field: str, hours: Hours) -> dict[datetime, tuple[Any, ...]]:
+        """Per whole hour, what its made rows depend on: the inferences' figures from `hour_sums`,
+        the field's metadata rows of the hour (count, latest write) through the projection by
+        field and time, and the field's rows at NO_TIME, the same for every hour. An hour with
+        none of the first two is left out."""
+        inferences = made.inference_figures(self._rows, ws, hours)
+        lo, hi = hours
+        p = Params()
+        w, f = p.add(ws, "Int32"), p.add(field, "String")
+        written = {hour: (n, last) for hour, n, last in self._rows(
+            "SELECT toStartOfHour(ts) AS hour, count(), max(updated_at) FROM metadata"
+            f" WHERE ws = {w} AND field_name = {f} AND ts >= {p.time(lo)} AND ts < {p.time(hi)} GROUP BY hour", p)}
+        p = Params()
+        ((untimed_n, untimed_last),) = self._rows(
+            f"SELECT count(), max(updated_at) FROM metadata WHERE ws = {p.add(ws, 'Int32')}"
+            f" AND field_name = {p.add(field, 'String')} AND ts = {NO_TIME}", p)
+        untimed = (untimed_n, untimed_last if untimed_n else None)
+        return {hour: (*inferences.get(hour, made.NO_INFERENCES), *written.get(hour, (0, None)), *untimed)
+                for hour in inferences.keys() | written.keys()}
+
+    def _make_meta_hours(self, ws: int, field: str, hours: list[datetime], figures: dict[datetime, Any],
+                         made_at: datetime, *, replaces: bool) -> None:
+        """Makes these hours of `field` again from their rows, as `ClassSums._make_class_hours` does."""
+        window = Filters(start=hours[0], end=hours[-1] + timedelta(hours=1))
+        p = Params()
+        values = field_rows(ws, field, p, "inference_id, field_value", metadata_rows(ws, window, p))
+        which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
+                 f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
+                 f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
+        # The derived columns by name: `i.*` leaves out MATERIALIZED ones.
+        rows = ("SELECT i.ws AS ws, i.ts AS ts, i.model_id AS model_id, i.device_id AS device_id, i.task AS task,"
+                " i.n_predictions AS n_predictions, i.sum_confidence AS sum_confidence,"
+                " i.inference_time AS inference_time, i.classes AS classes, m.field_value AS value FROM inferences i"
+                f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id WHERE {which}")
+        stamp = p.time(made_at)
+        f = p.add(field, "String")
+        self._command(
+            f"INSERT INTO meta_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, value, model_id, device_id, task,"
+            " count(), sum(n_predictions), sum(sum_confidence), count(inference_time), sum(ifNull(inference_time, 0)),"
+            f" max(ts), {TIME_BUCKETS}, {stamp} FROM ({rows}) GROUP BY ws, hour, value, model_id, device_id, task", p)
+        self._command(
+            f"INSERT INTO meta_class_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, value, model_id, device_id, c,"
+            f" count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c GROUP BY ws, hour, value, model_id, device_id, c",
+            p)
+        self._insert_rows("meta_checks", [(ws, field, hour, *figures[hour], made_at) for hour in hours],
+                          ("ws", "field", "hour", *_CHECKED.split(", "), "made_at"))
+        if replaces:
+            for table in ("meta_hours", "meta_class_hours"):
+                p = Params()
+                self._command(
+                    f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')}"
+                    f" AND hour IN {p.add(hours, made.HOURS)} AND made_at < {p.time(made_at)}", p)
+
