@@ -193,6 +193,9 @@ FILTERS = [
             meta=(MetaTerm.equal("line", "a", "b"),)),
     Filters(start=BASE + timedelta(hours=1), end=BASE + timedelta(hours=5), model_ids=("cars/1", "cars/2"),
             meta=(MetaTerm.equal("shift", "c"), MetaTerm.equal("shift", "c", "d"))),
+    Filters(start=BASE + timedelta(minutes=17), end=BASE + timedelta(hours=5, minutes=41),
+            meta=(MetaTerm("temp", bounds=((">", 3.0),), not_texts=("hot",)),)),
+    Filters(start=BASE + timedelta(hours=1), end=BASE + timedelta(hours=3), meta=(MetaTerm.equal("line", "nobody"),)),
     # Far outside what a DateTime64 holds: must bind and select everything.
     Filters(start=datetime(1, 1, 1, tzinfo=UTC), end=datetime(9999, 1, 1, tzinfo=UTC)),
 ]

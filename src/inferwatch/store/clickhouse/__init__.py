@@ -423,8 +423,10 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
 
     def totals_and_series(self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
                           ) -> tuple[base.Totals, list[base.SeriesPoint]]:
-        if ((summed_hours(filters) is not None and not filters.classes) or group_by == "class"
-                or meta_sums.field_of(filters, group_by, bucket_size) is not None):
+        field = meta_sums.field_of(filters, group_by, bucket_size)
+        if field is not None and filters.meta:
+            return self._totals_and_series_by_value(ws, filters, field, bucket_size, group_by)
+        if (summed_hours(filters) is not None and not filters.classes) or group_by == "class" or field is not None:
             # The totals come from the summaries, or the series counts predictions, not inferences.
             return self.totals(ws, filters), self.series(ws, filters, bucket_size, group_by)
         # Neither reads the summaries (a metadata, tag or confidence term, say): one pass over the
@@ -443,6 +445,27 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
             row[2:10] for row in rows if row[10] == 1)
         return (base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models),
                 answer.records(base.SeriesPoint, [row[:6] for row in rows if row[10] == 0]))
+
+    def _totals_and_series_by_value(self, ws: int, filters: Filters, field: str, bucket_size: timedelta,
+                                    group_by: str | None) -> tuple[base.Totals, list[base.SeriesPoint]]:
+        """Both from the per-hour sums of the field's values, in one pass (grouping sets by time
+        and group, and () for the totals): one check of which hours changed, not two."""
+        hours = meta_sums.hours_of(filters)
+        self.current_meta_hours(ws, field, hours)
+        p = Params()
+        t = bucket("hour", bucket_size, p)
+        g = "value" if group_by and group_by.startswith("meta.") else group_by or "NULL"
+        rows = self._rows(
+            f"SELECT {t} AS t, {g} AS g, sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
+            " sum(confidence_sum) / nullIf(sum(n_preds), 0), sumMap(times), uniqExact(device_id), uniqExact(model_id),"
+            f" grouping(t) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
+            " GROUP BY GROUPING SETS ((t, g), ()) ORDER BY t, g NULLS LAST", p)
+        # grouping(t) is 1 in the row of the set that does not group by it: the totals (there
+        # even when nothing matched).
+        (n, predictions, avg_time, confidence, times, devices, models), = (row[2:9] for row in rows if row[9] == 1)
+        p50, p95 = (sketch.quantile(times.items(), q) for q in (0.5, 0.95))
+        return (base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models),
+                answer.records(base.SeriesPoint, [row[:6] for row in rows if row[9] == 0]))
 
     def totals(self, ws: int, filters: Filters) -> base.Totals:
         p = Params()

@@ -1,8 +1,10 @@
 """The per-hour sums per metadata value (schema migration 15): the figures `hour_sums` holds per
-hour, model, device and task, split by one field's value (its text; NULL for the inferences
-without the field), and the inferences holding each class per value, so grouping a month by a
-field, or filtering it by a value, reads the sums instead of joining every inference of the
-month to its metadata.
+hour, model, device and task, split by one field's value (its text and number; NULL for the
+inferences without the field), and the inferences holding each class per value, so grouping a
+month by a field, filtering it by the field's values (texts, numbers, ranges, exclusions), or
+taking the field's numeric figures, reads the sums instead of joining every inference of the
+month to its metadata. Two fields at once (grouped by one, filtered or figured by another)
+still join.
 
 As with the per-class sums (`class_sums.py`), reads make them and ingest never writes them, one
 field at a time, as a read needs it. An hour of a field is made again when either side of the
@@ -21,14 +23,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.query.filters import Filters
 from inferwatch.store.clickhouse import made
 from inferwatch.store.clickhouse.made import Hours
 from inferwatch.store.clickhouse.schema import NO_TIME, TIME_BUCKETS
 from inferwatch.store.clickhouse.sql import Params, metadata_rows, where
 from inferwatch.store.clickhouse.summaries import row_bucket
 from inferwatch.store.hours import summed_hours
-from inferwatch.store.terms import field_rows
+from inferwatch.store.terms import field_rows, meta_terms
 
 # What an hour's check records: the inferences' figures, the field's rows of the hour, its rows
 # at NO_TIME.
@@ -37,24 +39,19 @@ _CHECKED = "n, n_predictions, last_ts, confidence_sum, meta_n, meta_last, untime
 _NOTHING = (*made.NO_INFERENCES, 0, None, 0, None)
 
 
-def field_of(filters: Filters, group_by: str | None, bucket: timedelta | None = None) -> str | None:
-    """The one field whose sums can answer these filters and this grouping, or None: the
-    metadata terms are all on one field and name texts only (a value or any of several), the
-    grouping is that field or none (or model or device), and nothing else rules the sums out (a
-    tag, class or confidence term, a window without whole hours, a `bucket` not of whole hours)."""
+def field_of(filters: Filters, group_by: str | None, bucket: timedelta | None = None,
+             numeric: str | None = None) -> str | None:
+    """The one field whose sums can answer these filters, this grouping and these `numeric`
+    figures, or None: every metadata term is on that field, the grouping is that field, model,
+    device or none, the figures are that field's, and nothing else rules the sums out (a tag,
+    class or confidence term, a window without whole hours, a `bucket` not of whole hours)."""
     grouped = group_by.removeprefix("meta.") if group_by and group_by.startswith("meta.") else None
     if group_by not in (None, "model_id", "device_id") and grouped is None:
         return None  # by class: counted per prediction
-    fields = {t.field for t in filters.meta} | ({grouped} if grouped else set())
-    if len(fields) != 1 or not all(_texts_only(t) for t in filters.meta):
-        return None
-    if filters.classes or summed_hours(_without_meta(filters), bucket) is None:
+    fields = {t.field for t in filters.meta} | {f for f in (grouped, numeric) if f}
+    if len(fields) != 1 or filters.classes or summed_hours(_without_meta(filters), bucket) is None:
         return None
     return fields.pop()
-
-
-def _texts_only(term: MetaTerm) -> bool:
-    return bool(term.texts) and not (term.numbers or term.bounds or term.not_texts or term.not_numbers)
 
 
 def _without_meta(filters: Filters) -> Filters:
@@ -74,9 +71,11 @@ def _current(ws: int, field: str, hours: Hours, p: Params) -> str:
     return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM meta_checks FINAL WHERE {same})"
 
 
-def _values(filters: Filters, p: Params, column: str) -> str:
-    """The value terms of the filters (all on the one field, each a list of texts)."""
-    return "".join(f" AND {column} IN {p.add(list(t.texts), 'Array(String)')}" for t in filters.meta)
+def _values(filters: Filters, p: Params, alias: str = "") -> str:
+    """The filters' metadata terms (all on the one field) on rows of its `field_value` and
+    `field_number` (as `alias`, if named): the field is there, and each term's conditions hold."""
+    a = f"{alias}." if alias else ""
+    return "".join(f" AND {a}field_value IS NOT NULL{meta_terms(t, p, alias)}" for t in filters.meta)
 
 
 def _keys(filters: Filters, p: Params) -> str:
@@ -86,7 +85,8 @@ def _keys(filters: Filters, p: Params) -> str:
 
 def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, columns: str, tail: str = "") -> str:
     """`SELECT columns` of the filters' inferences `i` of the window's partial first and last hours,
-    each beside its value of `field` (`m.field_value`, NULL where it has none), for a UNION ALL;
+    each beside its value of `field` (`m.field_value`, `m.field_number`; NULL where it has none),
+    for a UNION ALL;
     `tail` follows the FROM clause (an ARRAY JOIN). Each partial hour joins the metadata of its
     own window, read through the projection by field and time, not the whole table that a
     window of weeks would read."""
@@ -97,25 +97,26 @@ def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, colum
         if start.replace(tzinfo=None) >= end.replace(tzinfo=None):
             continue
         edge = replace(filters, start=start, end=end, meta=())
-        values = field_rows(ws, field, p, "inference_id, field_value", metadata_rows(ws, edge, p))
+        values = field_rows(ws, field, p, "inference_id, field_value, field_number", metadata_rows(ws, edge, p))
         parts.append(f" UNION ALL SELECT {columns} FROM inferences i LEFT JOIN ({values}) m ON m.inference_id"
-                     f" = i.inference_id{tail} WHERE {where(ws, edge, p, 'i')}{_values(filters, p, 'm.field_value')}")
+                     f" = i.inference_id{tail} WHERE {where(ws, edge, p, 'i')}{_values(filters, p, 'm')}")
     return "".join(parts)
 
 
 def summed(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> str:
-    """A subquery of (hour, value, model_id, device_id, task, n, n_preds, confidence_sum,
+    """A subquery of (hour, value, number, model_id, device_id, task, n, n_preds, confidence_sum,
     n_timed, time_sum, last_ts, times), the columns of `summaries.summed` with the field's value
-    beside them: the made whole hours' sums, one row per inference of the partial ones, in the
-    filters' value terms."""
+    (text and number) beside them: the made whole hours' sums, one row per inference of the
+    partial ones, in the filters' metadata terms."""
     edges = _edges(ws, field, filters, hours, p,
-                   "i.ts, m.field_value, i.model_id, i.device_id, i.task, 1, i.n_predictions, i.sum_confidence,"
+                   "i.ts, m.field_value, m.field_number, i.model_id, i.device_id, i.task, 1, i.n_predictions,"
+                   " i.sum_confidence,"
                    " toUInt64(i.inference_time IS NOT NULL), ifNull(i.inference_time, 0), i.ts,"
                    f" {row_bucket('i.inference_time')}")
     return (
-        "(SELECT toDateTime64(hour, 6, 'UTC') AS hour, value, model_id, device_id, task, n, n_preds, confidence_sum,"
-        " n_timed, time_sum, last_ts,"
-        f" times FROM meta_hours WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p, 'value')}"
+        "(SELECT toDateTime64(hour, 6, 'UTC') AS hour, field_value AS value, field_number AS number, model_id,"
+        " device_id, task, n, n_preds, confidence_sum, n_timed, time_sum, last_ts, times"
+        f" FROM meta_hours WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p)}"
         f"{edges})"
     )
 
@@ -126,8 +127,8 @@ def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> s
     edges = _edges(ws, field, filters, hours, p, "m.field_value, i.model_id, i.device_id, c, 1",
                    " ARRAY JOIN i.classes AS c")
     return (
-        f"(SELECT value, model_id, device_id, class, n FROM meta_class_hours"
-        f" WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p, 'value')}{edges})"
+        f"(SELECT field_value AS value, model_id, device_id, class, n FROM meta_class_hours"
+        f" WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p)}{edges})"
     )
 
 
@@ -179,24 +180,28 @@ class MetaSums(made.Maker):
         """Makes these hours of `field` again from their rows, as `ClassSums._make_class_hours` does."""
         window = Filters(start=hours[0], end=hours[-1] + timedelta(hours=1))
         p = Params()
-        values = field_rows(ws, field, p, "inference_id, field_value", metadata_rows(ws, window, p))
+        values = field_rows(ws, field, p, "inference_id, field_value, field_number", metadata_rows(ws, window, p))
         which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
                  f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
                  f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
         # The derived columns by name: `i.*` leaves out MATERIALIZED ones.
         rows = ("SELECT i.ws AS ws, i.ts AS ts, i.model_id AS model_id, i.device_id AS device_id, i.task AS task,"
                 " i.n_predictions AS n_predictions, i.sum_confidence AS sum_confidence,"
-                " i.inference_time AS inference_time, i.classes AS classes, m.field_value AS value FROM inferences i"
+                " i.inference_time AS inference_time, i.classes AS classes, m.field_value AS field_value,"
+                " m.field_number AS field_number FROM inferences i"
                 f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id WHERE {which}")
         stamp = p.time(made_at)
         f = p.add(field, "String")
         self._command(
-            f"INSERT INTO meta_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, value, model_id, device_id, task,"
+            f"INSERT INTO meta_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number, model_id,"
+            " device_id, task,"
             " count(), sum(n_predictions), sum(sum_confidence), count(inference_time), sum(ifNull(inference_time, 0)),"
-            f" max(ts), {TIME_BUCKETS}, {stamp} FROM ({rows}) GROUP BY ws, hour, value, model_id, device_id, task", p)
+            f" max(ts), {TIME_BUCKETS}, {stamp} FROM ({rows}) GROUP BY ws, hour, field_value, field_number,"
+            " model_id, device_id, task", p)
         self._command(
-            f"INSERT INTO meta_class_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, value, model_id, device_id, c,"
-            f" count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c GROUP BY ws, hour, value, model_id, device_id, c",
+            f"INSERT INTO meta_class_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number,"
+            f" model_id, device_id, c, count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c"
+            " GROUP BY ws, hour, field_value, field_number, model_id, device_id, c",
             p)
         self._insert_rows("meta_checks", [(ws, field, hour, *figures[hour], made_at) for hour in hours],
                           ("ws", "field", "hour", *_CHECKED.split(", "), "made_at"))

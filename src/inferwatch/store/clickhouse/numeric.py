@@ -10,14 +10,18 @@ from typing import Any
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store.base import NumericPoint
+from inferwatch.store.clickhouse import meta_sums
 from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.terms import number_joins
 
 
 class NumericReads:
-    """Needs the host's `_rows()`."""
+    """Needs the host's `_rows()` and `current_meta_hours()`."""
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def current_meta_hours(self, ws: int, field: str, hours: meta_sums.Hours) -> None:
         raise NotImplementedError
 
     def numeric_figures(self, ws: int, filters: Filters, field: str, group_by: str | None,
@@ -39,6 +43,17 @@ class NumericReads:
         """(t, g, count, average, least, greatest, grouping(t)) of the rows grouped so; grouping(t)
         is 1 in the row of a set that does not group by time and group (the whole window)."""
         p = Params()
+        sums = meta_sums.field_of(filters, group_by, bucket_size, numeric=field)
+        if sums is not None and not (group_by or "").startswith("meta."):
+            # From the per-hour sums of the field's values, each value's number counted for the
+            # inferences holding it.
+            hours = meta_sums.hours_of(filters)
+            self.current_meta_hours(ws, field, hours)
+            t = bucket("hour", bucket_size, p) if bucket_size is not None else "NULL"
+            return self._rows(
+                f"SELECT {t} AS t, {group_by or 'NULL'} AS g, sum(n), sum(n * number) / sum(n), min(number),"
+                f" max(number), grouping(t) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
+                f" WHERE number IS NOT NULL GROUP BY {grouping} HAVING sum(n) > 0 ORDER BY t, g NULLS LAST", p)
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
         join, group = number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, filters, p))
         g = group or "NULL"

@@ -526,15 +526,16 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 15: the per-hour sums per metadata value, which reads make one field at a time and ingest
     # never writes (`store/clickhouse/meta_sums.py`): `hour_sums`' figures split by the field's
-    # value, the inferences holding each class per value, and per made hour of a field what it
-    # was made from.
+    # value (text and number), the inferences holding each class per value, and per made hour of
+    # a field what it was made from.
     [
         f"""
         CREATE TABLE IF NOT EXISTS meta_hours (
             ws Int32,
             field LowCardinality(String),
             hour DateTime('UTC'),
-            value Nullable(String),
+            field_value Nullable(String),
+            field_number Nullable(Float64),
             model_id LowCardinality(String),
             device_id LowCardinality(Nullable(String)),
             task LowCardinality(String),
@@ -553,7 +554,8 @@ MIGRATIONS: list[list[str]] = [
             ws Int32,
             field LowCardinality(String),
             hour DateTime('UTC'),
-            value Nullable(String),
+            field_value Nullable(String),
+            field_number Nullable(Float64),
             model_id LowCardinality(String),
             device_id LowCardinality(Nullable(String)),
             class LowCardinality(String),
