@@ -86,10 +86,9 @@ def _keys(filters: Filters, p: Params) -> str:
 def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, columns: str, tail: str = "") -> str:
     """`SELECT columns` of the filters' inferences `i` of the window's partial first and last hours,
     each beside its value of `field` (`m.field_value`, `m.field_number`; NULL where it has none),
-    for a UNION ALL;
-    `tail` follows the FROM clause (an ARRAY JOIN). Each partial hour joins the metadata of its
-    own window, read through the projection by field and time, not the whole table that a
-    window of weeks would read."""
+    for a UNION ALL; `tail` follows the FROM clause (an ARRAY JOIN). Each partial hour joins the
+    metadata of its own window, read through the projection by field and time, not the whole
+    table that a window of weeks would read."""
     lo, hi = hours
     parts = []
     for start, end in ((filters.start, lo), (hi, filters.end)):
@@ -110,8 +109,7 @@ def summed(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> st
     partial ones, in the filters' metadata terms."""
     edges = _edges(ws, field, filters, hours, p,
                    "i.ts, m.field_value, m.field_number, i.model_id, i.device_id, i.task, 1, i.n_predictions,"
-                   " i.sum_confidence,"
-                   " toUInt64(i.inference_time IS NOT NULL), ifNull(i.inference_time, 0), i.ts,"
+                   " i.sum_confidence, toUInt64(i.inference_time IS NOT NULL), ifNull(i.inference_time, 0), i.ts,"
                    f" {row_bucket('i.inference_time')}")
     return (
         "(SELECT toDateTime64(hour, 6, 'UTC') AS hour, field_value AS value, field_number AS number, model_id,"
