@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
-from inferwatch.query.distributions import DEFAULT_BINS
+from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore, summaries
@@ -43,7 +43,7 @@ def answers(store: Store) -> list[Any]:
         for group_by in (None, "model_id", "device_id", "class")] + [
         store.class_stats(1, start, end, models) for start, end, models in (
             (START, END, ()), (START, END, ("m/2",)), (BASE + timedelta(hours=2), BASE + timedelta(hours=8), ()))] + [
-        store.distributions(1, f, DEFAULT_BINS) for f in (WINDOW, MODELS, WHOLE, CLASSES)] + [
+        store.distributions(1, f, HISTOGRAM_BINS) for f in (WINDOW, MODELS, WHOLE, CLASSES)] + [
         store.series(1, CLASSES, timedelta(hours=1), "class")]
 
 

@@ -19,11 +19,11 @@ import pytest
 
 from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
+from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.query.performance import DEFAULT_BINS, FEEDBACK_FIELD, VERDICTS, GroundTruth, feedback_setting
 from inferwatch.store.base import Totals
 from inferwatch.store.duckdb import DuckDBStore
-from inferwatch.store.duckdb.cache.sums import BINS
 from tests.unit.test_store_parity import same
 
 pytestmark = pytest.mark.slow  # every change, each checked against a full scan
@@ -111,7 +111,7 @@ def answers(store: DuckDBStore) -> list[Any]:
         for f in (WINDOW, ONE_MODEL, ONE_DEVICE, WARM, LINES, LINES_MORE, NOT_LINE)
         for bucket in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
         for group_by in ("class", None, "model_id", "device_id", "meta.line")
-    ] + [store.distributions(1, f, BINS) for f in (WINDOW, ONE_MODEL)] + [
+    ] + [store.distributions(1, f, HISTOGRAM_BINS) for f in (WINDOW, ONE_MODEL)] + [
         # Grouped by a metadata field: from the copies beside the metadata (`cache/meta_copies.py`), with
         # class terms too (the stored classes answer them there).
         store.group_table(1, f, group_by) for f in (WINDOW, ONE_MODEL, ONE_DEVICE, Filters(), WARM)
@@ -264,7 +264,8 @@ def test_whole_days_answer_as_the_scan(tmp_path: Path) -> None:
     window = Filters(start=start, end=end)
 
     def days_answers(s: DuckDBStore) -> list[Any]:
-        return [s.distributions(1, window, BINS), s.distributions(1, Filters(start, end, model_ids=("m/2",)), BINS),
+        return [s.distributions(1, window, HISTOGRAM_BINS),
+                s.distributions(1, Filters(start, end, model_ids=("m/2",)), HISTOGRAM_BINS),
                 s.class_stats(1, start, end, ()), s.class_stats(1, start, end, ("m/1",)), s.totals(1, window),
                 s.models(1, window)]
 

@@ -18,7 +18,7 @@ from inferwatch.api import numeric
 from inferwatch.api.common import JSON, runtime
 from inferwatch.auth import Reader, Window, window
 from inferwatch.errors import InvalidRequest
-from inferwatch.query.distributions import DEFAULT_BINS
+from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import meta_field
 from inferwatch.store.rows import iso
 
@@ -69,7 +69,7 @@ def models(who: Reader, win: Annotated[Window, Depends(window())], request: Requ
 
 @router.get("/distributions", summary="Predictions per class and confidence histograms (`bins`, default 20)")
 def distributions(who: Reader, win: Annotated[Window, Depends(window("bins"))], request: Request) -> JSON:
-    text = request.query_params.get("bins", str(DEFAULT_BINS))
+    text = request.query_params.get("bins", str(HISTOGRAM_BINS))
     bins = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= bins <= MAX_BINS:
         raise InvalidRequest(f"bins must be a whole number from 1 to {MAX_BINS}")

@@ -13,7 +13,7 @@ from inferwatch.store.base import ClassDistribution, Distributions
 
 # The dashboard's histogram: its bins are whole runs of the stores' per-hour sums' 1000
 # (`sketch.CONFIDENCE_BINS`), so both read it from their sums; other counts read the rows.
-DEFAULT_BINS = 20
+HISTOGRAM_BINS = 20
 # At most this many classes get a confidence histogram of their own (the rest are in "all").
 MAX_CLASS_HISTOGRAMS = 12
 

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from inferwatch.query.distributions import DEFAULT_BINS, distributions_answer
+from inferwatch.query.distributions import HISTOGRAM_BINS, distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store import sketch
@@ -66,7 +66,7 @@ class DashboardReads:
 
     def distributions(self, ws: int, filters: Filters, bins: int) -> Distributions:
         """Predictions per class and confidence histograms (all predictions and per top class)."""
-        hours = summed_hours(filters) if bins == DEFAULT_BINS and not filters.device_ids else None
+        hours = summed_hours(filters) if bins == HISTOGRAM_BINS and not filters.device_ids else None
         if hours is not None:
             return self._distributions_summed(ws, filters, hours)
         p = Params()
@@ -96,7 +96,7 @@ class DashboardReads:
         self.current_class_hours(ws, hours)
         p = Params()
         binned: list[tuple[str, int | None, int, float | None]] = []
-        run = sketch.CONFIDENCE_BINS // DEFAULT_BINS
+        run = sketch.CONFIDENCE_BINS // HISTOGRAM_BINS
         for c, counts in self._rows(
                 f"SELECT class, sumMap(bins) FROM {class_sums.bins(ws, filters, hours, p)} GROUP BY class", p):
             coarse: dict[int | None, int] = {}
@@ -113,7 +113,7 @@ class DashboardReads:
         p = Params()
         inferences = dict(self._rows(
             f"SELECT class, sum(n) FROM {class_sums.holding(ws, filters, hours, p)} GROUP BY 1", p))
-        return distributions_answer(binned, inferences, DEFAULT_BINS)
+        return distributions_answer(binned, inferences, HISTOGRAM_BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from inferwatch.query.distributions import distributions_answer
+from inferwatch.query.distributions import HISTOGRAM_BINS, distributions_answer
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store import sketch
@@ -21,7 +21,6 @@ from inferwatch.store.base import Distributions, GroupRow, ModelSummary
 from inferwatch.store.duckdb.cache import Caches
 from inferwatch.store.duckdb.cache.meta_groups import group_rows
 from inferwatch.store.duckdb.cache.sums import (
-    BINS,
     bin_sums,
     coarse_bin,
     edge_where,
@@ -95,7 +94,7 @@ class DashboardReads:
         Counts predictions, not inferences: with class or confidence filters only the predictions
         that meet them are counted, as in `series(group_by="class")`.
         """
-        hours = self._caches.summed_hours(filters) if bins == BINS and not filters.device_ids else None
+        hours = self._caches.summed_hours(filters) if bins == HISTOGRAM_BINS and not filters.device_ids else None
         if hours is not None:
             return self._distributions_summed(ws, filters, hours)
         con = self._cursor()
@@ -133,7 +132,7 @@ class DashboardReads:
 
         p = Params()
         binned = con.execute(
-            f"SELECT class, {coarse_bin('bin', BINS, fine=True)}, sum(n), sum(confidence_sum)"
+            f"SELECT class, {coarse_bin('bin', HISTOGRAM_BINS, fine=True)}, sum(n), sum(confidence_sum)"
             f" FROM (SELECT class, bin, n, confidence_sum FROM {bin_sums(ws, filters, hours, p)}"
             f" UNION ALL SELECT p.class, {sketch.confidence_bin_sql('p.confidence')}, 1, p.confidence"
             f" FROM {_predictions(edge_where(ws, filters, hours, p), filters, p)}) GROUP BY 1, 2", p).fetchall()
@@ -148,7 +147,7 @@ class DashboardReads:
                 f" FROM {edges} GROUP BY 1) GROUP BY 1", p).fetchall()
         else:
             with_class = [(c, k) for _, c, k in con.execute(rows_per_class(ws, filters, hours, p), p).fetchall()]
-        return distributions_answer(binned, {c: int(n) for c, n in with_class}, BINS)
+        return distributions_answer(binned, {c: int(n) for c, n in with_class}, HISTOGRAM_BINS)
 
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>): volume,

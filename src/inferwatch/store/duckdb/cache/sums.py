@@ -15,12 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from inferwatch.query.distributions import DEFAULT_BINS
 from inferwatch.query.filters import Filters
 from inferwatch.store import sketch
 from inferwatch.store.duckdb.sql import Params, where
-
-BINS = DEFAULT_BINS
 
 
 def coarse_bin(confidence: str, bins: int, *, fine: bool = False) -> str | None:
