@@ -83,6 +83,9 @@ from inferwatch.store.rows import EPOCH, IMAGE_COLUMNS, LIST_COLUMNS, naive_utc,
 # average confidence.
 _SERIES_FIGURES = ("count(), sum(i.n_predictions), avg(i.inference_time),"
                    " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0)")
+# The same figures from per-hour summaries (the columns of `summaries.summed`).
+_SUMMED_FIGURES = ("sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
+                   " sum(confidence_sum) / nullIf(sum(n_preds), 0)")
 # Identities looked up per query while deduplicating a batch (bounds the statement's size).
 _LOOKUP_CHUNK = 5000
 # An identity's time from here on is the default of one stored before schema migration 6 (none).
@@ -454,11 +457,10 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
         self.current_meta_hours(ws, field, hours)
         p = Params()
         t = bucket("hour", bucket_size, p)
-        g = "value" if group_by and group_by.startswith("meta.") else group_by or "NULL"
         rows = self._rows(
-            f"SELECT {t} AS t, {g} AS g, sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
-            " sum(confidence_sum) / nullIf(sum(n_preds), 0), sumMap(times), uniqExact(device_id), uniqExact(model_id),"
-            f" grouping(t) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
+            f"SELECT {t} AS t, {meta_sums.group_column(group_by)} AS g, {_SUMMED_FIGURES}, sumMap(times),"
+            " uniqExact(device_id), uniqExact(model_id), grouping(t)"
+            f" FROM {meta_sums.summed(ws, field, filters, hours, p)}"
             " GROUP BY GROUPING SETS ((t, g), ()) ORDER BY t, g NULLS LAST", p)
         # grouping(t) is 1 in the row of the set that does not group by it: the totals (there
         # even when nothing matched).
@@ -482,9 +484,7 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
                 assert hours is not None
                 source = summaries.summed(ws, filters, hours, p)
             (row,) = self._rows(
-                "SELECT sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
-                " sum(confidence_sum) / nullIf(sum(n_preds), 0), uniqExact(device_id), uniqExact(model_id),"
-                f" sumMap(times) FROM {source}", p)
+                f"SELECT {_SUMMED_FIGURES}, uniqExact(device_id), uniqExact(model_id), sumMap(times) FROM {source}", p)
             n, predictions, avg_time, confidence, devices, models, times = row
             p50, p95 = (sketch.quantile(times.items(), q) for q in (0.5, 0.95))
             return base.Totals(n, predictions, avg_time, p50, p95, confidence, devices, models)
@@ -505,23 +505,19 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
     ) -> list[base.SeriesPoint]:
         p = Params()
         hours = summed_hours(filters, bucket_size)
-        if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
-            t = bucket("hour", bucket_size, p)
-            return answer.records(base.SeriesPoint, self._rows(
-                f"SELECT {t} AS t, {group_by or 'NULL'} AS g, sum(n), sum(n_preds),"
-                " sum(time_sum) / nullIf(sum(n_timed), 0), sum(confidence_sum) / nullIf(sum(n_preds), 0)"
-                f" FROM {summaries.summed(ws, filters, hours, p)}"
-                " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         field = meta_sums.field_of(filters, group_by, bucket_size)
-        if field is not None:
+        source = None
+        if hours is not None and group_by in (None, "model_id", "device_id") and not filters.classes:
+            source = summaries.summed(ws, filters, hours, p)
+        elif field is not None:
             # From the per-hour sums of the field's values.
-            hours = meta_sums.hours_of(filters)
-            self.current_meta_hours(ws, field, hours)
+            whole = meta_sums.hours_of(filters)
+            self.current_meta_hours(ws, field, whole)
+            source = meta_sums.summed(ws, field, filters, whole, p)
+        if source is not None:
             t = bucket("hour", bucket_size, p)
-            g = "value" if group_by and group_by.startswith("meta.") else group_by or "NULL"
             return answer.records(base.SeriesPoint, self._rows(
-                f"SELECT {t} AS t, {g} AS g, sum(n), sum(n_preds), sum(time_sum) / nullIf(sum(n_timed), 0),"
-                f" sum(confidence_sum) / nullIf(sum(n_preds), 0) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
+                f"SELECT {t} AS t, {meta_sums.group_column(group_by)} AS g, {_SUMMED_FIGURES} FROM {source}"
                 " GROUP BY t, g ORDER BY t, g NULLS LAST", p))
         if hours is not None and group_by == "class":
             # Predictions per class from the per-class sums (`class_sums.py`).

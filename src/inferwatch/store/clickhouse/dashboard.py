@@ -8,6 +8,7 @@ no values.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -118,33 +119,30 @@ class DashboardReads:
     def group_table(self, ws: int, filters: Filters, group_by: str) -> list[GroupRow]:
         """One row per value of `group_by` (model_id, device_id or meta.<field>); inferences
         without the field are the `null` group."""
-        hours = None if filters.on_predictions else summed_hours(filters)
         field = None if filters.on_predictions else meta_sums.field_of(filters, group_by)
         if field is not None:
-            return self._groups_by_value(ws, filters, group_by, field)
+            # From the per-hour sums of the field's values (`meta_sums.py`).
+            whole = meta_sums.hours_of(filters)
+            self.current_meta_hours(ws, field, whole)
+            return self._table_from_sums(meta_sums.group_column(group_by),
+                                         lambda p: meta_sums.summed(ws, field, filters, whole, p),
+                                         lambda p: meta_sums.holding(ws, field, filters, whole, p))
+        hours = None if filters.on_predictions else summed_hours(filters)
+        if group_by in ("model_id", "device_id") and hours is not None:
+            # From `hour_sums`, and the class mix from the per-class sums (`class_sums.py`).
+            summed_span = hours
+            self.current_class_hours(ws, summed_span)
+            return self._table_from_sums(group_by, lambda p: summaries.summed(ws, filters, summed_span, p),
+                                         lambda p: class_sums.holding(ws, filters, summed_span, p))
         p = Params()
         expr, join = group_join(ws, filters, group_by, p)
-        clause = where(ws, filters, p, "i")
-        if group_by in ("model_id", "device_id") and hours is not None:
-            q = Params()
-            rows = self._groups_summed(group_by, summaries.summed(ws, filters, hours, q), q)
-            # Inferences per group and class from the per-class sums (`class_sums.py`).
-            self.current_class_hours(ws, hours)
-            p = Params()
-            mix = self._rows(
-                f"SELECT {group_by} AS g, class AS c, sum(n) AS k FROM {class_sums.holding(ws, filters, hours, p)}"
-                f" GROUP BY g, c ORDER BY g, k DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g",
-                p,
-            )
-            classes = answer.class_mix(mix)
-            return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
         # One pass over the rows (each joined to the grouping field's metadata): per group, and per
         # group and set of classes its inferences hold, which the class mix is counted from.
         out = self._rows(
             f"SELECT {expr} AS g, i.classes AS classes, count() AS n,"
             " sum(i.sum_confidence) / nullIf(sum(i.n_predictions), 0), avg(i.inference_time),"
             f" {quantile('i.inference_time', 0.95, 'q95')}, sum(i.n_predictions), uniqExact(i.device_id), max(i.ts),"
-            f" grouping(classes) FROM inferences i{join} WHERE {clause}"
+            f" grouping(classes) FROM inferences i{join} WHERE {where(ws, filters, p, 'i')}"
             " GROUP BY GROUPING SETS ((g), (g, classes)) ORDER BY n DESC, g NULLS LAST",
             p,
         )
@@ -158,29 +156,21 @@ class DashboardReads:
             (g, n, *figures, ranked_classes(held.get(g, Counter()), MAX_GROUP_CLASSES))
             for g, _, n, *figures, by_group in out if by_group == 1])
 
-    def _groups_by_value(self, ws: int, filters: Filters, group_by: str, field: str) -> list[GroupRow]:
-        """The comparison table from the per-hour sums of one field's values (`meta_sums.py`):
-        grouped by that field, or by model or device with a value term on it."""
-        hours = meta_sums.hours_of(filters)
-        self.current_meta_hours(ws, field, hours)
-        column = "value" if group_by.startswith("meta.") else group_by
+    def _table_from_sums(self, column: str, summed: Callable[[Params], str],
+                         holding: Callable[[Params], str]) -> list[GroupRow]:
+        """The comparison table by `column` from per-hour sums, as the DuckDB store reads its own:
+        the figures from `summed` (a subquery of `summaries.summed`'s columns), counts, sums,
+        devices and latest time exact, the 95th percentile of times from the time buckets; the
+        class mix from `holding` (a subquery of the inferences holding each class, as `n`)."""
         p = Params()
-        rows = self._groups_summed(column, meta_sums.summed(ws, field, filters, hours, p), p)
-        p = Params()
-        classes = answer.class_mix(self._rows(
-            f"SELECT {column} AS g, class AS c, sum(n) AS k FROM {meta_sums.holding(ws, field, filters, hours, p)}"
-            f" GROUP BY g, c ORDER BY g, k DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g", p))
-        return answer.records(GroupRow, [(*row, classes.get(row[0], [])) for row in rows])
-
-    def _groups_summed(self, column: str, summed: str, p: Params) -> list[tuple[Any, ...]]:
-        """The comparison table's figures by `column` from per-hour summaries (`summed`, a
-        subquery of `summaries.summed`'s columns bound in `p`), as the DuckDB store reads its
-        sums: counts, sums, devices and latest time exact, the 95th percentile of times from the
-        time buckets."""
         rows = self._rows(
             f"SELECT {column} AS g, sum(n) AS total, sum(confidence_sum) / nullIf(sum(n_preds), 0),"
             " sum(time_sum) / nullIf(sum(n_timed), 0), sumMap(times), sum(n_preds), uniqExact(device_id),"
-            f" max(last_ts) FROM {summed} GROUP BY g ORDER BY total DESC, g NULLS LAST",
-            p)
-        return [(g, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), preds, devices, last)
-                for g, n, confidence, avg_time, times, preds, devices, last in rows]
+            f" max(last_ts) FROM {summed(p)} GROUP BY g ORDER BY total DESC, g NULLS LAST", p)
+        p = Params()
+        classes = answer.class_mix(self._rows(
+            f"SELECT {column} AS g, class AS c, sum(n) AS k FROM {holding(p)}"
+            f" GROUP BY g, c ORDER BY g, k DESC, c LIMIT {MAX_GROUP_CLASSES:d} BY g", p))
+        return answer.records(GroupRow, [
+            (g, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), preds, devices, last,
+             classes.get(g, [])) for g, n, confidence, avg_time, times, preds, devices, last in rows])

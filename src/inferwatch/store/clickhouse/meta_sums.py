@@ -54,6 +54,11 @@ def field_of(filters: Filters, group_by: str | None, bucket: timedelta | None = 
     return fields.pop()
 
 
+def group_column(group_by: str | None) -> str:
+    """The column of `summed`'s rows that `group_by` names: the value for the field itself."""
+    return "value" if group_by and group_by.startswith("meta.") else group_by or "NULL"
+
+
 def _without_meta(filters: Filters) -> Filters:
     return replace(filters, meta=())
 
