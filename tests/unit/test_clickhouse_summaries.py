@@ -61,19 +61,30 @@ def read_from_summaries(store: ClickHouseStore) -> None:
     assert "ReadFromMergeTree (hour_sums)" in read
 
 
-def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
-    url = chdb_url("summaries")
+def compared(tmp_path: Path, url: str) -> tuple[ClickHouseStore, DuckDBStore]:
+    """The ClickHouse store at `url` and the scan it is compared with, each with workspace 1."""
     house = ClickHouseStore.from_url(url)
     house.migrate()
     scan = DuckDBStore(str(tmp_path / "scan.duckdb"), caches=False)
     scan.migrate()
+    for s in (house, scan):
+        s.create_workspace("w", "h")
+    return house, scan
+
+
+def append_to(both: list[Store], batch: InferenceRows, meta: MetadataRows) -> None:
+    """The same batch into both stores, each storing the same number of new inferences."""
+    assert len({s.append(batch, meta) for s in both}) == 1
+
+
+def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_url: Callable[[str], str]) -> None:
+    url = chdb_url("summaries")
+    house, scan = compared(tmp_path, url)
     both: list[Store] = [house, scan]
 
     def append(batch: InferenceRows) -> None:
-        assert len({s.append(batch, MetadataRows()) for s in both}) == 1
+        append_to(both, batch, MetadataRows())
 
-    for s in both:
-        s.create_workspace("w", "h")
     append(rows(1, 3000, 10, "first"))
     first = answers(house)
     assert first[0].inferences > 0 and first[0].p50_inference_time is not None
@@ -136,10 +147,7 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     """The per-value sums (migration 15) through late metadata, replaced values, values given
     before their inference, new inferences, a sweep and a reopened store."""
     url = chdb_url("value_sums")
-    house = ClickHouseStore.from_url(url)
-    house.migrate()
-    scan = DuckDBStore(str(tmp_path / "scan.duckdb"), caches=False)
-    scan.migrate()
+    house, scan = compared(tmp_path, url)
     both: list[Store] = [house, scan]
     written = iter(range(10**9))
 
@@ -150,10 +158,8 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
         return out
 
     def append(batch: InferenceRows, meta: MetadataRows) -> None:
-        assert len({s.append(batch, meta) for s in both}) == 1
+        append_to(both, batch, meta)
 
-    for s in both:
-        s.create_workspace("w", "h")
     append(rows(1, 3000, 10, "first"), values(*((f"first-{i}", "abc"[i % 3]) for i in range(0, 3000, 2))))
     first = meta_answers(house)
     assert first[0].inferences > 0
