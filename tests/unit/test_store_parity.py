@@ -313,7 +313,7 @@ def test_drift_sample(stores: tuple[Store, Store], filters: Filters) -> None:
 def test_numeric_figures(stores: tuple[Store, Store], filters: Filters) -> None:
     """A numeric metadata field's count, average, least and greatest per group and bucket."""
     duck, chdb = stores
-    for group_by in (None, "model_id", "device_id", "meta.line", "meta.none"):
+    for group_by in (None, "model_id", "device_id", "meta.line", "meta.temp", "meta.none"):
         for bucket in (None, timedelta(minutes=5), timedelta(hours=1)):
             for field in ("temp", "ok", "none"):
                 same(duck.numeric_figures(1, filters, field, group_by, bucket),

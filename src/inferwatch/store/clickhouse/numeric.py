@@ -44,15 +44,15 @@ class NumericReads:
         is 1 in the row of a set that does not group by time and group (the whole window)."""
         p = Params()
         sums = meta_sums.field_of(filters, group_by, bucket_size, numeric=field)
-        if sums is not None and not (group_by or "").startswith("meta."):
+        if sums is not None:
             # From the per-hour sums of the field's values, each value's number counted for the
-            # inferences holding it.
+            # inferences holding it (grouped by the field itself, a group is a value).
             hours = meta_sums.hours_of(filters)
             self.current_meta_hours(ws, field, hours)
             t = bucket("hour", bucket_size, p) if bucket_size is not None else "NULL"
             return self._rows(
-                f"SELECT {t} AS t, {group_by or 'NULL'} AS g, sum(n), sum(n * number) / sum(n), min(number),"
-                f" max(number), grouping(t) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
+                f"SELECT {t} AS t, {meta_sums.group_column(group_by)} AS g, sum(n), sum(n * number) / sum(n),"
+                f" min(number), max(number), grouping(t) FROM {meta_sums.summed(ws, field, filters, hours, p)}"
                 f" WHERE number IS NOT NULL GROUP BY {grouping} HAVING sum(n) > 0 ORDER BY t, g NULLS LAST", p)
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
         join, group = number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, filters, p))
