@@ -42,22 +42,6 @@ NO_CONFIDENCE = -1
 _BIN = f"ifNull({sketch.confidence_bin_sql('p_confidence')}, {NO_CONFIDENCE})"
 
 
-def _current(ws: int, hours: Hours, p: Params) -> str:
-    """The terms selecting a made table's rows of the whole `hours` that the checks name."""
-    lo, hi = hours
-    span = f"hour >= {p.time(lo)} AND hour < {p.time(hi)}"
-    return (f"ws = {p.add(ws, 'Int32')} AND {span} AND (hour, made_at) IN"
-            f" (SELECT hour, made_at FROM class_checks FINAL WHERE ws = {p.add(ws, 'Int32')} AND {span})")
-
-
-def _terms(filters: Filters, p: Params, *, device: bool = True) -> str:
-    terms = [f" AND {column} IN {p.add(list(values), 'Array(String)')}"
-             for column, values in (("model_id", filters.model_ids),
-                                    ("device_id", filters.device_ids if device else ()),
-                                    ("class", filters.classes)) if values]
-    return "".join(terms)
-
-
 def _edges(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     """The terms selecting the filters' inferences (alias `i`) of the window's partial hours."""
     lo, hi = hours
@@ -72,7 +56,7 @@ def predictions(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     outer = f" AND {prediction_terms(filters, p)}" if filters.classes else ""
     return (
         "(SELECT hour, model_id, device_id, class, n, n_confidence, confidence_sum, n_timed, time_sum"
-        f" FROM class_hours WHERE {_current(ws, hours, p)}{_terms(filters, p)}"
+        f" FROM class_hours WHERE {made.current('class_checks', ws, hours, p)}{made.key_terms(filters, p)}"
         " UNION ALL SELECT i.ts, i.model_id, i.device_id, p_class, 1, toUInt64(p_confidence IS NOT NULL),"
         " ifNull(p_confidence, 0), toUInt64(i.inference_time IS NOT NULL), ifNull(i.inference_time, 0)"
         f" FROM inferences i{PREDICTIONS} WHERE {_edges(ws, filters, hours, p)}{outer})"
@@ -85,7 +69,7 @@ def holding(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     outer = f" AND {prediction_terms(filters, p, 'c')}" if filters.classes else ""
     return (
         f"(SELECT model_id, device_id, class, version, n_inferences AS n FROM class_hours"
-        f" WHERE {_current(ws, hours, p)}{_terms(filters, p)}"
+        f" WHERE {made.current('class_checks', ws, hours, p)}{made.key_terms(filters, p)}"
         f" UNION ALL SELECT i.model_id, i.device_id, c, {VERSION}, 1 FROM inferences i ARRAY JOIN i.classes AS c"
         f" WHERE {_edges(ws, filters, hours, p)}{outer})"
     )
@@ -100,7 +84,7 @@ def bins(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     outer = f" AND {prediction_terms(filters, p)}" if filters.classes else ""
     return (
         f"(SELECT model_id, class, bins FROM class_bins"
-        f" WHERE {_current(ws, hours, p)}{_terms(filters, p, device=False)}"
+        f" WHERE {made.current('class_checks', ws, hours, p)}{made.key_terms(filters, p, device=False)}"
         f" UNION ALL SELECT i.model_id, p_class, map({_BIN}, toUInt64(1)) FROM inferences i{PREDICTIONS}"
         f" WHERE {_edges(ws, filters, hours, p)}{outer})"
     )

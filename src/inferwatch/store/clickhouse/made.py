@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from inferwatch.query.filters import Filters
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.rows import now_utc
 
@@ -39,6 +40,24 @@ class Maker:
 
     def _insert_rows(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
         raise NotImplementedError
+
+
+def current(checks: str, ws: int, hours: Hours, p: Params, field: str | None = None) -> str:
+    """The terms selecting a made table's rows of the whole `hours` (of `field`, for sums made
+    per field) that the check table `checks` names: the latest making's stamp of each hour."""
+    lo, hi = hours
+    same = f"ws = {p.add(ws, 'Int32')}" + (f" AND field = {p.add(field, 'String')}" if field is not None else "")
+    same += f" AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
+    return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM {checks} FINAL WHERE {same})"
+
+
+def key_terms(filters: Filters, p: Params, *, device: bool = True) -> str:
+    """The filters' model, device (unless not `device`) and class terms on a made table's own
+    columns, each led by AND."""
+    return "".join(f" AND {column} IN {p.add(list(values), 'Array(String)')}"
+                   for column, values in (("model_id", filters.model_ids),
+                                          ("device_id", filters.device_ids if device else ()),
+                                          ("class", filters.classes)) if values)
 
 
 def inference_figures(rows: Rows, ws: int, hours: Hours) -> dict[datetime, tuple[Any, ...]]:

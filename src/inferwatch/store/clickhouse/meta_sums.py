@@ -69,13 +69,6 @@ def hours_of(filters: Filters) -> Hours:
     return hours
 
 
-def _current(ws: int, field: str, hours: Hours, p: Params) -> str:
-    lo, hi = hours
-    span = f"hour >= {p.time(lo)} AND hour < {p.time(hi)}"
-    same = f"ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')} AND {span}"
-    return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM meta_checks FINAL WHERE {same})"
-
-
 def _values(filters: Filters, p: Params, alias: str = "") -> str:
     """The filters' metadata terms (all on the one field) on rows of its `field_value` and
     `field_number` (as `alias`, if named): the field is there, and each term's conditions hold."""
@@ -83,9 +76,9 @@ def _values(filters: Filters, p: Params, alias: str = "") -> str:
     return "".join(f" AND {a}field_value IS NOT NULL{meta_terms(t, p, alias)}" for t in filters.meta)
 
 
-def _keys(filters: Filters, p: Params) -> str:
-    return "".join(f" AND {column} IN {p.add(list(values), 'Array(String)')}"
-                   for column, values in (("model_id", filters.model_ids), ("device_id", filters.device_ids)) if values)
+def _made(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> str:
+    """The terms selecting the made rows of the whole `hours` in the filters."""
+    return f"{made.current('meta_checks', ws, hours, p, field)}{made.key_terms(filters, p)}{_values(filters, p)}"
 
 
 def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, columns: str, tail: str = "") -> str:
@@ -119,8 +112,7 @@ def summed(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> st
     return (
         "(SELECT toDateTime64(hour, 6, 'UTC') AS hour, field_value AS value, field_number AS number, model_id,"
         " device_id, task, n, n_preds, confidence_sum, n_timed, time_sum, last_ts, times"
-        f" FROM meta_hours WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p)}"
-        f"{edges})"
+        f" FROM meta_hours WHERE {_made(ws, field, filters, hours, p)}{edges})"
     )
 
 
@@ -131,7 +123,7 @@ def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> s
                    " ARRAY JOIN i.classes AS c")
     return (
         f"(SELECT field_value AS value, model_id, device_id, class, n FROM meta_class_hours"
-        f" WHERE {_current(ws, field, hours, p)}{_keys(filters, p)}{_values(filters, p)}{edges})"
+        f" WHERE {_made(ws, field, filters, hours, p)}{edges})"
     )
 
 
