@@ -17,6 +17,7 @@ import pytest
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import Filters, MetaTerm
+from inferwatch.query.performance import DEFAULT_BINS, GroundTruth, report
 from inferwatch.store.base import Store
 from inferwatch.store.clickhouse import ClickHouseStore, summaries
 from inferwatch.store.clickhouse.sql import Params
@@ -139,12 +140,19 @@ def meta_answers(store: Store) -> list[Any]:
             store.series(1, lines, timedelta(hours=2), "model_id"), store.group_table(1, lines, "device_id")] + [
         store.series(1, f, timedelta(hours=1), "meta.line") for f in (WINDOW, MODELS, WHOLE)] + [
         store.group_table(1, f, "meta.line") for f in (WINDOW, ONE_DEVICE, WHOLE)] + [
-        store.totals_and_series(1, WINDOW, timedelta(hours=3), "meta.line")]
+        store.totals_and_series(1, WINDOW, timedelta(hours=3), "meta.line")] + [
+        # Measured accuracy from the verdict sums (migration 16), the field both labels and
+        # pass/fail values.
+        report(store.performance_counts(1, f, LABELS, size, None, DEFAULT_BINS), LABELS, DEFAULT_BINS)
+        for f in (WINDOW, ONE_DEVICE, MODELS) for size in (timedelta(hours=1), timedelta(days=1))]
+
+
+LABELS = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="line", fail_values=["B"])
 
 
 def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
                                                             chdb_url: Callable[[str], str]) -> None:
-    """The per-value sums (migration 15) through late metadata, replaced values, values given
+    """The per-value sums (migrations 15 and 16) through late metadata, replaced values, values given
     before their inference, new inferences, a sweep and a reopened store."""
     url = chdb_url("value_sums")
     house, scan = compared(tmp_path, url)
@@ -186,7 +194,7 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     same(meta_answers(house), meta_answers(scan))
 
     # A making cut short after its rows: those rows are not read.
-    for table in ("meta_hours", "meta_class_hours"):
+    for table in ("meta_hours", "meta_class_hours", "verdict_hours"):
         house._command(f"INSERT INTO {table} SELECT * REPLACE (now64(6) AS made_at) FROM {table}", {})
     same(meta_answers(house), meta_answers(scan))
 

@@ -9,7 +9,7 @@ import pytest
 
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
-from inferwatch.query.performance import FEEDBACK_FIELD, GroundTruth, feedback_setting, report
+from inferwatch.query.performance import DEFAULT_BINS, FEEDBACK_FIELD, GroundTruth, feedback_setting, report
 from inferwatch.store.base import Store
 from tests.unit.test_store_parity import BASE_US, FILTERS, IDS, same, stores
 
@@ -33,6 +33,20 @@ def test_performance_counts(stores: tuple[Store, Store], filters: Filters, setti
     for group_field in (None, "lot"):
         answers = [report(store.performance_counts(1, filters, setting, timedelta(hours=1), group_field, 7), setting, 7)
                    for store in (duck, chdb)]
+        same(answers[0], answers[1])
+
+
+# Answered by ClickHouse from the verdict sums of whole hours (`meta_sums.VERDICTS`), the rest
+# from the rows: no threshold, a label sent to the "no detection" label, the default bins.
+SUMMED = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="shift", fail_values=["d"])
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=IDS)
+def test_performance_counts_from_verdict_sums(stores: tuple[Store, Store], filters: Filters) -> None:
+    duck, chdb = stores
+    for group_field, size in ((None, timedelta(hours=1)), (None, timedelta(days=1)), ("lot", timedelta(hours=1))):
+        answers = [report(store.performance_counts(1, filters, SUMMED, size, group_field, DEFAULT_BINS), SUMMED,
+                          DEFAULT_BINS) for store in (duck, chdb)]
         same(answers[0], answers[1])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,18 @@ def key_terms(filters: Filters, p: Params, *, device: bool = True) -> str:
                    for column, values in (("model_id", filters.model_ids),
                                           ("device_id", filters.device_ids if device else ()),
                                           ("class", filters.classes)) if values)
+
+
+def edges(filters: Filters, hours: Hours) -> list[Filters]:
+    """The filters of the window's partial first and last hours, those not empty: what a read
+    takes from the rows beside the made sums of the whole `hours`."""
+    lo, hi = hours
+    parts = []
+    for start, end in ((filters.start, lo), (hi, filters.end)):
+        assert start is not None and end is not None, "a window of whole hours has both ends"
+        if start.replace(tzinfo=None) < end.replace(tzinfo=None):
+            parts.append(replace(filters, start=start, end=end))
+    return parts
 
 
 def inference_figures(rows: Rows, ws: int, hours: Hours) -> dict[datetime, tuple[Any, ...]]:

@@ -19,11 +19,13 @@ the stamp its hour's check names, as for the per-class sums.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from inferwatch.query.filters import Filters
+from inferwatch.query.performance import DEFAULT_BINS
 from inferwatch.store.clickhouse import made
 from inferwatch.store.clickhouse.made import Hours
 from inferwatch.store.clickhouse.schema import NO_TIME, TIME_BUCKETS
@@ -87,13 +89,9 @@ def _edges(ws: int, field: str, filters: Filters, hours: Hours, p: Params, colum
     for a UNION ALL; `tail` follows the FROM clause (an ARRAY JOIN). Each partial hour joins the
     metadata of its own window, read through the projection by field and time, not the whole
     table that a window of weeks would read."""
-    lo, hi = hours
     parts = []
-    for start, end in ((filters.start, lo), (hi, filters.end)):
-        assert start is not None and end is not None, "a window of whole hours has both ends"
-        if start.replace(tzinfo=None) >= end.replace(tzinfo=None):
-            continue
-        edge = replace(filters, start=start, end=end, meta=())
+    for window in made.edges(filters, hours):
+        edge = replace(window, meta=())
         values = field_rows(ws, field, p, "inference_id, field_value, field_number", metadata_rows(ws, edge, p))
         parts.append(f" UNION ALL SELECT {columns} FROM inferences i LEFT JOIN ({values}) m ON m.inference_id"
                      f" = i.inference_id{tail} WHERE {where(ws, edge, p, 'i')}{_values(filters, p, 'm')}")
@@ -127,6 +125,21 @@ def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> s
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """One kind of per-field sums: its check table and the tables a making fills."""
+
+    checks: str
+    tables: tuple[str, ...]
+
+
+VALUES = _Sums("meta_checks", ("meta_hours", "meta_class_hours"))
+# Measured accuracy's, for a field of labels or pass/fail values (`performance.py`).
+VERDICTS = _Sums("verdict_checks", ("verdict_hours",))
+# The calibration's bins the verdict sums hold: the API's default.
+VERDICT_BINS = DEFAULT_BINS
+
+
 class MetaSums(made.Maker):
     """Keeps a field's per-value sums of a read's whole hours current (`current_meta_hours`)."""
 
@@ -134,44 +147,59 @@ class MetaSums(made.Maker):
     _meta_lock: threading.Lock
 
     def current_meta_hours(self, ws: int, field: str, hours: Hours) -> None:
-        """Makes again the hours of [lo, hi) of `field` whose inferences or metadata changed since
-        they were made, or that were never made."""
+        """Makes again the hours of [lo, hi) of `field`'s per-value sums whose inferences or
+        metadata changed since they were made, or that were never made."""
+        self._current(ws, (field,), hours, VALUES)
+
+    def current_verdict_hours(self, ws: int, fields: Sequence[str], hours: Hours) -> None:
+        """`current_meta_hours` for the verdict sums of each of `fields`, checked together."""
+        self._current(ws, tuple(dict.fromkeys(fields)), hours, VERDICTS)
+
+    def _current(self, ws: int, fields: tuple[str, ...], hours: Hours, kind: _Sums) -> None:
         with self._meta_lock:
-            now = self._meta_figures(ws, field, hours)
+            now = self._meta_figures(ws, fields, hours)
             p = Params()
             lo, hi = hours
-            checks: dict[datetime, tuple[Any, ...]] = {}
-            stamps: dict[datetime, datetime] = {}
-            for hour, *figures, made_at in self._rows(
-                    f"SELECT hour, {_CHECKED}, made_at FROM meta_checks FINAL WHERE ws = {p.add(ws, 'Int32')}"
-                    f" AND field = {p.add(field, 'String')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}", p):
-                checks[hour], stamps[hour] = tuple(figures), made_at
-            for chunk, made_at in made.makings(made.stale(now, checks, _NOTHING), stamps):
-                self._make_meta_hours(ws, field, chunk, {hour: now.get(hour, _NOTHING) for hour in chunk}, made_at,
-                                      replaces=any(hour in stamps for hour in chunk))
+            checks: dict[str, dict[datetime, tuple[Any, ...]]] = {field: {} for field in fields}
+            stamps: dict[str, dict[datetime, datetime]] = {field: {} for field in fields}
+            for field, hour, *figures, made_at in self._rows(
+                    f"SELECT field, hour, {_CHECKED}, made_at FROM {kind.checks} FINAL WHERE ws = {p.add(ws, 'Int32')}"
+                    f" AND field IN {p.add(list(fields), 'Array(String)')} AND hour >= {p.time(lo)}"
+                    f" AND hour < {p.time(hi)}", p):
+                checks[field][hour], stamps[field][hour] = tuple(figures), made_at
+            for field in fields:
+                fresh = now[field]
+                for chunk, made_at in made.makings(made.stale(fresh, checks[field], _NOTHING), stamps[field]):
+                    self._make_meta_hours(ws, field, chunk, {hour: fresh.get(hour, _NOTHING) for hour in chunk},
+                                          made_at, kind, replaces=any(hour in stamps[field] for hour in chunk))
 
-    def _meta_figures(self, ws: int, field: str, hours: Hours) -> dict[datetime, tuple[Any, ...]]:
-        """Per whole hour, what its made rows depend on: the inferences' figures from `hour_sums`,
-        the field's metadata rows of the hour (count, latest write) through the projection by
-        field and time, and the field's rows at NO_TIME, the same for every hour. An hour with
-        none of the first two is left out."""
+    def _meta_figures(self, ws: int, fields: tuple[str, ...], hours: Hours
+                      ) -> dict[str, dict[datetime, tuple[Any, ...]]]:
+        """Per field and whole hour, what its made rows depend on: the inferences' figures from
+        `hour_sums`, the field's metadata rows of the hour (count, latest write) through the
+        projection by field and time, and the field's rows at NO_TIME, the same for every hour.
+        An hour with none of the first two is left out."""
         inferences = made.inference_figures(self._rows, ws, hours)
         lo, hi = hours
         p = Params()
-        w, f = p.add(ws, "Int32"), p.add(field, "String")
-        written = {hour: (n, last) for hour, n, last in self._rows(
-            "SELECT toStartOfHour(ts) AS hour, count(), max(updated_at) FROM metadata"
-            f" WHERE ws = {w} AND field_name = {f} AND ts >= {p.time(lo)} AND ts < {p.time(hi)} GROUP BY hour", p)}
+        w, start, stop = p.add(ws, "Int32"), p.time(lo), p.time(hi)
+        written: dict[str, dict[datetime, tuple[int, datetime]]] = {field: {} for field in fields}
+        # A part per field, each read through the projection (which a list of fields is not).
+        for field, hour, n, last in self._rows(" UNION ALL ".join(
+                f"SELECT field_name, toStartOfHour(ts) AS hour, count(), max(updated_at) FROM metadata"
+                f" WHERE ws = {w} AND field_name = {p.add(field, 'String')} AND ts >= {start} AND ts < {stop}"
+                " GROUP BY field_name, hour" for field in fields), p):
+            written[field][hour] = (n, last)
         p = Params()
-        ((untimed_n, untimed_last),) = self._rows(
-            f"SELECT count(), max(updated_at) FROM metadata WHERE ws = {p.add(ws, 'Int32')}"
-            f" AND field_name = {p.add(field, 'String')} AND ts = {NO_TIME}", p)
-        untimed = (untimed_n, untimed_last if untimed_n else None)
-        return {hour: (*inferences.get(hour, made.NO_INFERENCES), *written.get(hour, (0, None)), *untimed)
-                for hour in inferences.keys() | written.keys()}
+        untimed = {field: (n, last) for field, n, last in self._rows(
+            f"SELECT field_name, count(), max(updated_at) FROM metadata WHERE ws = {p.add(ws, 'Int32')}"
+            f" AND field_name IN {p.add(list(fields), 'Array(String)')} AND ts = {NO_TIME} GROUP BY field_name", p)}
+        return {field: {hour: (*inferences.get(hour, made.NO_INFERENCES), *written[field].get(hour, (0, None)),
+                               *untimed.get(field, (0, None)))
+                        for hour in inferences.keys() | written[field].keys()} for field in fields}
 
     def _make_meta_hours(self, ws: int, field: str, hours: list[datetime], figures: dict[datetime, Any],
-                         made_at: datetime, *, replaces: bool) -> None:
+                         made_at: datetime, kind: _Sums, *, replaces: bool) -> None:
         """Makes these hours of `field` again from their rows, as `ClassSums._make_class_hours` does."""
         window = Filters(start=hours[0], end=hours[-1] + timedelta(hours=1))
         p = Params()
@@ -182,28 +210,40 @@ class MetaSums(made.Maker):
         # The derived columns by name: `i.*` leaves out MATERIALIZED ones.
         rows = ("SELECT i.ws AS ws, i.ts AS ts, i.model_id AS model_id, i.device_id AS device_id, i.task AS task,"
                 " i.n_predictions AS n_predictions, i.sum_confidence AS sum_confidence,"
-                " i.inference_time AS inference_time, i.classes AS classes, m.field_value AS field_value,"
-                " m.field_number AS field_number FROM inferences i"
+                " i.inference_time AS inference_time, i.classes AS classes, i.max_confidence AS max_confidence,"
+                " i.predictions.class AS predicted, i.predictions.confidence AS confidences,"
+                " m.field_value AS field_value, m.field_number AS field_number FROM inferences i"
                 f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id WHERE {which}")
         stamp = p.time(made_at)
         f = p.add(field, "String")
-        self._command(
-            f"INSERT INTO meta_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number, model_id,"
-            " device_id, task,"
-            " count(), sum(n_predictions), sum(sum_confidence), count(inference_time), sum(ifNull(inference_time, 0)),"
-            f" max(ts), {TIME_BUCKETS}, {stamp} FROM ({rows}) GROUP BY ws, hour, field_value, field_number,"
-            " model_id, device_id, task", p)
-        self._command(
-            f"INSERT INTO meta_class_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number,"
-            f" model_id, device_id, c, count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c"
-            " GROUP BY ws, hour, field_value, field_number, model_id, device_id, c",
-            p)
-        self._insert_rows("meta_checks", [(ws, field, hour, *figures[hour], made_at) for hour in hours],
+        if kind is VALUES:
+            self._command(
+                f"INSERT INTO meta_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number,"
+                " model_id, device_id, task, count(), sum(n_predictions), sum(sum_confidence), count(inference_time),"
+                f" sum(ifNull(inference_time, 0)), max(ts), {TIME_BUCKETS}, {stamp} FROM ({rows})"
+                " GROUP BY ws, hour, field_value, field_number, model_id, device_id, task", p)
+            self._command(
+                f"INSERT INTO meta_class_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, field_number,"
+                f" model_id, device_id, c, count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c"
+                " GROUP BY ws, hour, field_value, field_number, model_id, device_id, c",
+                p)
+        else:
+            # Per labelled inference, the columns `performance._labelled` reads of it (its top
+            # class the first of its most confident predictions, as there).
+            bins = p.add(VERDICT_BINS, "Int32")
+            self._command(
+                f"INSERT INTO verdict_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, model_id,"
+                " if(isNull(max_confidence), NULL, predicted[indexOf(confidences, max_confidence)]) AS top,"
+                " has(classes, field_value) AS found, length(classes) > 1 AS several,"
+                " if(length(classes) = 1, classes[1], NULL) AS lone,"
+                f" if(isNull(max_confidence), NULL, least(toInt32(floor(max_confidence * {bins})), {bins} - 1)) AS bin,"
+                f" count(), sum(ifNull(max_confidence, 0)), {stamp} FROM ({rows}) WHERE field_value IS NOT NULL"
+                " GROUP BY ws, hour, field_value, model_id, top, found, several, lone, bin", p)
+        self._insert_rows(kind.checks, [(ws, field, hour, *figures[hour], made_at) for hour in hours],
                           ("ws", "field", "hour", *_CHECKED.split(", "), "made_at"))
         if replaces:
-            for table in ("meta_hours", "meta_class_hours"):
+            for table in kind.tables:
                 p = Params()
                 self._command(
                     f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')}"
                     f" AND hour IN {p.add(hours, made.HOURS)} AND made_at < {p.time(made_at)}", p)
-

@@ -8,6 +8,7 @@ predictions the first in the inference's list is its verdict, as on DuckDB.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,11 @@ import msgspec
 
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
+from inferwatch.store.clickhouse import made
+from inferwatch.store.clickhouse.made import Hours
+from inferwatch.store.clickhouse.meta_sums import VERDICT_BINS, VERDICTS
 from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
+from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import iso
 from inferwatch.store.terms import field_rows
 
@@ -27,15 +32,16 @@ def _field(alias: str, ws: int, filters: Filters, name: str, p: Params, kind: st
     return f" {kind} ({values}{among}) {alias} ON {alias}.inference_id = i.inference_id"
 
 
-def _expected(setting: GroundTruth, none: str, p: Params) -> str:
-    """DuckDB's `_expected`: the label through the map, or what a feedback verdict expects."""
+def _expected(setting: GroundTruth, none: str, p: Params, label: str = "lab.field_value") -> str:
+    """DuckDB's `_expected`: the label (column `label`) through the map, or what a feedback
+    verdict expects."""
     if is_feedback(setting):
         said = (f"if(isNull(i.max_confidence), {none},"
                 " i.predictions.class[indexOf(i.predictions.confidence, i.max_confidence)])")
-        return f"if(lab.field_value = 'correct', {said}, concat({p.add(WRONG_PREFIX, 'String')}, {said}))"
+        return f"if({label} = 'correct', {said}, concat({p.add(WRONG_PREFIX, 'String')}, {said}))"
     keys = p.add(list(setting.label_map), "Array(String)")
     values = p.add(list(setting.label_map.values()), "Array(String)")
-    return f"if(indexOf({keys}, lab.field_value) > 0, {values}[indexOf({keys}, lab.field_value)], lab.field_value)"
+    return f"if(indexOf({keys}, {label}) > 0, {values}[indexOf({keys}, {label})], {label})"
 
 
 def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, group_field: str | None,
@@ -67,18 +73,70 @@ def _labelled(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, 
     )
 
 
-def _inspected(ws: int, filters: Filters, setting: GroundTruth, p: Params) -> str:
-    none = p.add(setting.no_detection_label, "String")
+def _flagged(setting: GroundTruth, none: str, p: Params) -> str:
+    """Whether inference `i` found anything but the "no detection" label."""
     if setting.confidence_threshold == 0:
-        flagged = f"notEmpty(arrayFilter(c -> c != {none}, i.classes))"
-    else:
-        threshold = p.add(setting.confidence_threshold, "Float64")
-        flagged = (f"arrayExists((c, v) -> v >= {threshold} AND c != {none},"
-                   " i.predictions.class, i.predictions.confidence)")
-    fail = p.add([v.lower() for v in setting.fail_values], "Array(String)")
+        return f"notEmpty(arrayFilter(c -> c != {none}, i.classes))"
+    threshold = p.add(setting.confidence_threshold, "Float64")
+    return f"arrayExists((c, v) -> v >= {threshold} AND c != {none}, i.predictions.class, i.predictions.confidence)"
+
+
+def _inspected(ws: int, filters: Filters, setting: GroundTruth, p: Params) -> str:
+    """(flagged, failed, n) of each inference with a pass/fail value: one row each."""
+    none = p.add(setting.no_detection_label, "String")
     joins = _field("pf", ws, filters, setting.pass_field or "", p, "INNER JOIN")
-    return (f"SELECT {flagged} AS flagged, has({fail}, lower(pf.field_value)) AS failed, count()"
-            f" FROM inferences i{joins} WHERE {where(ws, filters, p, 'i')} GROUP BY flagged, failed")
+    return (f"SELECT {_flagged(setting, none, p)} AS flagged, has({_failing(setting, p)}, lower(pf.field_value))"
+            f" AS failed, toUInt64(1) AS n FROM inferences i{joins} WHERE {where(ws, filters, p, 'i')}")
+
+
+def _failing(setting: GroundTruth, p: Params) -> str:
+    return p.add([v.lower() for v in setting.fail_values], "Array(String)")
+
+
+def summed_window(filters: Filters, setting: GroundTruth, size: timedelta, group_field: str | None,
+                  bins: int) -> Hours | None:
+    """The window's whole hours, if the verdict sums (`meta_sums.VERDICTS`) answer this setting
+    and these filters; else None. The sums know the raw label and the model, no more: no
+    confidence threshold, no operator feedback, a label map sending values to themselves or to
+    the "no detection" label, the default bins, no device, class, tag, metadata or confidence term, no
+    grouping field (two fields at once join the rows), buckets of whole hours."""
+    if setting.confidence_threshold > 0 or is_feedback(setting) or bins != VERDICT_BINS or group_field:
+        return None
+    if any(v not in (k, setting.no_detection_label) for k, v in setting.label_map.items()):
+        return None
+    if filters.device_ids or filters.classes:
+        return None
+    return summed_hours(filters, size)
+
+
+def _summed(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, hours: Hours, p: Params) -> str:
+    """`_labelled`'s columns (and `n`, `confidence_sum`) of the filters' labelled inferences: the
+    made whole hours' verdict sums, each row of the partial hours' inferences with `n` 1. With
+    the label map of `summed_window`, "the classes hold the expected class" is "they hold the
+    label"."""
+    none = p.add(setting.no_detection_label, "String")
+    whole = (f"SELECT toDateTime64(hour, 6, 'UTC') AS ts, {_expected(setting, none, p, 'field_value')} AS expected,"
+             f" if(expected = {none}, isNull(bin), found) AS correct, top_class AS top, bin, n, confidence_sum"
+             f" FROM verdict_hours WHERE {made.current(VERDICTS.checks, ws, hours, p, setting.label_field)}"
+             f"{made.key_terms(filters, p, device=False)}")
+    columns = "expected, predicted, bucket, grp, bin, correct, n, confidence_sum"
+    parts = [f"SELECT {columns} FROM (SELECT *, if(correct, expected, ifNull(top, {none})) AS predicted,"
+             f" {bucket('ts', size, p)} AS bucket, NULL AS grp FROM ({whole}))"]
+    parts += [f"SELECT {columns} FROM (SELECT *, toUInt64(1) AS n, ifNull(max_confidence, 0) AS confidence_sum"
+              f" FROM ({_labelled(ws, edge, setting, size, None, VERDICT_BINS, p)}))"
+              for edge in made.edges(filters, hours)]
+    return " UNION ALL ".join(parts)
+
+
+def _summed_inspected(ws: int, filters: Filters, setting: GroundTruth, hours: Hours, p: Params) -> str:
+    """`_inspected`'s rows from the pass field's verdict sums: several classes, or one that is
+    not the "no detection" label, is something found."""
+    none = p.add(setting.no_detection_label, "String")
+    assert setting.pass_field
+    whole = (f"SELECT several OR ifNull(lone != {none}, 0) AS flagged, has({_failing(setting, p)}, lower(field_value))"
+             f" AS failed, n FROM verdict_hours WHERE {made.current(VERDICTS.checks, ws, hours, p, setting.pass_field)}"
+             f"{made.key_terms(filters, p, device=False)}")
+    return " UNION ALL ".join([whole, *(_inspected(ws, edge, setting, p) for edge in made.edges(filters, hours))])
 
 
 class PerformanceReads:
@@ -104,23 +162,34 @@ class PerformanceReads:
             f"INSERT INTO model_settings VALUES ({p.add(ws, 'Int32')}, {p.add(model_id, 'String')},"
             f" {p.add(text, 'Nullable(String)')}, now64(6))", p)
 
+    def current_verdict_hours(self, ws: int, fields: Sequence[str], hours: Hours) -> None:
+        raise NotImplementedError
+
     def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket_size: timedelta,
                            group_field: str | None, bins: int) -> Counts:
         settings = " SETTINGS join_use_nulls = 1"
         p = Params()
         (total,), = self._rows(f"SELECT count() FROM inferences i WHERE {where(ws, filters, p, 'i')}", p)
+        hours = summed_window(filters, setting, bucket_size, group_field, bins)
+        if hours is not None:
+            self.current_verdict_hours(ws, [f for f in (setting.label_field, setting.pass_field) if f], hours)
         # The four figures in one pass over the labelled inferences (each is a join of the window's
         # inferences to their labels): a grouping set each, told apart by which keys it groups.
         p = Params()
-        source = _labelled(ws, filters, setting, bucket_size, group_field, bins, p)
+        if hours is None:
+            source = (f"SELECT *, toUInt64(1) AS n, max_confidence AS confidence_sum"
+                      f" FROM ({_labelled(ws, filters, setting, bucket_size, group_field, bins, p)})")
+        else:
+            source = _summed(ws, filters, setting, bucket_size, hours, p)
         confusion: dict[tuple[str, str], int] = {}
         times: list[tuple[Any, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
         calibration: list[tuple[int, int, int, float | None]] = []
         for e, pr, t, g, b, by_label, by_time, by_bin, n, c, conf in self._rows(
                 "SELECT expected, predicted, bucket, grp, bin, grouping(expected), grouping(bucket), grouping(bin),"
-                f" count(), countIf(correct), avg(max_confidence) FROM ({source})"
-                f" GROUP BY GROUPING SETS ((expected, predicted), (bucket), (bin), (grp)){settings}", p):
+                " sum(n), sumIf(n, correct), sumIf(confidence_sum, bin IS NOT NULL) / sumIf(n, bin IS NOT NULL)"
+                f" FROM ({source}) GROUP BY GROUPING SETS ((expected, predicted), (bucket), (bin), (grp)){settings}",
+                p):
             if by_label == 0:  # 0: the key is one this row is grouped by
                 confusion[(e, pr)] = n
             elif by_time == 0:
@@ -136,6 +205,8 @@ class PerformanceReads:
         inspection: dict[tuple[bool, bool], int] = {}
         if setting.pass_field:
             p = Params()
+            inspected = (_inspected(ws, filters, setting, p) if hours is None
+                         else _summed_inspected(ws, filters, setting, hours, p))
             inspection = {(bool(f), bool(x)): n for f, x, n in self._rows(
-                _inspected(ws, filters, setting, p) + settings, p)}
+                f"SELECT flagged, failed, sum(n) FROM ({inspected}) GROUP BY flagged, failed{settings}", p)}
         return Counts(int(total), confusion, over_time, by_group, calibration, inspection)

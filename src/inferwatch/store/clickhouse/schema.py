@@ -580,6 +580,46 @@ MIGRATIONS: list[list[str]] = [
         ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, hour)
         """,
     ],
+    # 16: the per-hour verdict sums of a field holding labels (or pass/fail values), which reads
+    # make one field at a time as for migration 15 (`meta_sums.VERDICTS`, read by `performance.py`): per
+    # value and model, what measured accuracy needs of each labelled inference (its top
+    # class, whether its classes hold the value, how many classes it has, its top confidence's
+    # bin), and per made hour of a field what it was made from.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS verdict_hours (
+            ws Int32,
+            field LowCardinality(String),
+            hour DateTime('UTC'),
+            field_value String,
+            model_id LowCardinality(String),
+            top_class LowCardinality(Nullable(String)),
+            found UInt8,
+            several UInt8,
+            lone LowCardinality(Nullable(String)),
+            bin Nullable(Int32),
+            n UInt64,
+            confidence_sum Float64,
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, field, hour)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS verdict_checks (
+            ws Int32,
+            field LowCardinality(String),
+            hour DateTime('UTC'),
+            n UInt64,
+            n_predictions Int64,
+            last_ts Nullable({UTC_TIME}),
+            confidence_sum Float64,
+            meta_n UInt64,
+            meta_last Nullable({UTC_TIME}),
+            untimed_n UInt64,
+            untimed_last Nullable({UTC_TIME}),
+            made_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, hour)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""
