@@ -143,8 +143,9 @@ def meta_answers(store: Store) -> list[Any]:
         store.totals_and_series(1, WINDOW, timedelta(hours=3), "meta.line")] + [
         # Measured accuracy from the verdict sums (migration 16), the field both labels and
         # pass/fail values.
-        report(store.performance_counts(1, f, LABELS, size, None, DEFAULT_BINS), LABELS, DEFAULT_BINS)
-        for f in (WINDOW, ONE_DEVICE, MODELS) for size in (timedelta(hours=1), timedelta(days=1))]
+        report(store.performance_counts(1, f, LABELS, size, group, DEFAULT_BINS), LABELS, DEFAULT_BINS)
+        for f in (WINDOW, ONE_DEVICE, MODELS) for size in (timedelta(hours=1), timedelta(days=1))
+        for group in (None, "spot")]
 
 
 LABELS = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="line", fail_values=["B"])
@@ -159,16 +160,18 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     both: list[Store] = [house, scan]
     written = iter(range(10**9))
 
-    def values(*triples: tuple[str, str]) -> MetadataRows:
+    def values(*triples: tuple[str, str], field: str = "line") -> MetadataRows:
         out = MetadataRows()
         for inference_id, value in triples:
-            out.add(1, inference_id, "line", value, int(END.timestamp() * 10**6) + next(written))
+            out.add(1, inference_id, field, value, int(END.timestamp() * 10**6) + next(written))
         return out
 
     def append(batch: InferenceRows, meta: MetadataRows) -> None:
         append_to(both, batch, meta)
 
     append(rows(1, 3000, 10, "first"), values(*((f"first-{i}", "abc"[i % 3]) for i in range(0, 3000, 2))))
+    # The grouping field of measured accuracy by group.
+    append(InferenceRows(), values(*((f"first-{i}", "xy"[i % 7 % 2]) for i in range(0, 3000, 3)), field="spot"))
     first = meta_answers(house)
     assert first[0].inferences > 0
     same(first, meta_answers(scan))
@@ -180,6 +183,11 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     late = meta_answers(house)
     assert late != first
     same(late, meta_answers(scan))
+    # Only the grouping field changes.
+    append(InferenceRows(), values(*((f"first-{i}", "z") for i in range(0, 900, 9)), field="spot"))
+    regrouped = meta_answers(house)
+    assert regrouped != late
+    same(regrouped, meta_answers(scan))
     append(rows(2, 500, 10, "second"), MetadataRows())
     same(meta_answers(house), meta_answers(scan))
 

@@ -43,11 +43,13 @@ class Maker:
         raise NotImplementedError
 
 
-def current(checks: str, ws: int, hours: Hours, p: Params, field: str | None = None) -> str:
+def current(checks: str, ws: int, hours: Hours, p: Params, field: str | None = None, group: str | None = None) -> str:
     """The terms selecting a made table's rows of the whole `hours` (of `field`, for sums made
-    per field) that the check table `checks` names: the latest making's stamp of each hour."""
+    per field, and by `group`, for those made per grouping field too) that the check table
+    `checks` names: the latest making's stamp of each hour."""
     lo, hi = hours
     same = f"ws = {p.add(ws, 'Int32')}" + (f" AND field = {p.add(field, 'String')}" if field is not None else "")
+    same += f" AND group_field = {p.add(group, 'String')}" if group is not None else ""
     same += f" AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
     return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM {checks} FINAL WHERE {same})"
 

@@ -127,17 +127,22 @@ def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> s
 
 @dataclass(frozen=True, slots=True)
 class _Sums:
-    """One kind of per-field sums: its check table and the tables a making fills."""
+    """One kind of per-field sums: its check table, the tables a making fills, and whether a
+    making may split a field's rows by a second field's values too (`group_field`)."""
 
     checks: str
     tables: tuple[str, ...]
+    grouped: bool = False
 
 
 VALUES = _Sums("meta_checks", ("meta_hours", "meta_class_hours"))
-# Measured accuracy's, for a field of labels or pass/fail values (`performance.py`).
-VERDICTS = _Sums("verdict_checks", ("verdict_hours",))
+# Measured accuracy's, for a field of labels or pass/fail values, alone or by a grouping field
+# (`performance.py`).
+VERDICTS = _Sums("verdict_checks", ("verdict_hours",), grouped=True)
 # The calibration's bins the verdict sums hold: the API's default.
 VERDICT_BINS = DEFAULT_BINS
+# Sums made of a field (and of a grouping field's values, or "" for none).
+Key = tuple[str, str]
 
 
 class MetaSums(made.Maker):
@@ -149,36 +154,41 @@ class MetaSums(made.Maker):
     def current_meta_hours(self, ws: int, field: str, hours: Hours) -> None:
         """Makes again the hours of [lo, hi) of `field`'s per-value sums whose inferences or
         metadata changed since they were made, or that were never made."""
-        self._current(ws, (field,), hours, VALUES)
+        self._current(ws, ((field, ""),), hours, VALUES)
 
-    def current_verdict_hours(self, ws: int, fields: Sequence[str], hours: Hours) -> None:
-        """`current_meta_hours` for the verdict sums of each of `fields`, checked together."""
-        self._current(ws, tuple(dict.fromkeys(fields)), hours, VERDICTS)
+    def current_verdict_hours(self, ws: int, keys: Sequence[Key], hours: Hours) -> None:
+        """`current_meta_hours` for the verdict sums of each (field, grouping field or ""),
+        checked together."""
+        self._current(ws, tuple(dict.fromkeys(keys)), hours, VERDICTS)
 
-    def _current(self, ws: int, fields: tuple[str, ...], hours: Hours, kind: _Sums) -> None:
+    def _current(self, ws: int, keys: tuple[Key, ...], hours: Hours, kind: _Sums) -> None:
         with self._meta_lock:
-            now = self._meta_figures(ws, fields, hours)
+            now = self._meta_figures(ws, keys, hours)
             p = Params()
             lo, hi = hours
-            checks: dict[str, dict[datetime, tuple[Any, ...]]] = {field: {} for field in fields}
-            stamps: dict[str, dict[datetime, datetime]] = {field: {} for field in fields}
-            for field, hour, *figures, made_at in self._rows(
-                    f"SELECT field, hour, {_CHECKED}, made_at FROM {kind.checks} FINAL WHERE ws = {p.add(ws, 'Int32')}"
-                    f" AND field IN {p.add(list(fields), 'Array(String)')} AND hour >= {p.time(lo)}"
-                    f" AND hour < {p.time(hi)}", p):
-                checks[field][hour], stamps[field][hour] = tuple(figures), made_at
-            for field in fields:
-                fresh = now[field]
-                for chunk, made_at in made.makings(made.stale(fresh, checks[field], _NOTHING), stamps[field]):
-                    self._make_meta_hours(ws, field, chunk, {hour: fresh.get(hour, _NOTHING) for hour in chunk},
-                                          made_at, kind, replaces=any(hour in stamps[field] for hour in chunk))
+            checks: dict[Key, dict[datetime, tuple[Any, ...]]] = {key: {} for key in keys}
+            stamps: dict[Key, dict[datetime, datetime]] = {key: {} for key in keys}
+            group = "group_field" if kind.grouped else "''"
+            for field, grouped, hour, *figures, made_at in self._rows(
+                    f"SELECT field, {group}, hour, {_CHECKED}, made_at FROM {kind.checks} FINAL"
+                    f" WHERE ws = {p.add(ws, 'Int32')} AND field IN {p.add([f for f, _ in keys], 'Array(String)')}"
+                    f" AND hour >= {p.time(lo)} AND hour < {p.time(hi)}", p):
+                if (field, grouped) in checks:
+                    checks[field, grouped][hour], stamps[field, grouped][hour] = tuple(figures), made_at
+            for key in keys:
+                fresh = now[key]
+                for chunk, made_at in made.makings(made.stale(fresh, checks[key], _NOTHING), stamps[key]):
+                    self._make_meta_hours(ws, key, chunk, {hour: fresh.get(hour, _NOTHING) for hour in chunk},
+                                          made_at, kind, replaces=any(hour in stamps[key] for hour in chunk))
 
-    def _meta_figures(self, ws: int, fields: tuple[str, ...], hours: Hours
-                      ) -> dict[str, dict[datetime, tuple[Any, ...]]]:
-        """Per field and whole hour, what its made rows depend on: the inferences' figures from
-        `hour_sums`, the field's metadata rows of the hour (count, latest write) through the
-        projection by field and time, and the field's rows at NO_TIME, the same for every hour.
-        An hour with none of the first two is left out."""
+    def _meta_figures(self, ws: int, keys: tuple[Key, ...], hours: Hours) -> dict[Key, dict[datetime, tuple[Any, ...]]]:
+        """Per key and whole hour, what its made rows depend on: the inferences' figures from
+        `hour_sums`, the metadata rows of the hour of the key's field (and grouping field: their
+        counts added, the latest of their writes) through the projection by field and time, and
+        the same of their rows at NO_TIME, alike for every hour. An hour with none of the first
+        two is left out. As every metadata write is later than those before it, and a merge or
+        a delete changes a count, the two fields' figures together still tell every change."""
+        fields = tuple(dict.fromkeys(f for key in keys for f in key if f))
         inferences = made.inference_figures(self._rows, ws, hours)
         lo, hi = hours
         p = Params()
@@ -194,26 +204,43 @@ class MetaSums(made.Maker):
         untimed = {field: (n, last) for field, n, last in self._rows(
             f"SELECT field_name, count(), max(updated_at) FROM metadata WHERE ws = {p.add(ws, 'Int32')}"
             f" AND field_name IN {p.add(list(fields), 'Array(String)')} AND ts = {NO_TIME} GROUP BY field_name", p)}
-        return {field: {hour: (*inferences.get(hour, made.NO_INFERENCES), *written[field].get(hour, (0, None)),
-                               *untimed.get(field, (0, None)))
-                        for hour in inferences.keys() | written[field].keys()} for field in fields}
 
-    def _make_meta_hours(self, ws: int, field: str, hours: list[datetime], figures: dict[datetime, Any],
+        def joined(figures: list[tuple[int, datetime | None]]) -> tuple[int, datetime | None]:
+            lasts = [last for _, last in figures if last is not None]
+            return sum(n for n, _ in figures), max(lasts) if lasts else None
+
+        out: dict[Key, dict[datetime, tuple[Any, ...]]] = {}
+        for key in keys:
+            named = [f for f in key if f]
+            hours_of_key = inferences.keys() | {hour for f in named for hour in written[f]}
+            kept = joined([untimed.get(f, (0, None)) for f in named])
+            out[key] = {hour: (*inferences.get(hour, made.NO_INFERENCES),
+                               *joined([written[f].get(hour, (0, None)) for f in named]), *kept)
+                        for hour in hours_of_key}
+        return out
+
+    def _make_meta_hours(self, ws: int, key: Key, hours: list[datetime], figures: dict[datetime, Any],
                          made_at: datetime, kind: _Sums, *, replaces: bool) -> None:
-        """Makes these hours of `field` again from their rows, as `ClassSums._make_class_hours` does."""
+        """Makes these hours of `key` again from their rows, as `ClassSums._make_class_hours` does."""
+        field, group = key
         window = Filters(start=hours[0], end=hours[-1] + timedelta(hours=1))
         p = Params()
         values = field_rows(ws, field, p, "inference_id, field_value, field_number", metadata_rows(ws, window, p))
         which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
                  f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
                  f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
+        grouping = ""
+        if group:
+            grouped = field_rows(ws, group, p, "inference_id, field_value", metadata_rows(ws, window, p))
+            grouping = f" LEFT JOIN ({grouped}) g ON g.inference_id = i.inference_id"
         # The derived columns by name: `i.*` leaves out MATERIALIZED ones.
         rows = ("SELECT i.ws AS ws, i.ts AS ts, i.model_id AS model_id, i.device_id AS device_id, i.task AS task,"
                 " i.n_predictions AS n_predictions, i.sum_confidence AS sum_confidence,"
                 " i.inference_time AS inference_time, i.classes AS classes, i.max_confidence AS max_confidence,"
                 " i.predictions.class AS predicted, i.predictions.confidence AS confidences,"
-                " m.field_value AS field_value, m.field_number AS field_number FROM inferences i"
-                f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id WHERE {which}")
+                f" m.field_value AS field_value, m.field_number AS field_number,"
+                f" {'g.field_value' if group else 'NULL'} AS group_value FROM inferences i"
+                f" LEFT JOIN ({values}) m ON m.inference_id = i.inference_id{grouping} WHERE {which}")
         stamp = p.time(made_at)
         f = p.add(field, "String")
         if kind is VALUES:
@@ -227,23 +254,33 @@ class MetaSums(made.Maker):
                 f" model_id, device_id, c, count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c"
                 " GROUP BY ws, hour, field_value, field_number, model_id, device_id, c",
                 p)
-        else:
+        elif not group:
             # Per labelled inference, the columns `performance._labelled` reads of it (its top
             # class the first of its most confident predictions, as there).
             bins = p.add(VERDICT_BINS, "Int32")
             self._command(
-                f"INSERT INTO verdict_hours SELECT ws, {f}, toStartOfHour(ts) AS hour, field_value, model_id,"
+                f"INSERT INTO verdict_hours SELECT ws, {f}, '', toStartOfHour(ts) AS hour, field_value, NULL, model_id,"
                 " if(isNull(max_confidence), NULL, predicted[indexOf(confidences, max_confidence)]) AS top,"
-                " has(classes, field_value) AS found, length(classes) > 1 AS several,"
+                " has(classes, field_value) AS found, isNull(max_confidence) AS quiet, length(classes) > 1 AS several,"
                 " if(length(classes) = 1, classes[1], NULL) AS lone,"
                 f" if(isNull(max_confidence), NULL, least(toInt32(floor(max_confidence * {bins})), {bins} - 1)) AS bin,"
                 f" count(), sum(ifNull(max_confidence, 0)), {stamp} FROM ({rows}) WHERE field_value IS NOT NULL"
-                " GROUP BY ws, hour, field_value, model_id, top, found, several, lone, bin", p)
-        self._insert_rows(kind.checks, [(ws, field, hour, *figures[hour], made_at) for hour in hours],
-                          ("ws", "field", "hour", *_CHECKED.split(", "), "made_at"))
+                " GROUP BY ws, hour, field_value, model_id, top, found, quiet, several, lone, bin", p)
+        else:
+            # By the grouping field's value: only what tells right from wrong.
+            self._command(
+                f"INSERT INTO verdict_hours SELECT ws, {f}, {p.add(group, 'String')}, toStartOfHour(ts) AS hour,"
+                " field_value, group_value, model_id, NULL, has(classes, field_value) AS found,"
+                f" isNull(max_confidence) AS quiet, 0, NULL, NULL, count(), 0, {stamp} FROM ({rows})"
+                " WHERE field_value IS NOT NULL GROUP BY ws, hour, field_value, group_value, model_id, found, quiet", p)
+        grouped_by = ("group_field",) if kind.grouped else ()
+        self._insert_rows(kind.checks, [(ws, field, *(group,) * kind.grouped, hour, *figures[hour], made_at)
+                                        for hour in hours],
+                          ("ws", "field", *grouped_by, "hour", *_CHECKED.split(", "), "made_at"))
         if replaces:
             for table in kind.tables:
                 p = Params()
+                same_group = f" AND group_field = {p.add(group, 'String')}" if kind.grouped else ""
                 self._command(
                     f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')}"
-                    f" AND hour IN {p.add(hours, made.HOURS)} AND made_at < {p.time(made_at)}", p)
+                    f"{same_group} AND hour IN {p.add(hours, made.HOURS)} AND made_at < {p.time(made_at)}", p)

@@ -18,7 +18,7 @@ from inferwatch.query.filters import Filters
 from inferwatch.query.performance import COUNTED_VERDICTS, WRONG_PREFIX, Counts, GroundTruth, is_feedback
 from inferwatch.store.clickhouse import made
 from inferwatch.store.clickhouse.made import Hours
-from inferwatch.store.clickhouse.meta_sums import VERDICT_BINS, VERDICTS
+from inferwatch.store.clickhouse.meta_sums import VERDICT_BINS, VERDICTS, Key
 from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.rows import iso
@@ -96,34 +96,53 @@ def _failing(setting: GroundTruth, p: Params) -> str:
 def summed_window(filters: Filters, setting: GroundTruth, size: timedelta, group_field: str | None,
                   bins: int) -> Hours | None:
     """The window's whole hours, if the verdict sums (`meta_sums.VERDICTS`) answer this setting
-    and these filters; else None. The sums know the raw label and the model, no more: no
-    confidence threshold, no operator feedback, a label map sending values to themselves or to
-    the "no detection" label, the default bins, no device, class, tag, metadata or confidence term, no
-    grouping field (two fields at once join the rows), buckets of whole hours."""
-    if setting.confidence_threshold > 0 or is_feedback(setting) or bins != VERDICT_BINS or group_field:
+    and these filters; else None. The sums know the raw label, the model and a grouping field's
+    value, no more: no confidence threshold, no operator feedback, a label map sending values
+    to themselves or to the "no detection" label, the default bins, no device, class, tag,
+    metadata or confidence term, buckets of whole hours."""
+    if setting.confidence_threshold > 0 or is_feedback(setting) or bins != VERDICT_BINS:
         return None
     if any(v not in (k, setting.no_detection_label) for k, v in setting.label_map.items()):
         return None
-    if filters.device_ids or filters.classes:
+    if filters.device_ids or filters.classes or group_field == setting.label_field:
         return None
     return summed_hours(filters, size)
 
 
-def _summed(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, hours: Hours, p: Params) -> str:
+def verdict_keys(setting: GroundTruth, group_field: str | None) -> list[Key]:
+    """The verdict sums a summed read needs (`meta_sums.MetaSums.current_verdict_hours`)."""
+    keys = [(setting.label_field, "")] + ([(setting.label_field, group_field)] if group_field else [])
+    return keys + ([(setting.pass_field, "")] if setting.pass_field else [])
+
+
+def _verdicts(ws: int, filters: Filters, hours: Hours, field: str, group: str, columns: str, p: Params) -> str:
+    """`SELECT columns` of the made verdict sums of the whole `hours` of `field` (by `group`)."""
+    return (f"SELECT {columns} FROM verdict_hours WHERE {made.current(VERDICTS.checks, ws, hours, p, field, group)}"
+            f"{made.key_terms(filters, p, device=False)}")
+
+
+def _summed(ws: int, filters: Filters, setting: GroundTruth, size: timedelta, group_field: str | None, hours: Hours,
+            p: Params) -> str:
     """`_labelled`'s columns (and `n`, `confidence_sum`) of the filters' labelled inferences: the
     made whole hours' verdict sums, each row of the partial hours' inferences with `n` 1. With
     the label map of `summed_window`, "the classes hold the expected class" is "they hold the
-    label"."""
+    label". The sums by the grouping field's value count towards the grouping set by `grp`
+    only: their other keys are NULL, and `performance_counts` leaves out the groups of a NULL
+    key."""
     none = p.add(setting.no_detection_label, "String")
-    whole = (f"SELECT toDateTime64(hour, 6, 'UTC') AS ts, {_expected(setting, none, p, 'field_value')} AS expected,"
-             f" if(expected = {none}, isNull(bin), found) AS correct, top_class AS top, bin, n, confidence_sum"
-             f" FROM verdict_hours WHERE {made.current(VERDICTS.checks, ws, hours, p, setting.label_field)}"
-             f"{made.key_terms(filters, p, device=False)}")
+    correct = (f"{_expected(setting, none, p, 'field_value')} AS expected,"
+               f" if(expected = {none}, quiet, found) AS correct")
+    whole = _verdicts(ws, filters, hours, setting.label_field, "",
+                      f"toDateTime64(hour, 6, 'UTC') AS ts, {correct}, top_class AS top, bin, n, confidence_sum", p)
     columns = "expected, predicted, bucket, grp, bin, correct, n, confidence_sum"
     parts = [f"SELECT {columns} FROM (SELECT *, if(correct, expected, ifNull(top, {none})) AS predicted,"
              f" {bucket('ts', size, p)} AS bucket, NULL AS grp FROM ({whole}))"]
+    if group_field:
+        grouped = _verdicts(ws, filters, hours, setting.label_field, group_field,
+                            f"group_value AS grp, {correct}, n", p)
+        parts.append(f"SELECT NULL, NULL, NULL, grp, NULL, correct, n, 0 FROM ({grouped})")
     parts += [f"SELECT {columns} FROM (SELECT *, toUInt64(1) AS n, ifNull(max_confidence, 0) AS confidence_sum"
-              f" FROM ({_labelled(ws, edge, setting, size, None, VERDICT_BINS, p)}))"
+              f" FROM ({_labelled(ws, edge, setting, size, group_field, VERDICT_BINS, p)}))"
               for edge in made.edges(filters, hours)]
     return " UNION ALL ".join(parts)
 
@@ -133,9 +152,9 @@ def _summed_inspected(ws: int, filters: Filters, setting: GroundTruth, hours: Ho
     not the "no detection" label, is something found."""
     none = p.add(setting.no_detection_label, "String")
     assert setting.pass_field
-    whole = (f"SELECT several OR ifNull(lone != {none}, 0) AS flagged, has({_failing(setting, p)}, lower(field_value))"
-             f" AS failed, n FROM verdict_hours WHERE {made.current(VERDICTS.checks, ws, hours, p, setting.pass_field)}"
-             f"{made.key_terms(filters, p, device=False)}")
+    whole = _verdicts(ws, filters, hours, setting.pass_field, "",
+                      f"several OR ifNull(lone != {none}, 0) AS flagged,"
+                      f" has({_failing(setting, p)}, lower(field_value)) AS failed, n", p)
     return " UNION ALL ".join([whole, *(_inspected(ws, edge, setting, p) for edge in made.edges(filters, hours))])
 
 
@@ -162,7 +181,7 @@ class PerformanceReads:
             f"INSERT INTO model_settings VALUES ({p.add(ws, 'Int32')}, {p.add(model_id, 'String')},"
             f" {p.add(text, 'Nullable(String)')}, now64(6))", p)
 
-    def current_verdict_hours(self, ws: int, fields: Sequence[str], hours: Hours) -> None:
+    def current_verdict_hours(self, ws: int, keys: Sequence[Key], hours: Hours) -> None:
         raise NotImplementedError
 
     def performance_counts(self, ws: int, filters: Filters, setting: GroundTruth, bucket_size: timedelta,
@@ -172,7 +191,7 @@ class PerformanceReads:
         (total,), = self._rows(f"SELECT count() FROM inferences i WHERE {where(ws, filters, p, 'i')}", p)
         hours = summed_window(filters, setting, bucket_size, group_field, bins)
         if hours is not None:
-            self.current_verdict_hours(ws, [f for f in (setting.label_field, setting.pass_field) if f], hours)
+            self.current_verdict_hours(ws, verdict_keys(setting, group_field), hours)
         # The four figures in one pass over the labelled inferences (each is a join of the window's
         # inferences to their labels): a grouping set each, told apart by which keys it groups.
         p = Params()
@@ -180,7 +199,7 @@ class PerformanceReads:
             source = (f"SELECT *, toUInt64(1) AS n, max_confidence AS confidence_sum"
                       f" FROM ({_labelled(ws, filters, setting, bucket_size, group_field, bins, p)})")
         else:
-            source = _summed(ws, filters, setting, bucket_size, hours, p)
+            source = _summed(ws, filters, setting, bucket_size, group_field, hours, p)
         confusion: dict[tuple[str, str], int] = {}
         times: list[tuple[Any, int, int]] = []
         by_group: list[tuple[str, int, int]] = []
@@ -188,7 +207,10 @@ class PerformanceReads:
         for e, pr, t, g, b, by_label, by_time, by_bin, n, c, conf in self._rows(
                 "SELECT expected, predicted, bucket, grp, bin, grouping(expected), grouping(bucket), grouping(bin),"
                 " sum(n), sumIf(n, correct), sumIf(confidence_sum, bin IS NOT NULL) / sumIf(n, bin IS NOT NULL)"
-                f" FROM ({source}) GROUP BY GROUPING SETS ((expected, predicted), (bucket), (bin), (grp)){settings}",
+                f" FROM ({source}) GROUP BY GROUPING SETS ((expected, predicted), (bucket), (bin), (grp))"
+                " HAVING (grouping(expected) = 1 OR expected IS NOT NULL)"
+                " AND (grouping(bucket) = 1 OR bucket IS NOT NULL)"
+                f"{settings}",
                 p):
             if by_label == 0:  # 0: the key is one this row is grouped by
                 confusion[(e, pr)] = n

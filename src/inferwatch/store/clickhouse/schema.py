@@ -584,29 +584,34 @@ MIGRATIONS: list[list[str]] = [
     # make one field at a time as for migration 15 (`meta_sums.VERDICTS`, read by `performance.py`): per
     # value and model, what measured accuracy needs of each labelled inference (its top
     # class, whether its classes hold the value, how many classes it has, its top confidence's
-    # bin), and per made hour of a field what it was made from.
+    # bin), or by a grouping field's value what tells right from wrong; and per made hour of a
+    # field (and grouping field) what it was made from.
     [
         f"""
         CREATE TABLE IF NOT EXISTS verdict_hours (
             ws Int32,
             field LowCardinality(String),
+            group_field LowCardinality(String),  -- "" for none
             hour DateTime('UTC'),
             field_value String,
+            group_value Nullable(String),
             model_id LowCardinality(String),
             top_class LowCardinality(Nullable(String)),
             found UInt8,
+            quiet UInt8,
             several UInt8,
             lone LowCardinality(Nullable(String)),
             bin Nullable(Int32),
             n UInt64,
             confidence_sum Float64,
             made_at {UTC_TIME}
-        ) ENGINE = MergeTree ORDER BY (ws, field, hour)
+        ) ENGINE = MergeTree ORDER BY (ws, field, group_field, hour)
         """,
         f"""
         CREATE TABLE IF NOT EXISTS verdict_checks (
             ws Int32,
             field LowCardinality(String),
+            group_field LowCardinality(String),
             hour DateTime('UTC'),
             n UInt64,
             n_predictions Int64,
@@ -617,7 +622,7 @@ MIGRATIONS: list[list[str]] = [
             untimed_n UInt64,
             untimed_last Nullable({UTC_TIME}),
             made_at {UTC_TIME}
-        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, hour)
+        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, group_field, hour)
         """,
     ],
 ]
