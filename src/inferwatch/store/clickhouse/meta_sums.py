@@ -9,8 +9,8 @@ still join.
 As with the per-class sums (`class_sums.py`), reads make them and ingest never writes them, one
 field at a time, as a read needs it. An hour of a field is made again when either side of the
 join changed: the inferences (the figures `hour_sums` gives for the hour) or the field's metadata
-rows of the hour's inferences (their count and latest write time, through the projection by
-field and time), or the field's rows whose inference has no one known time (`schema.NO_TIME`),
+rows of the hour's inferences (their count and latest write time, from the aggregate
+projection `field_hours`), or the field's rows whose inference has no one known time (`schema.NO_TIME`),
 which any hour may join. A metadata write always carries a newer write time, and a merge or a
 delete changes the count, so no change goes unseen. Made rows are stamped, and a read takes only
 the stamp its hour's check names, as for the per-class sums.
@@ -184,8 +184,8 @@ class MetaSums(made.Maker):
     def _meta_figures(self, ws: int, keys: tuple[Key, ...], hours: Hours) -> dict[Key, dict[datetime, tuple[Any, ...]]]:
         """Per key and whole hour, what its made rows depend on: the inferences' figures from
         `hour_sums`, the metadata rows of the hour of the key's field (and grouping field: their
-        counts added, the latest of their writes) through the projection by field and time, and
-        the same of their rows at NO_TIME, alike for every hour. An hour with none of the first
+        counts added, the latest of their writes) from the projection `field_hours`, and the same
+        of their rows at NO_TIME, alike for every hour. An hour with none of the first
         two is left out. As every metadata write is later than those before it, and a merge or
         a delete changes a count, the two fields' figures together still tell every change."""
         fields = tuple(dict.fromkeys(f for key in keys for f in key if f))
@@ -194,11 +194,11 @@ class MetaSums(made.Maker):
         p = Params()
         w, start, stop = p.add(ws, "Int32"), p.time(lo), p.time(hi)
         written: dict[str, dict[datetime, tuple[int, datetime]]] = {field: {} for field in fields}
-        # A part per field, each read through the projection (which a list of fields is not).
-        for field, hour, n, last in self._rows(" UNION ALL ".join(
-                f"SELECT field_name, toStartOfHour(ts) AS hour, count(), max(updated_at) FROM metadata"
-                f" WHERE ws = {w} AND field_name = {p.add(field, 'String')} AND ts >= {start} AND ts < {stop}"
-                " GROUP BY field_name, hour" for field in fields), p):
+        # From the projection `field_hours`: its terms are on its own keys.
+        for field, hour, n, last in self._rows(
+                "SELECT field_name, toStartOfHour(ts) AS hour, count(), max(updated_at) FROM metadata"
+                f" WHERE ws = {w} AND field_name IN {p.add(list(fields), 'Array(String)')} AND hour >= {start}"
+                f" AND hour < {stop} GROUP BY ws, field_name, hour", p):
             written[field][hour] = (n, last)
         p = Params()
         untimed = {field: (n, last) for field, n, last in self._rows(
