@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import Filters, MetaTerm
@@ -145,7 +146,10 @@ def meta_answers(store: Store) -> list[Any]:
         # pass/fail values.
         report(store.performance_counts(1, f, LABELS, size, group, DEFAULT_BINS), LABELS, DEFAULT_BINS)
         for f in (WINDOW, ONE_DEVICE, MODELS) for size in (timedelta(hours=1), timedelta(days=1))
-        for group in (None, "spot")]
+        for group in (None, "spot")] + [
+        # A numeric field's figures by another field's values (migration 18).
+        store.numeric_figures_and_whole(1, f, "temp", "meta.line", size)
+        for f in (WINDOW, MODELS) for size in (None, timedelta(hours=2))]
 
 
 LABELS = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="line", fail_values=["B"])
@@ -153,14 +157,14 @@ LABELS = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="li
 
 def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
                                                             chdb_url: Callable[[str], str]) -> None:
-    """The per-value sums (migrations 15 and 16) through late metadata, replaced values, values given
+    """The per-value sums (migrations 15, 16 and 18) through late metadata, replaced values, values given
     before their inference, new inferences, a sweep and a reopened store."""
     url = chdb_url("value_sums")
     house, scan = compared(tmp_path, url)
     both: list[Store] = [house, scan]
     written = iter(range(10**9))
 
-    def values(*triples: tuple[str, str], field: str = "line") -> MetadataRows:
+    def values(*triples: tuple[str, MetaScalar], field: str = "line") -> MetadataRows:
         out = MetadataRows()
         for inference_id, value in triples:
             out.add(1, inference_id, field, value, int(END.timestamp() * 10**6) + next(written))
@@ -170,8 +174,9 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
         append_to(both, batch, meta)
 
     append(rows(1, 3000, 10, "first"), values(*((f"first-{i}", "abc"[i % 3]) for i in range(0, 3000, 2))))
-    # The grouping field of measured accuracy by group.
+    # The grouping field of measured accuracy by group, and a numeric field figured by `line`.
     append(InferenceRows(), values(*((f"first-{i}", "xy"[i % 7 % 2]) for i in range(0, 3000, 3)), field="spot"))
+    append(InferenceRows(), values(*((f"first-{i}", i % 50 / 4) for i in range(0, 3000, 5)), field="temp"))
     first = meta_answers(house)
     assert first[0].inferences > 0
     same(first, meta_answers(scan))
@@ -183,8 +188,9 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     late = meta_answers(house)
     assert late != first
     same(late, meta_answers(scan))
-    # Only the grouping field changes.
+    # Only the grouping field changes, then only the numbers.
     append(InferenceRows(), values(*((f"first-{i}", "z") for i in range(0, 900, 9)), field="spot"))
+    append(InferenceRows(), values(*((f"first-{i}", -1.5) for i in range(0, 900, 10)), field="temp"))
     regrouped = meta_answers(house)
     assert regrouped != late
     same(regrouped, meta_answers(scan))
@@ -202,7 +208,7 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
     same(meta_answers(house), meta_answers(scan))
 
     # A making cut short after its rows: those rows are not read.
-    for table in ("meta_hours", "meta_class_hours", "verdict_hours"):
+    for table in ("meta_hours", "meta_class_hours", "verdict_hours", "number_hours"):
         house._command(f"INSERT INTO {table} SELECT * REPLACE (now64(6) AS made_at) FROM {table}", {})
     same(meta_answers(house), meta_answers(scan))
 

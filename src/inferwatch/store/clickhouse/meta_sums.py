@@ -139,6 +139,8 @@ VALUES = _Sums("meta_checks", ("meta_hours", "meta_class_hours"))
 # Measured accuracy's, for a field of labels or pass/fail values, alone or by a grouping field
 # (`performance.py`).
 VERDICTS = _Sums("verdict_checks", ("verdict_hours",), grouped=True)
+# A numeric field's figures by a second field's values (`numeric.py`).
+NUMBERS = _Sums("number_checks", ("number_hours",), grouped=True)
 # The calibration's bins the verdict sums hold: the API's default.
 VERDICT_BINS = DEFAULT_BINS
 # Sums made of a field (and of a grouping field's values, or "" for none).
@@ -160,6 +162,10 @@ class MetaSums(made.Maker):
         """`current_meta_hours` for the verdict sums of each (field, grouping field or ""),
         checked together."""
         self._current(ws, tuple(dict.fromkeys(keys)), hours, VERDICTS)
+
+    def current_number_hours(self, ws: int, field: str, group: str, hours: Hours) -> None:
+        """`current_meta_hours` for the sums of numeric `field` by `group`'s values."""
+        self._current(ws, ((field, group),), hours, NUMBERS)
 
     def _current(self, ws: int, keys: tuple[Key, ...], hours: Hours, kind: _Sums) -> None:
         with self._meta_lock:
@@ -254,6 +260,12 @@ class MetaSums(made.Maker):
                 f" model_id, device_id, c, count(), {stamp} FROM ({rows}) ARRAY JOIN classes AS c"
                 " GROUP BY ws, hour, field_value, field_number, model_id, device_id, c",
                 p)
+        elif kind is NUMBERS:
+            self._command(
+                f"INSERT INTO number_hours SELECT ws, {f}, {p.add(group, 'String')}, toStartOfHour(ts) AS hour,"
+                " group_value, model_id, device_id, count(), sum(field_number), min(field_number), max(field_number),"
+                f" {stamp} FROM ({rows}) WHERE field_number IS NOT NULL"
+                " GROUP BY ws, hour, group_value, model_id, device_id", p)
         elif not group:
             # Per labelled inference, the columns `performance._labelled` reads of it (its top
             # class the first of its most confident predictions, as there).

@@ -634,6 +634,45 @@ MIGRATIONS: list[list[str]] = [
         f" count(), max(updated_at) GROUP BY ws, field_name, toStartOfHour(ts)) {_TTL_SETTINGS}",
         f"ALTER TABLE metadata MATERIALIZE PROJECTION field_hours {_TTL_SETTINGS}, mutations_sync = 1",
     ],
+    # 18: the per-hour sums of a numeric field by a second field's values, which reads make as for
+    # migration 16 (`meta_sums.NUMBERS`, read by `numeric.py`): per grouping value, model and
+    # device, the count, sum, least and greatest of the field's numbers; and per made hour of a
+    # pair of fields what it was made from.
+    [
+        f"""
+        CREATE TABLE IF NOT EXISTS number_hours (
+            ws Int32,
+            field LowCardinality(String),
+            group_field LowCardinality(String),
+            hour DateTime('UTC'),
+            group_value Nullable(String),
+            model_id LowCardinality(String),
+            device_id LowCardinality(Nullable(String)),
+            n UInt64,
+            number_sum Float64,
+            number_min Float64,
+            number_max Float64,
+            made_at {UTC_TIME}
+        ) ENGINE = MergeTree ORDER BY (ws, field, group_field, hour)
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS number_checks (
+            ws Int32,
+            field LowCardinality(String),
+            group_field LowCardinality(String),
+            hour DateTime('UTC'),
+            n UInt64,
+            n_predictions Int64,
+            last_ts Nullable({UTC_TIME}),
+            confidence_sum Float64,
+            meta_n UInt64,
+            meta_last Nullable({UTC_TIME}),
+            untimed_n UInt64,
+            untimed_last Nullable({UTC_TIME}),
+            made_at {UTC_TIME}
+        ) ENGINE = ReplacingMergeTree(made_at) ORDER BY (ws, field, group_field, hour)
+        """,
+    ],
 ]
 
 SCHEMA_VERSION_TABLE = f"""
