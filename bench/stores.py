@@ -35,6 +35,7 @@ if str(ROOT / "src") not in sys.path:
 from tests.unit.test_store_parity import same  # noqa: E402
 
 from inferwatch.query.filters import Filters, MetaTerm  # noqa: E402
+from inferwatch.query.performance import DEFAULT_BINS, GroundTruth, report  # noqa: E402
 from inferwatch.store.base import Store  # noqa: E402
 from inferwatch.store.clickhouse import ClickHouseStore  # noqa: E402
 from inferwatch.store.clickhouse.importer import ImportTarget, copy_store, open_source  # noqa: E402
@@ -79,6 +80,9 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
     meta = Filters(start=end - timedelta(days=7), end=end, meta=(MetaTerm.equal("inspection", "failed"),))
     mexico = Filters(start=end - timedelta(days=30), end=end, meta=(MetaTerm.equal("factory", "mexico"),))
     hour = timedelta(hours=1)
+    # Measured accuracy of the model whose inferences carry labels (`expected`) and pass/fail values.
+    labelled = Filters(start=month.start, end=end, model_ids=("label-check/2",))
+    truth = GroundTruth(label_field="expected", pass_field="inspection")
     return [
         ("totals, 24 h", lambda: store.totals(ws, day)),
         ("totals, 7 days", lambda: store.totals(ws, week)),
@@ -101,6 +105,13 @@ def calls(store: Store, ws: int) -> list[tuple[str, Callable[[], Any]]]:
         ("distributions, 7 d", lambda: store.distributions(ws, week, 20)),
         ("group table by device, 7 d", lambda: store.group_table(ws, week, "device_id")),
         ("group table by meta.factory, 7 d", lambda: store.group_table(ws, week, "meta.factory")),
+        ("numeric temperature, 30 d by day and meta.factory", lambda: store.numeric_figures_and_whole(
+            ws, month, "temperature", "meta.factory", timedelta(days=1))),
+        # As the API reports them (`same` compares its floats to 12 digits).
+        ("measured accuracy, 30 d by day", lambda: report(store.performance_counts(
+            ws, labelled, truth, timedelta(days=1), None, DEFAULT_BINS), truth, DEFAULT_BINS)),
+        ("measured accuracy, 30 d by meta.factory", lambda: report(store.performance_counts(
+            ws, labelled, truth, timedelta(days=1), "factory", DEFAULT_BINS), truth, DEFAULT_BINS)),
     ]
 
 
