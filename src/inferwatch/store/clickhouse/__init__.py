@@ -427,9 +427,9 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
     def totals_and_series(self, ws: int, filters: Filters, bucket_size: timedelta, group_by: str | None
                           ) -> tuple[base.Totals, list[base.SeriesPoint]]:
         field = meta_sums.field_of(filters, group_by, bucket_size)
-        if field is not None and filters.meta:
+        if field is not None:
             return self._totals_and_series_by_value(ws, filters, field, bucket_size, group_by)
-        if (summed_hours(filters) is not None and not filters.classes) or group_by == "class" or field is not None:
+        if (summed_hours(filters) is not None and not filters.classes) or group_by == "class":
             # The totals come from the summaries, or the series counts predictions, not inferences.
             return self.totals(ws, filters), self.series(ws, filters, bucket_size, group_by)
         # Neither reads the summaries (a metadata, tag or confidence term, say): one pass over the
