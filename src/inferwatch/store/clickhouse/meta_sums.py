@@ -32,7 +32,7 @@ from inferwatch.store.clickhouse.schema import NO_TIME, TIME_BUCKETS
 from inferwatch.store.clickhouse.sql import Params, metadata_rows, where
 from inferwatch.store.clickhouse.summaries import row_bucket
 from inferwatch.store.hours import summed_hours
-from inferwatch.store.terms import field_rows, meta_terms
+from inferwatch.store.terms import field_rows, meta_terms, number_joins
 
 # What an hour's check records: the inferences' figures, the field's rows of the hour, its rows
 # at NO_TIME.
@@ -123,6 +123,20 @@ def holding(ws: int, field: str, filters: Filters, hours: Hours, p: Params) -> s
         f"(SELECT field_value AS value, model_id, device_id, class, n FROM meta_class_hours"
         f" WHERE {_made(ws, field, filters, hours, p)}{edges})"
     )
+
+
+def numbers_by(ws: int, field: str, group: str, filters: Filters, hours: Hours, p: Params) -> str:
+    """A subquery of (ts, g, n, number_sum, number_min, number_max) of the filters' inferences
+    holding a number in `field`, `g` their value of `group`: the made whole hours' sums
+    (`NUMBERS`), one row per inference of the partial ones."""
+    parts = [f"SELECT toDateTime64(hour, 6, 'UTC') AS ts, group_value AS g, n, number_sum, number_min, number_max"
+             f" FROM number_hours WHERE {made.current(NUMBERS.checks, ws, hours, p, field, group)}"
+             f"{made.key_terms(filters, p)}"]
+    for edge in made.edges(filters, hours):
+        join, value = number_joins(ws, field, f"meta.{group}", p, "inference_id", metadata_rows(ws, edge, p))
+        parts.append(f"SELECT i.ts, {value}, 1, v.field_number, v.field_number, v.field_number FROM inferences i{join}"
+                     f" WHERE {where(ws, edge, p, 'i')}")
+    return f"({' UNION ALL '.join(parts)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,7 @@ from typing import Any
 from inferwatch.query.filters import Filters
 from inferwatch.store import rows as answer
 from inferwatch.store.base import NumericPoint
-from inferwatch.store.clickhouse import made, meta_sums
-from inferwatch.store.clickhouse.meta_sums import NUMBERS
+from inferwatch.store.clickhouse import meta_sums
 from inferwatch.store.clickhouse.sql import Params, bucket, metadata_rows, where
 from inferwatch.store.hours import summed_hours
 from inferwatch.store.terms import number_joins
@@ -65,16 +64,10 @@ class NumericReads:
             # From the per-hour sums of the field's numbers by the grouping field's values.
             self.current_number_hours(ws, field, by, whole)
             t = bucket("ts", bucket_size, p) if bucket_size is not None else "NULL"
-            edges = "".join(
-                f" UNION ALL SELECT i.ts, {group}, 1, v.field_number, v.field_number, v.field_number FROM inferences i"
-                f"{join} WHERE {where(ws, edge, p, 'i')}" for edge in made.edges(filters, whole)
-                for join, group in [number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, edge, p))])
-            summed = (f"SELECT toDateTime64(hour, 6, 'UTC') AS ts, group_value AS g, n, number_sum, number_min,"
-                      f" number_max FROM number_hours WHERE {made.current(NUMBERS.checks, ws, whole, p, field, by)}"
-                      f"{made.key_terms(filters, p)}{edges}")
             return self._rows(
                 f"SELECT {t} AS t, g, sum(n), sum(number_sum) / sum(n), min(number_min), max(number_max), grouping(t)"
-                f" FROM ({summed}) GROUP BY {grouping} HAVING sum(n) > 0 ORDER BY t, g NULLS LAST", p)
+                f" FROM {meta_sums.numbers_by(ws, field, by, filters, whole, p)} GROUP BY {grouping}"
+                " HAVING sum(n) > 0 ORDER BY t, g NULLS LAST", p)
         t = bucket("i.ts", bucket_size, p) if bucket_size is not None else "NULL"
         join, group = number_joins(ws, field, group_by, p, "inference_id", metadata_rows(ws, filters, p))
         g = group or "NULL"

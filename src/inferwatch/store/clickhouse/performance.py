@@ -3,7 +3,9 @@
 The labelled inferences with their verdict are one subquery (labels and group values come from
 `sql.metadata_rows`, so the latest write counts before merges); the figures are one GROUP BY over
 it, a grouping set each, and the inspection table its own query. Between equally confident
-predictions the first in the inference's list is its verdict, as on DuckDB.
+predictions the first in the inference's list is its verdict, as on DuckDB. Where the verdict
+sums answer (`summed_window`, as DuckDB's `meta_verdicts` do), the window's whole hours are read
+from them (`meta_sums.VERDICTS`) and only its partial first and last hours from the rows.
 """
 
 from __future__ import annotations
