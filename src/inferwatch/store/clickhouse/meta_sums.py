@@ -3,17 +3,19 @@ hour, model, device and task, split by one field's value (its text and number; N
 inferences without the field), and the inferences holding each class per value, so grouping a
 month by a field, filtering it by the field's values (texts, numbers, ranges, exclusions), or
 taking the field's numeric figures, reads the sums instead of joining every inference of the
-month to its metadata. Two fields at once (grouped by one, filtered or figured by another)
-still join.
+month to its metadata. Made the same way (`_Sums`): measured accuracy's verdict sums of a label
+or pass/fail field, alone or by a grouping field's values (migration 16), and a numeric field's
+figures by a second field's values (migration 18). Filtered by one field and grouped or figured
+by another still joins.
 
 As with the per-class sums (`class_sums.py`), reads make them and ingest never writes them, one
-field at a time, as a read needs it. An hour of a field is made again when either side of the
-join changed: the inferences (the figures `hour_sums` gives for the hour) or the field's metadata
-rows of the hour's inferences (their count and latest write time, from the aggregate
-projection `field_hours`), or the field's rows whose inference has no one known time (`schema.NO_TIME`),
-which any hour may join. A metadata write always carries a newer write time, and a merge or a
-delete changes the count, so no change goes unseen. Made rows are stamped, and a read takes only
-the stamp its hour's check names, as for the per-class sums.
+field (or pair of fields) at a time, as a read needs it. An hour is made again when either side
+of the join changed: the inferences (the figures `hour_sums` gives for the hour) or the fields'
+metadata rows of the hour's inferences (their count and latest write time, from the aggregate
+projection `field_hours`, migration 17), or their rows whose inference has no one known time
+(`schema.NO_TIME`), which any hour may join. A metadata write always carries a newer write
+time, and a merge or a delete changes the count, so no change goes unseen. Made rows are
+stamped, and a read takes only the stamp its hour's check names, as for the per-class sums.
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ Key = tuple[str, str]
 
 
 class MetaSums(made.Maker):
-    """Keeps a field's per-value sums of a read's whole hours current (`current_meta_hours`)."""
+    """Keeps the sums of a field (or pair) of a read's whole hours current (`current_meta_hours`,
+    `current_verdict_hours`, `current_number_hours`)."""
 
     # One making at a time in this process (the host makes it).
     _meta_lock: threading.Lock
@@ -280,7 +283,7 @@ class MetaSums(made.Maker):
                 " group_value, model_id, device_id, count(), sum(field_number), min(field_number), max(field_number),"
                 f" {stamp} FROM ({rows}) WHERE field_number IS NOT NULL"
                 " GROUP BY ws, hour, group_value, model_id, device_id", p)
-        elif not group:
+        elif kind is VERDICTS and not group:
             # Per labelled inference, the columns `performance._labelled` reads of it (its top
             # class the first of its most confident predictions, as there).
             bins = p.add(VERDICT_BINS, "Int32")
@@ -292,8 +295,7 @@ class MetaSums(made.Maker):
                 f" if(isNull(max_confidence), NULL, least(toInt32(floor(max_confidence * {bins})), {bins} - 1)) AS bin,"
                 f" count(), sum(ifNull(max_confidence, 0)), {stamp} FROM ({rows}) WHERE field_value IS NOT NULL"
                 " GROUP BY ws, hour, field_value, model_id, top, found, quiet, several, lone, bin", p)
-        else:
-            # By the grouping field's value: only what tells right from wrong.
+        else:  # VERDICTS by the grouping field's value: only what tells right from wrong
             self._command(
                 f"INSERT INTO verdict_hours SELECT ws, {f}, {p.add(group, 'String')}, toStartOfHour(ts) AS hour,"
                 " field_value, group_value, model_id, NULL, has(classes, field_value) AS found,"
