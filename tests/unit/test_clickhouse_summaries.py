@@ -8,7 +8,7 @@ is asked of its query plan."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from inferwatch.query.distributions import HISTOGRAM_BINS
 from inferwatch.query.filters import Filters, MetaTerm
 from inferwatch.query.performance import DEFAULT_BINS, GroundTruth, report
 from inferwatch.store.base import Store
-from inferwatch.store.clickhouse import ClickHouseStore, summaries
+from inferwatch.store.clickhouse import ClickHouseStore, made, summaries
 from inferwatch.store.clickhouse.sql import Params
 from inferwatch.store.duckdb import DuckDBStore
 from inferwatch.store.hours import summed_hours
@@ -135,6 +135,12 @@ def test_summaries_answer_as_the_scan_through_every_change(tmp_path: Path, chdb_
     scan.close()
 
 
+def made_hours(store: ClickHouseStore, before: datetime | None) -> int:
+    """The rows of every table of made sums (of hours before `before`, if given)."""
+    since = "" if before is None else f" WHERE hour < toStartOfHour(toDateTime64('{before.isoformat()}', 6, 'UTC'))"
+    return sum(store._rows(f"SELECT count() FROM {table}{since}", {})[0][0] for table in made.TABLES)
+
+
 def meta_answers(store: Store) -> list[Any]:
     lines = Filters(start=START, end=END, meta=(MetaTerm.equal("line", "a", "b"),))
     return [store.totals(1, lines), store.series(1, lines, timedelta(hours=1), None),
@@ -212,9 +218,14 @@ def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
         house._command(f"INSERT INTO {table} SELECT * REPLACE (now64(6) AS made_at) FROM {table}", {})
     same(meta_answers(house), meta_answers(scan))
 
-    # A sweep of the first hours, then metadata deleted while the store was closed.
+    # A sweep of the first hours, then metadata deleted while the store was closed. The sweep
+    # also deletes every made row and check of the hours wholly before its cut, and only those.
+    cut = (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None)
+    assert made_hours(house, before=cut) > 0
     for s in both:
-        assert s.sweep(1, (BASE + timedelta(hours=3, minutes=30)).replace(tzinfo=None), None, None).inferences > 0
+        assert s.sweep(1, cut, None, None).inferences > 0
+    assert made_hours(house, before=cut) == 0
+    assert made_hours(house, before=None) > 0
     swept = meta_answers(house)
     same(swept, meta_answers(scan))
     house.close()

@@ -28,6 +28,11 @@ HOURS = "Array(DateTime('UTC'))"
 _HOURS_A_STATEMENT = 24 * 7
 # The inferences' figures of an hour, as `inference_figures` gives them: none.
 NO_INFERENCES = (0, 0, None, 0.0)
+# Every table of made sums, each holding an `hour` column: the check tables first, so that a
+# sweep cut short between them leaves rows no check names (which no read takes), never a check
+# naming rows that are gone.
+TABLES = ("class_checks", "meta_checks", "verdict_checks", "number_checks", "class_hours", "class_bins", "meta_hours",
+          "meta_class_hours", "verdict_hours", "number_hours")
 
 
 class Maker:
