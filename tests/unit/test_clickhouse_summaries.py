@@ -56,11 +56,14 @@ def plan(store: ClickHouseStore, sql: Callable[[Params], str]) -> str:
 
 
 def read_from_summaries(store: ClickHouseStore) -> None:
-    """The whole hours were read from the projection."""
+    """The whole hours were read from the projection, by hour or not."""
     hours = summed_hours(WINDOW)
     assert hours is not None
-    read = plan(store, lambda p: f"SELECT * FROM {summaries.summed(1, WINDOW, hours, p)}")
-    assert "ReadFromMergeTree (hour_sums)" in read
+    def whole(hourly: bool) -> Callable[[Params], str]:
+        return lambda p: f"SELECT * FROM {summaries.summed(1, WINDOW, hours, p, hourly=hourly)}"
+
+    for hourly in (True, False):
+        assert "ReadFromMergeTree (hour_sums)" in plan(store, whole(hourly))
 
 
 def compared(tmp_path: Path, url: str) -> tuple[ClickHouseStore, DuckDBStore]:

@@ -482,7 +482,7 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
                 source = meta_sums.summed(ws, field, filters, hours, p)
             else:
                 assert hours is not None
-                source = summaries.summed(ws, filters, hours, p)
+                source = summaries.summed(ws, filters, hours, p, hourly=False)
             (row,) = self._rows(
                 f"SELECT {_SUMMED_FIGURES}, uniqExact(device_id), uniqExact(model_id), sumMap(times) FROM {source}", p)
             n, predictions, avg_time, confidence, devices, models, times = row
@@ -577,7 +577,7 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
         p = Params()
         per_model = self._rows(
             "SELECT model_id, sum(n), sum(confidence_sum), sum(n_preds), sum(time_sum), sum(n_timed)"
-            f" FROM {summaries.summed(ws, filters, hours, p)} GROUP BY model_id", p)
+            f" FROM {summaries.summed(ws, filters, hours, p, hourly=False)} GROUP BY model_id", p)
         p = Params()
         figures = self._rows(
             "SELECT model_id, class, sum(n), sum(confidence_sum) / nullIf(sum(n_confidence), 0),"

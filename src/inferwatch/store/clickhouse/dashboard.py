@@ -59,7 +59,8 @@ class DashboardReads:
             " total, confidence, avg_time, buckets, last, devices FROM (SELECT model_id, sumMap(map(task, n)) AS tasks,"
             " sum(n) AS total, sum(confidence_sum) / nullIf(sum(n_preds), 0) AS confidence,"
             " sum(time_sum) / nullIf(sum(n_timed), 0) AS avg_time, sumMap(times) AS buckets, max(last_ts) AS last,"
-            f" uniqExact(device_id) AS devices FROM {summaries.summed(ws, filters, hours, p)} GROUP BY model_id)"
+            f" uniqExact(device_id) AS devices FROM {summaries.summed(ws, filters, hours, p, hourly=False)}"
+            " GROUP BY model_id)"
             " ORDER BY total DESC, model_id", p)
         return answer.records(ModelSummary, [
             (model, task, n, confidence, avg_time, sketch.quantile(times.items(), 0.95), last, devices)
@@ -132,7 +133,8 @@ class DashboardReads:
             # From `hour_sums`, and the class mix from the per-class sums (`class_sums.py`).
             summed_span = hours
             self.current_class_hours(ws, summed_span)
-            return self._table_from_sums(group_by, lambda p: summaries.summed(ws, filters, summed_span, p),
+            return self._table_from_sums(group_by, lambda p: summaries.summed(ws, filters, summed_span, p,
+                                                                              hourly=False),
                                          lambda p: class_sums.holding(ws, filters, summed_span, p))
         p = Params()
         expr, join = group_join(ws, filters, group_by, p)

@@ -40,19 +40,23 @@ def _keys(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
     return f"{where(ws, keys, p)} AND {_HOUR} >= {p.time(lo)} AND {_HOUR} < {p.time(hi)}"
 
 
-def summed(ws: int, filters: Filters, hours: Hours, p: Params) -> str:
+def summed(ws: int, filters: Filters, hours: Hours, p: Params, *, hourly: bool = True) -> str:
     """A subquery of (hour, model_id, device_id, task, n, n_preds, confidence_sum, n_timed,
     time_sum, last_ts, times) over the filters' inferences, in filters the summaries know (no
     class, tag, confidence or metadata terms): one row per hour, model, device and task of the
     whole hours (from `hour_sums`), one per inference of the partial ones. `times` maps time
-    buckets to counts, which `sumMap(times)` adds up."""
+    buckets to counts, which `sumMap(times)` adds up. Not `hourly`: the whole hours in one row
+    per model, device and task (`hour` their first), for a read that adds the hours up anyway;
+    the engine then merges the projection's sums straight into those rows, where a row per
+    hour first cost twice the time for a month's time buckets (docs/performance.md)."""
     lo, hi = hours
+    hour, by_hour = (f"{_HOUR} AS hour", ", hour") if hourly else (f"{p.time(lo)} AS hour", "")
     return (
-        f"(SELECT {_HOUR} AS hour, model_id, device_id, task, count() AS n, sum(n_predictions) AS n_preds,"
+        f"(SELECT {hour}, model_id, device_id, task, count() AS n, sum(n_predictions) AS n_preds,"
         " sum(sum_confidence) AS confidence_sum, count(inference_time) AS n_timed,"
         f" sum(inference_time) AS time_sum, max(ts) AS last_ts, {TIME_BUCKETS} AS times"
         f" FROM inferences WHERE {_keys(ws, filters, hours, p)}"
-        " GROUP BY ws, model_id, device_id, task, hour"
+        f" GROUP BY ws, model_id, device_id, task{by_hour}"
         " UNION ALL SELECT ts, model_id, device_id, task, 1, n_predictions, sum_confidence,"
         f" toUInt64(inference_time IS NOT NULL), ifNull(inference_time, 0), ts, {row_bucket('inference_time')}"
         f" FROM inferences WHERE {where(ws, filters, p)} AND (ts < {p.time(lo)} OR ts >= {p.time(hi)}))"
