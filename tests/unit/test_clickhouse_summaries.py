@@ -59,6 +59,7 @@ def read_from_summaries(store: ClickHouseStore) -> None:
     """The whole hours were read from the projection, by hour or not."""
     hours = summed_hours(WINDOW)
     assert hours is not None
+
     def whole(hourly: bool) -> Callable[[Params], str]:
         return lambda p: f"SELECT * FROM {summaries.summed(1, WINDOW, hours, p, hourly=hourly)}"
 
@@ -166,8 +167,9 @@ LABELS = GroundTruth(label_field="line", label_map={"c": "none"}, pass_field="li
 
 def test_value_sums_answer_as_the_scan_through_every_change(tmp_path: Path,
                                                             chdb_url: Callable[[str], str]) -> None:
-    """The per-value sums (migrations 15, 16 and 18) through late metadata, replaced values, values given
-    before their inference, new inferences, a sweep and a reopened store."""
+    """The per-value sums, and the verdict and numeric sums made alike (migrations 15, 16 and
+    18), through late metadata, replaced values, values given before their inference, a change
+    of a grouping field alone, new inferences, a sweep and a reopened store."""
     url = chdb_url("value_sums")
     house, scan = compared(tmp_path, url)
     both: list[Store] = [house, scan]
