@@ -25,7 +25,8 @@ hour, and the rows of older stamps are deleted after.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from inferwatch.query.filters import Filters
@@ -110,19 +111,15 @@ class ClassSums(made.Maker):
                     "SELECT hour, n, n_predictions, last_ts, confidence_sum, made_at FROM class_checks FINAL"
                     f" WHERE ws = {p.add(ws, 'Int32')} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}", p):
                 checks[hour], stamps[hour] = tuple(figures), made_at
-            for chunk, made_at in made.makings(made.stale(now, checks, made.NO_INFERENCES), stamps):
-                self._make_class_hours(ws, chunk, {hour: now.get(hour, made.NO_INFERENCES) for hour in chunk},
-                                       made_at, replaces=any(hour in stamps for hour in chunk))
+            made.remake(now, checks, stamps, made.NO_INFERENCES, partial(self._make_class_hours, ws))
 
-    def _make_class_hours(self, ws: int, hours: list[datetime], figures: dict[datetime, Any], made_at: datetime, *,
-              replaces: bool) -> None:
+    def _make_class_hours(self, ws: int, hours: list[datetime], figures: dict[datetime, Any], made_at: datetime,
+                          replaces: bool) -> None:
         """Makes these hours again from their rows: rows stamped `made_at`, then the checks
         (read before the rows, so a write in between leaves the hour stale, never wrong), then
         the older stamps' rows deleted."""
         p = Params()
-        which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
-                 f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
-                 f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
+        which = made.rows_of(ws, hours, p)
         stamp = p.time(made_at)
         self._command(
             "INSERT INTO class_hours SELECT ws, hour, model_id, device_id, class, version, count(),"
@@ -144,8 +141,5 @@ class ClassSums(made.Maker):
         if replaces:
             for table in ("class_hours", "class_bins"):
                 p = Params()
-                self._command(
-                    f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')}"
-                    f" AND hour IN {p.add(hours, made.HOURS)}"
-                    f" AND made_at < {p.time(made_at)}", p)
+                self._command(made.older(table, ws, hours, made_at, p), p)
 

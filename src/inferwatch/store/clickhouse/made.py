@@ -48,15 +48,46 @@ class Maker:
         raise NotImplementedError
 
 
-def current(checks: str, ws: int, hours: Hours, p: Params, field: str | None = None, group: str | None = None) -> str:
-    """The terms selecting a made table's rows of the whole `hours` (of `field`, for sums made
-    per field, and by `group`, for those made per grouping field too) that the check table
-    `checks` names: the latest making's stamp of each hour."""
-    lo, hi = hours
+def _key(ws: int, p: Params, field: str | None, group: str | None) -> str:
+    """The terms selecting a made table's rows of the workspace (of `field`, for sums made per
+    field, and by `group`, for those made per grouping field too)."""
     same = f"ws = {p.add(ws, 'Int32')}" + (f" AND field = {p.add(field, 'String')}" if field is not None else "")
-    same += f" AND group_field = {p.add(group, 'String')}" if group is not None else ""
-    same += f" AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
+    return same + (f" AND group_field = {p.add(group, 'String')}" if group is not None else "")
+
+
+def current(checks: str, ws: int, hours: Hours, p: Params, field: str | None = None, group: str | None = None) -> str:
+    """The terms selecting a made table's rows of the whole `hours` (of `field`, by `group`:
+    `_key`) that the check table `checks` names: the latest making's stamp of each hour."""
+    lo, hi = hours
+    same = f"{_key(ws, p, field, group)} AND hour >= {p.time(lo)} AND hour < {p.time(hi)}"
     return f"{same} AND (hour, made_at) IN (SELECT hour, made_at FROM {checks} FINAL WHERE {same})"
+
+
+def older(table: str, ws: int, hours: list[datetime], made_at: datetime, p: Params, field: str | None = None,
+          group: str | None = None) -> str:
+    """The DELETE of a made table's rows of these hours (of `field`, by `group`) stamped before
+    `made_at`: what a making that replaced them leaves behind once its check is written."""
+    return (f"DELETE FROM {table} WHERE {_key(ws, p, field, group)} AND hour IN {p.add(hours, HOURS)}"
+            f" AND made_at < {p.time(made_at)}")
+
+
+def rows_of(ws: int, hours: list[datetime], p: Params) -> str:
+    """The terms selecting inferences `i` of these whole hours: their time range first, which
+    the engine skips parts and granules by, then the hours themselves."""
+    return (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
+            f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))} AND toStartOfHour(i.ts) IN {p.add(hours, HOURS)}")
+
+
+Make = Callable[[list[datetime], dict[datetime, tuple[Any, ...]], datetime, bool], None]
+
+
+def remake(now: dict[datetime, tuple[Any, ...]], checks: dict[datetime, tuple[Any, ...]],
+           stamps: dict[datetime, datetime], empty: tuple[Any, ...], make: Make) -> None:
+    """Makes again, a week at a time, the hours whose figures `now` differ from the `checks` they
+    were made from (or that were never made): `make(hours, their figures now, stamp, whether
+    it replaces earlier makings)`. An hour missing from `now` has the `empty` figures."""
+    for chunk, made_at in _makings(_stale(now, checks, empty), stamps):
+        make(chunk, {hour: now.get(hour, empty) for hour in chunk}, made_at, any(hour in stamps for hour in chunk))
 
 
 def key_terms(filters: Filters, p: Params, *, device: bool = True) -> str:
@@ -93,7 +124,7 @@ def inference_figures(rows: Rows, ws: int, hours: Hours) -> dict[datetime, tuple
         " GROUP BY ws, model_id, device_id, task, hour) GROUP BY hour", p)}
 
 
-def stale(now: dict[datetime, tuple[Any, ...]], made: dict[datetime, tuple[Any, ...]],
+def _stale(now: dict[datetime, tuple[Any, ...]], made: dict[datetime, tuple[Any, ...]],
           empty: tuple[Any, ...]) -> list[datetime]:
     """The hours whose figures now differ from those they were made from (an hour missing from
     `now` has the `empty` figures; one missing from `made` was never made), in order."""
@@ -108,7 +139,7 @@ def _same(now: Sequence[Any], made: Sequence[Any]) -> bool:
             and math.isclose(now[3], made[3], rel_tol=1e-12, abs_tol=1e-9))
 
 
-def makings(hours: list[datetime], stamps: dict[datetime, datetime]) -> Iterator[tuple[list[datetime], datetime]]:
+def _makings(hours: list[datetime], stamps: dict[datetime, datetime]) -> Iterator[tuple[list[datetime], datetime]]:
     """The stale hours a week at a time, each week with its stamp: now, and after every stamp it
     replaces, should the clock have stepped back (a read takes the latest stamp's rows)."""
     for at in range(0, len(hours), _HOURS_A_STATEMENT):

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from inferwatch.query.filters import Filters
@@ -199,10 +200,7 @@ class MetaSums(made.Maker):
                 if (field, grouped) in checks:
                     checks[field, grouped][hour], stamps[field, grouped][hour] = tuple(figures), made_at
             for key in keys:
-                fresh = now[key]
-                for chunk, made_at in made.makings(made.stale(fresh, checks[key], _NOTHING), stamps[key]):
-                    self._make_meta_hours(ws, key, chunk, {hour: fresh.get(hour, _NOTHING) for hour in chunk},
-                                          made_at, kind, replaces=any(hour in stamps[key] for hour in chunk))
+                made.remake(now[key], checks[key], stamps[key], _NOTHING, partial(self._make_meta_hours, ws, key, kind))
 
     def _meta_figures(self, ws: int, keys: tuple[Key, ...], hours: Hours) -> dict[Key, dict[datetime, tuple[Any, ...]]]:
         """Per key and whole hour, what its made rows depend on: the inferences' figures from
@@ -242,16 +240,14 @@ class MetaSums(made.Maker):
                         for hour in hours_of_key}
         return out
 
-    def _make_meta_hours(self, ws: int, key: Key, hours: list[datetime], figures: dict[datetime, Any],
-                         made_at: datetime, kind: _Sums, *, replaces: bool) -> None:
+    def _make_meta_hours(self, ws: int, key: Key, kind: _Sums, hours: list[datetime], figures: dict[datetime, Any],
+                         made_at: datetime, replaces: bool) -> None:
         """Makes these hours of `key` again from their rows, as `ClassSums._make_class_hours` does."""
         field, group = key
         window = Filters(start=hours[0], end=hours[-1] + timedelta(hours=1))
         p = Params()
         values = field_rows(ws, field, p, "inference_id, field_value, field_number", metadata_rows(ws, window, p))
-        which = (f"i.ws = {p.add(ws, 'Int32')} AND i.ts >= {p.time(hours[0])}"
-                 f" AND i.ts < {p.time(hours[-1] + timedelta(hours=1))}"
-                 f" AND toStartOfHour(i.ts) IN {p.add(hours, made.HOURS)}")
+        which = made.rows_of(ws, hours, p)
         grouping = ""
         if group:
             grouped = field_rows(ws, group, p, "inference_id, field_value", metadata_rows(ws, window, p))
@@ -308,7 +304,4 @@ class MetaSums(made.Maker):
         if replaces:
             for table in kind.tables:
                 p = Params()
-                same_group = f" AND group_field = {p.add(group, 'String')}" if kind.grouped else ""
-                self._command(
-                    f"DELETE FROM {table} WHERE ws = {p.add(ws, 'Int32')} AND field = {p.add(field, 'String')}"
-                    f"{same_group} AND hour IN {p.add(hours, made.HOURS)} AND made_at < {p.time(made_at)}", p)
+                self._command(made.older(table, ws, hours, made_at, p, field, group if kind.grouped else None), p)
