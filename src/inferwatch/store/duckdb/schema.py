@@ -9,9 +9,11 @@ from __future__ import annotations
 # Settings of the database instance, given when the file is opened.
 # checkpoint_threshold: DuckDB checkpoints when the WAL reaches this size. At the default 16 MB
 # (about 20,000 inferences) each checkpoint rewrites the partly filled row group again and
-# costs more as the table grows, halving sustained ingest; 64 MB keeps checkpoints rare and
-# flat (a few hundred ms) at the price of more WAL to replay after a crash.
-CONFIG: dict[str, str | bool | int | float | list[str]] = {"checkpoint_threshold": "64MiB"}
+# costs more as the table grows, halving sustained ingest. Vision Events log about 2 KB an
+# event, so at 64 MB a checkpoint came every 32,000 events and took a fifth to three seconds;
+# at 256 MB they are a quarter as many, for 16 % more events/s, and a crash leaves at most
+# 256 MB of WAL to replay when the store is opened again (1.4 s here, docs/performance.md).
+CONFIG: dict[str, str | bool | int | float | list[str]] = {"checkpoint_threshold": "256MiB"}
 
 PREDICTION = (
     "STRUCT(class VARCHAR, class_id INTEGER, confidence DOUBLE, x DOUBLE, y DOUBLE, width DOUBLE,"
