@@ -19,6 +19,7 @@ from inferwatch.query.filters import Filters, MetaTerm, default_range, parse_fil
     ("2026-01-01", datetime(2026, 1, 1, tzinfo=UTC)),
     ("2026-01-01 02:00:00+02:00", datetime(2026, 1, 1, tzinfo=UTC)),
     ("2025-12-31T19:00:00-05:00", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("1e-5", datetime(1970, 1, 1, 0, 0, 0, 10, tzinfo=UTC)),  # a number with a dash
 ])
 def test_parse_time(text: str, expected: datetime) -> None:
     parsed = parse_time(text, "from")
@@ -26,7 +27,7 @@ def test_parse_time(text: str, expected: datetime) -> None:
     assert parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0)
 
 
-@pytest.mark.parametrize("text", ["", "soon", "2026-02-30", "1e12", "-1e12", "nan", "inf", "-70000000000",
+@pytest.mark.parametrize("text", ["", "soon", "2026-02-30", "2026-1-01", "1e12", "-1e12", "nan", "inf", "-70000000000",
                                   "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+00:01"])
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
