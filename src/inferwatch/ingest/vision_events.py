@@ -254,6 +254,9 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
             found = known[key] = typed(value)
         return found
 
+    # The schema entries of a set of custom keys with their values' types, once a call: a batch's
+    # events mostly send the same keys.
+    schemas: dict[tuple[object, ...], list[str]] = {}
     meta: list[tuple[int, str, str, str, Kind, float | None, int]] = []
     field_names, field_values, number_names, number_values, meta_types = [], [], [], [], []
     for prepared_one, (_, use_case), data in zip(prepared, events, datas, strict=True):
@@ -277,7 +280,11 @@ def to_rows(events: list[tuple[Prepared, str]], ws: int, sizes: dict[str, Size],
         field_values.append(texts)
         number_names.append(number_keys)
         number_values.append(numbers)
-        meta_types.append(sorted([f"{typed_once(v)[1]}:{k}" for k, v in custom.items()]))
+        signature = (*custom, *map(type, custom.values()))
+        schema = schemas.get(signature)
+        if schema is None:
+            schema = schemas[signature] = _types(custom)
+        meta_types.append(schema)
         meta.append((ws, event_id, _USE_CASE, *typed_once(use_case), now_us))
         meta.append((ws, event_id, _EVENT_TYPE, *typed_once(event.eventType), now_us))
         if event.streamId is not None:
