@@ -169,7 +169,11 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     )
     if settings.proxy_upstream:  # before every route: `/proxy/...` belongs to the inference server
         proxy = mount_proxy(app, settings.proxy_upstream, settings.proxy_workspace)
-    # Dashboard pages first: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
+    # The Vision Events API first: its prefixes hold no other route, and batch create is the
+    # busiest path, which then skips matching every page's pattern before its own.
+    for module in (vision_events, vision_event_bundle, event_store, use_cases):
+        app.include_router(module.router)
+    # Dashboard pages next: `/inferences/{id}` must not be taken for Roboflow's `/{workspace}/...`.
     app.include_router(pages.router)
     app.include_router(vision.router)
     app.include_router(assets.router, prefix="/static")
@@ -181,10 +185,6 @@ def create_app(settings: Settings, store: Store, schema_version: int, admin_toke
     app.include_router(alerts.admin_router)
     app.include_router(usage.admin_router)
     app.include_router(keys.admin_router)
-    app.include_router(vision_events.router)
-    app.include_router(vision_event_bundle.router)
-    app.include_router(event_store.router)
-    app.include_router(use_cases.router)
     app.include_router(roboflow.workspace_router)  # last: `/{workspace}` must take no other route's path
     app.add_exception_handler(StaleForm, pages.stale_form)  # type: ignore[arg-type]
 
