@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from inferwatch import metrics
-from inferwatch.diskspace import DiskGuard
+from inferwatch.diskspace import DiskGuard, Space
 from inferwatch.errors import InsufficientStorage, Overloaded, RetryLater, StoreUnavailable
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.model_metrics import ModelSeries
@@ -377,16 +377,20 @@ class Writer:
         if not self._store.storage_failed(exc):
             return None
         space = self.disk.refresh() if self.disk is not None else None
+        failure: RetryLater
         if _no_space(exc) or (space is not None and space.low):
-            where = space.describe() if space is not None else "the data volume is full"
-            failure: RetryLater = InsufficientStorage(f"the store could not write: {where}",
-                                                      retry_after_s=self.disk.retry_after_s if self.disk else None)
+            failure = self._full(space)
         else:
             failure = StoreUnavailable(f"the store failed to write ({exc}); it is being reopened")
         if self._failure is None:
             log.error("the store failed to write; refusing writes until it is reopened: %s", exc)
         self._failure = failure
         return failure
+
+    def _full(self, space: Space | None) -> InsufficientStorage:
+        where = space.describe() if space is not None else "the data volume is full"
+        return InsufficientStorage(f"the store could not write: {where}",
+                                   retry_after_s=self.disk.retry_after_s if self.disk else None)
 
     def _recover(self) -> None:
         """Waits, with backoff, until the volume takes a small write again, then reopens the store."""
@@ -402,6 +406,10 @@ class Writer:
                 self._refuse_queued(op, self._failure)
             wait = min(wait * 2, _LAST_PROBE_S)
             if self.disk is not None and not self.disk.writable():
+                # A volume that cannot take a small file is full, whatever the engine's error
+                # said (chdb may first fail on a part that the filling disk left broken): 507.
+                if not isinstance(self._failure, InsufficientStorage):
+                    self._failure = self._full(self.disk.refresh())
                 continue
             try:
                 self._store.reopen()
