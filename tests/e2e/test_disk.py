@@ -23,6 +23,7 @@ import pytest
 import tests.server
 from tests.conftest import Workspace, list_all, open_workspace
 from tests.server import TLS, Server
+from tests.tmpfs import mounted
 
 pytestmark = pytest.mark.process  # starts inferwatch processes of its own on a volume of their own
 
@@ -41,13 +42,8 @@ def serve(volume: Path, floor: str) -> Server:
 @pytest.fixture
 def volume(tmp_path: Path) -> Iterator[Path]:
     """A 160 MiB tmpfs of the test's own, unmounted afterwards."""
-    mount = tmp_path / "volume"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted(tmp_path / "volume", "160m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def fill(volume: Path, leave: int) -> Path:

@@ -5,7 +5,6 @@ back the writer reopens the store and takes writes again. The volume is a real t
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from inferwatch.errors import InsufficientStorage, StoreUnavailable
 from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.writer import Writer
 from inferwatch.store.duckdb import DuckDBStore
+from tests.tmpfs import mounted
 
 
 class BrokenPartStore(DuckDBStore):
@@ -34,13 +34,8 @@ class BrokenPartStore(DuckDBStore):
 
 @pytest.fixture
 def volume(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "volume"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted(tmp_path / "volume", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def one_inference(i: int) -> InferenceRows:
