@@ -100,6 +100,20 @@ def test_an_id_twice_in_a_batch_warns_on_the_version_stored() -> None:
         (), (), ("eventId: sent 2 times in this batch; this, the last, is stored",)]
 
 
+@pytest.mark.parametrize("odd", [{}, {"extra": 1}, {"deviceId": "back\\slash"}, {"comment": "\x7f"}])
+def test_a_batch_decodes_as_its_events_one_by_one(odd: dict[str, Any]) -> None:
+    """A batch is decoded in one go when it can be (`_decode_whole`), and one event at a time when
+    one of its events has an unknown field or a byte the fast decoder leaves to the strict one:
+    either way each event, body, time and warning is what decoding it alone gives."""
+    events = [_event(eventId="e0", customMetadata={"t": 1.5}, images=[{"objectDetections": [BOX]}]),
+              _event(eventId="e1", **odd), _event(eventId="e2", eventData={"result": 3})]
+    whole = decode_batch(msgspec.json.encode({"events": events}), NOW)
+    alone = [decode_one(msgspec.json.encode(e), NOW, f"events[{i}].") for i, e in enumerate(events)]
+    assert [(msgspec.json.encode(p.event), p.body, p.ts_us, p.warnings) for p in whole] == [
+        (msgspec.json.encode(p.event), p.body, p.ts_us, p.warnings) for p in alone]
+    assert whole[2].warnings and (whole[1].warnings != ()) == ("extra" in odd)
+
+
 @pytest.mark.parametrize("body", [
     b'{"eventId": "e", "eventType": "nope", "useCaseId": "u", "timestamp": "2026-12-01T12:00:00Z"}',
     b'{"eventId": "e", "eventType": "custom", "useCaseId": "u", "timestamp": "2026-12-01T12:00:00Z", "x": 1,'
