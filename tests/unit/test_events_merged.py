@@ -23,7 +23,7 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Store
 from inferwatch.store.duckdb import DuckDBStore
-from inferwatch.store.events import ACTIVE, EventQuery, UseCaseRecord
+from inferwatch.store.events import ACTIVE, EventQuery, EventTables, UseCaseRecord
 
 NOW = datetime.now(UTC)
 
@@ -48,7 +48,18 @@ def part(*events: tuple[str, float]) -> Write:
                                                   "confidence": 0.5}]}]}
         prepared.append((decode_one(msgspec.json.encode(body), NOW), "uc"))
     rows, meta, event_rows = to_rows(prepared, 1, {"": Size(None, None)}, int(NOW.timestamp()) * 1_000_000)
-    return Write(1, rows, meta, event_rows, {p.event.eventId: p.body for p, _ in prepared}, [])
+    return Write(1, rows, meta, event_rows, {p.event.eventId: p.body for p, _ in prepared}, [],
+                 EventTables.of(rows, meta, event_rows))
+
+
+def review(event_id: str, related: str, verdict: str) -> Write:
+    """A request of one operator_feedback event reviewing `related`."""
+    body = {"eventId": event_id, "eventType": "operator_feedback", "useCaseId": "uc",
+            "timestamp": (NOW - timedelta(minutes=1)).isoformat(),
+            "eventData": {"relatedEventId": related, "feedback": verdict}}
+    prepared = [(decode_one(msgspec.json.encode(body), NOW), "uc")]
+    rows, meta, event_rows = to_rows(prepared, 1, {}, int(NOW.timestamp()) * 1_000_000)
+    return Write(1, rows, meta, event_rows, {event_id: prepared[0][0].body}, [], EventTables.of(rows, meta, event_rows))
 
 
 def temperatures(store: Store) -> dict[str, Any]:
@@ -159,7 +170,7 @@ def test_new_events_meeting_stored_rows_fall_back_whole_to_the_replacing_write(s
     early.add(1, "a", "shift", "night", int(NOW.timestamp()) * 1_000_000)
     store.append(InferenceRows(), early)
     sent = part(("b", 2), ("a", 1))
-    assert store.add_new_events(sent.rows, sent.meta, sent.events) is None
+    assert store.add_new_events(sent.tables) is None
     assert temperatures(store) == {}
     assert store.totals(1, Filters()).inferences == 0
     assert write_merged(store, [sent]) == [2]
@@ -172,9 +183,21 @@ def test_new_events_meeting_stored_rows_fall_back_whole_to_the_replacing_write(s
 
 def test_all_new_events_are_written_in_one_commit_and_a_retry_rewrites_nothing(store: DuckDBStore) -> None:
     sent = part(("a", 1), ("b", 2))
-    assert store.add_new_events(sent.rows, sent.meta, sent.events) == 2
+    assert store.add_new_events(sent.tables) == 2
     assert temperatures(store) == {"a": 1, "b": 2}
-    assert store.add_new_events(sent.rows, sent.meta, sent.events) is None  # stored: the caller replaces
+    assert store.add_new_events(sent.tables) is None  # stored: the caller replaces
     assert write_merged(store, [part(("a", 1), ("b", 2))]) == [0]
     assert temperatures(store) == {"a": 1, "b": 2}
     assert store.totals(1, Filters()).inferences == 2
+
+
+def test_requests_reviewing_one_event_share_a_write_and_the_last_verdict_wins(store: DuckDBStore) -> None:
+    """Each request's tables are made apart (`EventTables.of`), so two joined requests can both
+    write the reviewed event's verdict: the joined plain INSERT fails on that key, and the
+    general path stores both reviews, the later request's verdict on the reviewed event."""
+    write_merged(store, [part(("a", 1))])
+    first, second = review("r1", "a", "correct"), review("r2", "a", "incorrect")
+    assert store.add_new_events(EventTables.joined([first.tables, second.tables])) is None
+    assert write_merged(store, [first, second]) == [0, 0]
+    assert {e.event_id for e in store.find_events(1, ["r1", "r2"])} == {"r1", "r2"}
+    assert store.metadata_of(1, ["a"])["a"]["ve.feedback"] == "incorrect"

@@ -12,14 +12,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from inferwatch.ingest.vision_events import EVENT_TYPES, Size, decode_one, to_rows
+from inferwatch.ingest.vision_events import EVENT_TYPES, Size, Write, decode_one, to_rows
 from inferwatch.ingest.vision_events import store as store_events
 from inferwatch.query.filters import Filters, MetaTerm, typed_term
 from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
 from inferwatch.store import open_store
 from inferwatch.store.base import Store
 from inferwatch.store.duckdb import DuckDBStore
-from inferwatch.store.events import ACTIVE, INACTIVE, ContextTerm, EventQuery, UseCaseRecord
+from inferwatch.store.events import ACTIVE, INACTIVE, ContextTerm, EventQuery, EventTables, UseCaseRecord
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CREATED = datetime(2026, 11, 1)
@@ -231,7 +231,8 @@ def send(store: Store, bodies: list[dict[str, Any]], sizes: dict[str, Size] | No
     replacing what a changed one wrote (image `s1` is 640 x 480 unless `sizes` says otherwise)."""
     prepared = [(decode_one(msgspec.json.encode(b), NOW), str(b["useCaseId"])) for b in bodies]
     rows, meta, events = to_rows(prepared, 1, {"s1": Size(640, 480)} if sizes is None else sizes, received_us)
-    store_events(store, 1, rows, meta, events, {p.event.eventId: p.body for p, _ in prepared})
+    sent = {p.event.eventId: p.body for p, _ in prepared}
+    store_events(store, [Write(1, rows, meta, events, sent, [], EventTables.of(rows, meta, events))])
 
 
 def _figures(store: Store) -> Any:

@@ -32,7 +32,7 @@ from inferwatch.ingest.vision_events import Event, Id, Metadata, Prepared, Size
 from inferwatch.ingest.writer import Ticket
 from inferwatch.query import events as event_query
 from inferwatch.store.base import ImageRecord, Store
-from inferwatch.store.events import ACTIVE, EventRecord, schema_of
+from inferwatch.store.events import ACTIVE, EventRecord, EventTables, schema_of
 from inferwatch.store.rows import iso, to_us
 from inferwatch.workspaces import Principal
 
@@ -100,7 +100,8 @@ async def write_events(request: Request, who: Principal, events: list[Prepared],
         await keep_image(request, record, data)
 
     rt = runtime(request)
-    part = vision_events.Write(ws, rows, meta, event_rows, bodies, list(shown.values()))
+    part = vision_events.Write(ws, rows, meta, event_rows, bodies, list(shown.values()),
+                               EventTables.of(rows, meta, event_rows))
     if await rt.writer.merged(part, vision_events.write_merged, len(event_rows), ticket) and rt.series is not None:
         # The per-model Prometheus series, as the writer counts its commits; a figure for
         # dashboards must never fail a write already made.

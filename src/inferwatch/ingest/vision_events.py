@@ -27,7 +27,7 @@ from inferwatch.ingest.warnings import event_warnings, strict_twin, unknown_fiel
 from inferwatch.query.filters import parse_time
 from inferwatch.query.performance import FEEDBACK_FIELD, VERDICTS
 from inferwatch.store.base import ImageRecord, Store
-from inferwatch.store.events import EventRows
+from inferwatch.store.events import EventRows, EventTables
 
 FEEDBACK = "operator_feedback"
 EVENT_TYPES = ("quality_check", "inventory_count", "safety_alert", "custom", FEEDBACK)
@@ -478,7 +478,8 @@ def written_fields(body: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One request's checked events as rows, and the images its events show (`insert_image`)."""
+    """One request's checked events as rows, the same as Arrow tables (`EventTables.of`, made by
+    the request), and the images its events show (`insert_image`)."""
 
     ws: int
     rows: InferenceRows
@@ -486,6 +487,7 @@ class Write:
     events: EventRows
     bodies: dict[str, str]
     shown: list[ImageRecord]
+    tables: EventTables
 
 
 def write_merged(target: Store, parts: list[Write]) -> list[int]:
@@ -501,18 +503,8 @@ def write_merged(target: Store, parts: list[Write]) -> list[int]:
             ids.update(parts[end].bodies)
             end += 1
         chunk = parts[start:end]
-        if len(chunk) == 1:
-            one = chunk[0]
-            answers.append(store(target, one.ws, one.rows, one.meta, one.events, one.bodies))
-        else:
-            rows, meta, events, bodies = InferenceRows(), MetadataRows(), EventRows(), {}
-            for p in chunk:
-                rows.extend(p.rows)
-                meta.extend(p.meta)
-                events.extend(p.events)
-                bodies.update(p.bodies)
-            new = store(target, chunk[0].ws, rows, meta, events, bodies)
-            answers += [len(p.rows) if new else 0 for p in chunk]
+        new = store(target, chunk)
+        answers += [new] if len(chunk) == 1 else [len(p.rows) if new else 0 for p in chunk]
         for p in chunk:
             for image in p.shown:
                 target.insert_image(image)
@@ -520,16 +512,25 @@ def write_merged(target: Store, parts: list[Write]) -> list[int]:
     return answers
 
 
-def store(target: Store, ws: int, rows: InferenceRows, meta: MetadataRows, events: EventRows,
-          bodies: dict[str, str]) -> int:
-    """Writes events' rows (in the writer thread); returns how many inferences were new. A
-    re-sent event whose body changed replaces its inferences and its metadata: the old ones go
-    first, since an inference is otherwise stored once whatever is sent again. One sent again
-    unchanged (a retry) rewrites nothing. Events all new (the common case) are written by the
-    store at once, without looking their ids up first, where it can."""
-    new = target.add_new_events(rows, meta, events)
+def store(target: Store, parts: list[Write]) -> int:
+    """Writes requests' events, of one workspace and no event id in common (in the writer
+    thread); returns how many inferences were new. A re-sent event whose body changed replaces
+    its inferences and its metadata: the old ones go first, since an inference is otherwise
+    stored once whatever is sent again. One sent again unchanged (a retry) rewrites nothing.
+    Events all new (the common case) are written by the store at once, from the requests'
+    tables, without looking their ids up first, where it can."""
+    new = target.add_new_events(EventTables.joined([p.tables for p in parts]))
     if new is not None:
         return new
+    rows, meta, events, bodies = parts[0].rows, parts[0].meta, parts[0].events, parts[0].bodies
+    if len(parts) > 1:
+        rows, meta, events, bodies = InferenceRows(), MetadataRows(), EventRows(), {}
+        for p in parts:
+            rows.extend(p.rows)
+            meta.extend(p.meta)
+            events.extend(p.events)
+            bodies.update(p.bodies)
+    ws = parts[0].ws
     old = {i: b for i, b in target.event_bodies(ws, list(bodies)).items() if b != bodies[i]}
     target.forget_event_rows(ws, sorted(old), [(i, f) for i, b in sorted(old.items()) for f in written_fields(b)])
     new = target.append(rows, meta)

@@ -14,7 +14,7 @@ from inferwatch.ingest.metavalues import MetaScalar
 from inferwatch.ingest.rows import DeviceRows, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters
 from inferwatch.query.performance import Counts, GroundTruth
-from inferwatch.store.events import EventQuery, EventRecord, EventRows, UseCaseFigures, UseCaseRecord
+from inferwatch.store.events import EventQuery, EventRecord, EventRows, EventTables, UseCaseFigures, UseCaseRecord
 
 
 class StoreLocked(Exception):
@@ -526,7 +526,7 @@ class Store(Protocol):
         """Stores the events; an event id the workspace holds already is replaced."""
         ...
 
-    def add_new_events(self, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> int | None:
+    def add_new_events(self, tables: EventTables) -> int | None:
         """Stores new events with their inferences and metadata in one commit, when none of
         their ids is stored yet and none of those rows exists; returns how many inferences were
         new, or None having written nothing: the caller then replaces what is stored

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from inferwatch.ingest.rows import Columns
+from inferwatch.ingest.rows import Columns, InferenceRows, MetadataRows
 from inferwatch.query.filters import Filters, MetaTerm
 
 ACTIVE = "active"
@@ -148,6 +148,40 @@ class EventRows(Columns):
             "field_values": _map(self.field_names, self.field_values, pa.string(), None if every else keep),
             "field_numbers": _map(self.number_names, self.number_values, pa.float64(), None if every else keep),
         })
+
+
+@dataclass(frozen=True, slots=True)
+class EventTables:
+    """New events' rows as Arrow tables, for `Store.add_new_events`: made by each request before
+    its rows are queued, so the writer's one thread, which every request waits on, only joins
+    them (`joined`) and hands them to the store. Each request's metadata keys are its own
+    (`MetadataRows.to_arrow`); a key two joined requests share fails the plain INSERT, and the
+    caller then writes through the general path."""
+
+    events: pa.Table
+    inferences: pa.Table | None  # None: no event has an image
+    metadata: pa.Table | None  # None: no metadata
+
+    @classmethod
+    def of(cls, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> EventTables:
+        return cls(events.to_arrow(), rows.to_arrow() if len(rows) else None, meta.to_arrow() if len(meta) else None)
+
+    @classmethod
+    def joined(cls, parts: list[EventTables]) -> EventTables:
+        """One table of each kind from several requests' (a concatenation; nothing is copied)."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def join(tables: list[pa.Table | None]) -> pa.Table | None:
+            present = [t for t in tables if t is not None]
+            return pa.concat_tables(present) if present else None
+
+        events = pa.concat_tables([p.events for p in parts])
+        return cls(events, join([p.inferences for p in parts]), join([p.metadata for p in parts]))
+
+    @property
+    def n_inferences(self) -> int:
+        return 0 if self.inferences is None else self.inferences.num_rows
 
 
 def _map(keys: list[list[str]], values: list[list[Any]], type_: pa.DataType, keep: list[int] | None) -> pa.Array:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.vision_events import SOURCE
 from inferwatch.query.filters import MetaTerm
 from inferwatch.store.clickhouse.sql import Params, where
@@ -26,6 +25,7 @@ from inferwatch.store.events import (
     EventQuery,
     EventRecord,
     EventRows,
+    EventTables,
     UseCaseFigures,
     UseCaseRecord,
 )
@@ -89,7 +89,7 @@ class EventStore:
         batch = batch.append_column("deleted", pa.array([0] * n, pa.uint8()))
         self._insert("events", batch.append_column("version", pa.array([self._version()] * n, pa.uint64())))
 
-    def add_new_events(self, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> int | None:
+    def add_new_events(self, tables: EventTables) -> int | None:
         # No transaction to try the plain inserts in: the caller's general path checks first.
         return None
 

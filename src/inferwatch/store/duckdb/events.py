@@ -5,6 +5,7 @@ while it reads the newest events first (`EventStore._descend`)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -13,7 +14,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from inferwatch.ingest.rows import InferenceRows, MetadataRows
 from inferwatch.ingest.vision_events import SOURCE, on_event_row
 from inferwatch.query.filters import MetaTerm
 from inferwatch.store.duckdb.cache import Caches
@@ -25,6 +25,7 @@ from inferwatch.store.events import (
     EventQuery,
     EventRecord,
     EventRows,
+    EventTables,
     UseCaseFigures,
     UseCaseRecord,
 )
@@ -106,32 +107,37 @@ class EventStore:
             con.execute("INSERT INTO events BY NAME SELECT * FROM event_batch")
         del event_batch
 
-    def add_new_events(self, rows: InferenceRows, meta: MetadataRows, events: EventRows) -> int | None:
+    def add_new_events(self, tables: EventTables) -> int | None:
         # Plain INSERTs, in one transaction: each checks its keys through its table's primary-key
         # index, where finding the ids first (`event_bodies`) and deleting them (`put_events`) read
         # the whole events table, and upserting metadata replaces row by row. A key already
-        # stored fails its INSERT, and the transaction is rolled back whole.
-        if not len(events):
+        # stored fails its INSERT, and the transaction is rolled back whole. The transaction is
+        # one script, one call: under load each call's return waits for the interpreter lock the
+        # event loop holds, and the writer, which every request waits on, paid that wait six times.
+        if not tables.events.num_rows:
             return None
-        event_batch = events.to_arrow()  # read by name in the SQL below
-        batch = rows.to_arrow() if len(rows) else None  # likewise
-        meta_batch = meta.to_arrow() if len(meta) else None  # likewise
+        event_batch, batch, meta_batch = tables.events, tables.inferences, tables.metadata  # read by name
+        script = ["BEGIN", "INSERT INTO events BY NAME SELECT * FROM event_batch"]
+        if batch is not None:
+            script.append(INSERT_NEW_INFERENCES)
+        if meta_batch is not None:
+            script += [INSERT_NEW_METADATA, NOTE_METADATA_CHANGED]
         con = self._cursor()
         with self._write_lock:
             try:
-                with transaction(con):
-                    con.execute("INSERT INTO events BY NAME SELECT * FROM event_batch")
-                    if batch is not None:
-                        con.execute(INSERT_NEW_INFERENCES)
-                    if meta_batch is not None:
-                        con.execute(INSERT_NEW_METADATA)
-                        con.execute(NOTE_METADATA_CHANGED)
-            except duckdb.ConstraintException:
-                return None
+                con.execute(";\n".join([*script, "COMMIT"]))
+            except BaseException as exc:
+                # Whichever statement failed, the transaction BEGIN opened ends here, and the
+                # error the caller sees is that statement's, not the roll-back's.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.ConstraintException):
+                    return None
+                raise
             if batch is not None:
                 self._caches.touched(batch)
         del event_batch, meta_batch
-        return len(rows)
+        return tables.n_inferences
 
     def event_bodies(self, ws: int, event_ids: Sequence[str]) -> dict[str, str]:
         if not event_ids:
