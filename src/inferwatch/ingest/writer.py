@@ -117,6 +117,8 @@ class Writer:
         # The first wait before probing a failed store: doubled by each failure in a row (a store
         # that reopens but fails again), back to the first after a commit that works.
         self._backoff = _FIRST_PROBE_S
+        # Whether the store was told the writer has ingest work in hand (`Store.ingesting`).
+        self._ingesting = False
         self._cond = threading.Condition()
         self._queue: list[_Append | _Call | _Merge] = []
         self._queued_rows = 0
@@ -298,12 +300,18 @@ class Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
+                idle = not self._queue and not self._preparing
+            if idle:
+                self._ingest(False)
+            with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue:
                     return
                 self._linger()
                 ops, self._queue = self._queue, []
+            # Upkeep and other calls alone (a retention sweep, a backup) keep the engine's threads.
+            self._ingest(any(not isinstance(op, _Call) for op in ops))
             group: list[_Append] = []
             merged: list[_Merge] = []
             for op in ops:
@@ -333,6 +341,17 @@ class Writer:
             self._commit(group)
             if self._failure is not None:
                 self._recover()
+
+    def _ingest(self, busy: bool) -> None:
+        """Tells the store when the writer starts or stops having ingest work (`Store.ingesting`);
+        a hint that fails (a store that failed and waits to be reopened) stops nothing."""
+        if busy == self._ingesting:
+            return
+        self._ingesting = busy
+        try:
+            self._store.ingesting(busy)
+        except Exception as exc:
+            log.warning("could not tell the store the writer is %s: %s", "busy" if busy else "idle", exc)
 
     def _settle_merged(self, ops: list[_Merge]) -> None:
         if not ops:

@@ -332,6 +332,13 @@ class Store(Protocol):
         after a failed write; a new one reads the file and its log back)."""
         ...
 
+    def ingesting(self, busy: bool) -> None:
+        """The writer has ingest work in hand (True), or has run out of it (False). An embedded
+        engine that spreads every statement over its worker threads may run the writer's
+        statements on the writer's thread alone meanwhile, and give the workers back to the
+        reads once it is idle."""
+        ...
+
     def checkpoint(self) -> None:
         """Folds the write-ahead log into the store's file (before a backup copies it)."""
         ...

@@ -216,6 +216,9 @@ class ClickHouseStore(ClassSums, MetaSums, DashboardReads, NumericReads, Perform
         return any(code in str(exc) for code in _STORAGE_ERRORS) or (
             bool(self._unattached) and "(UNKNOWN_TABLE)" in str(exc))
 
+    def ingesting(self, busy: bool) -> None:
+        pass  # ClickHouse sizes each query's threads itself
+
     def reopen(self) -> None:
         """A failed insert leaves no part, but a merge the full disk met may have left a broken
         one (`healing.py`): chdb's tables are loaded again, as a restart would, while the parts
