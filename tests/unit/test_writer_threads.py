@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,22 @@ def test_ingest_runs_on_one_thread_and_an_idle_writer_gives_the_threads_back(sto
         assert writer.call_merged("a write", seen) == 1
         assert writer.call(threads) == 3  # a call alone: upkeep keeps every thread
         assert writer.call_merged("another", seen) == 1
-        deadline = time.monotonic() + 30
-        while threads(store) != 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        settle(store)
         assert threads(store) == 3  # idle again
+        # A write queued while another request is being prepared: the writer stays busy for it,
+        # and gives the threads back once that request ends without a write (refused, say).
+        with writer.preparing():
+            with ThreadPoolExecutor(1) as pool:
+                assert pool.submit(writer.call_merged, "queued", seen).result() == 1
+            assert threads(store) == 1
+        settle(store)
+        assert threads(store) == 3
     finally:
         writer.stop()
+
+
+def settle(store: Store) -> None:
+    """Waits until the writer has given the threads back, or 30 s have passed."""
+    deadline = time.monotonic() + 30
+    while threads(store) == 1 and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -300,16 +300,19 @@ class Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                idle = not self._queue and not self._preparing
-            if idle:
-                self._ingest(False)
-            with self._cond:
-                while not self._queue and not self._closed:
+                # Woken by new work, and by a request no longer being prepared (queued or refused).
+                while not self._queue and not self._closed and (self._preparing or not self._ingesting):
                     self._cond.wait()
                 if not self._queue:
-                    return
-                self._linger()
-                ops, self._queue = self._queue, []
+                    if self._closed:
+                        return
+                    ops = []  # idle: nothing queued, nothing being prepared
+                else:
+                    self._linger()
+                    ops, self._queue = self._queue, []
+            if not ops:
+                self._ingest(False)
+                continue
             # Upkeep and other calls alone (a retention sweep, a backup) keep the engine's threads.
             self._ingest(any(not isinstance(op, _Call) for op in ops))
             group: list[_Append] = []
