@@ -379,24 +379,19 @@ def _image_rows(prepared: list[Prepared], use_cases: list[str], ws: int, sizes: 
         if model is None:
             model = models[(event.workflowId, use_case)] = event.workflowId or f"{SOURCE}/{use_case}"
         for index, image in enumerate(event.images):
-            if image.instanceSegmentations or image.keypoints:
-                shaped = True
+            if image.instanceSegmentations or image.keypoints or image.classifications:
                 task, extra = _predictions(image, predictions, counts)
-                text = msgspec.json.encode(extra).decode() if extra else None
-            elif image.classifications:
-                task, extra = _predictions(image, predictions, counts)
+                shaped = shaped or bool(image.instanceSegmentations or image.keypoints)
                 top_picked = top_picked or task == "classification"
-                text = msgspec.json.encode(extra).decode() if extra else None
-            else:  # boxes, or nothing (the common case)
+                text = _json(extra)
+            else:  # boxes, or nothing (the common case): the extra names the image's ids only
                 task = "object-detection"
                 counts.append(len(image.objectDetections))
                 predictions += image.objectDetections
                 refs = (image.sourceId, image.inputSourceId, image.label)
-                if refs in extras:
-                    text = extras[refs]
-                else:
-                    extra = _extra(image)
-                    text = extras[refs] = msgspec.json.encode(extra).decode() if extra else None
+                if refs not in extras:
+                    extras[refs] = _json(_extra(image))
+                text = extras[refs]
             size = sizes.get(image.sourceId or image.inputSourceId or "", unknown)
             images.append((event.eventId, index, p.ts_us, model, task, event.deviceId, size.width, size.height, text))
     rows = InferenceRows()
@@ -564,6 +559,11 @@ def _predictions(image: Image, predictions: list[Detection | Classification], co
     task = ("keypoint-detection" if image.keypoints else
             "instance-segmentation" if image.instanceSegmentations else "object-detection")
     return task, extra
+
+
+def _json(extra: dict[str, Any]) -> str | None:
+    """An inference's `extra` as stored: its JSON, or NULL for none."""
+    return msgspec.json.encode(extra).decode() if extra else None
 
 
 def _extra(image: Image) -> dict[str, Any]:
