@@ -7,8 +7,11 @@ Run from the repository root:
 Makes the rows of `bench/vision_events.py`'s batch (100 events a request, each with one image,
 three detections and three custom-metadata values) with the project's own decoding and
 `to_rows`, merges `--requests` requests into one write as the writer does under load, and writes
-them into a fresh store with the statements of `add_new_events`, each timed: the Arrow tables,
-each INSERT, and COMMIT, where DuckDB also checkpoints once the WAL passes the threshold. Prints
+them into a fresh store with the statements of `add_new_events`, each timed: the Arrow tables
+(which each request now makes itself, `EventTables.of`, before the writer runs the statements as
+one script), each INSERT, and COMMIT, where DuckDB also checkpoints once the WAL passes the
+threshold. DuckDB keeps its own thread count here (the server's writer sets one thread while it
+is busy, `Store.ingesting`). Prints
 the microseconds an event of each, and every commit over 100 ms (the checkpoints) with when it
 came. `--checkpoint-threshold` overrides the store's setting (`store/duckdb/schema.py`).
 """
