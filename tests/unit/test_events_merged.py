@@ -2,11 +2,13 @@
 a real DuckDB store: requests queued behind one another share one write and each gets its own
 answer; requests naming the same event id are written one after the other, so the last version
 wins as it would alone; a part that fails fails alone; a queued write waits for one still being
-prepared, so requests arriving together share a commit."""
+prepared, so requests arriving together share a commit; the store writes them with short waits
+for the interpreter lock."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 import pytest
 
@@ -23,6 +26,7 @@ from inferwatch.ingest.writer import Writer
 from inferwatch.query.filters import Filters
 from inferwatch.store.base import Store
 from inferwatch.store.duckdb import DuckDBStore
+from inferwatch.store.duckdb.gil import WRITE_SWITCH_INTERVAL_S, short_gil_waits
 from inferwatch.store.events import ACTIVE, EventQuery, EventTables, UseCaseRecord
 
 NOW = datetime.now(UTC)
@@ -201,3 +205,42 @@ def test_requests_reviewing_one_event_share_a_write_and_the_last_verdict_wins(st
     assert write_merged(store, [first, second]) == [0, 0]
     assert {e.event_id for e in store.find_events(1, ["r1", "r2"])} == {"r1", "r2"}
     assert store.metadata_of(1, ["a"])["a"]["ve.feedback"] == "incorrect"
+
+
+class _Seeing:
+    """A cursor that notes the switch interval each statement starts under."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, seen: list[float]) -> None:
+        self._con, self._seen = con, seen
+
+    def execute(self, *args: Any) -> duckdb.DuckDBPyConnection:
+        self._seen.append(sys.getswitchinterval())
+        return self._con.execute(*args)
+
+
+def test_new_events_are_written_with_short_gil_waits_and_the_interval_comes_back(
+        store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's DuckDB script runs at the short switch interval (`store/duckdb/gil.py`), and
+    the process's own interval is back afterwards, whether the write went through or was refused
+    for a key already stored."""
+    own = sys.getswitchinterval()
+    short = pytest.approx(WRITE_SWITCH_INTERVAL_S)  # the interpreter keeps whole microseconds
+    assert own != short
+    seen: list[float] = []
+    cursor = store._cursor
+    store._cursor().execute("SET GLOBAL python_scan_all_frames = true")  # the tables are named a frame up
+    monkeypatch.setattr(store, "_cursor", lambda: _Seeing(cursor(), seen))
+    sent = part(("a", 1))
+    assert store.add_new_events(sent.tables) == 1
+    assert seen == [short] and sys.getswitchinterval() == own
+    assert store.add_new_events(sent.tables) is None  # stored already: rolled back
+    assert seen[1] == short and sys.getswitchinterval() == own
+    assert temperatures(store) == {"a": 1}
+
+
+def test_short_gil_waits_give_the_interval_back_when_the_block_fails() -> None:
+    own = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), short_gil_waits():
+        assert sys.getswitchinterval() == pytest.approx(WRITE_SWITCH_INTERVAL_S)
+        raise RuntimeError("a failed write")
+    assert sys.getswitchinterval() == own

@@ -17,6 +17,7 @@ import pyarrow as pa
 from inferwatch.ingest.vision_events import SOURCE, on_event_row
 from inferwatch.query.filters import MetaTerm
 from inferwatch.store.duckdb.cache import Caches
+from inferwatch.store.duckdb.gil import short_gil_waits
 from inferwatch.store.duckdb.schema import INSERT_NEW_INFERENCES, INSERT_NEW_METADATA, NOTE_METADATA_CHANGED
 from inferwatch.store.duckdb.sql import Params, transaction, where
 from inferwatch.store.event_sql import event_where
@@ -114,6 +115,8 @@ class EventStore:
         # stored fails its INSERT, and the transaction is rolled back whole. The transaction is
         # one script, one call: under load each call's return waits for the interpreter lock the
         # event loop holds, and the writer, which every request waits on, paid that wait six times.
+        # The lock is still taken back some hundred times inside the call; `short_gil_waits`
+        # keeps each of those waits short.
         if not tables.events.num_rows:
             return None
         event_batch, batch, meta_batch = tables.events, tables.inferences, tables.metadata  # read by name
@@ -125,7 +128,8 @@ class EventStore:
         con = self._cursor()
         with self._write_lock:
             try:
-                con.execute(";\n".join([*script, "COMMIT"]))
+                with short_gil_waits():
+                    con.execute(";\n".join([*script, "COMMIT"]))
             except BaseException as exc:
                 # Whichever statement failed, the transaction BEGIN opened ends here, and the
                 # error the caller sees is that statement's, not the roll-back's.
