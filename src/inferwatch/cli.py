@@ -109,8 +109,10 @@ def serve(**options: Any) -> None:
     sys.stdout.flush()
     # Every DuckDB call gives up the GIL and takes it back a few times; at the default 5 ms switch
     # interval each take waits behind the event loop's decoding, which starved the writer (a 1 ms
-    # commit took 20 ms under load). Objects alive after start-up never become garbage: freezing
-    # them keeps every collection short. Both concern the whole process, so they are made here.
+    # commit took 20 ms under load; the Vision Events write, which takes it back over a hundred
+    # times a commit, runs at a shorter one still, `store/duckdb/gil.py`). Objects alive after
+    # start-up never become garbage: freezing them keeps every collection short. Both concern the
+    # whole process, so they are made here.
     sys.setswitchinterval(0.0002)
     admin_token = secrets.token_urlsafe(32)
     served = create_app(settings, opened, version, admin_token)
@@ -119,6 +121,12 @@ def serve(**options: Any) -> None:
     # which ingest's churn sets off every few seconds, do not scan its modules.
     pyarrow.array([])
     gc.freeze()
+    # A batch of 100 events makes some 1,300 container objects that live until it is answered:
+    # at the default threshold (700) the young generation was collected about twice a request,
+    # walking them each time, 8 % of decoding a batch and making its rows. At 10,000 most of them
+    # are freed by their reference counts before a collection sees them (batch create 18,350 to
+    # 19,100 -> 19,850 to 20,400 events/s, docs/performance.md).
+    gc.set_threshold(10_000, 10, 10)
     bootstrap.write_server_file(settings, admin_token)
     try:
         uvicorn.run(served, host=host, port=port, log_level="warning",
