@@ -121,12 +121,14 @@ def serve(**options: Any) -> None:
     # which ingest's churn sets off every few seconds, do not scan its modules.
     pyarrow.array([])
     gc.freeze()
-    # A batch of 100 events makes some 1,300 container objects that live until it is answered:
-    # at the default threshold (700) the young generation was collected about twice a request,
-    # walking them each time, 8 % of decoding a batch and making its rows. At 10,000 most of them
-    # are freed by their reference counts before a collection sees them (batch create 18,350 to
-    # 19,100 -> 19,850 to 20,400 events/s, docs/performance.md).
-    gc.set_threshold(10_000, 10, 10)
+    # A batch of 100 events makes some 1,300 container objects that live until it is answered,
+    # and the young generation is collected when those alive pass the threshold: with 16 batches
+    # in flight, some 20,000. At the default (700) that was twice a request; at 10,000 still 19
+    # collections a second holding the GIL, 5 % of the event loop's time, which found 29 objects
+    # of garbage in 300,000 events. At 100,000 there were none (batch create 18,400-20,050 ->
+    # 19,250-21,050 events/s, docs/performance.md); the cyclic garbage it may hold back is at most
+    # 100,000 objects, some 10 to 20 MB.
+    gc.set_threshold(100_000, 10, 10)
     bootstrap.write_server_file(settings, admin_token)
     try:
         uvicorn.run(served, host=host, port=port, log_level="warning",
