@@ -123,11 +123,11 @@ def serve(**options: Any) -> None:
     gc.freeze()
     # A batch of 100 events makes some 1,300 container objects that live until it is answered,
     # and the young generation is collected when those alive pass the threshold: with 16 batches
-    # in flight, some 20,000. At the default (700) that was twice a request; at 10,000 still 19
-    # collections a second holding the GIL, 5 % of the event loop's time, which found 29 objects
-    # of garbage in 300,000 events. At 100,000 there were none (batch create 18,400-20,050 ->
-    # 19,250-21,050 events/s, docs/performance.md); the cyclic garbage it may hold back is at most
-    # 100,000 objects, some 10 to 20 MB.
+    # in flight, some 20,000. At the default (700) that was twice a request; at 10,000 still 18
+    # collections a second, each holding the GIL: 0.9 s of a 17 s run, to find 29 objects of
+    # garbage in 300,000 events. At 100,000 there were none (batch create +8 % at the median of
+    # eight alternating pairs, docs/performance.md); the cyclic garbage it may hold back is at
+    # most 100,000 objects, some 10 to 20 MB.
     gc.set_threshold(100_000, 10, 10)
     bootstrap.write_server_file(settings, admin_token)
     try:
