@@ -122,8 +122,8 @@ class DuckDBStore(DashboardReads, NumericReads, PerformanceReads, DriftReads, Al
         DuckDB hands the tasks of even a small INSERT to its worker threads; under load those
         wait for a core that the event loop and the clients hold, and the writer, which every
         request waits on, waits with them (batch create at 16 connections: 12 to 14 % fewer
-        events/s, and 11 to 18 µs more CPU an event, docs/performance.md). A read meanwhile runs on its own
-        thread too; on a quiet store, reads have every thread."""
+        events/s, and 11 to 18 µs more CPU an event, docs/performance.md). A read meanwhile runs
+        on its own thread too; on a quiet store, reads have every thread."""
         con = self._cursor()
         if busy:
             self._threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]

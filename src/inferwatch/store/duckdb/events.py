@@ -115,7 +115,7 @@ class EventStore:
         # stored fails its INSERT, and the transaction is rolled back whole. The transaction is
         # one script, one call: under load each call's return waits for the interpreter lock the
         # event loop holds, and the writer, which every request waits on, paid that wait six times.
-        # The lock is still taken back some hundred times inside the call; `short_gil_waits`
+        # The lock is still taken back some sixty times inside the call; `short_gil_waits`
         # keeps each of those waits short.
         if not tables.events.num_rows:
             return None
