@@ -2,19 +2,21 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/vision_events.py [--seconds 20] [--connections 16] [--processes 2]
+    .venv/bin/python bench/vision_events.py [--seconds 20] [--connections 64] [--processes 4]
                                             [--events 5000000] [--runs 9] [--cache-dir .bench-cache]
                                             [--only create|query] [--src TREE]
 
 1. Batch create: starts the real server (a subprocess, as the tests do) on a fresh data
    directory, uploads one image, makes a use case, then loads `POST /vision-events/batch` from
    `--processes` child processes over loopback (`--connections` keep-alive sockets in all, as
-   bench/ingest.py does). Every request is the same pre-serialised batch of 100 events, each
-   naming the uploaded image as its `sourceId`, with three `objectDetections`, three
-   `customMetadata` entries (one a number) and an event type; their event ids get a fresh prefix
-   by byte substitution, so every event is new. Only 201 answers count; the server's CPU time
-   per event and the load average are printed, since on a shared machine the events/s follow the
-   neighbours. After the server stopped, the store's event count must equal the acknowledged one.
+   bench/ingest.py does: by default one per edge device of a plant, 64; each waits for its
+   answer before sending again, so the count sets how many events a commit can group). Every
+   request is the same pre-serialised batch of 100 events, each naming the uploaded image as its
+   `sourceId`, with three `objectDetections`, three `customMetadata` entries (one a number) and
+   an event type; their event ids get a fresh prefix by byte substitution, so every event is new.
+   Only 201 answers count; the server's CPU time per event and the load average are printed,
+   since on a shared machine the events/s follow the neighbours. After the server stopped, the
+   store's event count must equal the acknowledged one.
 2. Query: fills a store with `--events` events (one image, three detections, the same metadata
    fields each) through the store's own insert statements (DuckDB generates the rows, as
    bench/dashboard.py does), keeps it under `--cache-dir`, starts the real server on it and times
@@ -348,8 +350,9 @@ def run_query(data_dir: Path, runs: int, src: Path | None) -> tuple[list[QueryTi
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window of batch create (after a warm-up)")
-    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections in total")
-    parser.add_argument("--processes", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--connections", type=int, default=64,
+                        help="keep-alive connections in total: one per edge device of a plant")
+    parser.add_argument("--processes", type=int, default=4, help="load-generator processes")
     parser.add_argument("--events", type=int, default=5_000_000, help="events in the query benchmark's store")
     parser.add_argument("--runs", type=int, default=9, help="timed runs of each query (after one warm-up)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
