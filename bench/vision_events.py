@@ -4,7 +4,7 @@ Run from the repository root:
 
     .venv/bin/python bench/vision_events.py [--seconds 20] [--connections 64] [--processes 4]
                                             [--events 5000000] [--runs 9] [--cache-dir .bench-cache]
-                                            [--only create|query] [--src TREE]
+                                            [--only create|query] [--src TREE] [--reads SECONDS]
 
 1. Batch create: starts the real server (a subprocess, as the tests do) on a fresh data
    directory, uploads one image, makes a use case, then loads `POST /vision-events/batch` from
@@ -16,7 +16,10 @@ Run from the repository root:
    an event type; their event ids get a fresh prefix by byte substitution, so every event is new.
    Only 201 answers count; the server's CPU time per event and the load average are printed,
    since on a shared machine the events/s follow the neighbours. After the server stopped, the
-   store's event count must equal the acknowledged one.
+   store's event count must equal the acknowledged one. With `--reads SECONDS`, the bench also
+   asks the dashboard's questions every SECONDS while the load runs (the overview's figures, a
+   custom-metadata field and the use case as group-bys over 24 hours) and prints how long each
+   answer took: what a user watching the dashboard of a plant that is writing waits.
 2. Query: fills a store with `--events` events (one image, three detections, the same metadata
    fields each) through the store's own insert statements (DuckDB generates the rows, as
    bench/dashboard.py does), keeps it under `--cache-dir`, starts the real server on it and times
@@ -37,6 +40,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -129,20 +133,54 @@ class CreateResult:
     stored: int
     server_cpu_us_per_event: float
     load: tuple[float, float]
+    reads: list[tuple[float, str, int, float]]  # (second of the run, read, status, ms), with --reads
 
 
-def run_create(seconds: float, connections: int, processes: int, src: Path | None) -> CreateResult:
+# What the dashboard asks while the plant writes (`--reads`): the overview's figures, and a
+# custom-metadata field and the use case as group-bys over the last 24 hours.
+_READS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("stats", "/api/v1/default/stats", {}),
+    ("stats group_by=meta.line", "/api/v1/default/stats", {"group_by": "meta.line"}),
+    ("groups group_by=meta.ve.use_case", "/api/v1/default/groups", {"group_by": "meta.ve.use_case"}),
+)
+
+
+def _read_while(server: Server, every_s: float, stop: threading.Event,
+                out: list[tuple[float, str, int, float]]) -> None:
+    """Every `every_s`, each of `_READS` in turn, timed, until `stop`."""
+    started = time.monotonic()
+    with server.client(headers={"Authorization": f"Bearer {server.initial_key}"}, timeout=600) as client:
+        while not stop.wait(every_s):
+            end = datetime.now(UTC)
+            window = {"from": (end - timedelta(hours=24)).isoformat(), "to": end.isoformat()}
+            for label, path, params in _READS:
+                at = time.monotonic()
+                status = client.get(path, params={**window, **params}).status_code
+                out.append((at - started, label, status, (time.monotonic() - at) * 1000))
+
+
+def run_create(seconds: float, connections: int, processes: int, src: Path | None,
+               read_every_s: float | None = None) -> CreateResult:
     tmp = Path(tempfile.mkdtemp(prefix="inferwatch-bench-ve-"))
     url = f"duckdb://{(tmp / 'data').resolve() / 'inferwatch.duckdb'}"
     server = Server(tmp / "data", "--store", url, env=_env(src)).start()
     load_before = os.getloadavg()[0]
+    reads: list[tuple[float, str, int, float]] = []
+    stop = threading.Event()
+    reader: threading.Thread | None = None
     try:
         use_case, source_id = setup_use_case(server)
         body = template_body(use_case, source_id)
         load = Load("/vision-events/batch", 201, b'"created":%d' % BATCH, BATCH)
+        if read_every_s is not None:
+            reader = threading.Thread(target=_read_while, args=(server, read_every_s, stop, reads), daemon=True)
+            reader.start()
         reports, start_at, stop_at, server_cpu = drive(server, server.initial_key, body, load, seconds, connections,
                                                        processes)
     finally:
+        stop.set()
+        if reader is not None:
+            reader.join()
         server.stop()
     load_after = os.getloadavg()[0]
     counted = tally(reports, start_at, stop_at, seconds)
@@ -159,7 +197,7 @@ def run_create(seconds: float, connections: int, processes: int, src: Path | Non
     return CreateResult(counted.per_second, counted.in_window / seconds, _quantile(counted.latency, 0.5) * 1000,
                         _quantile(counted.latency, 0.99) * 1000, len(counted.latency), counted.refused,
                         [e for r in reports for e in r.errors][:10], acked, stored,
-                        server_cpu / acked * 1e6 if acked else 0.0, (load_before, load_after))
+                        server_cpu / acked * 1e6 if acked else 0.0, (load_before, load_after), reads)
 
 
 # -- query on a filled store ----------------------------------------------------------------------
@@ -359,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("create", "query"), default=None)
     parser.add_argument("--target-ms", type=float, default=100.0)
     parser.add_argument("--src", type=Path, default=None, help="run the server from this source tree")
+    parser.add_argument("--reads", type=float, default=None, metavar="SECONDS",
+                        help="during batch create, time three dashboard reads every SECONDS (their CPU is the"
+                             " server's too, so the events/s of such a run are not the ingest figure)")
     args = parser.parse_args(argv)
     if args.connections < 1 or args.processes < 1 or args.seconds <= 0 or args.events < 1 or args.runs < 1:
         parser.error("--connections, --processes, --seconds, --events and --runs must be positive")
@@ -368,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "create"):
         print(f"batch create: {args.connections} connections in {args.processes} processes, {BATCH} events a request,"
               f" {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured", flush=True)
-        c = run_create(args.seconds, args.connections, args.processes, args.src)
+        c = run_create(args.seconds, args.connections, args.processes, args.src, args.reads)
         for e in c.errors:
             print(f"  error: {e}")
         ok = c.stored == c.acked > 0 and not c.non_201
@@ -383,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  server CPU         {c.server_cpu_us_per_event:.1f} us per acknowledged event (all threads)",
             f"  stored check       {c.stored:,} events == {c.acked:,} acknowledged: {'OK' if ok else 'MISMATCH'}",
         ]
+        for label, _, _ in _READS if c.reads else ():
+            mine = [r for r in c.reads if r[1] == label]
+            lines.append(f"  read {label:<32} {', '.join(f'{ms:,.0f}' for _, _, _, ms in mine)} ms"
+                         f" (at {', '.join(f'{at:.0f}' for at, _, _, _ in mine)} s)")
+            ok = ok and all(status == 200 for _, _, status, _ in mine)
     if args.only in (None, "query"):
         data_dir = cached_fill(args.cache_dir, args.events)
         print(f"query: median of {args.runs} runs after a warm-up, 50 events a page, over loopback", flush=True)
