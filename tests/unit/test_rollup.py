@@ -316,12 +316,57 @@ def test_metadata_notes_do_not_pile_up(tmp_path: Path) -> None:
 
     store.totals(1, WINDOW)
     assert noted() == 2  # below the bar: left for a read that needs the copies
-    store.append(InferenceRows(), meta(("n-3", "line", "c")))
+    store.group_table(1, WINDOW, "meta.line")  # makes the copies of the window's hours
+    assert noted() == 0
+    store.append(InferenceRows(), meta(("n-3", "line", "c"), ("n-4", "line", "d"), ("n-5", "line", "e")))
     store.totals(1, WINDOW)
     assert noted() == 0
     copies = store._cursor().execute("SELECT count(*) FROM metadata_facts").fetchone()
-    assert copies == (3,)
+    assert copies == (5,)
     store.close()
+
+
+def test_notes_in_stale_hours_are_left_to_the_hour(tmp_path: Path) -> None:
+    """A metadata note whose inference is in an hour a commit made stale makes no copy: that hour
+    is made again whole before a read uses it, and its checks are dropped so that a restart finds
+    it stale too. The other noted hours have their copies made as before. Every answer is the scan's."""
+    path = tmp_path / "stale.duckdb"
+    store = DuckDBStore(str(path))
+    store._caches.notes_at_most = 1
+    store.migrate()
+    store.create_workspace("w", "h")
+    early = rows(7, 40, 4, "e")
+    store.append(early, meta(*((f"e-{i}", "line", f"l{i % 3}") for i in range(0, 40, 2))))
+
+    def grouped(s: DuckDBStore) -> list[Any]:
+        return [s.group_table(1, WINDOW, "meta.line"), s.group_table(1, Filters(), "meta.line")]
+
+    def hour_of(i: int) -> datetime:
+        return datetime.fromtimestamp(early.ts_us[i] // HOUR_US * 3600, UTC).replace(tzinfo=None)
+
+    def checked_hours() -> set[datetime]:
+        return {h for (h,) in store._cursor().execute("SELECT hour FROM fact_hours").fetchall()}
+
+    same(grouped(store), scanned(path, grouped))  # every hour's copies made
+    stale_one = next(i for i in range(40) if hour_of(i) != hour_of(0))
+    assert hour_of(0) in checked_hours() and hour_of(stale_one) in checked_hours()
+    # A new inference in the first row's hour makes that hour stale; then the first row and a
+    # row of another hour get new metadata.
+    late = rows(8, 1, 1, "late")
+    late.ts_us[:] = [early.ts_us[0] + 1]
+    store.append(late, MetadataRows())
+    store.append(InferenceRows(), meta(("e-0", "line", "moved"), (f"e-{stale_one}", "line", "moved")))
+    store.totals(1, WINDOW)  # a read of the sums takes the notes (at most one here)
+    assert store._cursor().execute("SELECT count(*) FROM metadata_changed").fetchone() == (0,)
+    assert hour_of(0) not in checked_hours()
+    assert hour_of(stale_one) in checked_hours()
+    same(grouped(store), scanned(path, grouped))
+    store.close()
+    # Memory gone: the dropped checks alone say the first hour must be made again.
+    reopened = DuckDBStore(str(path))
+    reopened.migrate()
+    same(grouped(reopened), scanned(path, grouped))
+    reopened.close()
 
 
 # Measured accuracy: ground truth as a label, a pass/fail field and a group field, each asked

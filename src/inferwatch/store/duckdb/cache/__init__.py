@@ -156,14 +156,14 @@ class Caches:
         """Brings the sums of the workspace's hours in [lo, hi) up to date."""
         with self._refresh_lock:
             self._ready(_SUMS, con, ws, lo, hi)
-            meta_copies.refresh_changed(con, at_least=self.notes_at_most)
+            meta_copies.refresh_changed(con, self.notes_at_most, self._stale(_COPIES))
 
     def ready_copies(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters) -> None:
         """Brings the metadata copies of the hours holding the filters' window up to date: the
         hours' own, and those of every id whose metadata was written since."""
         with self._refresh_lock:
             self._ready(_COPIES, con, ws, *window_hours(filters))
-            meta_copies.refresh_changed(con, at_least=1)
+            meta_copies.refresh_changed(con, 1, self._stale(_COPIES))
 
     def _ready(self, kind: _Kind, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
         if not self._checked:
@@ -178,6 +178,12 @@ class Caches:
             with self._lock:
                 for hour in stale:
                     made[(ws, hour)] = generation
+
+    def _stale(self, kind: _Kind) -> set[HourKey]:
+        """The hours of every workspace a read of `kind` would make again now."""
+        with self._lock:
+            made = self._made[kind.checks]
+            return {key for key, g in self._written[kind.checks].items() if g > made.get(key, -1)}
 
     def _compare(self, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:

@@ -88,31 +88,49 @@ SUMMARIZE_HOURS = (
 SUMMARY_TABLES = ("meta_hours", "meta_time_hours", "meta_class_hours", "meta_number_hours", meta_verdicts.TABLE)
 
 _CHANGED = "SELECT DISTINCT ws, id_key FROM metadata_changed"
+# The hours whose copies a refresh of the notes makes again, bound as $ws and $hours (pairs).
+_HOURS = "(SELECT unnest($ws::INTEGER[]) AS ws, unnest($hours::TIMESTAMP[]) AS hour)"
 
 _REFRESH_CHANGED = (
-    f"DELETE FROM metadata_facts f USING ({_CHANGED}) c WHERE f.ws = c.ws AND f.id_key = c.id_key",
+    f"DELETE FROM metadata_facts f USING (SELECT c.ws, c.id_key, h.hour FROM ({_CHANGED}) c JOIN {_HOURS} h"
+    " ON h.ws = c.ws) d WHERE f.ws = d.ws AND f.id_key = d.id_key AND f.hour = d.hour",
     f"INSERT INTO metadata_facts {_COPY} FROM ({_CHANGED}) c"
     " JOIN metadata m ON m.ws = c.ws AND m.id_key = c.id_key"
-    " JOIN inferences i ON i.ws = c.ws AND i.id_key = c.id_key ORDER BY m.field_name, i.ts",
-    # Only the notes this transaction saw: a write committed since keeps its note for next time.
-    "DELETE FROM metadata_changed",
+    " JOIN inferences i ON i.ws = c.ws AND i.id_key = c.id_key"
+    f" JOIN {_HOURS} h ON h.ws = i.ws AND h.hour = date_trunc('hour', i.ts) ORDER BY m.field_name, i.ts",
 )
 
 
-def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int) -> None:
+def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int, stale: set[tuple[int, datetime]]) -> None:
     """Re-makes the copies of the ids whose metadata was written since the last refresh, if
-    `at_least` writes were noted."""
+    `at_least` writes were noted, in the hours of `stale` (workspace, hour) only by dropping
+    their checks (`fact_hours`): those are made again whole before any read uses them, and
+    without their checks a restart finds them stale too. Every commit of inferences makes its
+    hours stale, so the metadata of new inferences (each Vision Event writes five values) costs
+    the notes no copy made twice."""
     with transaction(con):
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
         if row and row[0] >= at_least:
             # The hours of those ids, whose sums are made again from their copies after.
             hours: dict[int, list[datetime]] = {}
+            dropped: list[tuple[int, datetime]] = []
             for ws, hour in con.execute(
                     f"SELECT DISTINCT i.ws, date_trunc('hour', i.ts) FROM ({_CHANGED}) c"
                     " JOIN inferences i ON i.ws = c.ws AND i.id_key = c.id_key ORDER BY 1, 2").fetchall():
-                hours.setdefault(ws, []).append(hour)
-            for statement in _REFRESH_CHANGED:
-                con.execute(statement)
+                if (ws, hour) in stale:
+                    dropped.append((ws, hour))
+                else:
+                    hours.setdefault(ws, []).append(hour)
+            if dropped:
+                con.execute(f"DELETE FROM fact_hours f USING {_HOURS} h WHERE f.ws = h.ws AND f.hour = h.hour",
+                            {"ws": [w for w, _ in dropped], "hours": [h for _, h in dropped]})
+            if hours:
+                made = {"ws": [w for w, of_ws in hours.items() for _ in of_ws],
+                        "hours": [h for of_ws in hours.values() for h in of_ws]}
+                for statement in _REFRESH_CHANGED:
+                    con.execute(statement, made)
+            # Only the notes this transaction saw: a write committed since keeps its note for next time.
+            con.execute("DELETE FROM metadata_changed")
             for ws, of_ws in hours.items():
                 summarize(con, ws, of_ws)
 
