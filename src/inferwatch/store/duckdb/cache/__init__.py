@@ -32,7 +32,9 @@ The invariants, all kept here:
 - A metadata write notes its ids in `metadata_changed`, in its own transaction, caches on or
   off; a read that needs the copies re-makes those ids' copies first and clears the notes it
   saw. A read of the sums does so too once the notes pass `notes_at_most`, so they never pile up
-  where nobody groups by metadata.
+  where nobody groups by metadata. In hours that are stale anyway (new events: their metadata
+  and their inferences come in one commit) the notes only drop the hours' checks, which keeps
+  them stale across a restart: the hour is made again whole before a read uses it.
 - Each re-making deletes exactly what it makes again, in one transaction, one refresh at a
   time: only reads write the caches, so they never conflict with the writer.
 """
