@@ -103,11 +103,11 @@ _REFRESH_CHANGED = (
 
 def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int, stale: set[tuple[int, datetime]]) -> None:
     """Re-makes the copies of the ids whose metadata was written since the last refresh, if
-    `at_least` writes were noted, in the hours of `stale` (workspace, hour) only by dropping
-    their checks (`fact_hours`): those are made again whole before any read uses them, and
-    without their checks a restart finds them stale too. Every commit of inferences makes its
-    hours stale, so the metadata of new inferences (each Vision Event writes five values) costs
-    the notes no copy made twice."""
+    `at_least` writes were noted. In the hours of `stale` (workspace, hour) it only drops their
+    checks (`fact_hours`): those hours are made again whole before any read uses them, and
+    without checks a restart finds them stale too. Every commit of inferences makes its hours
+    stale, so the notes of new inferences' metadata (each Vision Event writes five values) no
+    longer make their copies twice."""
     with transaction(con):
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
         if row and row[0] >= at_least:
