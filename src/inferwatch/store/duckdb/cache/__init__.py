@@ -158,34 +158,37 @@ class Caches:
         """Brings the sums of the workspace's hours in [lo, hi) up to date."""
         with self._refresh_lock:
             self._ready(_SUMS, con, ws, lo, hi)
-            meta_copies.refresh_changed(con, self.notes_at_most, self._stale(_COPIES))
+            meta_copies.refresh_changed(con, self.notes_at_most, self._copies_stale)
 
     def ready_copies(self, con: duckdb.DuckDBPyConnection, ws: int, filters: Filters) -> None:
         """Brings the metadata copies of the hours holding the filters' window up to date: the
         hours' own, and those of every id whose metadata was written since."""
         with self._refresh_lock:
             self._ready(_COPIES, con, ws, *window_hours(filters))
-            meta_copies.refresh_changed(con, 1, self._stale(_COPIES))
+            meta_copies.refresh_changed(con, 1, self._copies_stale)
 
     def _ready(self, kind: _Kind, con: duckdb.DuckDBPyConnection, ws: int, lo: datetime, hi: datetime) -> None:
         if not self._checked:
             self._compare(con)
         with self._lock:
             generation = self._generation
-            made = self._made[kind.checks]
-            stale = sorted(h for (w, h), g in self._written[kind.checks].items()
-                           if w == ws and lo <= h < hi and g > made.get((w, h), -1))
+            stale = sorted(h for w, h in self._written[kind.checks]
+                           if w == ws and lo <= h < hi and self._stale(kind, (w, h)))
         if stale:
             self._refresh(con, kind, ws, stale)
             with self._lock:
+                made = self._made[kind.checks]
                 for hour in stale:
                     made[(ws, hour)] = generation
 
-    def _stale(self, kind: _Kind) -> set[HourKey]:
-        """The hours of every workspace a read of `kind` would make again now."""
+    def _stale(self, kind: _Kind, key: HourKey) -> bool:
+        """Whether a read of `kind` would make the hour again now; with `_lock` held."""
+        return self._written[kind.checks].get(key, -1) > self._made[kind.checks].get(key, -1)
+
+    def _copies_stale(self, key: HourKey) -> bool:
+        """`_stale` of the metadata copies, for a refresh of the notes (`meta_copies.refresh_changed`)."""
         with self._lock:
-            made = self._made[kind.checks]
-            return {key for key, g in self._written[kind.checks].items() if g > made.get(key, -1)}
+            return self._stale(_COPIES, key)
 
     def _compare(self, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:

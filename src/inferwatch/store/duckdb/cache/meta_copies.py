@@ -11,6 +11,7 @@ per inference id after a metadata write (`cache/__init__.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
@@ -101,13 +102,15 @@ _REFRESH_CHANGED = (
 )
 
 
-def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int, stale: set[tuple[int, datetime]]) -> None:
+def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int,
+                    stale: Callable[[tuple[int, datetime]], bool]) -> None:
     """Re-makes the copies of the ids whose metadata was written since the last refresh, if
-    `at_least` writes were noted. In the hours of `stale` (workspace, hour) it only drops their
-    checks (`fact_hours`): those hours are made again whole before any read uses them, and
-    without checks a restart finds them stale too. Every commit of inferences makes its hours
-    stale, so the notes of new inferences' metadata (each Vision Event writes five values) no
-    longer make their copies twice."""
+    `at_least` writes were noted. In the hours `stale` says so of (workspace, hour) it only
+    drops their checks (`fact_hours`): those hours are made again whole before any read uses
+    them, and without checks a restart finds them stale too. Every commit of inferences makes
+    its hours stale, so the notes of new inferences' metadata (each Vision Event writes five
+    values) no longer make their copies twice. Asked only of the hours the notes are in, so a
+    read with fewer than `at_least` notes pays nothing for it."""
     with transaction(con):
         row = con.execute("SELECT count(*) FROM metadata_changed").fetchone()
         if row and row[0] >= at_least:
@@ -117,7 +120,7 @@ def refresh_changed(con: duckdb.DuckDBPyConnection, at_least: int, stale: set[tu
             for ws, hour in con.execute(
                     f"SELECT DISTINCT i.ws, date_trunc('hour', i.ts) FROM ({_CHANGED}) c"
                     " JOIN inferences i ON i.ws = c.ws AND i.id_key = c.id_key ORDER BY 1, 2").fetchall():
-                if (ws, hour) in stale:
+                if stale((ws, hour)):
                     dropped.append((ws, hour))
                 else:
                     hours.setdefault(ws, []).append(hour)
