@@ -60,7 +60,7 @@ import msgspec  # noqa: E402
 from PIL import Image  # noqa: E402
 from tests.server import Server  # noqa: E402
 
-from dashboard import cpu_ms  # noqa: E402
+from dashboard import _iso, cpu_ms  # noqa: E402
 from inferwatch import bootstrap  # noqa: E402
 from inferwatch.config import Settings  # noqa: E402
 from inferwatch.store import open_store  # noqa: E402
@@ -152,7 +152,7 @@ def _read_while(server: Server, every_s: float, stop: threading.Event,
     with server.client(headers={"Authorization": f"Bearer {server.initial_key}"}, timeout=600) as client:
         while not stop.wait(every_s):
             end = datetime.now(UTC)
-            window = {"from": (end - timedelta(hours=24)).isoformat(), "to": end.isoformat()}
+            window = {"from": _iso(end - timedelta(hours=24)), "to": _iso(end)}
             for label, path, params in _READS:
                 at = time.monotonic()
                 status = client.get(path, params={**window, **params}).status_code
